@@ -1,0 +1,182 @@
+//! The in-process bus: subscriptions are bounded channels inside this process.
+//!
+//! Same contract as RabbitMQ: `publish` returns once every bound queue holds the event
+//! (waiting if a queue is full, which is backpressure, not loss); a nack with requeue
+//! delivers again with `redelivered = true`; a nack without requeue dead-letters it;
+//! an event that no binding matches goes to the `unrouted` store instead of vanishing.
+
+use super::topic_matches;
+use crate::events::EventEnvelope;
+use crate::ports::{Acker, Bus, BusError, Delivery, Subscription};
+use async_trait::async_trait;
+use parking_lot::Mutex;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// How many deliveries a subscription buffers before `publish` waits.
+const QUEUE_CAPACITY: usize = 1024;
+/// How many unrouted / dead-lettered events are kept for inspection.
+const KEEP: usize = 10_000;
+
+#[derive(Clone, Default)]
+pub struct InProcessBus {
+    inner: Arc<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    queues: Mutex<Vec<Queue>>,
+    unrouted: Mutex<VecDeque<EventEnvelope>>,
+    dead_letters: Mutex<VecDeque<EventEnvelope>>,
+}
+
+struct Queue {
+    name: String,
+    binding: String,
+    tx: mpsc::Sender<Delivery>,
+}
+
+impl InProcessBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Events published while no queue was bound to their type.
+    pub fn unrouted(&self) -> Vec<EventEnvelope> {
+        self.inner.unrouted.lock().iter().cloned().collect()
+    }
+
+    /// Deliveries a consumer refused for good.
+    pub fn dead_letters(&self) -> Vec<EventEnvelope> {
+        self.inner.dead_letters.lock().iter().cloned().collect()
+    }
+
+    fn keep(list: &Mutex<VecDeque<EventEnvelope>>, e: EventEnvelope) {
+        let mut l = list.lock();
+        if l.len() == KEEP {
+            l.pop_front();
+        }
+        l.push_back(e);
+    }
+}
+
+struct InProcessAcker {
+    envelope: EventEnvelope,
+    requeue_to: mpsc::Sender<Delivery>,
+    bus: Arc<Inner>,
+}
+
+#[async_trait]
+impl Acker for InProcessAcker {
+    async fn ack(self: Box<Self>) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    async fn nack(self: Box<Self>, requeue: bool) -> Result<(), BusError> {
+        if requeue {
+            let again = Delivery::new(
+                self.envelope.clone(),
+                true,
+                Box::new(InProcessAcker {
+                    envelope: self.envelope.clone(),
+                    requeue_to: self.requeue_to.clone(),
+                    bus: self.bus.clone(),
+                }),
+            );
+            self.requeue_to.send(again).await.map_err(|_| BusError::Other("subscription closed".into()))
+        } else {
+            InProcessBus::keep(&self.bus.dead_letters, self.envelope);
+            Ok(())
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for InProcessBus {
+    fn adapter_name(&self) -> &'static str {
+        "in-process"
+    }
+
+    async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError> {
+        let targets: Vec<mpsc::Sender<Delivery>> = {
+            let mut queues = self.inner.queues.lock();
+            queues.retain(|q| !q.tx.is_closed());
+            queues.iter().filter(|q| topic_matches(&q.binding, event.event_type())).map(|q| q.tx.clone()).collect()
+        };
+        if targets.is_empty() {
+            Self::keep(&self.inner.unrouted, event.clone());
+            return Ok(());
+        }
+        for tx in targets {
+            let acker = InProcessAcker { envelope: event.clone(), requeue_to: tx.clone(), bus: self.inner.clone() };
+            // A subscriber that went away between the lookup and the send is simply gone.
+            let _ = tx.send(Delivery::new(event.clone(), false, Box::new(acker))).await;
+        }
+        Ok(())
+    }
+
+    async fn subscribe(&self, queue: &str, binding: &str) -> Result<Subscription, BusError> {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let mut queues = self.inner.queues.lock();
+        queues.retain(|q| !q.tx.is_closed());
+        if queues.iter().any(|q| q.name == queue) {
+            return Err(BusError::Other(format!("queue {queue} already has a consumer")));
+        }
+        queues.push(Queue { name: queue.to_string(), binding: binding.to_string(), tx });
+        Ok(Subscription { deliveries: rx })
+    }
+
+    async fn healthy(&self) -> bool {
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::time;
+    use crate::events::{AccountCreated, Event};
+
+    fn event() -> EventEnvelope {
+        EventEnvelope::new(
+            Event::AccountCreated(AccountCreated {
+                account_uuid: uuid::Uuid::new_v4(),
+                cognito_user_id: "s".into(),
+                account_status: "ACTIVE".into(),
+            }),
+            time::now(),
+        )
+    }
+
+    #[tokio::test]
+    async fn routes_by_binding_and_keeps_unrouted() {
+        let bus = InProcessBus::new();
+        let mut accounts = bus.subscribe("q-accounts", "account.*").await.unwrap();
+        let mut orders = bus.subscribe("q-orders", "order.#").await.unwrap();
+        let e = event();
+        bus.publish(&e).await.unwrap();
+        let d = accounts.deliveries.recv().await.unwrap();
+        assert_eq!(d.envelope, e);
+        assert!(!d.redelivered);
+        d.ack().await.unwrap();
+        assert!(orders.deliveries.try_recv().is_err());
+        drop(accounts);
+        let lost = event();
+        bus.publish(&lost).await.unwrap();
+        assert_eq!(bus.unrouted(), vec![lost]);
+    }
+
+    #[tokio::test]
+    async fn nack_requeues_or_dead_letters() {
+        let bus = InProcessBus::new();
+        let mut sub = bus.subscribe("q", "#").await.unwrap();
+        let e = event();
+        bus.publish(&e).await.unwrap();
+        sub.deliveries.recv().await.unwrap().nack(true).await.unwrap();
+        let again = sub.deliveries.recv().await.unwrap();
+        assert!(again.redelivered);
+        again.nack(false).await.unwrap();
+        assert_eq!(bus.dead_letters(), vec![e]);
+    }
+}

@@ -1,0 +1,4 @@
+//! Adapters: one folder per port, one file per implementation.
+
+pub mod bus;
+pub mod store;

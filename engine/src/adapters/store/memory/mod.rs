@@ -1,0 +1,82 @@
+//! The in-memory store: the embedded default, with the same semantics as PostgreSQL.
+//!
+//! All state sits behind one lock. Every method checks all its constraints before it
+//! writes anything, so a refused change leaves nothing behind: the lock is the
+//! transaction. Internal ids come from one sequence per table, as PostgreSQL's identity
+//! columns do, so cursors behave alike.
+
+mod outbox;
+mod people;
+
+use crate::domain::people::{Account, Person};
+use crate::error::StoreResult;
+use crate::events::{EventEnvelope, OutboxRow};
+use crate::ports::Store;
+use async_trait::async_trait;
+use parking_lot::RwLock;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+#[derive(Default)]
+pub struct MemoryStore {
+    state: RwLock<State>,
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+/// Connection rows, as far as the people area needs them (contacts and privacy).
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionRow {
+    pub person_id: i64,
+    pub connection_id: i64,
+    pub accepted: bool,
+}
+
+#[derive(Default)]
+pub(crate) struct State {
+    seq: HashMap<&'static str, i64>,
+    pub accounts: BTreeMap<i64, Account>,
+    pub persons: BTreeMap<i64, Person>,
+    pub connections: BTreeMap<i64, ConnectionRow>,
+    pub outbox: BTreeMap<i64, OutboxEntry>,
+    pub processed: HashSet<(String, String)>,
+}
+
+pub(crate) struct OutboxEntry {
+    pub row: OutboxRow,
+    pub published: bool,
+    pub last_error: Option<String>,
+}
+
+impl State {
+    /// The next id of `table`, like an identity column.
+    pub fn next_id(&mut self, table: &'static str) -> i64 {
+        let n = self.seq.entry(table).or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    /// Appends events to the outbox; called as the last step of a change.
+    pub fn record(&mut self, events: &[EventEnvelope]) {
+        for e in events {
+            let id = self.next_id("outbox");
+            self.outbox.insert(
+                id,
+                OutboxEntry { row: OutboxRow { id, envelope: e.clone(), attempts: 0 }, published: false, last_error: None },
+            );
+        }
+    }
+}
+
+#[async_trait]
+impl Store for MemoryStore {
+    fn adapter_name(&self) -> &'static str {
+        "memory"
+    }
+    async fn ping(&self) -> StoreResult<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,44 @@
+use super::MemoryStore;
+use crate::domain::Timestamp;
+use crate::error::StoreResult;
+use crate::events::OutboxRow;
+use crate::ports::OutboxStore;
+use async_trait::async_trait;
+
+#[async_trait]
+impl OutboxStore for MemoryStore {
+    async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxRow>> {
+        let s = self.state.read();
+        Ok(s.outbox.values().filter(|e| !e.published).take(limit).map(|e| e.row.clone()).collect())
+    }
+
+    async fn outbox_mark_published(&self, ids: &[i64], _at: Timestamp) -> StoreResult<()> {
+        let mut s = self.state.write();
+        for id in ids {
+            if let Some(e) = s.outbox.get_mut(id) {
+                e.published = true;
+            }
+        }
+        // Published rows are history nobody reads in memory: drop them so a long-running
+        // embedded engine does not grow without bound.
+        s.outbox.retain(|_, e| !e.published);
+        Ok(())
+    }
+
+    async fn outbox_mark_failed(&self, id: i64, error: &str) -> StoreResult<()> {
+        let mut s = self.state.write();
+        if let Some(e) = s.outbox.get_mut(&id) {
+            e.row.attempts += 1;
+            e.last_error = Some(error.to_string());
+        }
+        Ok(())
+    }
+
+    async fn outbox_backlog(&self) -> StoreResult<i64> {
+        Ok(self.state.read().outbox.values().filter(|e| !e.published).count() as i64)
+    }
+
+    async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool> {
+        Ok(self.state.write().processed.insert((consumer.to_string(), key.to_string())))
+    }
+}

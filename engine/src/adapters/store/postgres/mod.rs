@@ -1,0 +1,141 @@
+//! The PostgreSQL store: deadpool-postgres pool, cached prepared statements, one
+//! transaction per change (outbox rows included).
+
+mod outbox;
+mod people;
+
+use crate::config::DatabaseSettings;
+use crate::error::{StoreError, StoreResult};
+use crate::events::EventEnvelope;
+use crate::ports::{PoolStatus, Store};
+use async_trait::async_trait;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use std::time::Duration;
+use tokio_postgres::NoTls;
+use tokio_postgres::error::SqlState;
+
+mod embedded {
+    refinery::embed_migrations!("../migrations");
+}
+
+pub struct PgStore {
+    pool: Pool,
+}
+
+impl PgStore {
+    /// Builds the pool and checks that the database answers. Migrations are separate
+    /// ([`PgStore::migrate`]) so that `metmos migrate` can run them alone.
+    pub async fn connect(url: &str, settings: &DatabaseSettings) -> StoreResult<Self> {
+        let pg_config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError::Internal(format!("database.url does not parse: {e}")))?;
+        let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let wait = Duration::from_secs(settings.acquire_timeout_secs.max(1));
+        let pool = Pool::builder(manager)
+            .max_size(settings.max_connections)
+            .timeouts(Timeouts { wait: Some(wait), create: Some(wait), recycle: Some(wait) })
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .build()
+            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let store = Self { pool };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    /// Applies pending migrations, under an advisory lock so that several nodes starting
+    /// together apply each migration once.
+    pub async fn migrate(&self) -> StoreResult<usize> {
+        let mut client = self.client().await?;
+        client.execute("SELECT pg_advisory_lock(727274)", &[]).await.map_err(map_err)?;
+        let report = embedded::migrations::runner().run_async(&mut **client).await;
+        let _ = client.execute("SELECT pg_advisory_unlock(727274)", &[]).await;
+        let report = report.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
+        Ok(report.applied_migrations().len())
+    }
+
+    /// A short hash of the embedded migrations (names and checksums): equal for two
+    /// builds exactly when they would create the same schema.
+    pub fn migrations_fingerprint() -> String {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        for m in embedded::migrations::runner().get_migrations() {
+            m.name().hash(&mut h);
+            m.checksum().hash(&mut h);
+        }
+        format!("{:016x}", h.finish())
+    }
+
+    pub(crate) async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
+        self.pool.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn adapter_name(&self) -> &'static str {
+        "postgres"
+    }
+
+    async fn ping(&self) -> StoreResult<()> {
+        let client = self.client().await?;
+        client.simple_query("SELECT 1").await.map_err(map_err)?;
+        Ok(())
+    }
+
+    fn pool_status(&self) -> PoolStatus {
+        let s = self.pool.status();
+        PoolStatus { size: s.size, available: s.available, max_size: s.max_size }
+    }
+}
+
+/// Constraint names (from `migrations/`) and the message both adapters give for them.
+const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
+    ("account_cognito_user_id_key", super::msg::ACCOUNT_EXISTS),
+    ("account_uuid_key", super::msg::ACCOUNT_EXISTS),
+    ("person_account_id_key", super::msg::ACCOUNT_HAS_PERSON),
+    ("person_username_lower_key", super::msg::USERNAME_TAKEN),
+    ("person_email_lower_key", super::msg::EMAIL_TAKEN),
+];
+
+/// Translates a driver error: unique violations become the area's conflict message,
+/// lost connections become `Unavailable` (503), anything else is internal.
+pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
+    if let Some(db) = e.as_db_error() {
+        let constraint = db.constraint().unwrap_or_default();
+        if *db.code() == SqlState::UNIQUE_VIOLATION || *db.code() == SqlState::EXCLUSION_VIOLATION {
+            let message = CONSTRAINT_MESSAGES
+                .iter()
+                .find(|(name, _)| *name == constraint)
+                .map(|(_, m)| m.to_string())
+                .unwrap_or_else(|| format!("duplicate ({constraint})"));
+            return StoreError::Conflict(message);
+        }
+        if *db.code() == SqlState::FOREIGN_KEY_VIOLATION || *db.code() == SqlState::CHECK_VIOLATION {
+            return StoreError::Conflict(format!("refused by constraint {constraint}"));
+        }
+        if db.code().code().starts_with("08") || db.code().code().starts_with("57") {
+            return StoreError::Unavailable(db.message().to_string());
+        }
+        return StoreError::Internal(format!("{}: {}", db.code().code(), db.message()));
+    }
+    if e.is_closed() {
+        return StoreError::Unavailable("database connection closed".into());
+    }
+    StoreError::Unavailable(e.to_string())
+}
+
+/// Writes `events` to the outbox inside the caller's transaction.
+pub(crate) async fn record(tx: &deadpool_postgres::Transaction<'_>, events: &[EventEnvelope]) -> StoreResult<()> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO outbox (event_id, event_type, payload, occurred_at) VALUES ($1, $2, $3, $4)",
+        )
+        .await
+        .map_err(map_err)?;
+    for e in events {
+        tx.execute(&stmt, &[&e.event_id, &e.event_type(), &e.to_json(), &e.occurred_at]).await.map_err(map_err)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,303 @@
+use super::{PgStore, map_err, record};
+use crate::adapters::store::{msg, search_page};
+use crate::domain::people::{Account, AccountStatus, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch, normalize_phone};
+use crate::domain::{Page, PageRequest, Timestamp};
+use crate::error::{StoreError, StoreResult};
+use crate::events::EventEnvelope;
+use crate::ports::PeopleStore;
+use async_trait::async_trait;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+const ACCOUNT_COLS: &str = "a.id, a.uuid, a.cognito_user_id, a.account_status, a.verification_status, a.created_at, a.updated_at";
+pub(crate) const PERSON_COLS: &str = "p.id, p.uuid, p.account_id, a.uuid, p.username, p.first_name, p.last_name, p.email, \
+     p.contact_number, p.birth_date, p.location, p.bio, p.created_at, p.updated_at";
+
+fn account_from(r: &Row, at: usize) -> StoreResult<Account> {
+    let status: String = r.get(at + 3);
+    Ok(Account {
+        id: r.get(at),
+        uuid: r.get(at + 1),
+        cognito_user_id: r.get(at + 2),
+        account_status: AccountStatus::parse(&status).map_err(StoreError::Internal)?,
+        verification_status: r.get(at + 4),
+        created_at: r.get(at + 5),
+        updated_at: r.get(at + 6),
+    })
+}
+
+/// A person from `PERSON_COLS` starting at column `at`.
+pub(crate) fn person_from(r: &Row, at: usize) -> Person {
+    Person {
+        id: r.get(at),
+        uuid: r.get(at + 1),
+        account_id: r.get(at + 2),
+        account_uuid: r.get(at + 3),
+        username: r.get(at + 4),
+        first_name: r.get(at + 5),
+        last_name: r.get(at + 6),
+        email: r.get(at + 7),
+        contact_number: r.get(at + 8),
+        birth_date: r.get(at + 9),
+        location: r.get(at + 10),
+        bio: r.get(at + 11),
+        created_at: r.get(at + 12),
+        updated_at: r.get(at + 13),
+    }
+}
+
+async fn insert_account_tx(tx: &deadpool_postgres::Transaction<'_>, a: &NewAccount) -> StoreResult<Account> {
+    let stmt = tx
+        .prepare_cached(&format!(
+            "INSERT INTO account AS a (uuid, cognito_user_id, account_status, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $4) RETURNING {ACCOUNT_COLS}"
+        ))
+        .await
+        .map_err(map_err)?;
+    let row = tx
+        .query_one(&stmt, &[&a.uuid, &a.cognito_user_id, &a.account_status.as_str(), &a.at])
+        .await
+        .map_err(map_err)?;
+    account_from(&row, 0)
+}
+
+async fn insert_person_tx(tx: &deadpool_postgres::Transaction<'_>, p: &NewPerson, account: &Account) -> StoreResult<Person> {
+    let stmt = tx
+        .prepare_cached(
+            "INSERT INTO person (uuid, account_id, username, first_name, last_name, email, contact_number, \
+             birth_date, location, bio, created_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
+        )
+        .await
+        .map_err(map_err)?;
+    let row = tx
+        .query_one(
+            &stmt,
+            &[
+                &p.uuid,
+                &account.id,
+                &p.username.as_str(),
+                &p.first_name,
+                &p.last_name,
+                &p.email.as_str(),
+                &p.contact_number,
+                &p.birth_date,
+                &p.location,
+                &p.bio,
+                &p.at,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+    Ok(Person {
+        id: row.get(0),
+        uuid: p.uuid,
+        account_id: account.id,
+        account_uuid: account.uuid,
+        username: p.username.as_str().to_string(),
+        first_name: p.first_name.clone(),
+        last_name: p.last_name.clone(),
+        email: p.email.as_str().to_string(),
+        contact_number: p.contact_number.clone(),
+        birth_date: p.birth_date.clone(),
+        location: p.location.clone(),
+        bio: p.bio.clone(),
+        created_at: p.at,
+        updated_at: p.at,
+    })
+}
+
+/// `%needle%` for ILIKE, with the pattern characters of the needle escaped.
+fn like_pattern(needle: &str) -> String {
+    let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+#[async_trait]
+impl PeopleStore for PgStore {
+    async fn insert_account(&self, account: &NewAccount, events: &[EventEnvelope]) -> StoreResult<Account> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let a = insert_account_tx(&tx, account).await?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(a)
+    }
+
+    async fn insert_person(&self, person: &NewPerson, events: &[EventEnvelope]) -> StoreResult<Person> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let stmt = tx
+            .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1 FOR UPDATE"))
+            .await
+            .map_err(map_err)?;
+        let account = match tx.query_opt(&stmt, &[&person.account_uuid]).await.map_err(map_err)? {
+            Some(row) => account_from(&row, 0)?,
+            None => return Err(StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into())),
+        };
+        let p = insert_person_tx(&tx, person, &account).await?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(p)
+    }
+
+    async fn insert_account_with_person(
+        &self,
+        account: &NewAccount,
+        person: &NewPerson,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Account, Person)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let a = insert_account_tx(&tx, account).await?;
+        let p = insert_person_tx(&tx, person, &a).await?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok((a, p))
+    }
+
+    async fn account_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Account>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1"))
+            .await
+            .map_err(map_err)?;
+        client.query_opt(&stmt, &[&uuid]).await.map_err(map_err)?.map(|r| account_from(&r, 0)).transpose()
+    }
+
+    async fn caller_by_cognito_id(&self, cognito_user_id: &str) -> StoreResult<Option<(Account, Option<Person>)>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLS}, {PERSON_COLS} FROM account a LEFT JOIN person p ON p.account_id = a.id \
+                 WHERE a.cognito_user_id = $1"
+            ))
+            .await
+            .map_err(map_err)?;
+        let Some(row) = client.query_opt(&stmt, &[&cognito_user_id]).await.map_err(map_err)? else {
+            return Ok(None);
+        };
+        let account = account_from(&row, 0)?;
+        let person_id: Option<i64> = row.get(7);
+        Ok(Some((account, person_id.map(|_| person_from(&row, 7)))))
+    }
+
+    async fn person_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Person>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id WHERE p.uuid = $1"
+            ))
+            .await
+            .map_err(map_err)?;
+        Ok(client.query_opt(&stmt, &[&uuid]).await.map_err(map_err)?.map(|r| person_from(&r, 0)))
+    }
+
+    async fn update_person(
+        &self,
+        person_uuid: Uuid,
+        patch: &PersonPatch,
+        at: Timestamp,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Person> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // Read-modify-write under a row lock: the patch applies to the row as it is now.
+        let stmt = tx
+            .prepare_cached(&format!(
+                "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id WHERE p.uuid = $1 FOR UPDATE OF p"
+            ))
+            .await
+            .map_err(map_err)?;
+        let mut person = match tx.query_opt(&stmt, &[&person_uuid]).await.map_err(map_err)? {
+            Some(r) => person_from(&r, 0),
+            None => return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into())),
+        };
+        patch.apply(&mut person);
+        person.updated_at = at;
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE person SET first_name = $2, last_name = $3, contact_number = $4, birth_date = $5, \
+                 location = $6, bio = $7, updated_at = $8 WHERE id = $1",
+            )
+            .await
+            .map_err(map_err)?;
+        tx.execute(
+            &stmt,
+            &[
+                &person.id,
+                &person.first_name,
+                &person.last_name,
+                &person.contact_number,
+                &person.birth_date,
+                &person.location,
+                &person.bio,
+                &at,
+            ],
+        )
+        .await
+        .map_err(map_err)?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(person)
+    }
+
+    async fn search_people(&self, query: &PeopleQuery, page: &PageRequest) -> StoreResult<Page<Person>> {
+        let client = self.client().await?;
+        let needle = query.needle();
+        let mut rows = Vec::with_capacity(page.fetch());
+        let mut exact_id: Option<i64> = None;
+        if let Some(n) = &needle {
+            let stmt = client
+                .prepare_cached(&format!(
+                    "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id WHERE lower(p.username) = $1"
+                ))
+                .await
+                .map_err(map_err)?;
+            if let Some(r) = client.query_opt(&stmt, &[n]).await.map_err(map_err)? {
+                let p = person_from(&r, 0);
+                exact_id = Some(p.id);
+                if page.after.is_none() {
+                    rows.push(p);
+                }
+            }
+        }
+        let pattern = needle.as_deref().map(like_pattern);
+        let phone = needle.as_deref().map(normalize_phone).filter(|p| !p.is_empty());
+        let limit = (page.fetch() - rows.len()) as i64;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id \
+                 WHERE ($1::bigint IS NULL OR p.id < $1) \
+                   AND ($2::bigint IS NULL OR p.id <> $2) \
+                   AND ($3::text IS NULL \
+                        OR p.username ILIKE $4 OR p.first_name ILIKE $4 OR p.last_name ILIKE $4 \
+                        OR (coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) ILIKE $4 \
+                        OR lower(p.email) = $3 \
+                        OR ($5::text IS NOT NULL AND p.contact_number IS NOT NULL AND \
+                            (CASE WHEN ltrim(p.contact_number) LIKE '+%' THEN '+' ELSE '' END \
+                             || regexp_replace(p.contact_number, '[^0-9]', '', 'g')) = $5)) \
+                 ORDER BY p.id DESC LIMIT $6"
+            ))
+            .await
+            .map_err(map_err)?;
+        let params: [&(dyn ToSql + Sync); 6] = [&page.after, &exact_id, &needle, &pattern, &phone, &limit];
+        for r in client.query(&stmt, &params).await.map_err(map_err)? {
+            rows.push(person_from(&r, 0));
+        }
+        Ok(search_page(rows, page, exact_id))
+    }
+
+    async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM connection WHERE status = 'ACCEPTED' AND \
+                 ((person_id = $1 AND connection_id = $2) OR (person_id = $2 AND connection_id = $1)))",
+            )
+            .await
+            .map_err(map_err)?;
+        Ok(client.query_one(&stmt, &[&a, &b]).await.map_err(map_err)?.get(0))
+    }
+}

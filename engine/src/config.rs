@@ -1,0 +1,402 @@
+//! Configuration: one place that knows every key.
+//!
+//! Layers, later wins: the embedded `config/default.toml`, then an optional file
+//! (`--config FILE` or `METMOS_CONFIG`), then environment variables `METMOS__SECTION__KEY`
+//! (e.g. `METMOS__HTTP__PORT=9000`, `METMOS__AUTH__COGNITO__USER_POOL_ID=...`).
+//! Which adapter each port uses follows from these values alone: `database.url` set means
+//! PostgreSQL, unset means the in-memory store, and so on.
+
+use serde::Deserialize;
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+use uuid::Uuid;
+
+/// The defaults compiled into the binary, so `cargo run` needs no file on disk.
+pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
+
+#[derive(Debug, Error)]
+pub enum ConfigError {
+    #[error("configuration could not be read: {0}")]
+    Load(String),
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub http: HttpSettings,
+    pub data_dir: PathBuf,
+    #[serde(default)]
+    pub database: DatabaseSettings,
+    #[serde(default)]
+    pub amqp: AmqpSettings,
+    pub auth: AuthSettings,
+    #[serde(default)]
+    pub node: NodeSettings,
+    pub ws: WsSettings,
+    #[serde(default)]
+    pub s3: S3Settings,
+    #[serde(default)]
+    pub pinpoint: PinpointSettings,
+    pub market: MarketSettings,
+    pub orders: OrderSettings,
+    #[serde(default)]
+    pub chain: ChainSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct HttpSettings {
+    pub host: String,
+    pub port: u16,
+    /// Base of absolute URLs the engine hands out (embedded presigned URLs).
+    /// Default: `http://{host}:{port}`.
+    pub public_url: Option<String>,
+    pub max_body_bytes: usize,
+    /// Seconds in-flight requests get to finish on shutdown.
+    pub shutdown_timeout_secs: u64,
+    /// Worker threads; 0 = one per core.
+    pub workers: usize,
+}
+
+impl HttpSettings {
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(url) => url.trim_end_matches('/').to_string(),
+            None => format!("http://{}:{}", self.host, self.port),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `postgres://user@host:port/db`; unset selects the in-memory store.
+    pub url: Option<String>,
+    pub max_connections: usize,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub acquire_timeout_secs: u64,
+    /// Apply migrations at start (always true in production; `metmos migrate` does it too).
+    pub migrate_on_start: bool,
+}
+
+impl Default for DatabaseSettings {
+    fn default() -> Self {
+        Self { url: None, max_connections: 16, acquire_timeout_secs: 5, migrate_on_start: true }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct AmqpSettings {
+    /// `amqp://guest:guest@127.0.0.1:5672/%2f`; unset selects the in-process bus.
+    pub url: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthMode {
+    /// HS256 tokens signed with `auth.dev_secret`; dev endpoints enabled.
+    Dev,
+    /// RS256 Cognito access tokens verified against the pool's JWKS.
+    Cognito,
+    /// Behind API Gateway's authorizer: trust `x-cognito-user-id`.
+    Gateway,
+}
+
+impl AuthMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuthMode::Dev => "dev",
+            AuthMode::Cognito => "cognito",
+            AuthMode::Gateway => "gateway",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AuthSettings {
+    pub mode: AuthMode,
+    pub dev_secret: String,
+    /// Key the sign-up trigger sends in `x-internal-api-key` for INTERNAL endpoints.
+    pub internal_api_key: String,
+    /// Lifetime of tokens minted by `POST /dev/users` and `metmos dev-user`.
+    pub dev_token_ttl_secs: u64,
+    #[serde(default)]
+    pub cognito: CognitoSettings,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CognitoSettings {
+    pub region: Option<String>,
+    pub user_pool_id: Option<String>,
+    pub client_id: Option<String>,
+    /// Default: `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}/.well-known/jwks.json`.
+    pub jwks_url: Option<String>,
+    /// Default: `https://cognito-idp.{region}.amazonaws.com/{user_pool_id}`.
+    pub issuer: Option<String>,
+}
+
+impl CognitoSettings {
+    pub fn issuer(&self) -> String {
+        self.issuer.clone().unwrap_or_else(|| {
+            format!(
+                "https://cognito-idp.{}.amazonaws.com/{}",
+                self.region.as_deref().unwrap_or_default(),
+                self.user_pool_id.as_deref().unwrap_or_default()
+            )
+        })
+    }
+    pub fn jwks_url(&self) -> String {
+        self.jwks_url
+            .clone()
+            .unwrap_or_else(|| format!("{}/.well-known/jwks.json", self.issuer()))
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct NodeSettings {
+    /// This node's id in `ws_connection.node_id` and `node_lease`; default: fresh per start.
+    pub id: Option<Uuid>,
+    #[serde(default = "default_lease_secs")]
+    pub lease_secs: u64,
+}
+
+fn default_lease_secs() -> u64 {
+    30
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct WsSettings {
+    pub max_frame_bytes: usize,
+    pub max_message_chars: usize,
+    pub messages_per_second: u32,
+    pub burst: u32,
+    pub heartbeat_secs: u64,
+    pub client_timeout_secs: u64,
+    pub send_queue: usize,
+    #[serde(default)]
+    pub allowed_origins: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct S3Settings {
+    /// Unset selects local blob files under `data_dir`.
+    pub bucket: Option<String>,
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub force_path_style: bool,
+    pub upload_url_secs: u64,
+    pub download_url_secs: u64,
+    #[serde(default)]
+    pub cloudfront: CloudFrontSettings,
+}
+
+impl Default for S3Settings {
+    fn default() -> Self {
+        Self {
+            bucket: None,
+            region: "ap-southeast-2".into(),
+            endpoint_url: None,
+            force_path_style: false,
+            upload_url_secs: 900,
+            download_url_secs: 3600,
+            cloudfront: CloudFrontSettings::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct CloudFrontSettings {
+    pub domain: Option<String>,
+    pub key_pair_id: Option<String>,
+    pub private_key_pem: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct PinpointSettings {
+    /// Unset selects the recording pusher (dev: `GET /dev/pushes`).
+    pub application_id: Option<String>,
+    pub region: String,
+    pub endpoint_url: Option<String>,
+    pub apns_sandbox: bool,
+    pub email_from: Option<String>,
+}
+
+impl Default for PinpointSettings {
+    fn default() -> Self {
+        Self {
+            application_id: None,
+            region: "ap-southeast-2".into(),
+            endpoint_url: None,
+            apns_sandbox: false,
+            email_from: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MarketSettings {
+    /// Platform fee in basis points of the price (500 = 5%).
+    pub fee_bps: u32,
+    /// Tax on the fee in basis points of the fee.
+    pub fee_tax_bps: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct OrderSettings {
+    pub payment_timeout_secs: u64,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ChainSettings {
+    /// Unset selects the simulated escrow ledger.
+    pub rpc_url: Option<String>,
+    #[serde(default = "default_chain_id")]
+    pub chain_id: u64,
+    pub contract_address: Option<String>,
+    pub operator_key: Option<String>,
+    pub quote_signer_key: Option<String>,
+    /// A number of blocks, or "finalized".
+    pub confirmations: Option<String>,
+    pub start_block: Option<u64>,
+    pub alchemy_signing_key: Option<String>,
+}
+
+fn default_chain_id() -> u64 {
+    31337
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct LogSettings {
+    /// `tracing` filter, e.g. `info,metmos=debug`; `RUST_LOG` wins when set.
+    pub filter: String,
+    /// `pretty` for people, `json` for log shippers.
+    pub format: String,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { filter: "info".into(), format: "pretty".into() }
+    }
+}
+
+impl Settings {
+    /// Embedded defaults, then `file` (if any), then `METMOS__*` environment variables.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        Self::load_with(file, &[])
+    }
+
+    /// As [`Settings::load`], with explicit `key = value` overrides applied last
+    /// (tests use these instead of mutating the process environment).
+    pub fn load_with(file: Option<&Path>, overrides: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        let mut builder = config::Config::builder()
+            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        if let Some(path) = file {
+            builder = builder.add_source(config::File::from(path.to_path_buf()).required(true));
+        }
+        builder = builder.add_source(
+            config::Environment::with_prefix("METMOS")
+                .prefix_separator("__")
+                .separator("__")
+                .try_parsing(true)
+                .list_separator(",")
+                .with_list_parse_key("ws.allowed_origins"),
+        );
+        for (key, value) in overrides {
+            builder = builder
+                .set_override(*key, *value)
+                .map_err(|e| ConfigError::Load(e.to_string()))?;
+        }
+        let settings: Settings = builder
+            .build()
+            .and_then(|c| c.try_deserialize())
+            .map_err(|e| ConfigError::Load(e.to_string()))?;
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    /// Rules that serde cannot express. Start-up stops on the first one broken, with a
+    /// message that names the key to fix.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |m: &str| Err(ConfigError::Invalid(m.to_string()));
+        if self.auth.mode == AuthMode::Cognito {
+            let c = &self.auth.cognito;
+            if c.user_pool_id.as_deref().unwrap_or("").is_empty() {
+                return invalid("auth.mode = \"cognito\" needs auth.cognito.user_pool_id");
+            }
+            if c.region.as_deref().unwrap_or("").is_empty() && c.issuer.is_none() {
+                return invalid("auth.mode = \"cognito\" needs auth.cognito.region");
+            }
+            if c.client_id.as_deref().unwrap_or("").is_empty() {
+                return invalid("auth.mode = \"cognito\" needs auth.cognito.client_id");
+            }
+        }
+        if self.auth.mode == AuthMode::Dev && self.auth.dev_secret.len() < 16 {
+            return invalid("auth.dev_secret must be at least 16 characters");
+        }
+        if self.auth.internal_api_key.len() < 16 {
+            return invalid("auth.internal_api_key must be at least 16 characters");
+        }
+        if self.http.max_body_bytes < 1024 {
+            return invalid("http.max_body_bytes must be at least 1024");
+        }
+        if let Some(url) = &self.database.url {
+            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+                return invalid("database.url must start with postgres:// or postgresql://");
+            }
+        }
+        if self.database.max_connections == 0 {
+            return invalid("database.max_connections must be at least 1");
+        }
+        if self.market.fee_bps > 10_000 || self.market.fee_tax_bps > 10_000 {
+            return invalid("market.fee_bps and market.fee_tax_bps are basis points (0..=10000)");
+        }
+        if self.ws.send_queue == 0 || self.ws.messages_per_second == 0 {
+            return invalid("ws.send_queue and ws.messages_per_second must be at least 1");
+        }
+        if self.ws.client_timeout_secs <= self.ws.heartbeat_secs {
+            return invalid("ws.client_timeout_secs must be longer than ws.heartbeat_secs");
+        }
+        if !matches!(self.log.format.as_str(), "pretty" | "json") {
+            return invalid("log.format must be \"pretty\" or \"json\"");
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_defaults_load_and_select_embedded_adapters() {
+        let s = Settings::load_with(None, &[]).expect("defaults load");
+        assert_eq!(s.http.port, 8080);
+        assert_eq!(s.http.host, "127.0.0.1");
+        assert!(s.database.url.is_none());
+        assert!(s.amqp.url.is_none());
+        assert_eq!(s.auth.mode, AuthMode::Dev);
+        assert_eq!(s.market.fee_bps, 500);
+        assert_eq!(s.http.public_url(), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn cognito_without_pool_is_refused_with_the_key_named() {
+        let err = Settings::load_with(None, &[("auth.mode", "cognito")]).unwrap_err();
+        assert!(err.to_string().contains("auth.cognito.user_pool_id"), "{err}");
+    }
+
+    #[test]
+    fn unknown_auth_mode_is_refused() {
+        let err = Settings::load_with(None, &[("auth.mode", "basic")]).unwrap_err();
+        assert!(err.to_string().contains("auth.mode"), "{err}");
+    }
+
+    #[test]
+    fn overrides_win() {
+        let s = Settings::load_with(None, &[("http.port", "9000"), ("market.fee_bps", "250")])
+            .expect("loads");
+        assert_eq!(s.http.port, 9000);
+        assert_eq!(s.market.fee_bps, 250);
+    }
+}

@@ -1,0 +1,9 @@
+//! Pure domain: types that parse instead of validate, state machines, money. Nothing here
+//! does I/O, so every rule can be unit-tested without a store.
+
+pub mod paging;
+pub mod people;
+pub mod time;
+
+pub use paging::{Page, PageRequest};
+pub use time::Timestamp;

@@ -1,0 +1,118 @@
+//! The engine's error type. Every use case answers with one of these; the HTTP layer maps
+//! each variant to a status code in exactly one place (`metmos_http::error`).
+
+use thiserror::Error;
+
+/// What went wrong, phrased for the caller. Messages are shown to API clients, so they
+/// name the problem ("Listing not found") and never leak internals.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum Error {
+    /// Input that does not parse or breaks a field rule; one message per problem.
+    #[error("validation failed: {}", .0.join("; "))]
+    Validation(Vec<String>),
+    /// No token, or a token that does not verify.
+    #[error("unauthorized: {0}")]
+    Unauthorized(String),
+    /// Authenticated, but not allowed to do this to this object.
+    #[error("forbidden: {0}")]
+    Forbidden(String),
+    /// No such object, or one the caller may not know exists.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// A duplicate, or a transition the lifecycle forbids.
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// Too many requests; retry after this many seconds.
+    #[error("rate limited")]
+    RateLimited { retry_after_secs: u64 },
+    /// A dependency (database, broker) is down; nothing was half-written.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    /// A bug or an invariant broken inside the engine. Logged in full, shown as 500.
+    #[error("internal: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    pub fn validation(message: impl Into<String>) -> Self {
+        Error::Validation(vec![message.into()])
+    }
+    pub fn not_found(what: impl Into<String>) -> Self {
+        Error::NotFound(what.into())
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Error::Forbidden(message.into())
+    }
+    pub fn conflict(message: impl Into<String>) -> Self {
+        Error::Conflict(message.into())
+    }
+    pub fn unauthorized(message: impl Into<String>) -> Self {
+        Error::Unauthorized(message.into())
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// Errors of the Store port. Adapters translate their driver's errors into these, so that
+/// services can tell "duplicate" from "database down" without knowing which store runs.
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum StoreError {
+    #[error("{0}")]
+    NotFound(String),
+    /// A uniqueness or state constraint refused the change.
+    #[error("{0}")]
+    Conflict(String),
+    /// The store cannot be reached or timed out.
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+    #[error("store error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NotFound(m) => Error::NotFound(m),
+            StoreError::Conflict(m) => Error::Conflict(m),
+            StoreError::Unavailable(m) => Error::Unavailable(m),
+            StoreError::Internal(m) => Error::Internal(m),
+        }
+    }
+}
+
+pub type StoreResult<T> = std::result::Result<T, StoreError>;
+
+/// Collects every field problem of one request, so a client sees them all at once
+/// (the NestJS `message` array) instead of fixing them one round trip at a time.
+#[derive(Debug, Default)]
+pub struct Problems(Vec<String>);
+
+impl Problems {
+    pub fn new() -> Self {
+        Self::default()
+    }
+    pub fn push(&mut self, message: impl Into<String>) {
+        self.0.push(message.into());
+    }
+    /// Records the error of a parse, keeping the value when it parsed.
+    pub fn check<T>(&mut self, result: std::result::Result<T, String>) -> Option<T> {
+        match result {
+            Ok(v) => Some(v),
+            Err(m) => {
+                self.0.push(m);
+                None
+            }
+        }
+    }
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+    /// `Ok(())` when nothing was wrong, else the validation error with every message.
+    pub fn finish(self) -> Result<()> {
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(self.0))
+        }
+    }
+}

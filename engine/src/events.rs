@@ -1,0 +1,126 @@
+//! Domain events: what changed, for whoever cares (integrations on RabbitMQ, our own
+//! consumers). One enum; on the wire each event is the envelope
+//! `{"eventId", "type", "occurredAt", "data"}` and `type` is also the routing key on the
+//! `metmos.events` topic exchange (`person.created`, `offer.received`, ...).
+//!
+//! Events are never sent directly: a service hands them to the Store together with the
+//! change, the Store writes them to the outbox in the same transaction, and the outbox
+//! relay publishes them once the change is committed. So an event exists if and only if
+//! its change does.
+
+use crate::domain::time::{self, Timestamp};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+/// The envelope published on the bus and stored in the outbox.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EventEnvelope {
+    /// Unique per event; consumers deduplicate on it (delivery is at least once).
+    pub event_id: Uuid,
+    #[serde(with = "time::millis")]
+    pub occurred_at: Timestamp,
+    #[serde(flatten)]
+    pub event: Event,
+}
+
+impl EventEnvelope {
+    pub fn new(event: Event, at: Timestamp) -> Self {
+        Self { event_id: Uuid::new_v4(), occurred_at: at, event }
+    }
+
+    /// The event type, which is also its routing key.
+    pub fn event_type(&self) -> &'static str {
+        self.event.event_type()
+    }
+
+    pub fn to_json(&self) -> serde_json::Value {
+        // An envelope is plain data (strings, numbers, uuids): serializing cannot fail.
+        serde_json::to_value(self).unwrap_or(serde_json::Value::Null)
+    }
+}
+
+/// Every event the engine emits. `type` is the variant's rename; `data` its fields.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "data")]
+pub enum Event {
+    #[serde(rename = "account.created")]
+    AccountCreated(AccountCreated),
+    #[serde(rename = "account.deleted")]
+    AccountDeleted(AccountDeleted),
+    #[serde(rename = "person.created")]
+    PersonCreated(PersonChanged),
+    #[serde(rename = "person.updated")]
+    PersonUpdated(PersonChanged),
+}
+
+impl Event {
+    pub fn event_type(&self) -> &'static str {
+        match self {
+            Event::AccountCreated(_) => "account.created",
+            Event::AccountDeleted(_) => "account.deleted",
+            Event::PersonCreated(_) => "person.created",
+            Event::PersonUpdated(_) => "person.updated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountCreated {
+    pub account_uuid: Uuid,
+    pub cognito_user_id: String,
+    pub account_status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountDeleted {
+    pub account_uuid: Uuid,
+    pub person_uuid: Option<Uuid>,
+    pub reason: Option<String>,
+}
+
+/// Public facts about a person (never email or phone: integrators get no more than a
+/// stranger would see).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PersonChanged {
+    pub person_uuid: Uuid,
+    pub account_uuid: Uuid,
+    pub username: String,
+}
+
+/// An outbox row as the relay sees it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub envelope: EventEnvelope,
+    pub attempts: i32,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelope_shape_is_event_id_type_occurred_at_data() {
+        let at = time::parse("t", "2024-01-02T03:04:05.678Z").unwrap();
+        let env = EventEnvelope::new(
+            Event::AccountCreated(AccountCreated {
+                account_uuid: Uuid::nil(),
+                cognito_user_id: "sub-1".into(),
+                account_status: "ACTIVE".into(),
+            }),
+            at,
+        );
+        let json = env.to_json();
+        assert_eq!(json["type"], "account.created");
+        assert_eq!(json["occurredAt"], "2024-01-02T03:04:05.678Z");
+        assert_eq!(json["data"]["cognitoUserId"], "sub-1");
+        assert!(json["eventId"].is_string());
+        let back: EventEnvelope = serde_json::from_value(json).unwrap();
+        assert_eq!(back, env);
+        assert_eq!(back.event_type(), "account.created");
+    }
+}

@@ -1,0 +1,125 @@
+//! Metmos engine: the domain, its ports and adapters, and the use cases. Knows nothing of
+//! actix or HTTP; `metmos-actors` and `metmos-http` build on it.
+
+pub mod adapters;
+pub mod auth;
+pub mod config;
+pub mod domain;
+pub mod error;
+pub mod events;
+pub mod ports;
+pub mod services;
+pub mod testing;
+
+use crate::adapters::bus::inprocess::InProcessBus;
+use crate::adapters::store::memory::MemoryStore;
+use crate::adapters::store::postgres::PgStore;
+use crate::auth::Authenticator;
+use crate::config::Settings;
+use crate::ports::{Bus, Store};
+use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
+use crate::services::people::PeopleService;
+use std::sync::Arc;
+use thiserror::Error;
+use tokio::sync::broadcast;
+use uuid::Uuid;
+
+#[derive(Debug, Error)]
+pub enum StartError {
+    #[error("{0}")]
+    Config(#[from] config::ConfigError),
+    #[error("database: {0}")]
+    Store(#[from] error::StoreError),
+    #[error("auth: {0}")]
+    Auth(#[from] auth::AuthSetupError),
+}
+
+/// Everything a running engine has: settings, the chosen adapters, the services, and the
+/// shutdown signal its background tasks listen to. Built once by [`Engine::start`], shared
+/// by `Arc` with the HTTP layer and the actors.
+pub struct Engine {
+    pub settings: Arc<Settings>,
+    pub node_id: Uuid,
+    pub store: Arc<dyn Store>,
+    pub bus: Arc<dyn Bus>,
+    pub auth: Arc<Authenticator>,
+    pub outbox: OutboxSignal,
+    pub relay_stats: Arc<RelayStats>,
+    pub people: PeopleService,
+    shutdown: broadcast::Sender<()>,
+}
+
+/// Which adapter each port uses, for the start-up log line.
+pub struct AdapterChoice {
+    pub store: &'static str,
+    pub bus: &'static str,
+    pub auth: &'static str,
+}
+
+impl Engine {
+    /// Connects the adapters the settings select (migrating PostgreSQL when asked),
+    /// starts the background tasks, and logs the choice of each port.
+    pub async fn start(settings: Settings) -> Result<Arc<Self>, StartError> {
+        let store: Arc<dyn Store> = match &settings.database.url {
+            Some(url) => {
+                let pg = PgStore::connect(url, &settings.database).await?;
+                if settings.database.migrate_on_start {
+                    let applied = pg.migrate().await?;
+                    tracing::info!(applied, "database migrations applied");
+                }
+                Arc::new(pg)
+            }
+            None => Arc::new(MemoryStore::new()),
+        };
+        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        Self::assemble(settings, store, bus).await
+    }
+
+    /// Builds the engine on adapters chosen by the caller (tests pick their own database).
+    pub async fn assemble(settings: Settings, store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<Arc<Self>, StartError> {
+        let auth = Arc::new(Authenticator::new(&settings.auth).await?);
+        let node_id = settings.node.id.unwrap_or_else(Uuid::new_v4);
+        let (shutdown, _) = broadcast::channel(1);
+        let outbox = OutboxSignal::default();
+        let relay_stats = Arc::new(RelayStats::default());
+        let engine = Arc::new(Self {
+            people: PeopleService::new(store.clone(), outbox.clone()),
+            settings: Arc::new(settings),
+            node_id,
+            store,
+            bus,
+            auth,
+            outbox,
+            relay_stats,
+            shutdown,
+        });
+        let choice = engine.adapters();
+        tracing::info!(
+            node_id = %engine.node_id,
+            store = choice.store,
+            bus = choice.bus,
+            auth = choice.auth,
+            blobs = "local files",
+            pusher = "recording",
+            chain = "simulated",
+            "engine adapters"
+        );
+        let relay = OutboxRelay::new(engine.store.clone(), engine.bus.clone(), engine.outbox.clone(), engine.relay_stats.clone());
+        tokio::spawn(relay.run(engine.shutdown.subscribe()));
+        Ok(engine)
+    }
+
+    pub fn adapters(&self) -> AdapterChoice {
+        AdapterChoice { store: self.store.adapter_name(), bus: self.bus.adapter_name(), auth: self.auth.mode().as_str() }
+    }
+
+    /// A receiver that fires when the engine shuts down.
+    pub fn shutdown_signal(&self) -> broadcast::Receiver<()> {
+        self.shutdown.subscribe()
+    }
+
+    /// Tells every background task to stop (the outbox relay drains first).
+    pub fn shutdown(&self) {
+        let _ = self.shutdown.send(());
+    }
+}

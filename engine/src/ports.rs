@@ -1,0 +1,143 @@
+//! Ports: every external system the engine talks to, as a trait. Each has a production
+//! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
+//! Services depend on these traits only.
+
+use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
+use crate::domain::{Page, PageRequest, Timestamp};
+use crate::error::StoreResult;
+use crate::events::{EventEnvelope, OutboxRow};
+use async_trait::async_trait;
+use thiserror::Error;
+use uuid::Uuid;
+
+// ---------------------------------------------------------------------------------------
+// Store
+// ---------------------------------------------------------------------------------------
+
+/// The source of truth. Split by area so each adapter keeps one file per area; `Store`
+/// is all of them. Every method that changes more than one row does so atomically, and
+/// every method that takes `events` writes them to the outbox in that same transaction.
+///
+/// Conflicts and missing rows come back as `StoreError::Conflict` / `NotFound` with the
+/// same message from every adapter (the conformance suite checks this), so services and
+/// clients see one behaviour whichever store runs.
+#[async_trait]
+pub trait Store: PeopleStore + OutboxStore + Send + Sync + 'static {
+    /// `postgres` or `memory`, for logs and `/health`.
+    fn adapter_name(&self) -> &'static str;
+    /// Answers only when the store can serve requests.
+    async fn ping(&self) -> StoreResult<()>;
+    /// Connections in use and idle, for `/metrics` (`(0, 0)` where there is no pool).
+    fn pool_status(&self) -> PoolStatus {
+        PoolStatus::default()
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PoolStatus {
+    pub size: usize,
+    pub available: usize,
+    pub max_size: usize,
+}
+
+#[async_trait]
+pub trait PeopleStore: Send + Sync {
+    /// Conflict "Account already exists" when the cognito user id is taken.
+    async fn insert_account(&self, account: &NewAccount, events: &[EventEnvelope]) -> StoreResult<Account>;
+    /// NotFound "Account not found"; Conflict "Account already has a person",
+    /// "username is already taken", "email is already in use".
+    async fn insert_person(&self, person: &NewPerson, events: &[EventEnvelope]) -> StoreResult<Person>;
+    /// Both in one transaction (dev users): neither exists if either fails.
+    async fn insert_account_with_person(
+        &self,
+        account: &NewAccount,
+        person: &NewPerson,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Account, Person)>;
+    async fn account_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Account>>;
+    /// The account a token's subject names, with its person if one was created: one
+    /// round trip per authenticated request.
+    async fn caller_by_cognito_id(&self, cognito_user_id: &str) -> StoreResult<Option<(Account, Option<Person>)>>;
+    async fn person_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Person>>;
+    /// NotFound "Person not found".
+    async fn update_person(
+        &self,
+        person_uuid: Uuid,
+        patch: &PersonPatch,
+        at: Timestamp,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Person>;
+    /// Newest first, except that an exact username match leads the first page.
+    async fn search_people(&self, query: &PeopleQuery, page: &PageRequest) -> StoreResult<Page<Person>>;
+    /// Whether an ACCEPTED connection joins the two persons (either direction).
+    async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Unpublished rows, oldest first.
+    async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxRow>>;
+    async fn outbox_mark_published(&self, ids: &[i64], at: Timestamp) -> StoreResult<()>;
+    async fn outbox_mark_failed(&self, id: i64, error: &str) -> StoreResult<()>;
+    /// Number of rows not yet published (for `/metrics`).
+    async fn outbox_backlog(&self) -> StoreResult<i64>;
+    /// Records that `consumer` handled `key`; false when it already had (a redelivery).
+    async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Bus
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum BusError {
+    #[error("bus unavailable: {0}")]
+    Unavailable(String),
+    #[error("bus error: {0}")]
+    Other(String),
+}
+
+/// The event bus. `publish` returns only once the bus has taken responsibility for the
+/// event (RabbitMQ: publisher confirm), so the outbox row may then be marked published.
+/// Delivery is at least once: consumers deduplicate on `eventId`.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    fn adapter_name(&self) -> &'static str;
+    async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError>;
+    /// A durable subscription `queue` bound to `binding` (a topic pattern: `order.*`,
+    /// `#`). Deliveries must be acked once applied; an unacked one comes again.
+    async fn subscribe(&self, queue: &str, binding: &str) -> Result<Subscription, BusError>;
+    async fn healthy(&self) -> bool;
+}
+
+/// Deliveries of one subscription, bounded: a slow consumer slows its producer down
+/// instead of growing memory.
+pub struct Subscription {
+    pub deliveries: tokio::sync::mpsc::Receiver<Delivery>,
+}
+
+/// One delivery; `ack` after applying it.
+pub struct Delivery {
+    pub envelope: EventEnvelope,
+    pub redelivered: bool,
+    acker: Box<dyn Acker>,
+}
+
+impl Delivery {
+    pub fn new(envelope: EventEnvelope, redelivered: bool, acker: Box<dyn Acker>) -> Self {
+        Self { envelope, redelivered, acker }
+    }
+    pub async fn ack(self) -> Result<(), BusError> {
+        self.acker.ack().await
+    }
+    /// Gives the delivery back; `requeue = false` sends it to the dead-letter queue.
+    pub async fn nack(self, requeue: bool) -> Result<(), BusError> {
+        self.acker.nack(requeue).await
+    }
+}
+
+#[async_trait]
+pub trait Acker: Send + Sync {
+    async fn ack(self: Box<Self>) -> Result<(), BusError>;
+    async fn nack(self: Box<Self>, requeue: bool) -> Result<(), BusError>;
+}

@@ -1,0 +1,114 @@
+//! The outbox relay: publishes committed events to the bus, oldest first, and marks each
+//! row published only after the bus confirmed it. A crash between the two publishes the
+//! event again on restart (at least once); consumers deduplicate on `eventId`.
+
+use crate::domain::time;
+use crate::ports::{Bus, Store};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::{Notify, broadcast};
+
+/// Rows per round; a backlog drains in rounds without holding memory for all of it.
+const BATCH: usize = 200;
+/// How often the relay looks even without a nudge (events written by another node).
+const POLL: Duration = Duration::from_millis(500);
+/// Wait before retrying after the bus refused, doubling up to the cap.
+const BACKOFF_START: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Figures for `/metrics`.
+#[derive(Debug, Default)]
+pub struct RelayStats {
+    pub published: AtomicU64,
+    pub failures: AtomicU64,
+}
+
+/// Lets a service tell the relay "I just committed events" so they go out at once
+/// instead of at the next poll.
+#[derive(Clone, Default)]
+pub struct OutboxSignal(Arc<Notify>);
+
+impl OutboxSignal {
+    pub fn nudge(&self) {
+        self.0.notify_one();
+    }
+}
+
+pub struct OutboxRelay {
+    store: Arc<dyn Store>,
+    bus: Arc<dyn Bus>,
+    signal: OutboxSignal,
+    stats: Arc<RelayStats>,
+}
+
+impl OutboxRelay {
+    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, signal: OutboxSignal, stats: Arc<RelayStats>) -> Self {
+        Self { store, bus, signal, stats }
+    }
+
+    /// Publishes everything pending now; returns how many went out.
+    pub async fn drain_once(&self) -> Result<usize, String> {
+        let mut total = 0;
+        loop {
+            let rows = self.store.outbox_pending(BATCH).await.map_err(|e| e.to_string())?;
+            if rows.is_empty() {
+                return Ok(total);
+            }
+            let mut done = Vec::with_capacity(rows.len());
+            let mut failure = None;
+            for row in &rows {
+                match self.bus.publish(&row.envelope).await {
+                    Ok(()) => done.push(row.id),
+                    Err(e) => {
+                        // Order matters to consumers: stop at the first failure and retry
+                        // from this row, rather than publish later events ahead of it.
+                        let _ = self.store.outbox_mark_failed(row.id, &e.to_string()).await;
+                        failure = Some(e.to_string());
+                        break;
+                    }
+                }
+            }
+            if !done.is_empty() {
+                self.store.outbox_mark_published(&done, time::now()).await.map_err(|e| e.to_string())?;
+                self.stats.published.fetch_add(done.len() as u64, Ordering::Relaxed);
+                total += done.len();
+            }
+            if let Some(e) = failure {
+                self.stats.failures.fetch_add(1, Ordering::Relaxed);
+                return Err(e);
+            }
+            if rows.len() < BATCH {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// Runs until `shutdown` fires, then drains once more so committed events leave
+    /// with a clean stop.
+    pub async fn run(self, mut shutdown: broadcast::Receiver<()>) {
+        let mut backoff = BACKOFF_START;
+        loop {
+            match self.drain_once().await {
+                Ok(_) => backoff = BACKOFF_START,
+                Err(e) => {
+                    tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay could not publish");
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = shutdown.recv() => return,
+                    }
+                    backoff = (backoff * 2).min(BACKOFF_MAX);
+                    continue;
+                }
+            }
+            tokio::select! {
+                _ = self.signal.0.notified() => {}
+                _ = tokio::time::sleep(POLL) => {}
+                _ = shutdown.recv() => {
+                    let _ = self.drain_once().await;
+                    return;
+                }
+            }
+        }
+    }
+}
