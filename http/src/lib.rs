@@ -1,1 +1,11 @@
+//! The HTTP and WebSocket front of the Metmos engine. `startup` builds the app for both
+//! the `metmos` binary and the tests.
 
+pub mod error;
+pub mod extract;
+pub mod metrics;
+pub mod openapi;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod telemetry;

@@ -1,0 +1,91 @@
+//! `/metrics` in the Prometheus text format: requests by route and status with latency
+//! histograms, open WebSocket connections, pool usage and the outbox backlog.
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+
+pub struct Metrics {
+    pub registry: Registry,
+    pub http_requests: IntCounterVec,
+    pub http_latency: HistogramVec,
+    pub ws_connections: IntGauge,
+    db_pool_size: IntGauge,
+    db_pool_available: IntGauge,
+    db_pool_max: IntGauge,
+    outbox_backlog: IntGauge,
+    outbox_published: IntGauge,
+    outbox_failures: IntGauge,
+}
+
+impl Metrics {
+    /// All metric names are constants and valid, so registration cannot fail.
+    #[allow(clippy::expect_used)]
+    pub fn new() -> Self {
+        let registry = Registry::new_custom(Some("metmos".into()), None).expect("static prefix");
+        let http_requests = IntCounterVec::new(
+            Opts::new("http_requests_total", "HTTP requests by method, route pattern and status"),
+            &["method", "route", "status"],
+        )
+        .expect("static metric");
+        let http_latency = HistogramVec::new(
+            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by method and route pattern")
+                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            &["method", "route"],
+        )
+        .expect("static metric");
+        let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("static metric");
+        let m = Self {
+            ws_connections: gauge("ws_connections_open", "Open WebSocket connections on this node"),
+            db_pool_size: gauge("db_pool_connections", "Database connections in the pool"),
+            db_pool_available: gauge("db_pool_available", "Idle database connections in the pool"),
+            db_pool_max: gauge("db_pool_max", "Maximum database connections"),
+            outbox_backlog: gauge("outbox_backlog", "Events committed but not yet published"),
+            outbox_published: gauge("outbox_published_total", "Events published by this node"),
+            outbox_failures: gauge("outbox_publish_failures_total", "Failed publish rounds on this node"),
+            http_requests,
+            http_latency,
+            registry,
+        };
+        for c in [
+            Box::new(m.http_requests.clone()) as Box<dyn prometheus::core::Collector>,
+            Box::new(m.http_latency.clone()),
+            Box::new(m.ws_connections.clone()),
+            Box::new(m.db_pool_size.clone()),
+            Box::new(m.db_pool_available.clone()),
+            Box::new(m.db_pool_max.clone()),
+            Box::new(m.outbox_backlog.clone()),
+            Box::new(m.outbox_published.clone()),
+            Box::new(m.outbox_failures.clone()),
+        ] {
+            m.registry.register(c).expect("unique metric names");
+        }
+        m
+    }
+
+    pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        self.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
+        self.http_latency.with_label_values(&[method, route]).observe(seconds);
+    }
+
+    /// Samples the gauges read from elsewhere, then renders the text format.
+    pub async fn render(&self, engine: &metmos_engine::Engine) -> String {
+        use std::sync::atomic::Ordering;
+        let pool = engine.store.pool_status();
+        self.db_pool_size.set(pool.size as i64);
+        self.db_pool_available.set(pool.available as i64);
+        self.db_pool_max.set(pool.max_size as i64);
+        if let Ok(n) = engine.store.outbox_backlog().await {
+            self.outbox_backlog.set(n);
+        }
+        self.outbox_published.set(engine.relay_stats.published.load(Ordering::Relaxed) as i64);
+        self.outbox_failures.set(engine.relay_stats.failures.load(Ordering::Relaxed) as i64);
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -1,0 +1,18 @@
+//! One module per resource. Each exposes `configure`, registering its handlers through
+//! utoipa's service config, so a handler cannot be routed without being documented.
+
+pub mod accounts;
+pub mod dev;
+pub mod health;
+pub mod people;
+
+use utoipa_actix_web::service_config::ServiceConfig;
+
+pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
+    health::configure(cfg);
+    accounts::configure(cfg);
+    people::configure(cfg);
+    if dev_mode {
+        dev::configure(cfg);
+    }
+}

@@ -1,0 +1,101 @@
+//! Builds and runs the HTTP server; the same code serves `metmos` and every test.
+
+use crate::error::{extractors, route_not_found};
+use crate::metrics::Metrics;
+use crate::state::AppState;
+use crate::telemetry::MetmosRootSpan;
+use crate::{openapi, routes};
+use actix_web::dev::{Server, Service};
+use actix_web::{App, HttpMessage, HttpServer, web};
+use futures_util::FutureExt;
+use metmos_engine::Engine;
+use metmos_engine::config::AuthMode;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tracing_actix_web::{RequestId, TracingLogger};
+use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    engine: Arc<Engine>,
+}
+
+impl Application {
+    /// Binds `http.host:http.port` (port 0 picks a free one) and prepares the server.
+    pub fn build(engine: Arc<Engine>) -> std::io::Result<Self> {
+        let http = &engine.settings.http;
+        let listener = TcpListener::bind((http.host.as_str(), http.port))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState { engine: engine.clone(), metrics: Arc::new(Metrics::new()) });
+        let max_body = http.max_body_bytes;
+        let dev_mode = engine.auth.mode() == AuthMode::Dev;
+        let mut server = HttpServer::new(move || {
+            let (app, document) = App::new()
+                .into_utoipa_app()
+                .openapi(openapi::ApiDoc::openapi())
+                .configure(|cfg| routes::configure(cfg, dev_mode))
+                .split_for_parts();
+            let metrics = state.metrics.clone();
+            app.app_data(state.clone())
+                .app_data(web::JsonConfig::default().limit(max_body).error_handler(extractors::json))
+                .app_data(web::PayloadConfig::default().limit(max_body))
+                .app_data(web::PathConfig::default().error_handler(extractors::path))
+                .app_data(web::QueryConfig::default().error_handler(extractors::query))
+                .configure(|cfg| openapi::routes(cfg, document))
+                .default_service(web::to(route_not_found))
+                .wrap_fn(move |req, srv| {
+                    // Per request: the request id as a response header, and the metrics
+                    // sample by route pattern (not raw path, which would explode labels).
+                    let started = Instant::now();
+                    let method = req.method().to_string();
+                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
+                    let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
+                    let metrics = metrics.clone();
+                    srv.call(req).map(move |res| {
+                        if let Ok(res) = &res {
+                            metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+                        }
+                        res.map(|mut res| {
+                            if let Some(id) = request_id.and_then(|id| id.parse().ok()) {
+                                res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), id);
+                            }
+                            res
+                        })
+                    })
+                })
+                .wrap(TracingLogger::<MetmosRootSpan>::new())
+        })
+        .shutdown_timeout(http.shutdown_timeout_secs)
+        .listen(listener)?;
+        if http.workers > 0 {
+            server = server.workers(http.workers);
+        }
+        let server = server.run();
+        Ok(Self { port, server, engine })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle that stops the server gracefully (tests use it; `metmos` relies on the
+    /// SIGINT/SIGTERM handling actix installs).
+    pub fn handle(&self) -> actix_web::dev::ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until a signal (or the handle) stops the server: in-flight requests finish
+    /// within `http.shutdown_timeout_secs`, then background tasks stop and the relay
+    /// publishes what is left.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let result = self.server.await;
+        tracing::info!("HTTP server stopped; stopping background tasks");
+        self.engine.shutdown();
+        // Give the relay its last drain before the pools go away with the process.
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        result
+    }
+}
