@@ -11,7 +11,9 @@
 use crate::config::{AuthMode, AuthSettings};
 use crate::error::Error;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode};
+use jsonwebtoken::{
+    Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
+};
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -84,14 +86,22 @@ impl Authenticator {
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(5))
                     .build()
-                    .map_err(|e| AuthSetupError::Jwks { url: c.jwks_url(), reason: e.to_string() })?,
+                    .map_err(|e| AuthSetupError::Jwks {
+                        url: c.jwks_url(),
+                        reason: e.to_string(),
+                    })?,
             };
             verifier.fetch().await?;
             Some(Arc::new(verifier))
         } else {
             None
         };
-        Ok(Self { mode: settings.mode, internal_api_key: settings.internal_api_key.clone(), dev, cognito })
+        Ok(Self {
+            mode: settings.mode,
+            internal_api_key: settings.internal_api_key.clone(),
+            dev,
+            cognito,
+        })
     }
 
     pub fn mode(&self) -> AuthMode {
@@ -101,13 +111,20 @@ impl Authenticator {
     /// The subject of a valid credential, or 401.
     pub async fn verify(&self, credentials: Credentials<'_>) -> Result<String, Error> {
         match self.mode {
-            AuthMode::Gateway => match credentials.gateway_user_id.map(str::trim).filter(|s| !s.is_empty()) {
+            AuthMode::Gateway => match credentials
+                .gateway_user_id
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+            {
                 Some(sub) => Ok(sub.to_string()),
                 None => Err(Error::unauthorized("Missing x-cognito-user-id")),
             },
             AuthMode::Dev => {
                 let token = bearer(credentials.authorization)?;
-                let keys = self.dev.as_ref().ok_or_else(|| Error::Internal("dev keys missing".into()))?;
+                let keys = self
+                    .dev
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("dev keys missing".into()))?;
                 let mut validation = Validation::new(Algorithm::HS256);
                 validation.validate_aud = false;
                 validation.set_required_spec_claims(&["exp", "sub"]);
@@ -120,7 +137,10 @@ impl Authenticator {
             }
             AuthMode::Cognito => {
                 let token = bearer(credentials.authorization)?;
-                let verifier = self.cognito.as_ref().ok_or_else(|| Error::Internal("cognito verifier missing".into()))?;
+                let verifier = self
+                    .cognito
+                    .as_ref()
+                    .ok_or_else(|| Error::Internal("cognito verifier missing".into()))?;
                 verifier.verify(token).await
             }
         }
@@ -128,28 +148,49 @@ impl Authenticator {
 
     /// A dev-mode access token for `sub`; refused in other modes.
     pub fn mint_dev_token(&self, sub: &str) -> Result<String, Error> {
-        let keys = self.dev.as_ref().ok_or_else(|| Error::not_found("Cannot POST /dev/users"))?;
+        let keys = self
+            .dev
+            .as_ref()
+            .ok_or_else(|| Error::not_found("Cannot POST /dev/users"))?;
         let now = jsonwebtoken::get_current_timestamp();
-        let claims = DevClaims { sub: sub.to_string(), iat: now, exp: now + keys.ttl_secs, token_use: "access".into() };
-        encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding).map_err(|e| Error::Internal(e.to_string()))
+        let claims = DevClaims {
+            sub: sub.to_string(),
+            iat: now,
+            exp: now + keys.ttl_secs,
+            token_use: "access".into(),
+        };
+        encode(&Header::new(Algorithm::HS256), &claims, &keys.encoding)
+            .map_err(|e| Error::Internal(e.to_string()))
     }
 
     /// INTERNAL endpoints: the shared key, compared in constant time.
     pub fn check_internal_key(&self, presented: Option<&str>) -> Result<(), Error> {
-        let ok = presented.is_some_and(|p| constant_time_eq(p.as_bytes(), self.internal_api_key.as_bytes()));
-        if ok { Ok(()) } else { Err(Error::unauthorized("Missing or invalid x-internal-api-key")) }
+        let ok = presented
+            .is_some_and(|p| constant_time_eq(p.as_bytes(), self.internal_api_key.as_bytes()));
+        if ok {
+            Ok(())
+        } else {
+            Err(Error::unauthorized("Missing or invalid x-internal-api-key"))
+        }
     }
 }
 
 /// The token of an `Authorization` header: raw (as the app sends it) or `Bearer <jwt>`.
 fn bearer(header: Option<&str>) -> Result<&str, Error> {
-    let raw = header.map(str::trim).filter(|s| !s.is_empty()).ok_or_else(|| Error::unauthorized("Missing token"))?;
+    let raw = header
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| Error::unauthorized("Missing token"))?;
     let token = match raw.split_once(' ') {
         Some((scheme, rest)) if scheme.eq_ignore_ascii_case("bearer") => rest.trim(),
         _ if raw.eq_ignore_ascii_case("bearer") => "",
         _ => raw,
     };
-    if token.is_empty() { Err(Error::unauthorized("Missing token")) } else { Ok(token) }
+    if token.is_empty() {
+        Err(Error::unauthorized("Missing token"))
+    } else {
+        Ok(token)
+    }
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -168,7 +209,10 @@ struct CognitoVerifier {
 
 impl CognitoVerifier {
     async fn fetch(&self) -> Result<(), AuthSetupError> {
-        let err = |reason: String| AuthSetupError::Jwks { url: self.jwks_url.clone(), reason };
+        let err = |reason: String| AuthSetupError::Jwks {
+            url: self.jwks_url.clone(),
+            reason,
+        };
         let mut last = self.last_fetch.lock().await;
         let set: JwkSet = self
             .http
@@ -193,7 +237,11 @@ impl CognitoVerifier {
 
     /// Refetches the JWKS unless that was done less than the interval ago.
     async fn refetch_if_due(&self) {
-        let due = self.last_fetch.lock().await.is_none_or(|t| t.elapsed() >= JWKS_REFETCH_INTERVAL);
+        let due = self
+            .last_fetch
+            .lock()
+            .await
+            .is_none_or(|t| t.elapsed() >= JWKS_REFETCH_INTERVAL);
         if due {
             if let Err(e) = self.fetch().await {
                 tracing::warn!(error = %e, "JWKS refetch failed");
@@ -202,11 +250,16 @@ impl CognitoVerifier {
     }
 
     async fn verify(&self, token: &str) -> Result<String, Error> {
-        let header = decode_header(token).map_err(|e| Error::unauthorized(format!("Invalid token: {e}")))?;
+        let header =
+            decode_header(token).map_err(|e| Error::unauthorized(format!("Invalid token: {e}")))?;
         if header.alg != Algorithm::RS256 {
-            return Err(Error::unauthorized("Invalid token: algorithm must be RS256"));
+            return Err(Error::unauthorized(
+                "Invalid token: algorithm must be RS256",
+            ));
         }
-        let kid = header.kid.ok_or_else(|| Error::unauthorized("Invalid token: no kid"))?;
+        let kid = header
+            .kid
+            .ok_or_else(|| Error::unauthorized("Invalid token: no kid"))?;
         let mut key = self.keys.read().get(&kid).cloned();
         if key.is_none() {
             self.refetch_if_due().await;
@@ -223,7 +276,9 @@ impl CognitoVerifier {
             return Err(Error::unauthorized("Invalid token: not an access token"));
         }
         if data.claims.client_id.as_deref() != Some(self.client_id.as_str()) {
-            return Err(Error::unauthorized("Invalid token: issued for another client"));
+            return Err(Error::unauthorized(
+                "Invalid token: issued for another client",
+            ));
         }
         Ok(data.claims.sub)
     }

@@ -82,7 +82,12 @@ pub struct DatabaseSettings {
 
 impl Default for DatabaseSettings {
     fn default() -> Self {
-        Self { url: None, max_connections: 16, acquire_timeout_secs: 5, migrate_on_start: true }
+        Self {
+            url: None,
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+            migrate_on_start: true,
+        }
     }
 }
 
@@ -276,7 +281,10 @@ pub struct LogSettings {
 
 impl Default for LogSettings {
     fn default() -> Self {
-        Self { filter: "info".into(), format: "pretty".into() }
+        Self {
+            filter: "info".into(),
+            format: "pretty".into(),
+        }
     }
 }
 
@@ -289,8 +297,10 @@ impl Settings {
     /// As [`Settings::load`], with explicit `key = value` overrides applied last
     /// (tests use these instead of mutating the process environment).
     pub fn load_with(file: Option<&Path>, overrides: &[(&str, &str)]) -> Result<Self, ConfigError> {
-        let mut builder = config::Config::builder()
-            .add_source(config::File::from_str(DEFAULT_TOML, config::FileFormat::Toml));
+        let mut builder = config::Config::builder().add_source(config::File::from_str(
+            DEFAULT_TOML,
+            config::FileFormat::Toml,
+        ));
         if let Some(path) = file {
             builder = builder.add_source(config::File::from(path.to_path_buf()).required(true));
         }
@@ -383,7 +393,10 @@ mod tests {
     #[test]
     fn cognito_without_pool_is_refused_with_the_key_named() {
         let err = Settings::load_with(None, &[("auth.mode", "cognito")]).unwrap_err();
-        assert!(err.to_string().contains("auth.cognito.user_pool_id"), "{err}");
+        assert!(
+            err.to_string().contains("auth.cognito.user_pool_id"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -26,7 +26,11 @@ pub struct EventEnvelope {
 
 impl EventEnvelope {
     pub fn new(event: Event, at: Timestamp) -> Self {
-        Self { event_id: Uuid::new_v4(), occurred_at: at, event }
+        Self {
+            event_id: Uuid::new_v4(),
+            occurred_at: at,
+            event,
+        }
     }
 
     /// The event type, which is also its routing key.

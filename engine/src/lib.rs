@@ -17,6 +17,7 @@ use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Store};
+use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
 use std::sync::Arc;
@@ -45,7 +46,10 @@ pub struct Engine {
     pub auth: Arc<Authenticator>,
     pub outbox: OutboxSignal,
     pub relay_stats: Arc<RelayStats>,
+    /// Hands committed notifications to the realtime front once it is attached.
+    pub deliverer: Deliverer,
     pub people: PeopleService,
+    pub notifications: NotificationService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -76,14 +80,21 @@ impl Engine {
     }
 
     /// Builds the engine on adapters chosen by the caller (tests pick their own database).
-    pub async fn assemble(settings: Settings, store: Arc<dyn Store>, bus: Arc<dyn Bus>) -> Result<Arc<Self>, StartError> {
+    pub async fn assemble(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+    ) -> Result<Arc<Self>, StartError> {
         let auth = Arc::new(Authenticator::new(&settings.auth).await?);
         let node_id = settings.node.id.unwrap_or_else(Uuid::new_v4);
         let (shutdown, _) = broadcast::channel(1);
         let outbox = OutboxSignal::default();
         let relay_stats = Arc::new(RelayStats::default());
+        let deliverer = Deliverer::default();
         let engine = Arc::new(Self {
             people: PeopleService::new(store.clone(), outbox.clone()),
+            notifications: NotificationService::new(store.clone()),
+            deliverer,
             settings: Arc::new(settings),
             node_id,
             store,
@@ -104,13 +115,22 @@ impl Engine {
             chain = "simulated",
             "engine adapters"
         );
-        let relay = OutboxRelay::new(engine.store.clone(), engine.bus.clone(), engine.outbox.clone(), engine.relay_stats.clone());
+        let relay = OutboxRelay::new(
+            engine.store.clone(),
+            engine.bus.clone(),
+            engine.outbox.clone(),
+            engine.relay_stats.clone(),
+        );
         tokio::spawn(relay.run(engine.shutdown.subscribe()));
         Ok(engine)
     }
 
     pub fn adapters(&self) -> AdapterChoice {
-        AdapterChoice { store: self.store.adapter_name(), bus: self.bus.adapter_name(), auth: self.auth.mode().as_str() }
+        AdapterChoice {
+            store: self.store.adapter_name(),
+            bus: self.bus.adapter_name(),
+            auth: self.auth.mode().as_str(),
+        }
     }
 
     /// A receiver that fires when the engine shuts down.

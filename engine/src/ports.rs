@@ -2,6 +2,7 @@
 //! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
 //! Services depend on these traits only.
 
+use crate::domain::notifications::{NewNotification, Notification, NotificationFilter};
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::StoreResult;
@@ -22,7 +23,7 @@ use uuid::Uuid;
 /// same message from every adapter (the conformance suite checks this), so services and
 /// clients see one behaviour whichever store runs.
 #[async_trait]
-pub trait Store: PeopleStore + OutboxStore + Send + Sync + 'static {
+pub trait Store: PeopleStore + NotificationStore + OutboxStore + Send + Sync + 'static {
     /// `postgres` or `memory`, for logs and `/health`.
     fn adapter_name(&self) -> &'static str;
     /// Answers only when the store can serve requests.
@@ -43,10 +44,18 @@ pub struct PoolStatus {
 #[async_trait]
 pub trait PeopleStore: Send + Sync {
     /// Conflict "Account already exists" when the cognito user id is taken.
-    async fn insert_account(&self, account: &NewAccount, events: &[EventEnvelope]) -> StoreResult<Account>;
+    async fn insert_account(
+        &self,
+        account: &NewAccount,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Account>;
     /// NotFound "Account not found"; Conflict "Account already has a person",
     /// "username is already taken", "email is already in use".
-    async fn insert_person(&self, person: &NewPerson, events: &[EventEnvelope]) -> StoreResult<Person>;
+    async fn insert_person(
+        &self,
+        person: &NewPerson,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Person>;
     /// Both in one transaction (dev users): neither exists if either fails.
     async fn insert_account_with_person(
         &self,
@@ -57,7 +66,10 @@ pub trait PeopleStore: Send + Sync {
     async fn account_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Account>>;
     /// The account a token's subject names, with its person if one was created: one
     /// round trip per authenticated request.
-    async fn caller_by_cognito_id(&self, cognito_user_id: &str) -> StoreResult<Option<(Account, Option<Person>)>>;
+    async fn caller_by_cognito_id(
+        &self,
+        cognito_user_id: &str,
+    ) -> StoreResult<Option<(Account, Option<Person>)>>;
     async fn person_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Person>>;
     /// NotFound "Person not found".
     async fn update_person(
@@ -68,9 +80,31 @@ pub trait PeopleStore: Send + Sync {
         events: &[EventEnvelope],
     ) -> StoreResult<Person>;
     /// Newest first, except that an exact username match leads the first page.
-    async fn search_people(&self, query: &PeopleQuery, page: &PageRequest) -> StoreResult<Page<Person>>;
+    async fn search_people(
+        &self,
+        query: &PeopleQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Person>>;
     /// Whether an ACCEPTED connection joins the two persons (either direction).
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait NotificationStore: Send + Sync {
+    /// Stores notifications on their own. Areas that notify as part of a change store
+    /// them inside that change's transaction instead (adapters share a helper for it).
+    async fn insert_notifications(
+        &self,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<Vec<Notification>>;
+    /// A person's notifications, newest first.
+    async fn list_notifications(
+        &self,
+        person_id: i64,
+        filter: &NotificationFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Notification>>;
 }
 
 #[async_trait]
@@ -125,7 +159,11 @@ pub struct Delivery {
 
 impl Delivery {
     pub fn new(envelope: EventEnvelope, redelivered: bool, acker: Box<dyn Acker>) -> Self {
-        Self { envelope, redelivered, acker }
+        Self {
+            envelope,
+            redelivered,
+            acker,
+        }
     }
     pub async fn ack(self) -> Result<(), BusError> {
         self.acker.ack().await
@@ -140,4 +178,26 @@ impl Delivery {
 pub trait Acker: Send + Sync {
     async fn ack(self: Box<Self>) -> Result<(), BusError>;
     async fn nack(self: Box<Self>, requeue: bool) -> Result<(), BusError>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Notification delivery
+// ---------------------------------------------------------------------------------------
+
+/// Where a stored notification goes next. The realtime Notifier (actors crate) decides
+/// by presence: a WebSocket frame to every connection of an online person, else a push
+/// to their devices. Delivery is best effort after commit and never fails the use case:
+/// the notification is already stored and listed by `GET /notifications`.
+pub trait NotificationSink: Send + Sync + 'static {
+    fn deliver(&self, notification: &Notification);
+}
+
+/// The sink until a realtime front is attached (CLI commands, engine-only tests):
+/// stored notifications stay listed; nothing is framed or pushed.
+pub struct StoreOnly;
+
+impl NotificationSink for StoreOnly {
+    fn deliver(&self, notification: &Notification) {
+        tracing::debug!(notification = %notification.uuid, "no realtime front attached; notification stored only");
+    }
 }

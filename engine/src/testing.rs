@@ -11,13 +11,16 @@ use uuid::Uuid;
 /// The server tests use; `METMOS_TEST_DATABASE_URL` overrides it (its database part is
 /// ignored: tests make their own).
 pub fn admin_url() -> String {
-    std::env::var("METMOS_TEST_DATABASE_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("METMOS_TEST_DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn url_for(db: &str) -> String {
     let admin = admin_url();
     match admin.rfind('/') {
-        Some(i) if admin[..i].contains("@") || admin[..i].matches('/').count() > 2 => format!("{}/{db}", &admin[..i]),
+        Some(i) if admin[..i].contains("@") || admin[..i].matches('/').count() > 2 => {
+            format!("{}/{db}", &admin[..i])
+        }
         _ => format!("{admin}/{db}"),
     }
 }
@@ -25,7 +28,12 @@ fn url_for(db: &str) -> String {
 async fn admin_client() -> Result<tokio_postgres::Client, StoreError> {
     let (client, conn) = tokio_postgres::connect(&admin_url(), tokio_postgres::NoTls)
         .await
-        .map_err(|e| StoreError::Unavailable(format!("cannot reach test PostgreSQL at {}: {e}", admin_url())))?;
+        .map_err(|e| {
+            StoreError::Unavailable(format!(
+                "cannot reach test PostgreSQL at {}: {e}",
+                admin_url()
+            ))
+        })?;
     tokio::spawn(conn);
     Ok(client)
 }
@@ -72,7 +80,10 @@ async fn template() -> Result<&'static str, StoreError> {
 }
 
 fn settings() -> DatabaseSettings {
-    DatabaseSettings { max_connections: 8, ..DatabaseSettings::default() }
+    DatabaseSettings {
+        max_connections: 8,
+        ..DatabaseSettings::default()
+    }
 }
 
 /// A fresh, migrated database; dropped (with its connections) when this is dropped.
@@ -90,7 +101,10 @@ impl ScratchDatabase {
             .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
             .await
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        Ok(Self { url: url_for(&name), name })
+        Ok(Self {
+            url: url_for(&name),
+            name,
+        })
     }
 
     pub async fn store(&self) -> Result<PgStore, StoreError> {
@@ -105,12 +119,17 @@ impl Drop for ScratchDatabase {
         // is gone when the test ends.
         let name = self.name.clone();
         let handle = std::thread::spawn(move || {
-            let Ok(rt) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+            let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            else {
                 return;
             };
             rt.block_on(async move {
                 if let Ok(admin) = admin_client().await {
-                    let _ = admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).await;
+                    let _ = admin
+                        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                        .await;
                 }
             });
         });

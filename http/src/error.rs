@@ -65,7 +65,10 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let message = match &self.0 {
             Error::Validation(messages) => serde_json::json!(messages),
-            Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) | Error::Conflict(m) => {
+            Error::Unauthorized(m)
+            | Error::Forbidden(m)
+            | Error::NotFound(m)
+            | Error::Conflict(m) => {
                 serde_json::json!(m)
             }
             Error::RateLimited { .. } => serde_json::json!("Too many requests"),
@@ -100,7 +103,10 @@ pub fn envelope(status: StatusCode, message: serde_json::Value) -> HttpResponse 
 /// What NestJS answers for a route it does not have: `Cannot GET /nowhere` (wrong method
 /// on a known path included, as Express does).
 pub async fn route_not_found(req: HttpRequest) -> HttpResponse {
-    envelope(StatusCode::NOT_FOUND, serde_json::json!(format!("Cannot {} {}", req.method(), req.path())))
+    envelope(
+        StatusCode::NOT_FOUND,
+        serde_json::json!(format!("Cannot {} {}", req.method(), req.path())),
+    )
 }
 
 /// Error handlers for actix's extractors, so malformed input gets the envelope too.
@@ -112,20 +118,27 @@ pub mod extractors {
 
     pub fn json(err: JsonPayloadError, _req: &HttpRequest) -> error::Error {
         let (status, message) = match &err {
-            JsonPayloadError::Overflow { limit } | JsonPayloadError::OverflowKnownLength { limit, .. } => {
-                (StatusCode::PAYLOAD_TOO_LARGE, serde_json::json!(format!("Request body exceeds {limit} bytes")))
-            }
+            JsonPayloadError::Overflow { limit }
+            | JsonPayloadError::OverflowKnownLength { limit, .. } => (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                serde_json::json!(format!("Request body exceeds {limit} bytes")),
+            ),
             JsonPayloadError::ContentType => (
                 StatusCode::BAD_REQUEST,
                 serde_json::json!(["Content-Type must be application/json"]),
             ),
-            JsonPayloadError::Deserialize(e) if e.is_data() => {
-                (StatusCode::BAD_REQUEST, serde_json::json!([describe_serde(e)]))
-            }
-            JsonPayloadError::Deserialize(e) => {
-                (StatusCode::BAD_REQUEST, serde_json::json!(format!("Malformed JSON: {e}")))
-            }
-            other => (StatusCode::BAD_REQUEST, serde_json::json!(format!("Invalid request body: {other}"))),
+            JsonPayloadError::Deserialize(e) if e.is_data() => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!([describe_serde(e)]),
+            ),
+            JsonPayloadError::Deserialize(e) => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!(format!("Malformed JSON: {e}")),
+            ),
+            other => (
+                StatusCode::BAD_REQUEST,
+                serde_json::json!(format!("Invalid request body: {other}")),
+            ),
         };
         InternalError::from_response(err, envelope(status, message)).into()
     }
@@ -133,14 +146,21 @@ pub mod extractors {
     pub fn path(err: PathError, _req: &HttpRequest) -> error::Error {
         InternalError::from_response(
             err,
-            envelope(StatusCode::BAD_REQUEST, serde_json::json!(["Validation failed (uuid is expected)"])),
+            envelope(
+                StatusCode::BAD_REQUEST,
+                serde_json::json!(["Validation failed (uuid is expected)"]),
+            ),
         )
         .into()
     }
 
     pub fn query(err: QueryPayloadError, _req: &HttpRequest) -> error::Error {
         let message = format!("Invalid query: {err}");
-        InternalError::from_response(err, envelope(StatusCode::BAD_REQUEST, serde_json::json!([message]))).into()
+        InternalError::from_response(
+            err,
+            envelope(StatusCode::BAD_REQUEST, serde_json::json!([message])),
+        )
+        .into()
     }
 
     /// serde's message, minus the position suffix that means nothing to a client

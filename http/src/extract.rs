@@ -19,7 +19,9 @@ fn header<'a>(req: &'a HttpRequest, name: &str) -> Option<&'a str> {
 }
 
 pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> {
-    req.app_data::<web::Data<AppState>>().cloned().ok_or_else(|| ApiError(Error::Internal("app state missing".into())))
+    req.app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError(Error::Internal("app state missing".into())))
 }
 
 /// Verifies the request's credentials and resolves the subject to its account and person.
@@ -62,7 +64,11 @@ impl FromRequest for Internal {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let result = state(req).and_then(|s| {
-            s.engine.auth.check_internal_key(header(req, INTERNAL_KEY_HEADER)).map_err(ApiError::from).map(|_| Internal)
+            s.engine
+                .auth
+                .check_internal_key(header(req, INTERNAL_KEY_HEADER))
+                .map_err(ApiError::from)
+                .map(|_| Internal)
         });
         std::future::ready(result)
     }

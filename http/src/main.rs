@@ -11,7 +11,11 @@ use metmos_http::telemetry;
 use std::path::PathBuf;
 
 #[derive(Parser)]
-#[command(name = "metmos", version, about = "The Metmos engine: People API, Listing API, realtime chat and escrow")]
+#[command(
+    name = "metmos",
+    version,
+    about = "The Metmos engine: People API, Listing API, realtime chat and escrow"
+)]
 struct Cli {
     /// A TOML file layered over the embedded defaults (env vars METMOS__SECTION__KEY win).
     #[arg(long, global = true, env = "METMOS_CONFIG")]
@@ -59,7 +63,9 @@ fn main() -> std::process::ExitCode {
 async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
     match command {
         Command::Serve => {
-            let engine = Engine::start(settings).await.context("engine did not start")?;
+            let engine = Engine::start(settings)
+                .await
+                .context("engine did not start")?;
             let app = Application::build(engine.clone()).context("could not bind the HTTP port")?;
             tracing::info!(
                 address = %format!("http://{}:{}", engine.settings.http.host, app.port()),
@@ -70,14 +76,23 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Migrate => {
-            let url = settings.database.url.as_deref().context("database.url is not set (METMOS__DATABASE__URL)")?;
-            let store = PgStore::connect(url, &settings.database).await.context("cannot reach the database")?;
+            let url = settings
+                .database
+                .url
+                .as_deref()
+                .context("database.url is not set (METMOS__DATABASE__URL)")?;
+            let store = PgStore::connect(url, &settings.database)
+                .await
+                .context("cannot reach the database")?;
             let applied = store.migrate().await?;
             println!("applied {applied} migration(s)");
             Ok(())
         }
         Command::DevUser { username, email } => {
-            anyhow::ensure!(settings.auth.mode == AuthMode::Dev, "dev-user needs auth.mode = \"dev\"");
+            anyhow::ensure!(
+                settings.auth.mode == AuthMode::Dev,
+                "dev-user needs auth.mode = \"dev\""
+            );
             if settings.database.url.is_none() {
                 eprintln!(
                     "note: no database.url, so this user lives in this process's memory only; \
@@ -98,8 +113,15 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
                 location: None,
                 bio: None,
             };
-            let (account, person) = engine.people.create_dev_user(dto).await.map_err(|e| anyhow::anyhow!("{e}"))?;
-            let token = engine.auth.mint_dev_token(&account.cognito_user_id).map_err(|e| anyhow::anyhow!("{e}"))?;
+            let (account, person) = engine
+                .people
+                .create_dev_user(dto)
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+            let token = engine
+                .auth
+                .mint_dev_token(&account.cognito_user_id)
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
             eprintln!("person {} (account {})", person.uuid, account.uuid);
             println!("{token}");
             engine.shutdown();

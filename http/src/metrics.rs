@@ -1,7 +1,9 @@
 //! `/metrics` in the Prometheus text format: requests by route and status with latency
 //! histograms, open WebSocket connections, pool usage and the outbox backlog.
 
-use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
+};
 
 pub struct Metrics {
     pub registry: Registry,
@@ -22,25 +24,39 @@ impl Metrics {
     pub fn new() -> Self {
         let registry = Registry::new_custom(Some("metmos".into()), None).expect("static prefix");
         let http_requests = IntCounterVec::new(
-            Opts::new("http_requests_total", "HTTP requests by method, route pattern and status"),
+            Opts::new(
+                "http_requests_total",
+                "HTTP requests by method, route pattern and status",
+            ),
             &["method", "route", "status"],
         )
         .expect("static metric");
         let http_latency = HistogramVec::new(
-            HistogramOpts::new("http_request_duration_seconds", "HTTP request latency by method and route pattern")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0]),
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "HTTP request latency by method and route pattern",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
             &["method", "route"],
         )
         .expect("static metric");
         let gauge = |name: &str, help: &str| IntGauge::new(name, help).expect("static metric");
         let m = Self {
-            ws_connections: gauge("ws_connections_open", "Open WebSocket connections on this node"),
+            ws_connections: gauge(
+                "ws_connections_open",
+                "Open WebSocket connections on this node",
+            ),
             db_pool_size: gauge("db_pool_connections", "Database connections in the pool"),
             db_pool_available: gauge("db_pool_available", "Idle database connections in the pool"),
             db_pool_max: gauge("db_pool_max", "Maximum database connections"),
             outbox_backlog: gauge("outbox_backlog", "Events committed but not yet published"),
             outbox_published: gauge("outbox_published_total", "Events published by this node"),
-            outbox_failures: gauge("outbox_publish_failures_total", "Failed publish rounds on this node"),
+            outbox_failures: gauge(
+                "outbox_publish_failures_total",
+                "Failed publish rounds on this node",
+            ),
             http_requests,
             http_latency,
             registry,
@@ -62,8 +78,12 @@ impl Metrics {
     }
 
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        self.http_requests.with_label_values(&[method, route, &status.to_string()]).inc();
-        self.http_latency.with_label_values(&[method, route]).observe(seconds);
+        self.http_requests
+            .with_label_values(&[method, route, &status.to_string()])
+            .inc();
+        self.http_latency
+            .with_label_values(&[method, route])
+            .observe(seconds);
     }
 
     /// Samples the gauges read from elsewhere, then renders the text format.
@@ -76,8 +96,10 @@ impl Metrics {
         if let Ok(n) = engine.store.outbox_backlog().await {
             self.outbox_backlog.set(n);
         }
-        self.outbox_published.set(engine.relay_stats.published.load(Ordering::Relaxed) as i64);
-        self.outbox_failures.set(engine.relay_stats.failures.load(Ordering::Relaxed) as i64);
+        self.outbox_published
+            .set(engine.relay_stats.published.load(Ordering::Relaxed) as i64);
+        self.outbox_failures
+            .set(engine.relay_stats.failures.load(Ordering::Relaxed) as i64);
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

@@ -62,16 +62,49 @@ const DOCS_HTML: &str = r##"<!doctype html>
 /// are the only routes outside the document.
 pub fn routes(cfg: &mut web::ServiceConfig, document: utoipa::openapi::OpenApi) {
     let json = document.to_json().unwrap_or_else(|_| "{}".into());
-    cfg.route("/openapi.json", web::get().to(move || {
-        let json = json.clone();
-        async move { HttpResponse::Ok().content_type("application/json").body(json) }
-    }))
-    .route("/docs", web::get().to(|| async { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_HTML) }))
-    .route("/docs/", web::get().to(|| async { HttpResponse::Ok().content_type("text/html; charset=utf-8").body(DOCS_HTML) }))
-    .route("/docs/swagger-ui-bundle.js", web::get().to(|| async {
-        HttpResponse::Ok().content_type("application/javascript").insert_header(("cache-control", "public, max-age=86400")).body(SWAGGER_JS)
-    }))
-    .route("/docs/swagger-ui.css", web::get().to(|| async {
-        HttpResponse::Ok().content_type("text/css").insert_header(("cache-control", "public, max-age=86400")).body(SWAGGER_CSS)
-    }));
+    cfg.route(
+        "/openapi.json",
+        web::get().to(move || {
+            let json = json.clone();
+            async move {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(json)
+            }
+        }),
+    )
+    .route(
+        "/docs",
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .body(DOCS_HTML)
+        }),
+    )
+    .route(
+        "/docs/",
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .content_type("text/html; charset=utf-8")
+                .body(DOCS_HTML)
+        }),
+    )
+    .route(
+        "/docs/swagger-ui-bundle.js",
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .content_type("application/javascript")
+                .insert_header(("cache-control", "public, max-age=86400"))
+                .body(SWAGGER_JS)
+        }),
+    )
+    .route(
+        "/docs/swagger-ui.css",
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .content_type("text/css")
+                .insert_header(("cache-control", "public, max-age=86400"))
+                .body(SWAGGER_CSS)
+        }),
+    );
 }

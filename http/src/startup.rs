@@ -29,7 +29,10 @@ impl Application {
         let http = &engine.settings.http;
         let listener = TcpListener::bind((http.host.as_str(), http.port))?;
         let port = listener.local_addr()?.port();
-        let state = web::Data::new(AppState { engine: engine.clone(), metrics: Arc::new(Metrics::new()) });
+        let state = web::Data::new(AppState {
+            engine: engine.clone(),
+            metrics: Arc::new(Metrics::new()),
+        });
         let max_body = http.max_body_bytes;
         let dev_mode = engine.auth.mode() == AuthMode::Dev;
         let mut server = HttpServer::new(move || {
@@ -40,7 +43,11 @@ impl Application {
                 .split_for_parts();
             let metrics = state.metrics.clone();
             app.app_data(state.clone())
-                .app_data(web::JsonConfig::default().limit(max_body).error_handler(extractors::json))
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(max_body)
+                        .error_handler(extractors::json),
+                )
                 .app_data(web::PayloadConfig::default().limit(max_body))
                 .app_data(web::PathConfig::default().error_handler(extractors::path))
                 .app_data(web::QueryConfig::default().error_handler(extractors::query))
@@ -56,11 +63,21 @@ impl Application {
                     let metrics = metrics.clone();
                     srv.call(req).map(move |res| {
                         if let Ok(res) = &res {
-                            metrics.observe(&method, &route, res.status().as_u16(), started.elapsed().as_secs_f64());
+                            metrics.observe(
+                                &method,
+                                &route,
+                                res.status().as_u16(),
+                                started.elapsed().as_secs_f64(),
+                            );
                         }
                         res.map(|mut res| {
                             if let Some(id) = request_id.and_then(|id| id.parse().ok()) {
-                                res.headers_mut().insert(actix_web::http::header::HeaderName::from_static("x-request-id"), id);
+                                res.headers_mut().insert(
+                                    actix_web::http::header::HeaderName::from_static(
+                                        "x-request-id",
+                                    ),
+                                    id,
+                                );
                             }
                             res
                         })
@@ -74,7 +91,11 @@ impl Application {
             server = server.workers(http.workers);
         }
         let server = server.run();
-        Ok(Self { port, server, engine })
+        Ok(Self {
+            port,
+            server,
+            engine,
+        })
     }
 
     pub fn port(&self) -> u16 {

@@ -12,8 +12,11 @@ use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls (tests start many apps) do nothing.
 pub fn init(settings: &LogSettings) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(true);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(true);
     let _ = if settings.format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {

@@ -17,13 +17,19 @@ pub struct PageRequest {
 
 impl Default for PageRequest {
     fn default() -> Self {
-        Self { limit: DEFAULT_LIMIT, after: None }
+        Self {
+            limit: DEFAULT_LIMIT,
+            after: None,
+        }
     }
 }
 
 impl PageRequest {
     /// Parses the raw query values, collecting messages for the 400 envelope.
-    pub fn parse(limit: Option<&str>, after: Option<&str>) -> std::result::Result<Self, Vec<String>> {
+    pub fn parse(
+        limit: Option<&str>,
+        after: Option<&str>,
+    ) -> std::result::Result<Self, Vec<String>> {
         let mut problems = Vec::new();
         let limit = match limit.map(str::trim).filter(|s| !s.is_empty()) {
             None => DEFAULT_LIMIT,
@@ -41,12 +47,18 @@ impl PageRequest {
                 Ok(-1) | Ok(0) => None,
                 Ok(n) if n > 0 => Some(n),
                 _ => {
-                    problems.push("after must be a cursor returned by a previous page, or -1".to_string());
+                    problems.push(
+                        "after must be a cursor returned by a previous page, or -1".to_string(),
+                    );
                     None
                 }
             },
         };
-        if problems.is_empty() { Ok(Self { limit, after }) } else { Err(problems) }
+        if problems.is_empty() {
+            Ok(Self { limit, after })
+        } else {
+            Err(problems)
+        }
     }
 
     pub fn parse_or_400(limit: Option<&str>, after: Option<&str>) -> Result<Self> {
@@ -82,11 +94,17 @@ impl<T> Page<T> {
     }
 
     pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
-        Page { items: self.items.into_iter().map(f).collect(), after: self.after }
+        Page {
+            items: self.items.into_iter().map(f).collect(),
+            after: self.after,
+        }
     }
 
     pub fn empty() -> Self {
-        Page { items: Vec::new(), after: None }
+        Page {
+            items: Vec::new(),
+            after: None,
+        }
     }
 }
 
@@ -99,7 +117,13 @@ mod tests {
         for after in [None, Some("-1"), Some("0"), Some("")] {
             assert_eq!(PageRequest::parse(None, after).unwrap().after, None);
         }
-        assert_eq!(PageRequest::parse(Some("20"), Some("42")).unwrap(), PageRequest { limit: 20, after: Some(42) });
+        assert_eq!(
+            PageRequest::parse(Some("20"), Some("42")).unwrap(),
+            PageRequest {
+                limit: 20,
+                after: Some(42)
+            }
+        );
     }
 
     #[test]
@@ -114,7 +138,10 @@ mod tests {
 
     #[test]
     fn next_cursor_only_when_more_rows_exist() {
-        let req = PageRequest { limit: 2, after: None };
+        let req = PageRequest {
+            limit: 2,
+            after: None,
+        };
         let page = Page::from_rows(vec![9, 8, 7], &req, |x| *x as i64);
         assert_eq!(page.items, vec![9, 8]);
         assert_eq!(page.after, Some(8));

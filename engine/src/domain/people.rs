@@ -76,7 +76,11 @@ impl Person {
             .filter(|s| !s.is_empty())
             .collect::<Vec<_>>()
             .join(" ");
-        if name.is_empty() { self.username.clone() } else { name }
+        if name.is_empty() {
+            self.username.clone()
+        } else {
+            name
+        }
     }
 }
 
@@ -143,14 +147,21 @@ pub struct PeopleQuery {
 
 impl PeopleQuery {
     pub fn needle(&self) -> Option<String> {
-        self.q.as_deref().map(str::trim).filter(|s| !s.is_empty()).map(str::to_lowercase)
+        self.q
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_lowercase)
     }
 }
 
 /// Does `p` match the search text `needle` (already lowercased)? The in-memory store uses
 /// this; the PostgreSQL store says the same in SQL (`ILIKE`, `lower(email) =`).
 pub fn person_matches(p: &Person, needle: &str) -> bool {
-    let contains = |s: &Option<String>| s.as_deref().is_some_and(|s| s.to_lowercase().contains(needle));
+    let contains = |s: &Option<String>| {
+        s.as_deref()
+            .is_some_and(|s| s.to_lowercase().contains(needle))
+    };
     let full_name = format!(
         "{} {}",
         p.first_name.as_deref().unwrap_or(""),
@@ -188,7 +199,9 @@ impl Username {
     pub fn parse(raw: &str) -> Result<Self, String> {
         let s = raw.trim();
         let ok_len = (3..=30).contains(&s.chars().count());
-        let ok_chars = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
+        let ok_chars = s
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'));
         let ok_start = s.chars().next().is_some_and(|c| c.is_ascii_alphanumeric());
         if ok_len && ok_chars && ok_start {
             Ok(Self(s.to_string()))
@@ -213,7 +226,12 @@ impl Email {
             return Err(err());
         }
         let (local, domain) = s.split_once('@').ok_or_else(err)?;
-        if local.is_empty() || domain.contains('@') || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') {
+        if local.is_empty()
+            || domain.contains('@')
+            || !domain.contains('.')
+            || domain.starts_with('.')
+            || domain.ends_with('.')
+        {
             return Err(err());
         }
         Ok(Self(s.to_string()))
@@ -224,7 +242,11 @@ impl Email {
 }
 
 /// Optional free text with a length limit; empty strings are stored as absent.
-pub fn parse_text(field: &str, raw: Option<&str>, max_chars: usize) -> Result<Option<String>, String> {
+pub fn parse_text(
+    field: &str,
+    raw: Option<&str>,
+    max_chars: usize,
+) -> Result<Option<String>, String> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) if s.chars().count() > max_chars => {
@@ -242,12 +264,17 @@ pub fn parse_contact_number(raw: Option<&str>) -> Result<Option<String>, String>
         Some(s) => {
             let digits = s.chars().filter(char::is_ascii_digit).count();
             let ok_chars = s.chars().enumerate().all(|(i, c)| {
-                c.is_ascii_digit() || matches!(c, ' ' | '-' | '.' | '(' | ')') || (c == '+' && i == 0)
+                c.is_ascii_digit()
+                    || matches!(c, ' ' | '-' | '.' | '(' | ')')
+                    || (c == '+' && i == 0)
             });
             if ok_chars && (6..=15).contains(&digits) {
                 Ok(Some(s.to_string()))
             } else {
-                Err("contactNumber must be a phone number (6 to 15 digits, optional leading +)".into())
+                Err(
+                    "contactNumber must be a phone number (6 to 15 digits, optional leading +)"
+                        .into(),
+                )
             }
         }
     }
@@ -258,7 +285,9 @@ pub fn parse_birth_date(raw: Option<&str>) -> Result<Option<String>, String> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
         Some(s) => match chrono::NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-            Ok(d) if d <= chrono::Utc::now().date_naive() && d.year_ce().1 >= 1900 => Ok(Some(d.to_string())),
+            Ok(d) if d <= chrono::Utc::now().date_naive() && d.year_ce().1 >= 1900 => {
+                Ok(Some(d.to_string()))
+            }
             _ => Err("birthDate must be a past date in the form YYYY-MM-DD".into()),
         },
     }
@@ -290,11 +319,19 @@ mod tests {
 
     #[test]
     fn phones_and_dates() {
-        assert_eq!(parse_contact_number(Some("+61 423 945 163")).unwrap().as_deref(), Some("+61 423 945 163"));
+        assert_eq!(
+            parse_contact_number(Some("+61 423 945 163"))
+                .unwrap()
+                .as_deref(),
+            Some("+61 423 945 163")
+        );
         assert!(parse_contact_number(Some("call me")).is_err());
         assert!(parse_contact_number(Some("12+345678")).is_err());
         assert_eq!(normalize_phone("+61 (423) 945-163"), "+61423945163");
-        assert_eq!(parse_birth_date(Some("1981-11-29")).unwrap().as_deref(), Some("1981-11-29"));
+        assert_eq!(
+            parse_birth_date(Some("1981-11-29")).unwrap().as_deref(),
+            Some("1981-11-29")
+        );
         assert!(parse_birth_date(Some("29/11/1981")).is_err());
         assert!(parse_birth_date(Some("2999-01-01")).is_err());
     }
@@ -320,7 +357,10 @@ mod tests {
         assert!(person_matches(&p, "mary"));
         assert!(person_matches(&p, "y wat"));
         assert!(person_matches(&p, "mary@example.com"));
-        assert!(!person_matches(&p, "example.com"), "email matches only exactly");
+        assert!(
+            !person_matches(&p, "example.com"),
+            "email matches only exactly"
+        );
         assert!(person_matches(&p, "+61400000001"));
         assert!(!person_matches(&p, "400"), "phone matches only exactly");
         assert_eq!(p.display_name(), "Mary Watson");

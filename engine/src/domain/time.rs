@@ -74,7 +74,13 @@ mod tests {
 
     #[test]
     fn parses_plain_dates_and_refuses_garbage() {
-        assert_eq!(format(&parse("t", "2023-12-03").unwrap()), "2023-12-03T00:00:00.000Z");
-        assert_eq!(parse("updatedAtStart", "yesterday").unwrap_err(), "updatedAtStart must be an ISO 8601 date or date-time");
+        assert_eq!(
+            format(&parse("t", "2023-12-03").unwrap()),
+            "2023-12-03T00:00:00.000Z"
+        );
+        assert_eq!(
+            parse("updatedAtStart", "yesterday").unwrap_err(),
+            "updatedAtStart must be an ISO 8601 date or date-time"
+        );
     }
 }

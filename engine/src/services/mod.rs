@@ -1,6 +1,7 @@
 //! Use cases. Each service checks authorization on every object it touches, parses its
 //! input into domain types, and hands the store one atomic change with its events.
 
+pub mod notifications;
 pub mod outbox;
 pub mod people;
 
@@ -8,6 +9,8 @@ use serde::{Deserialize, Deserializer};
 
 /// For PATCH bodies: tells an absent field (`None`: leave it) from an explicit `null`
 /// (`Some(None)`: clear it).
-pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(d: D) -> Result<Option<Option<T>>, D::Error> {
+pub fn double_option<'de, T: Deserialize<'de>, D: Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Option<T>>, D::Error> {
     Option::<T>::deserialize(d).map(Some)
 }

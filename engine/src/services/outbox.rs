@@ -43,15 +43,29 @@ pub struct OutboxRelay {
 }
 
 impl OutboxRelay {
-    pub fn new(store: Arc<dyn Store>, bus: Arc<dyn Bus>, signal: OutboxSignal, stats: Arc<RelayStats>) -> Self {
-        Self { store, bus, signal, stats }
+    pub fn new(
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        signal: OutboxSignal,
+        stats: Arc<RelayStats>,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            signal,
+            stats,
+        }
     }
 
     /// Publishes everything pending now; returns how many went out.
     pub async fn drain_once(&self) -> Result<usize, String> {
         let mut total = 0;
         loop {
-            let rows = self.store.outbox_pending(BATCH).await.map_err(|e| e.to_string())?;
+            let rows = self
+                .store
+                .outbox_pending(BATCH)
+                .await
+                .map_err(|e| e.to_string())?;
             if rows.is_empty() {
                 return Ok(total);
             }
@@ -70,8 +84,13 @@ impl OutboxRelay {
                 }
             }
             if !done.is_empty() {
-                self.store.outbox_mark_published(&done, time::now()).await.map_err(|e| e.to_string())?;
-                self.stats.published.fetch_add(done.len() as u64, Ordering::Relaxed);
+                self.store
+                    .outbox_mark_published(&done, time::now())
+                    .await
+                    .map_err(|e| e.to_string())?;
+                self.stats
+                    .published
+                    .fetch_add(done.len() as u64, Ordering::Relaxed);
                 total += done.len();
             }
             if let Some(e) = failure {

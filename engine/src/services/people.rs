@@ -2,7 +2,8 @@
 //! people's profiles (privacy by relationship), and people search.
 
 use crate::domain::people::{
-    self, Account, AccountStatus, Email, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch, Username,
+    self, Account, AccountStatus, Email, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch,
+    Username,
 };
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
@@ -29,7 +30,9 @@ pub struct Caller {
 impl Caller {
     /// The caller's person, or 404 for an account whose sign-up has not created one.
     pub fn person(&self) -> Result<&Person> {
-        self.person.as_ref().ok_or_else(|| Error::not_found("Person not found"))
+        self.person
+            .as_ref()
+            .ok_or_else(|| Error::not_found("Person not found"))
     }
 }
 
@@ -175,7 +178,11 @@ impl PersonView {
             bio: p.bio.clone(),
             account_uuid: (closeness == Closeness::Myself).then_some(p.account_uuid),
             email: private.then(|| p.email.clone()),
-            contact_number: if private { p.contact_number.clone() } else { None },
+            contact_number: if private {
+                p.contact_number.clone()
+            } else {
+                None
+            },
             birth_date: if private { p.birth_date.clone() } else { None },
             created_at: p.created_at,
             updated_at: p.updated_at,
@@ -204,7 +211,11 @@ pub struct PeopleService {
 }
 
 fn person_event(p: &Person) -> PersonChanged {
-    PersonChanged { person_uuid: p.uuid, account_uuid: p.account_uuid, username: p.username.clone() }
+    PersonChanged {
+        person_uuid: p.uuid,
+        account_uuid: p.account_uuid,
+        username: p.username.clone(),
+    }
 }
 
 struct PersonFields<'a> {
@@ -219,7 +230,12 @@ struct PersonFields<'a> {
 }
 
 impl PersonFields<'_> {
-    fn parse(&self, problems: &mut Problems, account_uuid: Uuid, at: Timestamp) -> Option<NewPerson> {
+    fn parse(
+        &self,
+        problems: &mut Problems,
+        account_uuid: Uuid,
+        at: Timestamp,
+    ) -> Option<NewPerson> {
         let username = problems.check(Username::parse(self.username));
         let email = problems.check(Email::parse(self.email));
         let first_name = problems.check(people::parse_text("firstName", self.first_name, MAX_NAME));
@@ -271,13 +287,21 @@ impl PeopleService {
             return Err(Error::Internal("parsed fields missing".into()));
         };
         let at = time::now();
-        let new = NewAccount { uuid: Uuid::new_v4(), cognito_user_id, account_status, at };
+        let new = NewAccount {
+            uuid: Uuid::new_v4(),
+            cognito_user_id,
+            account_status,
+            at,
+        };
         let event = Event::AccountCreated(AccountCreated {
             account_uuid: new.uuid,
             cognito_user_id: new.cognito_user_id.clone(),
             account_status: account_status.as_str().into(),
         });
-        let account = self.store.insert_account(&new, &[EventEnvelope::new(event, at)]).await?;
+        let account = self
+            .store
+            .insert_account(&new, &[EventEnvelope::new(event, at)])
+            .await?;
         self.outbox.nudge();
         Ok(account)
     }
@@ -286,7 +310,8 @@ impl PeopleService {
     pub async fn create_person(&self, dto: CreatePersonDto) -> Result<Person> {
         let mut problems = Problems::new();
         let account_uuid = problems.check(
-            Uuid::parse_str(dto.account_uuid.trim()).map_err(|_| "accountUuid must be a UUID".to_string()),
+            Uuid::parse_str(dto.account_uuid.trim())
+                .map_err(|_| "accountUuid must be a UUID".to_string()),
         );
         let at = time::now();
         let fields = PersonFields {
@@ -307,7 +332,10 @@ impl PeopleService {
             account_uuid: new.account_uuid,
             username: new.username.as_str().into(),
         });
-        let person = self.store.insert_person(&new, &[EventEnvelope::new(event, at)]).await?;
+        let person = self
+            .store
+            .insert_person(&new, &[EventEnvelope::new(event, at)])
+            .await?;
         self.outbox.nudge();
         Ok(person)
     }
@@ -354,7 +382,10 @@ impl PeopleService {
                 at,
             ),
         ];
-        let created = self.store.insert_account_with_person(&account, &person, &events).await?;
+        let created = self
+            .store
+            .insert_account_with_person(&account, &person, &events)
+            .await?;
         self.outbox.nudge();
         Ok(created)
     }
@@ -365,9 +396,9 @@ impl PeopleService {
     pub async fn caller(&self, cognito_user_id: &str) -> Result<Caller> {
         match self.store.caller_by_cognito_id(cognito_user_id).await? {
             None => Err(Error::unauthorized("Unknown account")),
-            Some((account, _)) if !account.account_status.may_sign_in() => {
-                Err(Error::forbidden(format!("Account is {}", account.account_status.as_str())))
-            }
+            Some((account, _)) if !account.account_status.may_sign_in() => Err(Error::forbidden(
+                format!("Account is {}", account.account_status.as_str()),
+            )),
             Some((account, person)) => Ok(Caller { account, person }),
         }
     }
@@ -376,15 +407,22 @@ impl PeopleService {
         let me = caller.person()?;
         let mut problems = Problems::new();
         let text = |problems: &mut Problems, field: &str, v: Option<Option<String>>, max: usize| {
-            v.map(|inner| problems.check(people::parse_text(field, inner.as_deref(), max))).map(|r| r.flatten())
+            v.map(|inner| problems.check(people::parse_text(field, inner.as_deref(), max)))
+                .map(|r| r.flatten())
         };
         let patch = PersonPatch {
             first_name: text(&mut problems, "firstName", dto.first_name, MAX_NAME),
             last_name: text(&mut problems, "lastName", dto.last_name, MAX_NAME),
-            contact_number: dto
-                .contact_number
-                .map(|v| problems.check(people::parse_contact_number(v.as_deref())).flatten()),
-            birth_date: dto.birth_date.map(|v| problems.check(people::parse_birth_date(v.as_deref())).flatten()),
+            contact_number: dto.contact_number.map(|v| {
+                problems
+                    .check(people::parse_contact_number(v.as_deref()))
+                    .flatten()
+            }),
+            birth_date: dto.birth_date.map(|v| {
+                problems
+                    .check(people::parse_birth_date(v.as_deref()))
+                    .flatten()
+            }),
             location: text(&mut problems, "location", dto.location, MAX_LOCATION),
             bio: text(&mut problems, "bio", dto.bio, MAX_BIO),
         };
@@ -393,7 +431,10 @@ impl PeopleService {
         let mut updated = me.clone();
         patch.apply(&mut updated);
         let event = EventEnvelope::new(Event::PersonUpdated(person_event(&updated)), at);
-        let person = self.store.update_person(me.uuid, &patch, at, &[event]).await?;
+        let person = self
+            .store
+            .update_person(me.uuid, &patch, at, &[event])
+            .await?;
         self.outbox.nudge();
         Ok(person)
     }
@@ -411,14 +452,23 @@ impl PeopleService {
     /// `GET /people/{uuid}`: private fields only for self and contacts.
     pub async fn view(&self, caller: &Caller, uuid: Uuid) -> Result<PersonView> {
         let viewer = caller.person()?;
-        let person = self.store.person_by_uuid(uuid).await?.ok_or_else(|| Error::not_found("Person not found"))?;
+        let person = self
+            .store
+            .person_by_uuid(uuid)
+            .await?
+            .ok_or_else(|| Error::not_found("Person not found"))?;
         let closeness = self.closeness(viewer, &person).await?;
         Ok(PersonView::new(&person, closeness))
     }
 
     /// `GET /people?q=`: public views only, whatever matched (an exact email or phone
     /// match finds the person without revealing the value).
-    pub async fn search(&self, caller: &Caller, q: Option<String>, page: PageRequest) -> Result<Page<PersonView>> {
+    pub async fn search(
+        &self,
+        caller: &Caller,
+        q: Option<String>,
+        page: PageRequest,
+    ) -> Result<Page<PersonView>> {
         caller.person()?;
         if let Some(q) = &q {
             if q.chars().count() > 100 {

@@ -23,9 +23,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
 )]
 #[post("/accounts")]
-async fn create_account(req: HttpRequest, _: Internal, body: web::Json<CreateAccountDto>) -> ApiResult<HttpResponse> {
+async fn create_account(
+    req: HttpRequest,
+    _: Internal,
+    body: web::Json<CreateAccountDto>,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
-    let account = state.engine.people.create_account(body.into_inner()).await?;
+    let account = state
+        .engine
+        .people
+        .create_account(body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(AccountView::new(&account, None)))
 }
 
@@ -37,5 +45,8 @@ async fn create_account(req: HttpRequest, _: Internal, body: web::Json<CreateAcc
 )]
 #[get("/accounts/me")]
 async fn my_account(AuthCaller(caller): AuthCaller) -> ApiResult<web::Json<AccountView>> {
-    Ok(web::Json(AccountView::new(&caller.account, caller.person.as_ref())))
+    Ok(web::Json(AccountView::new(
+        &caller.account,
+        caller.person.as_ref(),
+    )))
 }

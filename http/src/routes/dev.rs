@@ -36,9 +36,16 @@ pub struct DevUser {
     )
 )]
 #[post("/dev/users")]
-async fn create_dev_user(req: HttpRequest, body: web::Json<CreateDevUserDto>) -> ApiResult<HttpResponse> {
+async fn create_dev_user(
+    req: HttpRequest,
+    body: web::Json<CreateDevUserDto>,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
-    let (account, person) = state.engine.people.create_dev_user(body.into_inner()).await?;
+    let (account, person) = state
+        .engine
+        .people
+        .create_dev_user(body.into_inner())
+        .await?;
     let access_token = state.engine.auth.mint_dev_token(&account.cognito_user_id)?;
     Ok(HttpResponse::Created().json(DevUser {
         account_uuid: account.uuid,

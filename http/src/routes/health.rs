@@ -1,7 +1,7 @@
 //! `GET /health` (the NestJS terminus body) and `GET /metrics`.
 
-use crate::extract::state;
 use crate::error::ApiResult;
+use crate::extract::state;
 use actix_web::{HttpRequest, HttpResponse, get};
 use serde_json::json;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -28,7 +28,11 @@ async fn health(req: HttpRequest) -> ApiResult<HttpResponse> {
         Ok(()) => json!({"status": "up"}),
         Err(e) => json!({"status": "down", "message": e.to_string()}),
     };
-    let bus = if engine.bus.healthy().await { json!({"status": "up"}) } else { json!({"status": "down"}) };
+    let bus = if engine.bus.healthy().await {
+        json!({"status": "up"})
+    } else {
+        json!({"status": "down"})
+    };
     let db_up = database["status"] == "up";
     let mut info = serde_json::Map::new();
     let mut error = serde_json::Map::new();
@@ -45,7 +49,11 @@ async fn health(req: HttpRequest) -> ApiResult<HttpResponse> {
         "error": error,
         "details": {"database": database, "bus": bus},
     });
-    Ok(if db_up { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) })
+    Ok(if db_up {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable().json(body)
+    })
 }
 
 /// Prometheus metrics of this node (text exposition format).
@@ -54,5 +62,7 @@ async fn health(req: HttpRequest) -> ApiResult<HttpResponse> {
 async fn metrics(req: HttpRequest) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
     let body = state.metrics.render(&state.engine).await;
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(body))
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(body))
 }

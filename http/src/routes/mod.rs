@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod dev;
 pub mod health;
+pub mod notifications;
 pub mod people;
 
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -12,6 +13,7 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     health::configure(cfg);
     accounts::configure(cfg);
     people::configure(cfg);
+    notifications::configure(cfg);
     if dev_mode {
         dev::configure(cfg);
     }

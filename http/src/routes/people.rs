@@ -5,14 +5,20 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthCaller, Internal, parse_uuid, state};
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
-use metmos_engine::services::people::{Closeness, CreatePersonDto, PeoplePage, PersonView, UpdatePersonDto};
+use metmos_engine::services::people::{
+    Closeness, CreatePersonDto, PeoplePage, PersonView, UpdatePersonDto,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // `/people/me` before `/people/{uuid}`: the first matching route wins.
-    cfg.service(my_person).service(update_my_person).service(create_person).service(search).service(find_one);
+    cfg.service(my_person)
+        .service(update_my_person)
+        .service(create_person)
+        .service(search)
+        .service(find_one);
 }
 
 /// INTERNAL: creates the person of an account (sign-up).
@@ -28,7 +34,11 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
 )]
 #[post("/people")]
-async fn create_person(req: HttpRequest, _: Internal, body: web::Json<CreatePersonDto>) -> ApiResult<HttpResponse> {
+async fn create_person(
+    req: HttpRequest,
+    _: Internal,
+    body: web::Json<CreatePersonDto>,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
     let person = state.engine.people.create_person(body.into_inner()).await?;
     Ok(HttpResponse::Created().json(PersonView::new(&person, Closeness::Myself)))
@@ -42,7 +52,10 @@ async fn create_person(req: HttpRequest, _: Internal, body: web::Json<CreatePers
 )]
 #[get("/people/me")]
 async fn my_person(AuthCaller(caller): AuthCaller) -> ApiResult<web::Json<PersonView>> {
-    Ok(web::Json(PersonView::new(caller.person()?, Closeness::Myself)))
+    Ok(web::Json(PersonView::new(
+        caller.person()?,
+        Closeness::Myself,
+    )))
 }
 
 /// Updates the caller's profile. Only the listed fields; `null` clears one; any other
@@ -60,7 +73,11 @@ async fn update_my_person(
     body: web::Json<UpdatePersonDto>,
 ) -> ApiResult<web::Json<PersonView>> {
     let state = state(&req)?;
-    let person = state.engine.people.update_me(&caller, body.into_inner()).await?;
+    let person = state
+        .engine
+        .people
+        .update_me(&caller, body.into_inner())
+        .await?;
     Ok(web::Json(PersonView::new(&person, Closeness::Myself)))
 }
 
@@ -93,7 +110,10 @@ async fn search(
     let query = query.into_inner();
     let page = PageRequest::parse_or_400(query.limit.as_deref(), query.after.as_deref())?;
     let page = state.engine.people.search(&caller, query.q, page).await?;
-    Ok(web::Json(PeoplePage { people: page.items, after: page.after }))
+    Ok(web::Json(PeoplePage {
+        people: page.items,
+        after: page.after,
+    }))
 }
 
 /// A person. `email` and `contactNumber` only for the person themself and their contacts.

@@ -84,7 +84,10 @@ impl Acker for InProcessAcker {
                     bus: self.bus.clone(),
                 }),
             );
-            self.requeue_to.send(again).await.map_err(|_| BusError::Other("subscription closed".into()))
+            self.requeue_to
+                .send(again)
+                .await
+                .map_err(|_| BusError::Other("subscription closed".into()))
         } else {
             InProcessBus::keep(&self.bus.dead_letters, self.envelope);
             Ok(())
@@ -102,16 +105,26 @@ impl Bus for InProcessBus {
         let targets: Vec<mpsc::Sender<Delivery>> = {
             let mut queues = self.inner.queues.lock();
             queues.retain(|q| !q.tx.is_closed());
-            queues.iter().filter(|q| topic_matches(&q.binding, event.event_type())).map(|q| q.tx.clone()).collect()
+            queues
+                .iter()
+                .filter(|q| topic_matches(&q.binding, event.event_type()))
+                .map(|q| q.tx.clone())
+                .collect()
         };
         if targets.is_empty() {
             Self::keep(&self.inner.unrouted, event.clone());
             return Ok(());
         }
         for tx in targets {
-            let acker = InProcessAcker { envelope: event.clone(), requeue_to: tx.clone(), bus: self.inner.clone() };
+            let acker = InProcessAcker {
+                envelope: event.clone(),
+                requeue_to: tx.clone(),
+                bus: self.inner.clone(),
+            };
             // A subscriber that went away between the lookup and the send is simply gone.
-            let _ = tx.send(Delivery::new(event.clone(), false, Box::new(acker))).await;
+            let _ = tx
+                .send(Delivery::new(event.clone(), false, Box::new(acker)))
+                .await;
         }
         Ok(())
     }
@@ -121,9 +134,15 @@ impl Bus for InProcessBus {
         let mut queues = self.inner.queues.lock();
         queues.retain(|q| !q.tx.is_closed());
         if queues.iter().any(|q| q.name == queue) {
-            return Err(BusError::Other(format!("queue {queue} already has a consumer")));
+            return Err(BusError::Other(format!(
+                "queue {queue} already has a consumer"
+            )));
         }
-        queues.push(Queue { name: queue.to_string(), binding: binding.to_string(), tx });
+        queues.push(Queue {
+            name: queue.to_string(),
+            binding: binding.to_string(),
+            tx,
+        });
         Ok(Subscription { deliveries: rx })
     }
 
@@ -173,7 +192,13 @@ mod tests {
         let mut sub = bus.subscribe("q", "#").await.unwrap();
         let e = event();
         bus.publish(&e).await.unwrap();
-        sub.deliveries.recv().await.unwrap().nack(true).await.unwrap();
+        sub.deliveries
+            .recv()
+            .await
+            .unwrap()
+            .nack(true)
+            .await
+            .unwrap();
         let again = sub.deliveries.recv().await.unwrap();
         assert!(again.redelivered);
         again.nack(false).await.unwrap();

@@ -5,9 +5,11 @@
 //! transaction. Internal ids come from one sequence per table, as PostgreSQL's identity
 //! columns do, so cursors behave alike.
 
+mod notifications;
 mod outbox;
 mod people;
 
+use crate::domain::notifications::Notification;
 use crate::domain::people::{Account, Person};
 use crate::error::StoreResult;
 use crate::events::{EventEnvelope, OutboxRow};
@@ -41,6 +43,7 @@ pub(crate) struct State {
     pub accounts: BTreeMap<i64, Account>,
     pub persons: BTreeMap<i64, Person>,
     pub connections: BTreeMap<i64, ConnectionRow>,
+    pub notifications: BTreeMap<i64, Notification>,
     pub outbox: BTreeMap<i64, OutboxEntry>,
     pub processed: HashSet<(String, String)>,
 }
@@ -65,7 +68,15 @@ impl State {
             let id = self.next_id("outbox");
             self.outbox.insert(
                 id,
-                OutboxEntry { row: OutboxRow { id, envelope: e.clone(), attempts: 0 }, published: false, last_error: None },
+                OutboxEntry {
+                    row: OutboxRow {
+                        id,
+                        envelope: e.clone(),
+                        attempts: 0,
+                    },
+                    published: false,
+                    last_error: None,
+                },
             );
         }
     }

@@ -9,7 +9,12 @@ use async_trait::async_trait;
 impl OutboxStore for MemoryStore {
     async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxRow>> {
         let s = self.state.read();
-        Ok(s.outbox.values().filter(|e| !e.published).take(limit).map(|e| e.row.clone()).collect())
+        Ok(s.outbox
+            .values()
+            .filter(|e| !e.published)
+            .take(limit)
+            .map(|e| e.row.clone())
+            .collect())
     }
 
     async fn outbox_mark_published(&self, ids: &[i64], _at: Timestamp) -> StoreResult<()> {
@@ -35,10 +40,20 @@ impl OutboxStore for MemoryStore {
     }
 
     async fn outbox_backlog(&self) -> StoreResult<i64> {
-        Ok(self.state.read().outbox.values().filter(|e| !e.published).count() as i64)
+        Ok(self
+            .state
+            .read()
+            .outbox
+            .values()
+            .filter(|e| !e.published)
+            .count() as i64)
     }
 
     async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool> {
-        Ok(self.state.write().processed.insert((consumer.to_string(), key.to_string())))
+        Ok(self
+            .state
+            .write()
+            .processed
+            .insert((consumer.to_string(), key.to_string())))
     }
 }

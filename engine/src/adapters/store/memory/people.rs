@@ -1,6 +1,8 @@
 use super::{MemoryStore, State};
 use crate::adapters::store::{msg, search_page};
-use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch, person_matches};
+use crate::domain::people::{
+    Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch, person_matches,
+};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -18,7 +20,11 @@ impl State {
     }
 
     fn check_account(&self, a: &NewAccount) -> StoreResult<()> {
-        if self.accounts.values().any(|x| x.cognito_user_id == a.cognito_user_id || x.uuid == a.uuid) {
+        if self
+            .accounts
+            .values()
+            .any(|x| x.cognito_user_id == a.cognito_user_id || x.uuid == a.uuid)
+        {
             return Err(StoreError::Conflict(msg::ACCOUNT_EXISTS.into()));
         }
         Ok(())
@@ -29,11 +35,19 @@ impl State {
             return Err(StoreError::Conflict(msg::ACCOUNT_HAS_PERSON.into()));
         }
         let username = p.username.as_str().to_lowercase();
-        if self.persons.values().any(|x| x.username.to_lowercase() == username) {
+        if self
+            .persons
+            .values()
+            .any(|x| x.username.to_lowercase() == username)
+        {
             return Err(StoreError::Conflict(msg::USERNAME_TAKEN.into()));
         }
         let email = p.email.as_str().to_lowercase();
-        if self.persons.values().any(|x| x.email.to_lowercase() == email) {
+        if self
+            .persons
+            .values()
+            .any(|x| x.email.to_lowercase() == email)
+        {
             return Err(StoreError::Conflict(msg::EMAIL_TAKEN.into()));
         }
         Ok(())
@@ -79,7 +93,11 @@ impl State {
 
 #[async_trait]
 impl PeopleStore for MemoryStore {
-    async fn insert_account(&self, account: &NewAccount, events: &[EventEnvelope]) -> StoreResult<Account> {
+    async fn insert_account(
+        &self,
+        account: &NewAccount,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Account> {
         let mut s = self.state.write();
         s.check_account(account)?;
         let a = s.put_account(account);
@@ -87,7 +105,11 @@ impl PeopleStore for MemoryStore {
         Ok(a)
     }
 
-    async fn insert_person(&self, person: &NewPerson, events: &[EventEnvelope]) -> StoreResult<Person> {
+    async fn insert_person(
+        &self,
+        person: &NewPerson,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Person> {
         let mut s = self.state.write();
         let account = s
             .account_by_uuid(person.account_uuid)
@@ -119,12 +141,18 @@ impl PeopleStore for MemoryStore {
         Ok(self.state.read().account_by_uuid(uuid).cloned())
     }
 
-    async fn caller_by_cognito_id(&self, cognito_user_id: &str) -> StoreResult<Option<(Account, Option<Person>)>> {
+    async fn caller_by_cognito_id(
+        &self,
+        cognito_user_id: &str,
+    ) -> StoreResult<Option<(Account, Option<Person>)>> {
         let s = self.state.read();
-        Ok(s.accounts.values().find(|a| a.cognito_user_id == cognito_user_id).map(|a| {
-            let person = s.persons.values().find(|p| p.account_id == a.id).cloned();
-            (a.clone(), person)
-        }))
+        Ok(s.accounts
+            .values()
+            .find(|a| a.cognito_user_id == cognito_user_id)
+            .map(|a| {
+                let person = s.persons.values().find(|p| p.account_id == a.id).cloned();
+                (a.clone(), person)
+            }))
     }
 
     async fn person_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Person>> {
@@ -144,7 +172,10 @@ impl PeopleStore for MemoryStore {
             .map(|p| p.id)
             .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
         let updated = {
-            let p = s.persons.get_mut(&id).ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
+            let p = s
+                .persons
+                .get_mut(&id)
+                .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
             patch.apply(p);
             p.updated_at = at;
             p.clone()
@@ -153,10 +184,16 @@ impl PeopleStore for MemoryStore {
         Ok(updated)
     }
 
-    async fn search_people(&self, query: &PeopleQuery, page: &PageRequest) -> StoreResult<Page<Person>> {
+    async fn search_people(
+        &self,
+        query: &PeopleQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Person>> {
         let s = self.state.read();
         let needle = query.needle();
-        let exact = needle.as_deref().and_then(|n| s.persons.values().find(|p| p.username.to_lowercase() == n));
+        let exact = needle
+            .as_deref()
+            .and_then(|n| s.persons.values().find(|p| p.username.to_lowercase() == n));
         let exact_id = exact.map(|p| p.id);
         let mut rows: Vec<Person> = Vec::with_capacity(page.fetch());
         if page.after.is_none() {
@@ -178,7 +215,9 @@ impl PeopleStore for MemoryStore {
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool> {
         let s = self.state.read();
         Ok(s.connections.values().any(|c| {
-            c.accepted && ((c.person_id == a && c.connection_id == b) || (c.person_id == b && c.connection_id == a))
+            c.accepted
+                && ((c.person_id == a && c.connection_id == b)
+                    || (c.person_id == b && c.connection_id == a))
         }))
     }
 }

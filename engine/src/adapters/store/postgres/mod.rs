@@ -1,6 +1,7 @@
 //! The PostgreSQL store: deadpool-postgres pool, cached prepared statements, one
 //! transaction per change (outbox rows included).
 
+pub(crate) mod notifications;
 mod outbox;
 mod people;
 
@@ -26,13 +27,24 @@ impl PgStore {
     /// Builds the pool and checks that the database answers. Migrations are separate
     /// ([`PgStore::migrate`]) so that `metmos migrate` can run them alone.
     pub async fn connect(url: &str, settings: &DatabaseSettings) -> StoreResult<Self> {
-        let pg_config: tokio_postgres::Config =
-            url.parse().map_err(|e| StoreError::Internal(format!("database.url does not parse: {e}")))?;
-        let manager = Manager::from_config(pg_config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pg_config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| StoreError::Internal(format!("database.url does not parse: {e}")))?;
+        let manager = Manager::from_config(
+            pg_config,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
         let wait = Duration::from_secs(settings.acquire_timeout_secs.max(1));
         let pool = Pool::builder(manager)
             .max_size(settings.max_connections)
-            .timeouts(Timeouts { wait: Some(wait), create: Some(wait), recycle: Some(wait) })
+            .timeouts(Timeouts {
+                wait: Some(wait),
+                create: Some(wait),
+                recycle: Some(wait),
+            })
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
@@ -45,9 +57,16 @@ impl PgStore {
     /// together apply each migration once.
     pub async fn migrate(&self) -> StoreResult<usize> {
         let mut client = self.client().await?;
-        client.execute("SELECT pg_advisory_lock(727274)", &[]).await.map_err(map_err)?;
-        let report = embedded::migrations::runner().run_async(&mut **client).await;
-        let _ = client.execute("SELECT pg_advisory_unlock(727274)", &[]).await;
+        client
+            .execute("SELECT pg_advisory_lock(727274)", &[])
+            .await
+            .map_err(map_err)?;
+        let report = embedded::migrations::runner()
+            .run_async(&mut **client)
+            .await;
+        let _ = client
+            .execute("SELECT pg_advisory_unlock(727274)", &[])
+            .await;
         let report = report.map_err(|e| StoreError::Internal(format!("migration failed: {e}")))?;
         Ok(report.applied_migrations().len())
     }
@@ -65,7 +84,10 @@ impl PgStore {
     }
 
     pub(crate) async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool.get().await.map_err(|e| StoreError::Unavailable(e.to_string()))
+        self.pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(e.to_string()))
     }
 }
 
@@ -83,7 +105,11 @@ impl Store for PgStore {
 
     fn pool_status(&self) -> PoolStatus {
         let s = self.pool.status();
-        PoolStatus { size: s.size, available: s.available, max_size: s.max_size }
+        PoolStatus {
+            size: s.size,
+            available: s.available,
+            max_size: s.max_size,
+        }
     }
 }
 
@@ -109,7 +135,8 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
                 .unwrap_or_else(|| format!("duplicate ({constraint})"));
             return StoreError::Conflict(message);
         }
-        if *db.code() == SqlState::FOREIGN_KEY_VIOLATION || *db.code() == SqlState::CHECK_VIOLATION {
+        if *db.code() == SqlState::FOREIGN_KEY_VIOLATION || *db.code() == SqlState::CHECK_VIOLATION
+        {
             return StoreError::Conflict(format!("refused by constraint {constraint}"));
         }
         if db.code().code().starts_with("08") || db.code().code().starts_with("57") {
@@ -124,7 +151,10 @@ pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
 }
 
 /// Writes `events` to the outbox inside the caller's transaction.
-pub(crate) async fn record(tx: &deadpool_postgres::Transaction<'_>, events: &[EventEnvelope]) -> StoreResult<()> {
+pub(crate) async fn record(
+    tx: &deadpool_postgres::Transaction<'_>,
+    events: &[EventEnvelope],
+) -> StoreResult<()> {
     if events.is_empty() {
         return Ok(());
     }
@@ -135,7 +165,12 @@ pub(crate) async fn record(tx: &deadpool_postgres::Transaction<'_>, events: &[Ev
         .await
         .map_err(map_err)?;
     for e in events {
-        tx.execute(&stmt, &[&e.event_id, &e.event_type(), &e.to_json(), &e.occurred_at]).await.map_err(map_err)?;
+        tx.execute(
+            &stmt,
+            &[&e.event_id, &e.event_type(), &e.to_json(), &e.occurred_at],
+        )
+        .await
+        .map_err(map_err)?;
     }
     Ok(())
 }

@@ -15,13 +15,20 @@ impl OutboxStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        let rows = client.query(&stmt, &[&(limit as i64)]).await.map_err(map_err)?;
+        let rows = client
+            .query(&stmt, &[&(limit as i64)])
+            .await
+            .map_err(map_err)?;
         rows.iter()
             .map(|r| {
                 let payload: serde_json::Value = r.get(1);
                 let envelope: EventEnvelope = serde_json::from_value(payload)
                     .map_err(|e| StoreError::Internal(format!("outbox row does not parse: {e}")))?;
-                Ok(OutboxRow { id: r.get(0), envelope, attempts: r.get(2) })
+                Ok(OutboxRow {
+                    id: r.get(0),
+                    envelope,
+                    attempts: r.get(2),
+                })
             })
             .collect()
     }
@@ -29,7 +36,9 @@ impl OutboxStore for PgStore {
     async fn outbox_mark_published(&self, ids: &[i64], at: Timestamp) -> StoreResult<()> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached("UPDATE outbox SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL")
+            .prepare_cached(
+                "UPDATE outbox SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL",
+            )
             .await
             .map_err(map_err)?;
         client.execute(&stmt, &[&ids, &at]).await.map_err(map_err)?;
@@ -39,10 +48,15 @@ impl OutboxStore for PgStore {
     async fn outbox_mark_failed(&self, id: i64, error: &str) -> StoreResult<()> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached("UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1")
+            .prepare_cached(
+                "UPDATE outbox SET attempts = attempts + 1, last_error = $2 WHERE id = $1",
+            )
             .await
             .map_err(map_err)?;
-        client.execute(&stmt, &[&id, &error]).await.map_err(map_err)?;
+        client
+            .execute(&stmt, &[&id, &error])
+            .await
+            .map_err(map_err)?;
         Ok(())
     }
 
@@ -63,6 +77,10 @@ impl OutboxStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        Ok(client.execute(&stmt, &[&consumer, &key]).await.map_err(map_err)? == 1)
+        Ok(client
+            .execute(&stmt, &[&consumer, &key])
+            .await
+            .map_err(map_err)?
+            == 1)
     }
 }

@@ -1,6 +1,9 @@
 use super::{PgStore, map_err, record};
 use crate::adapters::store::{msg, search_page};
-use crate::domain::people::{Account, AccountStatus, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch, normalize_phone};
+use crate::domain::people::{
+    Account, AccountStatus, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch,
+    normalize_phone,
+};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -47,7 +50,10 @@ pub(crate) fn person_from(r: &Row, at: usize) -> Person {
     }
 }
 
-async fn insert_account_tx(tx: &deadpool_postgres::Transaction<'_>, a: &NewAccount) -> StoreResult<Account> {
+async fn insert_account_tx(
+    tx: &deadpool_postgres::Transaction<'_>,
+    a: &NewAccount,
+) -> StoreResult<Account> {
     let stmt = tx
         .prepare_cached(&format!(
             "INSERT INTO account AS a (uuid, cognito_user_id, account_status, created_at, updated_at) \
@@ -56,13 +62,25 @@ async fn insert_account_tx(tx: &deadpool_postgres::Transaction<'_>, a: &NewAccou
         .await
         .map_err(map_err)?;
     let row = tx
-        .query_one(&stmt, &[&a.uuid, &a.cognito_user_id, &a.account_status.as_str(), &a.at])
+        .query_one(
+            &stmt,
+            &[
+                &a.uuid,
+                &a.cognito_user_id,
+                &a.account_status.as_str(),
+                &a.at,
+            ],
+        )
         .await
         .map_err(map_err)?;
     account_from(&row, 0)
 }
 
-async fn insert_person_tx(tx: &deadpool_postgres::Transaction<'_>, p: &NewPerson, account: &Account) -> StoreResult<Person> {
+async fn insert_person_tx(
+    tx: &deadpool_postgres::Transaction<'_>,
+    p: &NewPerson,
+    account: &Account,
+) -> StoreResult<Person> {
     let stmt = tx
         .prepare_cached(
             "INSERT INTO person (uuid, account_id, username, first_name, last_name, email, contact_number, \
@@ -110,13 +128,20 @@ async fn insert_person_tx(tx: &deadpool_postgres::Transaction<'_>, p: &NewPerson
 
 /// `%needle%` for ILIKE, with the pattern characters of the needle escaped.
 fn like_pattern(needle: &str) -> String {
-    let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
 #[async_trait]
 impl PeopleStore for PgStore {
-    async fn insert_account(&self, account: &NewAccount, events: &[EventEnvelope]) -> StoreResult<Account> {
+    async fn insert_account(
+        &self,
+        account: &NewAccount,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Account> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let a = insert_account_tx(&tx, account).await?;
@@ -125,14 +150,24 @@ impl PeopleStore for PgStore {
         Ok(a)
     }
 
-    async fn insert_person(&self, person: &NewPerson, events: &[EventEnvelope]) -> StoreResult<Person> {
+    async fn insert_person(
+        &self,
+        person: &NewPerson,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Person> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let stmt = tx
-            .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1 FOR UPDATE"))
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1 FOR UPDATE"
+            ))
             .await
             .map_err(map_err)?;
-        let account = match tx.query_opt(&stmt, &[&person.account_uuid]).await.map_err(map_err)? {
+        let account = match tx
+            .query_opt(&stmt, &[&person.account_uuid])
+            .await
+            .map_err(map_err)?
+        {
             Some(row) => account_from(&row, 0)?,
             None => return Err(StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into())),
         };
@@ -160,13 +195,23 @@ impl PeopleStore for PgStore {
     async fn account_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Account>> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&format!("SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1"))
+            .prepare_cached(&format!(
+                "SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1"
+            ))
             .await
             .map_err(map_err)?;
-        client.query_opt(&stmt, &[&uuid]).await.map_err(map_err)?.map(|r| account_from(&r, 0)).transpose()
+        client
+            .query_opt(&stmt, &[&uuid])
+            .await
+            .map_err(map_err)?
+            .map(|r| account_from(&r, 0))
+            .transpose()
     }
 
-    async fn caller_by_cognito_id(&self, cognito_user_id: &str) -> StoreResult<Option<(Account, Option<Person>)>> {
+    async fn caller_by_cognito_id(
+        &self,
+        cognito_user_id: &str,
+    ) -> StoreResult<Option<(Account, Option<Person>)>> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
@@ -175,7 +220,11 @@ impl PeopleStore for PgStore {
             ))
             .await
             .map_err(map_err)?;
-        let Some(row) = client.query_opt(&stmt, &[&cognito_user_id]).await.map_err(map_err)? else {
+        let Some(row) = client
+            .query_opt(&stmt, &[&cognito_user_id])
+            .await
+            .map_err(map_err)?
+        else {
             return Ok(None);
         };
         let account = account_from(&row, 0)?;
@@ -191,7 +240,11 @@ impl PeopleStore for PgStore {
             ))
             .await
             .map_err(map_err)?;
-        Ok(client.query_opt(&stmt, &[&uuid]).await.map_err(map_err)?.map(|r| person_from(&r, 0)))
+        Ok(client
+            .query_opt(&stmt, &[&uuid])
+            .await
+            .map_err(map_err)?
+            .map(|r| person_from(&r, 0)))
     }
 
     async fn update_person(
@@ -210,7 +263,11 @@ impl PeopleStore for PgStore {
             ))
             .await
             .map_err(map_err)?;
-        let mut person = match tx.query_opt(&stmt, &[&person_uuid]).await.map_err(map_err)? {
+        let mut person = match tx
+            .query_opt(&stmt, &[&person_uuid])
+            .await
+            .map_err(map_err)?
+        {
             Some(r) => person_from(&r, 0),
             None => return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into())),
         };
@@ -243,7 +300,11 @@ impl PeopleStore for PgStore {
         Ok(person)
     }
 
-    async fn search_people(&self, query: &PeopleQuery, page: &PageRequest) -> StoreResult<Page<Person>> {
+    async fn search_people(
+        &self,
+        query: &PeopleQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Person>> {
         let client = self.client().await?;
         let needle = query.needle();
         let mut rows = Vec::with_capacity(page.fetch());
@@ -264,7 +325,10 @@ impl PeopleStore for PgStore {
             }
         }
         let pattern = needle.as_deref().map(like_pattern);
-        let phone = needle.as_deref().map(normalize_phone).filter(|p| !p.is_empty());
+        let phone = needle
+            .as_deref()
+            .map(normalize_phone)
+            .filter(|p| !p.is_empty());
         let limit = (page.fetch() - rows.len()) as i64;
         let stmt = client
             .prepare_cached(&format!(
@@ -282,7 +346,8 @@ impl PeopleStore for PgStore {
             ))
             .await
             .map_err(map_err)?;
-        let params: [&(dyn ToSql + Sync); 6] = [&page.after, &exact_id, &needle, &pattern, &phone, &limit];
+        let params: [&(dyn ToSql + Sync); 6] =
+            [&page.after, &exact_id, &needle, &pattern, &phone, &limit];
         for r in client.query(&stmt, &params).await.map_err(map_err)? {
             rows.push(person_from(&r, 0));
         }
@@ -298,6 +363,10 @@ impl PeopleStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        Ok(client.query_one(&stmt, &[&a, &b]).await.map_err(map_err)?.get(0))
+        Ok(client
+            .query_one(&stmt, &[&a, &b])
+            .await
+            .map_err(map_err)?
+            .get(0))
     }
 }

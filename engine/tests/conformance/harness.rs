@@ -1,0 +1,95 @@
+#![allow(dead_code)] // shared helpers; not every module uses every one
+
+use metmos_engine::adapters::store::memory::MemoryStore;
+use metmos_engine::domain::people::{
+    AccountStatus, Email, NewAccount, NewPerson, Person, Username,
+};
+use metmos_engine::domain::time;
+use metmos_engine::ports::Store;
+use metmos_engine::testing::ScratchDatabase;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// A store under test, with the database it lives in (PostgreSQL) kept alive.
+pub struct Subject {
+    pub store: Arc<dyn Store>,
+    _db: Option<ScratchDatabase>,
+}
+
+impl Subject {
+    pub fn memory() -> Self {
+        Self {
+            store: Arc::new(MemoryStore::new()),
+            _db: None,
+        }
+    }
+
+    pub async fn postgres() -> Self {
+        let db = ScratchDatabase::create().await.expect("scratch database");
+        let store = db.store().await.expect("connects");
+        Self {
+            store: Arc::new(store),
+            _db: Some(db),
+        }
+    }
+}
+
+/// A new person (with account) stored directly; `name` is the username.
+pub async fn person(store: &dyn Store, name: &str) -> Person {
+    let at = time::now();
+    let account = NewAccount {
+        uuid: Uuid::new_v4(),
+        cognito_user_id: format!("sub-{name}-{}", Uuid::new_v4()),
+        account_status: AccountStatus::Active,
+        at,
+    };
+    let person = NewPerson {
+        uuid: Uuid::new_v4(),
+        account_uuid: account.uuid,
+        username: Username::parse(name).expect("username"),
+        email: Email::parse(&format!("{name}@example.com")).expect("email"),
+        first_name: None,
+        last_name: None,
+        contact_number: None,
+        birth_date: None,
+        location: None,
+        bio: None,
+        at,
+    };
+    store
+        .insert_account_with_person(&account, &person, &[])
+        .await
+        .expect("person stored")
+        .1
+}
+
+/// Runs each body against both adapters:
+///
+/// ```ignore
+/// conformance! {
+///     async fn name(store) { store.ping().await.unwrap(); }
+/// }
+/// ```
+#[macro_export]
+macro_rules! conformance {
+    ($(async fn $name:ident($store:ident) $body:block)*) => {
+        $(
+            mod $name {
+                #[allow(unused_imports)]
+                use super::*;
+                #[tokio::test]
+                async fn memory() {
+                    let subject = $crate::harness::Subject::memory();
+                    let $store: &dyn metmos_engine::ports::Store = subject.store.as_ref();
+                    $body
+                }
+                #[tokio::test]
+                async fn postgres() {
+                    let subject = $crate::harness::Subject::postgres().await;
+                    let $store: &dyn metmos_engine::ports::Store = subject.store.as_ref();
+                    $body
+                }
+            }
+        )*
+    };
+}

@@ -1,0 +1,9 @@
+//! The Store conformance suite: ONE set of tests, run against the in-memory store and
+//! against PostgreSQL (a fresh database per test), so both adapters keep one behaviour.
+//! One module per area; `conformance!` runs each test on both adapters.
+
+mod harness;
+
+mod notifications;
+mod outbox;
+mod people;

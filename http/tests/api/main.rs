@@ -1,0 +1,9 @@
+//! API tests: one binary (built once), one module per resource. Every test runs against
+//! the real app on a random port, on both stores (`on_both_stores!`).
+
+mod harness;
+
+mod auth;
+mod errors;
+mod openapi;
+mod people;
