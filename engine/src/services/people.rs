@@ -470,10 +470,10 @@ impl PeopleService {
         page: PageRequest,
     ) -> Result<Page<PersonView>> {
         caller.person()?;
-        if let Some(q) = &q {
-            if q.chars().count() > 100 {
-                return Err(Error::validation("q must be at most 100 characters"));
-            }
+        if let Some(q) = &q
+            && q.chars().count() > 100
+        {
+            return Err(Error::validation("q must be at most 100 characters"));
         }
         let page = self.store.search_people(&PeopleQuery { q }, &page).await?;
         Ok(page.map(|p| PersonView::public(&p)))
