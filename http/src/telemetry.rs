@@ -14,9 +14,14 @@ use tracing_subscriber::EnvFilter;
 pub fn init(settings: &LogSettings) {
     let filter =
         EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.filter));
+    // Logs go to stderr, so that what a command prints on stdout (a token, a count) stays
+    // machine-readable; colours only when a person is watching.
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_target(true);
+        .with_target(true)
+        .with_ansi(ansi)
+        .with_writer(std::io::stderr);
     let _ = if settings.format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {
