@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use metmos_engine::Engine;
 use metmos_engine::adapters::store::postgres::PgStore;
 use metmos_engine::config::{AuthMode, Settings};
-use metmos_engine::services::people::CreateDevUserDto;
+use metmos_engine::services::people::PersonDetails;
 use metmos_http::startup::Application;
 use metmos_http::telemetry;
 use std::path::PathBuf;
@@ -103,16 +103,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             settings.database.migrate_on_start = true;
             let engine = Engine::start(settings).await?;
             let email = email.unwrap_or_else(|| format!("{username}@example.com"));
-            let dto = CreateDevUserDto {
-                username,
-                email,
-                first_name: None,
-                last_name: None,
-                contact_number: None,
-                birth_date: None,
-                location: None,
-                bio: None,
-            };
+            let dto = PersonDetails::named(username, email);
             let (account, person) = engine
                 .people
                 .create_dev_user(dto)

@@ -109,6 +109,43 @@ pub struct NewPerson {
     pub at: Timestamp,
 }
 
+impl NewAccount {
+    /// The stored row this becomes, given its id.
+    pub fn stored(&self, id: i64) -> Account {
+        Account {
+            id,
+            uuid: self.uuid,
+            cognito_user_id: self.cognito_user_id.clone(),
+            account_status: self.account_status,
+            verification_status: None,
+            created_at: self.at,
+            updated_at: self.at,
+        }
+    }
+}
+
+impl NewPerson {
+    /// The stored row this becomes, given its id and its account.
+    pub fn stored(&self, id: i64, account: &Account) -> Person {
+        Person {
+            id,
+            uuid: self.uuid,
+            account_id: account.id,
+            account_uuid: account.uuid,
+            username: self.username.as_str().to_string(),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            email: self.email.as_str().to_string(),
+            contact_number: self.contact_number.clone(),
+            birth_date: self.birth_date.clone(),
+            location: self.location.clone(),
+            bio: self.bio.clone(),
+            created_at: self.at,
+            updated_at: self.at,
+        }
+    }
+}
+
 /// The fields `PATCH /people/me` may change. `None` leaves a field alone;
 /// `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq)]

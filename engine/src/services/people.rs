@@ -47,12 +47,13 @@ pub struct CreateAccountDto {
     pub account_status: Option<String>,
 }
 
+/// A person's sign-up fields: the body of `POST /dev/users`, and (with `accountUuid`)
+/// of `POST /people`. Unknown fields are refused where it is the whole body.
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatePersonDto {
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PersonDetails {
     pub username: String,
     pub email: String,
-    pub account_uuid: String,
     pub first_name: Option<String>,
     pub last_name: Option<String>,
     pub contact_number: Option<String>,
@@ -61,18 +62,61 @@ pub struct CreatePersonDto {
     pub bio: Option<String>,
 }
 
-/// `POST /dev/users`: the person's fields without the account, which it creates.
+impl PersonDetails {
+    /// Just a username and an email (the CLI's `dev-user`).
+    pub fn named(username: String, email: String) -> Self {
+        Self {
+            username,
+            email,
+            first_name: None,
+            last_name: None,
+            contact_number: None,
+            birth_date: None,
+            location: None,
+            bio: None,
+        }
+    }
+
+    /// Parses every field, recording each problem; `None` when any field failed.
+    fn parse(
+        &self,
+        problems: &mut Problems,
+        account_uuid: Uuid,
+        at: Timestamp,
+    ) -> Option<NewPerson> {
+        let text =
+            |field, value: &Option<String>, max| people::parse_text(field, value.as_deref(), max);
+        let username = problems.check(Username::parse(&self.username));
+        let email = problems.check(Email::parse(&self.email));
+        let first_name = problems.check(text("firstName", &self.first_name, MAX_NAME));
+        let last_name = problems.check(text("lastName", &self.last_name, MAX_NAME));
+        let contact_number =
+            problems.check(people::parse_contact_number(self.contact_number.as_deref()));
+        let birth_date = problems.check(people::parse_birth_date(self.birth_date.as_deref()));
+        let location = problems.check(text("location", &self.location, MAX_LOCATION));
+        let bio = problems.check(text("bio", &self.bio, MAX_BIO));
+        Some(NewPerson {
+            uuid: Uuid::new_v4(),
+            account_uuid,
+            username: username?,
+            email: email?,
+            first_name: first_name?,
+            last_name: last_name?,
+            contact_number: contact_number?,
+            birth_date: birth_date?,
+            location: location?,
+            bio: bio?,
+            at,
+        })
+    }
+}
+
 #[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateDevUserDto {
-    pub username: String,
-    pub email: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub contact_number: Option<String>,
-    pub birth_date: Option<String>,
-    pub location: Option<String>,
-    pub bio: Option<String>,
+#[serde(rename_all = "camelCase")]
+pub struct CreatePersonDto {
+    pub account_uuid: String,
+    #[serde(flatten)]
+    pub person: PersonDetails,
 }
 
 /// The fields a person may change; anything else in the body is refused.
@@ -218,48 +262,6 @@ fn person_event(p: &Person) -> PersonChanged {
     }
 }
 
-struct PersonFields<'a> {
-    username: &'a str,
-    email: &'a str,
-    first_name: Option<&'a str>,
-    last_name: Option<&'a str>,
-    contact_number: Option<&'a str>,
-    birth_date: Option<&'a str>,
-    location: Option<&'a str>,
-    bio: Option<&'a str>,
-}
-
-impl PersonFields<'_> {
-    fn parse(
-        &self,
-        problems: &mut Problems,
-        account_uuid: Uuid,
-        at: Timestamp,
-    ) -> Option<NewPerson> {
-        let username = problems.check(Username::parse(self.username));
-        let email = problems.check(Email::parse(self.email));
-        let first_name = problems.check(people::parse_text("firstName", self.first_name, MAX_NAME));
-        let last_name = problems.check(people::parse_text("lastName", self.last_name, MAX_NAME));
-        let contact_number = problems.check(people::parse_contact_number(self.contact_number));
-        let birth_date = problems.check(people::parse_birth_date(self.birth_date));
-        let location = problems.check(people::parse_text("location", self.location, MAX_LOCATION));
-        let bio = problems.check(people::parse_text("bio", self.bio, MAX_BIO));
-        Some(NewPerson {
-            uuid: Uuid::new_v4(),
-            account_uuid,
-            username: username?,
-            email: email?,
-            first_name: first_name?,
-            last_name: last_name?,
-            contact_number: contact_number?,
-            birth_date: birth_date?,
-            location: location?,
-            bio: bio?,
-            at,
-        })
-    }
-}
-
 fn parse_cognito_user_id(raw: &str) -> std::result::Result<String, String> {
     let s = raw.trim();
     if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -314,17 +316,9 @@ impl PeopleService {
                 .map_err(|_| "accountUuid must be a UUID".to_string()),
         );
         let at = time::now();
-        let fields = PersonFields {
-            username: &dto.username,
-            email: &dto.email,
-            first_name: dto.first_name.as_deref(),
-            last_name: dto.last_name.as_deref(),
-            contact_number: dto.contact_number.as_deref(),
-            birth_date: dto.birth_date.as_deref(),
-            location: dto.location.as_deref(),
-            bio: dto.bio.as_deref(),
-        };
-        let new = fields.parse(&mut problems, account_uuid.unwrap_or_default(), at);
+        let new = dto
+            .person
+            .parse(&mut problems, account_uuid.unwrap_or_default(), at);
         problems.finish()?;
         let new = new.ok_or_else(|| Error::Internal("parsed fields missing".into()))?;
         let event = Event::PersonCreated(PersonChanged {
@@ -342,7 +336,7 @@ impl PeopleService {
 
     /// Dev mode: an ACTIVE account and its person in one transaction. The cognito user
     /// id is made up (`dev-<uuid>`), as no Cognito is involved.
-    pub async fn create_dev_user(&self, dto: CreateDevUserDto) -> Result<(Account, Person)> {
+    pub async fn create_dev_user(&self, dto: PersonDetails) -> Result<(Account, Person)> {
         let mut problems = Problems::new();
         let at = time::now();
         let account = NewAccount {
@@ -351,17 +345,7 @@ impl PeopleService {
             account_status: AccountStatus::Active,
             at,
         };
-        let fields = PersonFields {
-            username: &dto.username,
-            email: &dto.email,
-            first_name: dto.first_name.as_deref(),
-            last_name: dto.last_name.as_deref(),
-            contact_number: dto.contact_number.as_deref(),
-            birth_date: dto.birth_date.as_deref(),
-            location: dto.location.as_deref(),
-            bio: dto.bio.as_deref(),
-        };
-        let person = fields.parse(&mut problems, account.uuid, at);
+        let person = dto.parse(&mut problems, account.uuid, at);
         problems.finish()?;
         let person = person.ok_or_else(|| Error::Internal("parsed fields missing".into()))?;
         let events = [

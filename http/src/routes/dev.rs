@@ -4,7 +4,7 @@
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::state;
 use actix_web::{HttpRequest, HttpResponse, post, web};
-use metmos_engine::services::people::CreateDevUserDto;
+use metmos_engine::services::people::PersonDetails;
 use serde::Serialize;
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -27,7 +27,7 @@ pub struct DevUser {
 /// DEV ONLY: creates an ACTIVE account and its person, and answers with an access token.
 #[utoipa::path(
     tag = "dev",
-    request_body = CreateDevUserDto,
+    request_body = PersonDetails,
     responses(
         (status = 201, body = DevUser),
         (status = 400, body = ErrorBody),
@@ -38,7 +38,7 @@ pub struct DevUser {
 #[post("/dev/users")]
 async fn create_dev_user(
     req: HttpRequest,
-    body: web::Json<CreateDevUserDto>,
+    body: web::Json<PersonDetails>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
     let (account, person) = state

@@ -54,39 +54,14 @@ impl State {
     }
 
     fn put_account(&mut self, a: &NewAccount) -> Account {
-        let id = self.next_id("account");
-        let account = Account {
-            id,
-            uuid: a.uuid,
-            cognito_user_id: a.cognito_user_id.clone(),
-            account_status: a.account_status,
-            verification_status: None,
-            created_at: a.at,
-            updated_at: a.at,
-        };
-        self.accounts.insert(id, account.clone());
+        let account = a.stored(self.next_id("account"));
+        self.accounts.insert(account.id, account.clone());
         account
     }
 
     fn put_person(&mut self, p: &NewPerson, account: &Account) -> Person {
-        let id = self.next_id("person");
-        let person = Person {
-            id,
-            uuid: p.uuid,
-            account_id: account.id,
-            account_uuid: account.uuid,
-            username: p.username.as_str().to_string(),
-            first_name: p.first_name.clone(),
-            last_name: p.last_name.clone(),
-            email: p.email.as_str().to_string(),
-            contact_number: p.contact_number.clone(),
-            birth_date: p.birth_date.clone(),
-            location: p.location.clone(),
-            bio: p.bio.clone(),
-            created_at: p.at,
-            updated_at: p.at,
-        };
-        self.persons.insert(id, person.clone());
+        let person = p.stored(self.next_id("person"), account);
+        self.persons.insert(person.id, person.clone());
         person
     }
 }

@@ -108,22 +108,7 @@ async fn insert_person_tx(
         )
         .await
         .map_err(map_err)?;
-    Ok(Person {
-        id: row.get(0),
-        uuid: p.uuid,
-        account_id: account.id,
-        account_uuid: account.uuid,
-        username: p.username.as_str().to_string(),
-        first_name: p.first_name.clone(),
-        last_name: p.last_name.clone(),
-        email: p.email.as_str().to_string(),
-        contact_number: p.contact_number.clone(),
-        birth_date: p.birth_date.clone(),
-        location: p.location.clone(),
-        bio: p.bio.clone(),
-        created_at: p.at,
-        updated_at: p.at,
-    })
+    Ok(p.stored(row.get(0), account))
 }
 
 /// `%needle%` for ILIKE, with the pattern characters of the needle escaped.
