@@ -91,10 +91,35 @@ impl Default for DatabaseSettings {
     }
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AmqpSettings {
     /// `amqp://guest:guest@127.0.0.1:5672/%2f`; unset selects the in-process bus.
     pub url: Option<String>,
+    /// Unacked deliveries a consumer holds at once.
+    #[serde(default = "default_prefetch")]
+    pub prefetch: u16,
+    /// How often a failed delivery is requeued before the message is dead-lettered
+    /// (delivered at most `delivery_limit + 1` times).
+    #[serde(default = "default_delivery_limit")]
+    pub delivery_limit: u32,
+}
+
+impl Default for AmqpSettings {
+    fn default() -> Self {
+        Self {
+            url: None,
+            prefetch: default_prefetch(),
+            delivery_limit: default_delivery_limit(),
+        }
+    }
+}
+
+fn default_prefetch() -> u16 {
+    64
+}
+
+fn default_delivery_limit() -> u32 {
+    5
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -12,6 +12,7 @@ pub mod services;
 pub mod testing;
 
 use crate::adapters::bus::inprocess::InProcessBus;
+use crate::adapters::bus::rabbitmq::RabbitMqBus;
 use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
@@ -75,7 +76,19 @@ impl Engine {
             }
             None => Arc::new(MemoryStore::new()),
         };
-        let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+        let bus: Arc<dyn Bus> = match &settings.amqp.url {
+            Some(url) => {
+                let rabbit = RabbitMqBus::new(url, &settings.amqp);
+                if !rabbit.healthy().await {
+                    // Not fatal: the API keeps working and events wait in the outbox.
+                    tracing::warn!("RabbitMQ is not reachable yet; events wait in the outbox");
+                }
+                Arc::new(rabbit)
+            }
+            None => Arc::new(InProcessBus::with_delivery_limit(
+                settings.amqp.delivery_limit,
+            )),
+        };
         Self::assemble(settings, store, bus).await
     }
 

@@ -136,3 +136,56 @@ impl Drop for ScratchDatabase {
         let _ = handle.join();
     }
 }
+
+/// A RabbitMQ virtual host of its own for one test, so exchanges, bindings and unrouted
+/// events of concurrent tests never meet; deleted on drop. Needs `rabbitmqctl` (the test
+/// script makes sure RabbitMQ is installed and running).
+pub struct ScratchVhost {
+    pub name: String,
+    /// `amqp://guest:guest@127.0.0.1:5672/<vhost>`
+    pub url: String,
+}
+
+fn rabbitmqctl(args: &[&str]) -> Result<(), String> {
+    let out = std::process::Command::new("rabbitmqctl")
+        .args(args)
+        .output()
+        .map_err(|e| format!("rabbitmqctl: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(format!(
+            "rabbitmqctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        ))
+    }
+}
+
+impl ScratchVhost {
+    pub fn create() -> Result<Self, String> {
+        let name = format!("metmos_test_{}", Uuid::new_v4().simple());
+        rabbitmqctl(&["-q", "add_vhost", &name])?;
+        rabbitmqctl(&[
+            "-q",
+            "set_permissions",
+            "-p",
+            &name,
+            "guest",
+            ".*",
+            ".*",
+            ".*",
+        ])?;
+        let host =
+            std::env::var("METMOS_TEST_AMQP_HOST").unwrap_or_else(|_| "127.0.0.1:5672".into());
+        Ok(Self {
+            url: format!("amqp://guest:guest@{host}/{name}"),
+            name,
+        })
+    }
+}
+
+impl Drop for ScratchVhost {
+    fn drop(&mut self) {
+        let _ = rabbitmqctl(&["-q", "delete_vhost", &self.name]);
+    }
+}

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod bus;
 mod notifications;
 mod outbox;
 mod people;

@@ -19,13 +19,22 @@ const QUEUE_CAPACITY: usize = 1024;
 /// How many unrouted / dead-lettered events are kept for inspection.
 const KEEP: usize = 10_000;
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct InProcessBus {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
+impl Default for InProcessBus {
+    fn default() -> Self {
+        Self::with_delivery_limit(5)
+    }
+}
+
 struct Inner {
+    /// How often one event may be requeued to one queue (a failed delivery) before it is
+    /// dead-lettered, as RabbitMQ's quorum queues count `x-delivery-limit`: an event is
+    /// delivered at most `delivery_limit + 1` times.
+    delivery_limit: u32,
     queues: Mutex<Vec<Queue>>,
     unrouted: Mutex<VecDeque<EventEnvelope>>,
     dead_letters: Mutex<VecDeque<EventEnvelope>>,
@@ -40,6 +49,17 @@ struct Queue {
 impl InProcessBus {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    pub fn with_delivery_limit(delivery_limit: u32) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                delivery_limit: delivery_limit.max(1),
+                queues: Mutex::default(),
+                unrouted: Mutex::default(),
+                dead_letters: Mutex::default(),
+            }),
+        }
     }
 
     /// Events published while no queue was bound to their type.
@@ -63,6 +83,8 @@ impl InProcessBus {
 
 struct InProcessAcker {
     envelope: EventEnvelope,
+    /// How many times this event has been delivered to this queue.
+    attempts: u32,
     requeue_to: mpsc::Sender<Delivery>,
     bus: Arc<Inner>,
 }
@@ -74,12 +96,13 @@ impl Acker for InProcessAcker {
     }
 
     async fn nack(self: Box<Self>, requeue: bool) -> Result<(), BusError> {
-        if requeue {
+        if requeue && self.attempts <= self.bus.delivery_limit {
             let again = Delivery::new(
                 self.envelope.clone(),
                 true,
                 Box::new(InProcessAcker {
                     envelope: self.envelope.clone(),
+                    attempts: self.attempts + 1,
                     requeue_to: self.requeue_to.clone(),
                     bus: self.bus.clone(),
                 }),
@@ -118,6 +141,7 @@ impl Bus for InProcessBus {
         for tx in targets {
             let acker = InProcessAcker {
                 envelope: event.clone(),
+                attempts: 1,
                 requeue_to: tx.clone(),
                 bus: self.inner.clone(),
             };

@@ -1,6 +1,7 @@
 //! Bus adapters: RabbitMQ (production) and in-process channels (embedded default).
 
 pub mod inprocess;
+pub mod rabbitmq;
 
 /// AMQP topic matching: words split on `.`, `*` is exactly one word, `#` is zero or more.
 /// The in-process bus routes with the same rules RabbitMQ applies, so bindings written

@@ -1,0 +1,409 @@
+//! The RabbitMQ bus (lapin).
+//!
+//! Topology, declared on every (re)connect so a fresh broker needs no setup:
+//! - `metmos.events`: topic exchange; events are published with routing key = event type,
+//!   persistent, with publisher confirms (publish returns only once the broker has the
+//!   event, so the outbox may mark it published).
+//! - `metmos.unrouted`: the alternate exchange of `metmos.events` (fanout) with a queue of
+//!   the same name, so an event no integration has bound yet is kept, not dropped.
+//! - `metmos.dlx`: direct exchange for dead letters; each subscription queue `Q` is a
+//!   quorum queue whose dead letters go to `Q.dead`. The broker counts deliveries, so a
+//!   message that keeps failing (nacked with requeue) is dead-lettered after
+//!   `amqp.delivery_limit` requeues instead of looping forever.
+//! - `metmos.nodes`: direct exchange for node-to-node deliveries (routing key = node id).
+//!
+//! The broker may be down at start and may go away later: the engine keeps serving,
+//! events wait in the outbox, and the link is re-established on the next use.
+
+use crate::config::AmqpSettings;
+use crate::events::EventEnvelope;
+use crate::ports::{Acker, Bus, BusError, Delivery, Subscription};
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
+    ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
+};
+use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc};
+
+pub const EVENTS_EXCHANGE: &str = "metmos.events";
+pub const UNROUTED: &str = "metmos.unrouted";
+pub const DEAD_LETTER_EXCHANGE: &str = "metmos.dlx";
+pub const NODES_EXCHANGE: &str = "metmos.nodes";
+
+/// How long a connect attempt may take before the broker counts as down.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+pub struct RabbitMqBus {
+    url: String,
+    settings: AmqpSettings,
+    /// The publishing link; `None` until first use and after a failure.
+    link: Mutex<Option<Link>>,
+}
+
+struct Link {
+    connection: Connection,
+    channel: Channel,
+}
+
+fn unavailable(e: impl std::fmt::Display) -> BusError {
+    BusError::Unavailable(e.to_string())
+}
+
+fn long(s: &str) -> AMQPValue {
+    AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
+}
+
+impl RabbitMqBus {
+    /// Does not connect: the first publish, subscribe or health check does.
+    pub fn new(url: &str, settings: &AmqpSettings) -> Self {
+        Self {
+            url: url.to_string(),
+            settings: settings.clone(),
+            link: Mutex::new(None),
+        }
+    }
+
+    async fn connect(url: &str) -> Result<Connection, BusError> {
+        let props = ConnectionProperties::default().with_connection_name("metmos-engine".into());
+        tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, props))
+            .await
+            .map_err(|_| unavailable("connect timed out"))?
+            .map_err(unavailable)
+    }
+
+    /// Declares the shared exchanges and the unrouted queue (idempotent).
+    async fn declare_topology(channel: &Channel) -> Result<(), BusError> {
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..Default::default()
+        };
+        channel
+            .exchange_declare(
+                UNROUTED.into(),
+                ExchangeKind::Fanout,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        channel
+            .queue_declare(
+                UNROUTED.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        channel
+            .queue_bind(
+                UNROUTED.into(),
+                UNROUTED.into(),
+                "".into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        let mut args = FieldTable::default();
+        args.insert("alternate-exchange".into(), long(UNROUTED));
+        channel
+            .exchange_declare(EVENTS_EXCHANGE.into(), ExchangeKind::Topic, durable, args)
+            .await
+            .map_err(unavailable)?;
+        channel
+            .exchange_declare(
+                DEAD_LETTER_EXCHANGE.into(),
+                ExchangeKind::Direct,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        channel
+            .exchange_declare(
+                NODES_EXCHANGE.into(),
+                ExchangeKind::Direct,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    /// The publishing channel, (re)connecting when there is none or it broke.
+    async fn with_link<T>(
+        &self,
+        f: impl AsyncFnOnce(&Channel) -> Result<T, BusError>,
+    ) -> Result<T, BusError> {
+        let mut link = self.link.lock().await;
+        let healthy = link
+            .as_ref()
+            .is_some_and(|l| l.connection.status().connected() && l.channel.status().connected());
+        if !healthy {
+            let connection = Self::connect(&self.url).await?;
+            let channel = connection.create_channel().await.map_err(unavailable)?;
+            channel
+                .confirm_select(ConfirmSelectOptions::default())
+                .await
+                .map_err(unavailable)?;
+            Self::declare_topology(&channel).await?;
+            tracing::info!("connected to RabbitMQ");
+            *link = Some(Link {
+                connection,
+                channel,
+            });
+        }
+        let channel = match link.as_ref() {
+            Some(l) => l.channel.clone(),
+            None => return Err(unavailable("no link")),
+        };
+        let result = f(&channel).await;
+        if matches!(result, Err(BusError::Unavailable(_))) {
+            // Drop the broken link; the next call reconnects.
+            *link = None;
+        }
+        result
+    }
+
+    /// Declares `queue` (quorum, dead-lettering to `queue.dead`) bound to `binding`, and
+    /// starts consuming it with the configured prefetch.
+    async fn consume(
+        connection: &Connection,
+        queue: &str,
+        binding: &str,
+        settings: &AmqpSettings,
+    ) -> Result<lapin::Consumer, BusError> {
+        let channel = connection.create_channel().await.map_err(unavailable)?;
+        Self::declare_topology(&channel).await?;
+        let dead = format!("{queue}.dead");
+        channel
+            .queue_declare(
+                dead.as_str().into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        channel
+            .queue_bind(
+                dead.as_str().into(),
+                DEAD_LETTER_EXCHANGE.into(),
+                queue.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        let mut args = FieldTable::default();
+        args.insert("x-queue-type".into(), long("quorum"));
+        args.insert("x-dead-letter-exchange".into(), long(DEAD_LETTER_EXCHANGE));
+        args.insert("x-dead-letter-routing-key".into(), long(queue));
+        args.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongInt(settings.delivery_limit as i32),
+        );
+        channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    durable: true,
+                    ..Default::default()
+                },
+                args,
+            )
+            .await
+            .map_err(unavailable)?;
+        channel
+            .queue_bind(
+                queue.into(),
+                EVENTS_EXCHANGE.into(),
+                binding.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        channel
+            .basic_qos(settings.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        channel
+            .basic_consume(
+                queue.into(),
+                ShortString::from(format!("metmos-{}", uuid::Uuid::new_v4())),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)
+    }
+}
+
+struct RabbitAcker(lapin::Acker);
+
+#[async_trait]
+impl Acker for RabbitAcker {
+    async fn ack(self: Box<Self>) -> Result<(), BusError> {
+        self.0
+            .ack(BasicAckOptions::default())
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    async fn nack(self: Box<Self>, requeue: bool) -> Result<(), BusError> {
+        self.0
+            .nack(BasicNackOptions {
+                requeue,
+                multiple: false,
+            })
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+}
+
+/// Forwards a queue's deliveries into `tx` for as long as the subscriber holds the
+/// receiver, reconnecting (with backoff) whenever the broker goes away. Unacked
+/// deliveries of a broken connection are redelivered by the broker: at least once.
+async fn forward(
+    url: String,
+    queue: String,
+    binding: String,
+    settings: AmqpSettings,
+    tx: mpsc::Sender<Delivery>,
+    first: lapin::Consumer,
+    first_conn: Connection,
+) {
+    let mut consumer = Some((first, first_conn));
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        if let Some((mut stream, _connection)) = consumer.take() {
+            backoff = Duration::from_millis(200);
+            while let Some(next) = stream.next().await {
+                let delivery = match next {
+                    Ok(d) => d,
+                    Err(e) => {
+                        tracing::warn!(queue, error = %e, "consumer failed; reconnecting");
+                        break;
+                    }
+                };
+                let redelivered = delivery.redelivered;
+                let acker = delivery.acker.clone();
+                match serde_json::from_slice::<EventEnvelope>(&delivery.data) {
+                    Ok(envelope) => {
+                        if tx
+                            .send(Delivery::new(
+                                envelope,
+                                redelivered,
+                                Box::new(RabbitAcker(acker)),
+                            ))
+                            .await
+                            .is_err()
+                        {
+                            return; // the subscriber is gone
+                        }
+                    }
+                    Err(e) => {
+                        // Not an event of ours: dead-letter it for a person to look at.
+                        tracing::warn!(queue, error = %e, "undecodable message dead-lettered");
+                        let _ = acker
+                            .nack(BasicNackOptions {
+                                requeue: false,
+                                multiple: false,
+                            })
+                            .await;
+                    }
+                }
+            }
+        }
+        if tx.is_closed() {
+            return;
+        }
+        tokio::time::sleep(backoff).await;
+        backoff = (backoff * 2).min(Duration::from_secs(10));
+        match RabbitMqBus::connect(&url).await {
+            Ok(connection) => {
+                match RabbitMqBus::consume(&connection, &queue, &binding, &settings).await {
+                    Ok(stream) => {
+                        tracing::info!(queue, "consumer reconnected");
+                        consumer = Some((stream, connection));
+                    }
+                    Err(e) => tracing::warn!(queue, error = %e, "consume failed"),
+                }
+            }
+            Err(e) => tracing::debug!(queue, error = %e, "broker still down"),
+        }
+    }
+}
+
+#[async_trait]
+impl Bus for RabbitMqBus {
+    fn adapter_name(&self) -> &'static str {
+        "rabbitmq"
+    }
+
+    async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError> {
+        let payload = serde_json::to_vec(event).map_err(|e| BusError::Other(e.to_string()))?;
+        let properties = BasicProperties::default()
+            .with_content_type("application/json".into())
+            .with_delivery_mode(2)
+            .with_message_id(event.event_id.to_string().into())
+            .with_type(event.event_type().into())
+            .with_app_id("metmos-engine".into());
+        self.with_link(async |channel: &Channel| {
+            let confirm = channel
+                .basic_publish(
+                    EVENTS_EXCHANGE.into(),
+                    event.event_type().into(),
+                    BasicPublishOptions::default(),
+                    &payload,
+                    properties,
+                )
+                .await
+                .map_err(unavailable)?
+                .await
+                .map_err(unavailable)?;
+            if confirm.is_nack() {
+                return Err(BusError::Other("broker refused the event (nack)".into()));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn subscribe(&self, queue: &str, binding: &str) -> Result<Subscription, BusError> {
+        let connection = Self::connect(&self.url).await?;
+        let consumer = Self::consume(&connection, queue, binding, &self.settings).await?;
+        let (tx, rx) = mpsc::channel(self.settings.prefetch.max(1) as usize);
+        tokio::spawn(forward(
+            self.url.clone(),
+            queue.into(),
+            binding.into(),
+            self.settings.clone(),
+            tx,
+            consumer,
+            connection,
+        ));
+        Ok(Subscription { deliveries: rx })
+    }
+
+    async fn healthy(&self) -> bool {
+        self.with_link(async |_: &Channel| Ok(())).await.is_ok()
+    }
+}
+
+/// Shared handle type for the engine.
+pub type SharedRabbit = Arc<RabbitMqBus>;
