@@ -15,14 +15,14 @@ const LIMIT: u32 = 3;
 
 enum Subject {
     InProcess(InProcessBus),
-    Rabbit(RabbitMqBus, ScratchVhost),
+    Rabbit(Box<RabbitMqBus>, ScratchVhost),
 }
 
 impl Subject {
     fn bus(&self) -> &dyn Bus {
         match self {
             Subject::InProcess(b) => b,
-            Subject::Rabbit(b, _) => b,
+            Subject::Rabbit(b, _) => b.as_ref(),
         }
     }
 
@@ -80,7 +80,7 @@ fn rabbit() -> Subject {
         prefetch: 16,
         delivery_limit: LIMIT,
     };
-    Subject::Rabbit(RabbitMqBus::new(&vhost.url, &settings), vhost)
+    Subject::Rabbit(Box::new(RabbitMqBus::new(&vhost.url, &settings)), vhost)
 }
 
 fn account_event() -> EventEnvelope {
