@@ -17,6 +17,7 @@ use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Store};
+use crate::services::connections::ConnectionService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
@@ -50,6 +51,7 @@ pub struct Engine {
     pub deliverer: Deliverer,
     pub people: PeopleService,
     pub notifications: NotificationService,
+    pub connections: ConnectionService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -94,6 +96,7 @@ impl Engine {
         let engine = Arc::new(Self {
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
+            connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
             deliverer,
             settings: Arc::new(settings),
             node_id,

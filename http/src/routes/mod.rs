@@ -2,6 +2,7 @@
 //! utoipa's service config, so a handler cannot be routed without being documented.
 
 pub mod accounts;
+pub mod connections;
 pub mod dev;
 pub mod health;
 pub mod notifications;
@@ -14,6 +15,7 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     accounts::configure(cfg);
     people::configure(cfg);
     notifications::configure(cfg);
+    connections::configure(cfg);
     if dev_mode {
         dev::configure(cfg);
     }
