@@ -18,6 +18,7 @@ use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Store};
 use crate::services::connections::ConnectionService;
+use crate::services::experiences::ExperienceService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
@@ -52,6 +53,7 @@ pub struct Engine {
     pub people: PeopleService,
     pub notifications: NotificationService,
     pub connections: ConnectionService,
+    pub experiences: ExperienceService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -97,6 +99,7 @@ impl Engine {
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
+            experiences: ExperienceService::new(store.clone(), outbox.clone()),
             deliverer,
             settings: Arc::new(settings),
             node_id,

@@ -3,6 +3,9 @@
 //! Services depend on these traits only.
 
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
+use crate::domain::experiences::{
+    Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
+};
 use crate::domain::notifications::{NewNotification, Notification, NotificationFilter};
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
 use crate::domain::{Page, PageRequest, Timestamp};
@@ -92,8 +95,10 @@ pub trait PeopleStore: Send + Sync {
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool>;
 }
 
-/// The social graph: connections and contacts. Notifications a change causes are
-/// stored in that change's transaction and returned, for delivery after commit.
+/// The social graph: connections and contacts, experiences and their reactions.
+/// Notifications a change causes are stored in that change's transaction and returned,
+/// for delivery after commit. Visibility is decided by the store where it filters a
+/// list (so paging stays keyset-exact), by the service for single objects.
 #[async_trait]
 pub trait SocialStore: Send + Sync {
     /// Stores a PENDING request (`person_id` asks `connection_id`) with its
@@ -144,6 +149,45 @@ pub trait SocialStore: Send + Sync {
         other_id: i64,
         events: &[EventEnvelope],
     ) -> StoreResult<Connection>;
+
+    /// NotFound "Person not found" when the poster is gone.
+    async fn insert_experience(
+        &self,
+        experience: &NewExperience,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Experience>;
+    async fn experience_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Experience>>;
+    /// The experiences `viewer_id` may see (their own, PUBLIC ones, and CONTACT_ONLY
+    /// ones of their contacts) that match `filter`, newest first.
+    async fn list_experiences(
+        &self,
+        viewer_id: i64,
+        filter: &ExperienceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Experience>>;
+    /// Deletes an experience with everything hanging on it: its reactions and the rows
+    /// of its assets. NotFound "Experience not found".
+    async fn delete_experience(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()>;
+    /// Stores a reaction and answers it with `true`. A LIKE by someone who already
+    /// likes the experience stores nothing, writes no events, and answers the existing
+    /// like with `false` (liking is idempotent). NotFound "Experience not found".
+    async fn insert_reaction(
+        &self,
+        reaction: &NewReaction,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Reaction, bool)>;
+    async fn reaction_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Reaction>>;
+    /// The reactions on experience `experience_id` that `viewer_id` sees under `scope`
+    /// (all, or their own and their contacts'), newest first.
+    async fn list_reactions(
+        &self,
+        experience_id: i64,
+        viewer_id: i64,
+        scope: ReactionScope,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Reaction>>;
+    /// NotFound "Reaction not found".
+    async fn delete_reaction(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -2,6 +2,7 @@
 //! does I/O, so every rule can be unit-tested without a store.
 
 pub mod connections;
+pub mod experiences;
 pub mod notifications;
 pub mod paging;
 pub mod people;

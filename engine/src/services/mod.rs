@@ -2,6 +2,7 @@
 //! input into domain types, and hands the store one atomic change with its events.
 
 pub mod connections;
+pub mod experiences;
 pub mod notifications;
 pub mod outbox;
 pub mod people;

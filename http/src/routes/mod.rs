@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod connections;
 pub mod dev;
+pub mod experiences;
 pub mod health;
 pub mod notifications;
 pub mod people;
@@ -16,6 +17,7 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     people::configure(cfg);
     notifications::configure(cfg);
     connections::configure(cfg);
+    experiences::configure(cfg);
     if dev_mode {
         dev::configure(cfg);
     }

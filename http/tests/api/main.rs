@@ -6,5 +6,6 @@ mod harness;
 mod auth;
 mod connections;
 mod errors;
+mod experiences;
 mod openapi;
 mod people;

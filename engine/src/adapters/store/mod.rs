@@ -16,6 +16,8 @@ pub mod msg {
     pub const CONNECTION_NOT_FOUND: &str = "Connection not found";
     pub const CONNECTION_NOT_PENDING: &str = "Connection request is not pending";
     pub const CONTACT_NOT_FOUND: &str = "Contact not found";
+    pub const EXPERIENCE_NOT_FOUND: &str = "Experience not found";
+    pub const REACTION_NOT_FOUND: &str = "Reaction not found";
 }
 
 use crate::domain::people::Person;

@@ -11,6 +11,7 @@ mod people;
 mod social;
 
 use crate::domain::connections::Connection;
+use crate::domain::experiences::{Experience, Reaction};
 use crate::domain::notifications::Notification;
 use crate::domain::people::{Account, Person};
 use crate::error::StoreResult;
@@ -37,6 +38,8 @@ pub(crate) struct State {
     pub accounts: BTreeMap<i64, Account>,
     pub persons: BTreeMap<i64, Person>,
     pub connections: BTreeMap<i64, Connection>,
+    pub experiences: BTreeMap<i64, Experience>,
+    pub reactions: BTreeMap<i64, Reaction>,
     pub notifications: BTreeMap<i64, Notification>,
     pub outbox: BTreeMap<i64, OutboxEntry>,
     pub processed: HashSet<(String, String)>,
