@@ -17,6 +17,7 @@ use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Store};
+use crate::services::accounts::AccountService;
 use crate::services::connections::ConnectionService;
 use crate::services::experiences::ExperienceService;
 use crate::services::notifications::{Deliverer, NotificationService};
@@ -54,6 +55,7 @@ pub struct Engine {
     pub notifications: NotificationService,
     pub connections: ConnectionService,
     pub experiences: ExperienceService,
+    pub accounts: AccountService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -100,6 +102,7 @@ impl Engine {
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
             experiences: ExperienceService::new(store.clone(), outbox.clone()),
+            accounts: AccountService::new(store.clone(), outbox.clone()),
             deliverer,
             settings: Arc::new(settings),
             node_id,

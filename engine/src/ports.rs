@@ -28,7 +28,14 @@ use uuid::Uuid;
 /// clients see one behaviour whichever store runs.
 #[async_trait]
 pub trait Store:
-    PeopleStore + NotificationStore + OutboxStore + SocialStore + Send + Sync + 'static
+    PeopleStore
+    + NotificationStore
+    + OutboxStore
+    + SocialStore
+    + AccountDeletionStore
+    + Send
+    + Sync
+    + 'static
 {
     /// `postgres` or `memory`, for logs and `/health`.
     fn adapter_name(&self) -> &'static str;
@@ -188,6 +195,21 @@ pub trait SocialStore: Send + Sync {
     ) -> StoreResult<Page<Reaction>>;
     /// NotFound "Reaction not found".
     async fn delete_reaction(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()>;
+}
+
+/// Deleting an account for good (`DELETE /accounts/{uuid}`): one method, one
+/// transaction, so a refused or failed deletion leaves everything as it was. Each area
+/// that stores something personal extends the cascade in both adapters'
+/// `account_deletion.rs`; each rule that must refuse a deletion is a "blocker" there.
+#[async_trait]
+pub trait AccountDeletionStore: Send + Sync {
+    /// Deletes account `account_id`, its person and everything that is theirs: their
+    /// connections (either side), experiences (with all reactions on them and their
+    /// asset rows), their reactions elsewhere, their notifications. Messages they sent in
+    /// others' chats stay, attributed to their uuid with no person behind it.
+    /// NotFound "Account not found"; Conflict from a blocker (e.g. "Account cannot be
+    /// deleted while an order holds funds in escrow", once orders exist).
+    async fn delete_account(&self, account_id: i64, events: &[EventEnvelope]) -> StoreResult<()>;
 }
 
 #[async_trait]

@@ -395,4 +395,50 @@ conformance! {
         assert_eq!(store.reaction_by_uuid(kept.uuid).await.unwrap(), Some(kept), "others' stay");
         assert_eq!(store.delete_experience(e.id, &[]).await.unwrap_err(), StoreError::NotFound("Experience not found".into()));
     }
+
+    async fn deleting_an_account_takes_everything_of_theirs_in_one_go(store) {
+        let gone = person(store, "gone").await;
+        let bob = person(store, "bob").await;
+        let carol = person(store, "carol").await;
+        make_contacts(store, &gone, &bob).await;
+        make_contacts(store, &bob, &carol).await;
+        store.insert_connection(&new_connection(&carol, &gone), &[request_notification(&gone, Uuid::new_v4())], &[]).await.unwrap();
+        let theirs = experience(store, &gone, "theirs", Visibility::Public).await;
+        let bobs = experience(store, &bob, "bob's", Visibility::Public).await;
+        let (on_theirs, _) = store.insert_reaction(&new_reaction(&bob, &theirs, ReactionType::Like, None), &[]).await.unwrap();
+        let (by_them, _) = store.insert_reaction(&new_reaction(&gone, &bobs, ReactionType::Comment, Some("hi")), &[]).await.unwrap();
+        let (by_carol, _) = store.insert_reaction(&new_reaction(&carol, &bobs, ReactionType::Comment, Some("yo")), &[]).await.unwrap();
+        store.insert_notifications(&[request_notification(&bob, Uuid::new_v4())], &[]).await.unwrap();
+
+        let backlog = store.outbox_backlog().await.unwrap();
+        store.delete_account(gone.account_id, &[some_event(&gone)]).await.unwrap();
+        assert_eq!(store.outbox_backlog().await.unwrap(), backlog + 1, "the event with the deletion");
+        assert_eq!(store.account_by_uuid(gone.account_uuid).await.unwrap(), None);
+        assert_eq!(store.person_by_uuid(gone.uuid).await.unwrap(), None);
+        assert!(store.list_connections(gone.id, None, &all()).await.unwrap().items.is_empty());
+        assert!(!store.are_contacts(gone.id, bob.id).await.unwrap());
+        let carols = store.list_connections(carol.id, None, &all()).await.unwrap();
+        assert_eq!(carols.items.len(), 1, "only carol and bob's remains");
+        assert_eq!(carols.items[0].other.uuid, bob.uuid);
+        assert_eq!(store.experience_by_uuid(theirs.uuid).await.unwrap(), None);
+        assert_eq!(store.reaction_by_uuid(on_theirs.uuid).await.unwrap(), None, "reactions on their experience");
+        assert_eq!(store.reaction_by_uuid(by_them.uuid).await.unwrap(), None, "their reactions elsewhere");
+        assert!(store.reaction_by_uuid(by_carol.uuid).await.unwrap().is_some());
+        assert!(store.experience_by_uuid(bobs.uuid).await.unwrap().is_some());
+        assert_eq!(notification_count(store, &gone).await, 0);
+        assert_eq!(notification_count(store, &bob).await, 1, "others' notifications stay");
+
+        assert_eq!(store.delete_account(gone.account_id, &[]).await.unwrap_err(), StoreError::NotFound("Account not found".into()));
+        // An account whose person was never created goes alone.
+        let lonely = metmos_engine::domain::people::NewAccount {
+            uuid: Uuid::new_v4(),
+            cognito_user_id: "lonely".into(),
+            account_status: metmos_engine::domain::people::AccountStatus::Pending,
+            at: time::now(),
+        };
+        let lonely = store.insert_account(&lonely, &[]).await.unwrap();
+        store.delete_account(lonely.id, &[]).await.unwrap();
+        assert!(store.caller_by_cognito_id("lonely").await.unwrap().is_none());
+        assert!(store.person_by_uuid(bob.uuid).await.unwrap().is_some());
+    }
 }

@@ -3,6 +3,7 @@
 
 mod harness;
 
+mod accounts_delete;
 mod auth;
 mod connections;
 mod errors;

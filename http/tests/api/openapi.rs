@@ -9,7 +9,6 @@ use std::collections::BTreeSet;
 /// Routes of the original specs that no issue has built yet. Each capability removes its
 /// routes from here when it lands; nothing else may be missing.
 const NOT_YET_BUILT: &[&str] = &[
-    "DELETE /accounts/{uuid}",
     "POST /chats",
     "GET /chats",
     "GET /chats/{chatUuid}/messages",

@@ -18,6 +18,9 @@ pub mod msg {
     pub const CONTACT_NOT_FOUND: &str = "Contact not found";
     pub const EXPERIENCE_NOT_FOUND: &str = "Experience not found";
     pub const REACTION_NOT_FOUND: &str = "Reaction not found";
+    // account deletion blockers (each adapter's account_deletion.rs)
+    pub const ACCOUNT_HAS_ESCROW: &str =
+        "Account cannot be deleted while an order holds funds in escrow";
 }
 
 use crate::domain::people::Person;

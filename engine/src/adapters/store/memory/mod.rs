@@ -5,6 +5,7 @@
 //! transaction. Internal ids come from one sequence per table, as PostgreSQL's identity
 //! columns do, so cursors behave alike.
 
+mod account_deletion;
 mod notifications;
 mod outbox;
 mod people;

@@ -1,10 +1,11 @@
 //! The PostgreSQL store: deadpool-postgres pool, cached prepared statements, one
 //! transaction per change (outbox rows included).
 
+mod account_deletion;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
-mod social;
+pub(crate) mod social;
 
 use crate::config::DatabaseSettings;
 use crate::error::{StoreError, StoreResult};
