@@ -8,5 +8,7 @@ mod auth;
 mod connections;
 mod errors;
 mod experiences;
+mod list_conventions;
 mod openapi;
 mod people;
+mod visibility;
