@@ -56,6 +56,24 @@ pub enum Event {
     PersonCreated(PersonChanged),
     #[serde(rename = "person.updated")]
     PersonUpdated(PersonChanged),
+    // --- social: connections and contacts ---
+    #[serde(rename = "connection.requested")]
+    ConnectionRequested(ConnectionChanged),
+    #[serde(rename = "connection.accepted")]
+    ConnectionAccepted(ConnectionChanged),
+    #[serde(rename = "connection.rejected")]
+    ConnectionRejected(ConnectionChanged),
+    #[serde(rename = "contact.removed")]
+    ContactRemoved(ContactRemoved),
+    // --- social: experiences and reactions ---
+    #[serde(rename = "experience.created")]
+    ExperienceCreated(ExperienceChanged),
+    #[serde(rename = "experience.deleted")]
+    ExperienceDeleted(ExperienceChanged),
+    #[serde(rename = "experience_reaction.created")]
+    ReactionCreated(ReactionChanged),
+    #[serde(rename = "experience_reaction.deleted")]
+    ReactionDeleted(ReactionChanged),
 }
 
 impl Event {
@@ -65,6 +83,14 @@ impl Event {
             Event::AccountDeleted(_) => "account.deleted",
             Event::PersonCreated(_) => "person.created",
             Event::PersonUpdated(_) => "person.updated",
+            Event::ConnectionRequested(_) => "connection.requested",
+            Event::ConnectionAccepted(_) => "connection.accepted",
+            Event::ConnectionRejected(_) => "connection.rejected",
+            Event::ContactRemoved(_) => "contact.removed",
+            Event::ExperienceCreated(_) => "experience.created",
+            Event::ExperienceDeleted(_) => "experience.deleted",
+            Event::ReactionCreated(_) => "experience_reaction.created",
+            Event::ReactionDeleted(_) => "experience_reaction.deleted",
         }
     }
 }
@@ -93,6 +119,46 @@ pub struct PersonChanged {
     pub person_uuid: Uuid,
     pub account_uuid: Uuid,
     pub username: String,
+}
+
+// --- social ---
+
+/// A connection request and where it stands. `personUuid` asked `connectionPersonUuid`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionChanged {
+    pub connection_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub connection_person_uuid: Uuid,
+    pub status: String,
+}
+
+/// Two persons are no longer contacts; `removedByPersonUuid` asked for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactRemoved {
+    pub removed_by_person_uuid: Uuid,
+    pub contact_person_uuid: Uuid,
+}
+
+/// An experience was posted or deleted. Never its content: a CONTACT_ONLY post is not
+/// for integrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperienceChanged {
+    pub experience_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub visibility: String,
+}
+
+/// A like or comment was added or removed (without the comment's text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionChanged {
+    pub reaction_uuid: Uuid,
+    pub experience_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub reaction_type: String,
 }
 
 /// An outbox row as the relay sees it.

@@ -18,6 +18,9 @@ use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Store};
+use crate::services::accounts::AccountService;
+use crate::services::connections::ConnectionService;
+use crate::services::experiences::ExperienceService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
@@ -51,6 +54,9 @@ pub struct Engine {
     pub deliverer: Deliverer,
     pub people: PeopleService,
     pub notifications: NotificationService,
+    pub connections: ConnectionService,
+    pub experiences: ExperienceService,
+    pub accounts: AccountService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -107,6 +113,9 @@ impl Engine {
         let engine = Arc::new(Self {
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
+            connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
+            experiences: ExperienceService::new(store.clone(), outbox.clone()),
+            accounts: AccountService::new(store.clone(), outbox.clone()),
             deliverer,
             settings: Arc::new(settings),
             node_id,

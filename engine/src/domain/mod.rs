@@ -1,6 +1,8 @@
 //! Pure domain: types that parse instead of validate, state machines, money. Nothing here
 //! does I/O, so every rule can be unit-tested without a store.
 
+pub mod connections;
+pub mod experiences;
 pub mod notifications;
 pub mod paging;
 pub mod people;

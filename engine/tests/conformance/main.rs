@@ -8,3 +8,4 @@ mod bus;
 mod notifications;
 mod outbox;
 mod people;
+mod social;

@@ -2,7 +2,9 @@
 //! utoipa's service config, so a handler cannot be routed without being documented.
 
 pub mod accounts;
+pub mod connections;
 pub mod dev;
+pub mod experiences;
 pub mod health;
 pub mod notifications;
 pub mod people;
@@ -14,6 +16,8 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     accounts::configure(cfg);
     people::configure(cfg);
     notifications::configure(cfg);
+    connections::configure(cfg);
+    experiences::configure(cfg);
     if dev_mode {
         dev::configure(cfg);
     }

@@ -3,8 +3,13 @@
 
 mod harness;
 
+mod accounts_delete;
 mod auth;
 mod cli;
+mod connections;
 mod errors;
+mod experiences;
+mod list_conventions;
 mod openapi;
 mod people;
+mod visibility;

@@ -290,9 +290,19 @@ async fn forward(
     let mut consumer = Some((first, first_conn));
     let mut backoff = Duration::from_millis(200);
     loop {
-        if let Some((mut stream, _connection)) = consumer.take() {
+        if let Some((mut stream, connection)) = consumer.take() {
             backoff = Duration::from_millis(200);
-            while let Some(next) = stream.next().await {
+            loop {
+                let next = tokio::select! {
+                    next = stream.next() => next,
+                    // The subscriber is gone: close the connection so the broker hands
+                    // whatever it had not acked to the next consumer of the queue.
+                    _ = tx.closed() => {
+                        let _ = connection.close(200, "subscriber gone".into()).await;
+                        return;
+                    }
+                };
+                let Some(next) = next else { break };
                 let delivery = match next {
                     Ok(d) => d,
                     Err(e) => {

@@ -11,6 +11,16 @@ pub mod msg {
     pub const USERNAME_TAKEN: &str = "username is already taken";
     pub const EMAIL_TAKEN: &str = "email is already in use";
     pub const PERSON_NOT_FOUND: &str = "Person not found";
+    // social
+    pub const CONNECTION_EXISTS: &str = "A connection between these people already exists";
+    pub const CONNECTION_NOT_FOUND: &str = "Connection not found";
+    pub const CONNECTION_NOT_PENDING: &str = "Connection request is not pending";
+    pub const CONTACT_NOT_FOUND: &str = "Contact not found";
+    pub const EXPERIENCE_NOT_FOUND: &str = "Experience not found";
+    pub const REACTION_NOT_FOUND: &str = "Reaction not found";
+    // account deletion blockers (each adapter's account_deletion.rs)
+    pub const ACCOUNT_HAS_ESCROW: &str =
+        "Account cannot be deleted while an order holds funds in escrow";
 }
 
 use crate::domain::people::Person;

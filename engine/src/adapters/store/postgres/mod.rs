@@ -1,9 +1,11 @@
 //! The PostgreSQL store: deadpool-postgres pool, cached prepared statements, one
 //! transaction per change (outbox rows included).
 
+mod account_deletion;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
+pub(crate) mod social;
 
 use crate::config::DatabaseSettings;
 use crate::error::{StoreError, StoreResult};
@@ -120,6 +122,7 @@ const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
     ("person_account_id_key", super::msg::ACCOUNT_HAS_PERSON),
     ("person_username_lower_key", super::msg::USERNAME_TAKEN),
     ("person_email_lower_key", super::msg::EMAIL_TAKEN),
+    ("connection_live_pair_key", super::msg::CONNECTION_EXISTS),
 ];
 
 /// Translates a driver error: unique violations become the area's conflict message,
