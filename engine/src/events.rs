@@ -56,6 +56,34 @@ pub enum Event {
     PersonCreated(PersonChanged),
     #[serde(rename = "person.updated")]
     PersonUpdated(PersonChanged),
+
+    // --- marketplace ------------------------------------------------------------------
+    #[serde(rename = "listing.created")]
+    ListingCreated(ListingChanged),
+    #[serde(rename = "listing.updated")]
+    ListingUpdated(ListingChanged),
+    #[serde(rename = "listing.published")]
+    ListingPublished(ListingChanged),
+    #[serde(rename = "listing.unpublished")]
+    ListingUnpublished(ListingChanged),
+    #[serde(rename = "listing.cancelled")]
+    ListingCancelled(ListingChanged),
+    #[serde(rename = "listing.deleted")]
+    ListingDeleted(ListingChanged),
+    #[serde(rename = "offer.received")]
+    OfferReceived(OfferChanged),
+    #[serde(rename = "offer.updated")]
+    OfferUpdated(OfferChanged),
+    #[serde(rename = "offer.accepted")]
+    OfferAccepted(OfferChanged),
+    #[serde(rename = "offer.cancelled")]
+    OfferCancelled(OfferChanged),
+    #[serde(rename = "wallet.added")]
+    WalletAdded(WalletChanged),
+    #[serde(rename = "wallet.removed")]
+    WalletRemoved(WalletChanged),
+    #[serde(rename = "order.created")]
+    OrderCreated(OrderCreated),
 }
 
 impl Event {
@@ -65,6 +93,20 @@ impl Event {
             Event::AccountDeleted(_) => "account.deleted",
             Event::PersonCreated(_) => "person.created",
             Event::PersonUpdated(_) => "person.updated",
+            // marketplace
+            Event::ListingCreated(_) => "listing.created",
+            Event::ListingUpdated(_) => "listing.updated",
+            Event::ListingPublished(_) => "listing.published",
+            Event::ListingUnpublished(_) => "listing.unpublished",
+            Event::ListingCancelled(_) => "listing.cancelled",
+            Event::ListingDeleted(_) => "listing.deleted",
+            Event::OfferReceived(_) => "offer.received",
+            Event::OfferUpdated(_) => "offer.updated",
+            Event::OfferAccepted(_) => "offer.accepted",
+            Event::OfferCancelled(_) => "offer.cancelled",
+            Event::WalletAdded(_) => "wallet.added",
+            Event::WalletRemoved(_) => "wallet.removed",
+            Event::OrderCreated(_) => "order.created",
         }
     }
 }
@@ -93,6 +135,54 @@ pub struct PersonChanged {
     pub person_uuid: Uuid,
     pub account_uuid: Uuid,
     pub username: String,
+}
+
+// --- marketplace ----------------------------------------------------------------------
+
+/// A listing after the change (`status` is the new one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingChanged {
+    pub listing_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub listing_type: String,
+    pub status: String,
+    pub title: String,
+}
+
+/// An offer after the change; `price` in ETH, as on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferChanged {
+    pub offer_uuid: Uuid,
+    pub listing_uuid: Uuid,
+    /// The offeror.
+    pub person_uuid: Uuid,
+    pub poster_uuid: Uuid,
+    pub price: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletChanged {
+    pub wallet_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub address: String,
+}
+
+/// Amounts in ETH, as on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreated {
+    pub order_uuid: Uuid,
+    pub offer_uuid: Uuid,
+    pub listing_uuid: Uuid,
+    pub payer_uuid: Uuid,
+    pub payee_uuid: Uuid,
+    pub order_total: String,
+    pub escrow_order_id: String,
+    pub deadline: u64,
 }
 
 /// An outbox row as the relay sees it.

@@ -16,7 +16,8 @@ use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Store};
+use crate::ports::{Bus, Chain, Store};
+use crate::services::market::MarketService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
@@ -33,6 +34,8 @@ pub enum StartError {
     Store(#[from] error::StoreError),
     #[error("auth: {0}")]
     Auth(#[from] auth::AuthSetupError),
+    #[error("chain: {0}")]
+    Chain(#[from] ports::ChainError),
 }
 
 /// Everything a running engine has: settings, the chosen adapters, the services, and the
@@ -43,6 +46,8 @@ pub struct Engine {
     pub node_id: Uuid,
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn Bus>,
+    /// The escrow chain (simulated unless `chain.rpc_url` is set).
+    pub chain: Arc<dyn Chain>,
     pub auth: Arc<Authenticator>,
     pub outbox: OutboxSignal,
     pub relay_stats: Arc<RelayStats>,
@@ -50,6 +55,7 @@ pub struct Engine {
     pub deliverer: Deliverer,
     pub people: PeopleService,
     pub notifications: NotificationService,
+    pub market: MarketService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -91,9 +97,19 @@ impl Engine {
         let outbox = OutboxSignal::default();
         let relay_stats = Arc::new(RelayStats::default());
         let deliverer = Deliverer::default();
+        let chain = adapters::chain::from_settings(&settings.chain)?;
+        let market = MarketService::new(
+            store.clone(),
+            chain.clone(),
+            outbox.clone(),
+            deliverer.clone(),
+            &settings,
+        );
         let engine = Arc::new(Self {
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
+            market,
+            chain,
             deliverer,
             settings: Arc::new(settings),
             node_id,
@@ -112,7 +128,7 @@ impl Engine {
             auth = choice.auth,
             blobs = "local files",
             pusher = "recording",
-            chain = "simulated",
+            chain = engine.chain.adapter_name(),
             "engine adapters"
         );
         let relay = OutboxRelay::new(

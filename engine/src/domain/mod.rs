@@ -1,10 +1,17 @@
 //! Pure domain: types that parse instead of validate, state machines, money. Nothing here
 //! does I/O, so every rule can be unit-tested without a store.
 
+pub mod listing;
+pub mod market;
+pub mod money;
 pub mod notifications;
+pub mod offer;
+pub mod order;
 pub mod paging;
 pub mod people;
+pub mod search;
 pub mod time;
+pub mod wallet;
 
 pub use paging::{Page, PageRequest};
 pub use time::Timestamp;

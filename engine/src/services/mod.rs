@@ -1,6 +1,7 @@
 //! Use cases. Each service checks authorization on every object it touches, parses its
 //! input into domain types, and hands the store one atomic change with its events.
 
+pub mod market;
 pub mod notifications;
 pub mod outbox;
 pub mod people;

@@ -5,11 +5,15 @@
 //! transaction. Internal ids come from one sequence per table, as PostgreSQL's identity
 //! columns do, so cursors behave alike.
 
+mod market;
 mod notifications;
 mod outbox;
 mod people;
 
 use crate::domain::notifications::Notification;
+use crate::domain::offer::Offer;
+use crate::domain::order::Order;
+use crate::domain::wallet::Wallet;
 use crate::domain::people::{Account, Person};
 use crate::error::StoreResult;
 use crate::events::{EventEnvelope, OutboxRow};
@@ -46,6 +50,11 @@ pub(crate) struct State {
     pub notifications: BTreeMap<i64, Notification>,
     pub outbox: BTreeMap<i64, OutboxEntry>,
     pub processed: HashSet<(String, String)>,
+    // marketplace (categories are seeded constants: market.rs)
+    pub listings: BTreeMap<i64, market::ListingRow>,
+    pub offers: BTreeMap<i64, Offer>,
+    pub wallets: BTreeMap<i64, Wallet>,
+    pub orders: BTreeMap<i64, Order>,
 }
 
 pub(crate) struct OutboxEntry {

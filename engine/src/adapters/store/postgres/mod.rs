@@ -1,6 +1,7 @@
 //! The PostgreSQL store: deadpool-postgres pool, cached prepared statements, one
 //! transaction per change (outbox rows included).
 
+mod market;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
@@ -120,6 +121,10 @@ const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
     ("person_account_id_key", super::msg::ACCOUNT_HAS_PERSON),
     ("person_username_lower_key", super::msg::USERNAME_TAKEN),
     ("person_email_lower_key", super::msg::EMAIL_TAKEN),
+    // marketplace
+    ("offer_one_open_per_person_listing_key", super::msg::OPEN_OFFER_EXISTS),
+    ("offer_one_accepted_per_listing_key", super::msg::ACCEPTED_OFFER_EXISTS),
+    ("wallet_address_lower_key", super::msg::WALLET_ADDRESS_TAKEN),
 ];
 
 /// Translates a driver error: unique violations become the area's conflict message,
