@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod market;
 mod notifications;
 mod outbox;
 mod people;
