@@ -4,6 +4,13 @@
 mod harness;
 
 mod auth;
+mod categories;
 mod errors;
+mod listings;
+mod market;
+mod offers;
 mod openapi;
+mod orders;
 mod people;
+mod postman;
+mod wallets;

@@ -353,7 +353,7 @@ impl MarketService {
                     if let Some(t) = listing_type {
                         if c.category_type != t.category_type() {
                             problems.push(format!(
-                                "categoryUuid must be a {} category for a {} listing",
+                                "categoryUuid must name a category of type {} for listingType {}",
                                 t.category_type(),
                                 t
                             ));
