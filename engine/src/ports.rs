@@ -7,8 +7,8 @@ use crate::domain::market::{Category, CategoryType};
 use crate::domain::notifications::{NewNotification, Notification, NotificationFilter};
 use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery};
 use crate::domain::order::{EscrowQuote, NewOrder, Order};
-use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
+use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::StoreResult;
 use crate::events::{EventEnvelope, OutboxRow};
@@ -141,11 +141,18 @@ pub type OfferEvents<'a> = &'a (dyn Fn(&Offer) -> EventEnvelope + Send + Sync);
 #[async_trait]
 pub trait MarketStore: Send + Sync {
     /// The seeded categories in seed order, optionally of one type.
-    async fn list_categories(&self, category_type: Option<CategoryType>) -> StoreResult<Vec<Category>>;
+    async fn list_categories(
+        &self,
+        category_type: Option<CategoryType>,
+    ) -> StoreResult<Vec<Category>>;
     async fn category_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Category>>;
 
     /// NotFound "Category not found".
-    async fn insert_listing(&self, listing: &NewListing, events: &[EventEnvelope]) -> StoreResult<Listing>;
+    async fn insert_listing(
+        &self,
+        listing: &NewListing,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Listing>;
     /// Any status (drafts included: visibility is the service's call).
     async fn listing_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Listing>>;
     /// Applies `patch` if the listing may be edited now (`ListingAction::Edit`, no open
@@ -172,7 +179,11 @@ pub trait MarketStore: Send + Sync {
     /// Orders of its past offers survive (their `offer_id` becomes NULL).
     async fn delete_listing(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()>;
     /// Newest first.
-    async fn search_listings(&self, query: &ListingQuery, page: &PageRequest) -> StoreResult<Page<Listing>>;
+    async fn search_listings(
+        &self,
+        query: &ListingQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Listing>>;
 
     /// The listing must be PUBLISHED (Conflict naming its status); one open offer per
     /// person per listing (Conflict "You already have an open offer on this listing").
@@ -204,22 +215,35 @@ pub trait MarketStore: Send + Sync {
         events: &[EventEnvelope],
     ) -> StoreResult<(Offer, Vec<Notification>)>;
     /// Newest first; only what `query.viewer` may see.
-    async fn list_offers(&self, query: &OfferQuery, page: &PageRequest) -> StoreResult<Page<Offer>>;
+    async fn list_offers(&self, query: &OfferQuery, page: &PageRequest)
+    -> StoreResult<Page<Offer>>;
 
     /// Conflict "Wallet address is already registered" for an address already stored
     /// (whatever its case, whoever's).
-    async fn insert_wallet(&self, wallet: &NewWallet, events: &[EventEnvelope]) -> StoreResult<Wallet>;
+    async fn insert_wallet(
+        &self,
+        wallet: &NewWallet,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Wallet>;
     async fn wallet_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Wallet>>;
     /// NotFound "Wallet not found".
     async fn delete_wallet(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()>;
     /// A person's wallets, newest (most recently added) first.
-    async fn list_wallets(&self, person_uuid: Uuid, page: &PageRequest) -> StoreResult<Page<Wallet>>;
+    async fn list_wallets(
+        &self,
+        person_uuid: Uuid,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Wallet>>;
 
     /// Stores an AWAITING_PAYMENT order for its offer, which must still be ACCEPTED on a
     /// PUBLISHED listing (Conflict naming the status). If the offer already has an open
     /// order, that one comes back instead with `false` (and `events` are not written):
     /// asking twice, even concurrently, makes one order.
-    async fn insert_order(&self, order: &NewOrder, events: &[EventEnvelope]) -> StoreResult<(Order, bool)>;
+    async fn insert_order(
+        &self,
+        order: &NewOrder,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Order, bool)>;
     /// The offer's order that is not final, if any.
     async fn open_order_for_offer(&self, offer_uuid: Uuid) -> StoreResult<Option<Order>>;
     /// Whether the person is payer or payee of an order whose funds the escrow holds

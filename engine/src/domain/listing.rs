@@ -304,11 +304,55 @@ mod tests {
     fn listing_transition_table_is_exactly_the_lifecycle() {
         let table: [(ListingStatus, [Option<ListingStatus>; 7]); 6] = [
             //            Publish          Unpublish        Cancel             Edit              Order            Reopen           Complete
-            (S::Draft, [Some(S::Published), None, Some(S::Cancelled), Some(S::Draft), None, None, None]),
-            (S::Published, [None, Some(S::Paused), Some(S::Cancelled), Some(S::Published), Some(S::Ordered), None, None]),
-            (S::Paused, [Some(S::Published), None, Some(S::Cancelled), Some(S::Paused), None, None, None]),
+            (
+                S::Draft,
+                [
+                    Some(S::Published),
+                    None,
+                    Some(S::Cancelled),
+                    Some(S::Draft),
+                    None,
+                    None,
+                    None,
+                ],
+            ),
+            (
+                S::Published,
+                [
+                    None,
+                    Some(S::Paused),
+                    Some(S::Cancelled),
+                    Some(S::Published),
+                    Some(S::Ordered),
+                    None,
+                    None,
+                ],
+            ),
+            (
+                S::Paused,
+                [
+                    Some(S::Published),
+                    None,
+                    Some(S::Cancelled),
+                    Some(S::Paused),
+                    None,
+                    None,
+                    None,
+                ],
+            ),
             (S::Cancelled, [None, None, None, None, None, None, None]),
-            (S::Ordered, [None, None, None, None, None, Some(S::Published), Some(S::Completed)]),
+            (
+                S::Ordered,
+                [
+                    None,
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(S::Published),
+                    Some(S::Completed),
+                ],
+            ),
             (S::Completed, [None, None, None, None, None, None, None]),
         ];
         assert_eq!(table.len(), S::ALL.len(), "every status has a row");
@@ -319,7 +363,11 @@ mod tests {
                     Some(to) => assert_eq!(got, Ok(to), "{from} --{}--> {to}", action.verb()),
                     None => assert_eq!(
                         got,
-                        Err(Refused(format!("Cannot {} a listing that is {}", action.verb(), from.as_str()))),
+                        Err(Refused(format!(
+                            "Cannot {} a listing that is {}",
+                            action.verb(),
+                            from.as_str()
+                        ))),
                         "{from} --{}--> refused",
                         action.verb()
                     ),
@@ -342,7 +390,10 @@ mod tests {
 
     #[test]
     fn only_owner_changes_are_blocked_by_an_open_order() {
-        let blocked: Vec<_> = A::ALL.into_iter().filter(|a| a.blocked_by_open_order()).collect();
+        let blocked: Vec<_> = A::ALL
+            .into_iter()
+            .filter(|a| a.blocked_by_open_order())
+            .collect();
         assert_eq!(blocked, [A::Unpublish, A::Cancel, A::Edit]);
     }
 
@@ -399,10 +450,20 @@ mod tests {
         };
         patch.apply(&mut l, t1);
         let moved = l.location.clone().unwrap();
-        assert_eq!((moved.uuid, moved.created_at, moved.updated_at), (Uuid::from_u128(1), t0, t1));
+        assert_eq!(
+            (moved.uuid, moved.created_at, moved.updated_at),
+            (Uuid::from_u128(1), t0, t1)
+        );
         assert_eq!(moved.suburb, "North Ryde");
-        assert_eq!((l.title.as_str(), l.description.as_str(), l.updated_at), ("Big fridge", "Cold", t1));
-        ListingPatch { location: Some(None), ..Default::default() }.apply(&mut l, t1);
+        assert_eq!(
+            (l.title.as_str(), l.description.as_str(), l.updated_at),
+            ("Big fridge", "Cold", t1)
+        );
+        ListingPatch {
+            location: Some(None),
+            ..Default::default()
+        }
+        .apply(&mut l, t1);
         assert_eq!(l.location, None);
     }
 }

@@ -96,7 +96,9 @@ impl CurrencyType {
     pub fn parse_supported(raw: &str) -> Result<Self, String> {
         match Self::parse(raw)? {
             CurrencyType::Crypto => Ok(CurrencyType::Crypto),
-            CurrencyType::Fiat => Err("currencyType must be CRYPTO: only crypto currency is supported".into()),
+            CurrencyType::Fiat => {
+                Err("currencyType must be CRYPTO: only crypto currency is supported".into())
+            }
         }
     }
 }
@@ -170,16 +172,29 @@ mod tests {
             (ListingType::ItemPurchase, poster, offeror),
             (ListingType::ServicePurchase, poster, offeror),
         ] {
-            assert_eq!(Parties::of(t, poster, offeror), Parties { payer, payee }, "{t}");
+            assert_eq!(
+                Parties::of(t, poster, offeror),
+                Parties { payer, payee },
+                "{t}"
+            );
         }
     }
 
     #[test]
     fn listing_types_map_to_category_types() {
         assert_eq!(ListingType::ItemSale.category_type(), CategoryType::Item);
-        assert_eq!(ListingType::ItemPurchase.category_type(), CategoryType::Item);
-        assert_eq!(ListingType::ServiceSale.category_type(), CategoryType::Service);
-        assert_eq!(ListingType::ServicePurchase.category_type(), CategoryType::Service);
+        assert_eq!(
+            ListingType::ItemPurchase.category_type(),
+            CategoryType::Item
+        );
+        assert_eq!(
+            ListingType::ServiceSale.category_type(),
+            CategoryType::Service
+        );
+        assert_eq!(
+            ListingType::ServicePurchase.category_type(),
+            CategoryType::Service
+        );
     }
 
     #[test]
@@ -189,7 +204,10 @@ mod tests {
             ListingType::parse("item_sale").unwrap_err(),
             "listingType must be one of the following values: ITEM_SALE, ITEM_PURCHASE, SERVICE_SALE, SERVICE_PURCHASE"
         );
-        assert_eq!(CurrencyType::parse_supported("CRYPTO"), Ok(CurrencyType::Crypto));
+        assert_eq!(
+            CurrencyType::parse_supported("CRYPTO"),
+            Ok(CurrencyType::Crypto)
+        );
         assert!(CurrencyType::parse_supported("FIAT").is_err());
         assert_eq!(
             serde_json::to_value(ServiceDelivery::InPerson).unwrap(),

@@ -166,7 +166,9 @@ impl Fees {
     pub fn compute(price: Wei, fee_bps: u32, fee_tax_bps: u32) -> Result<Fees, MoneyError> {
         let too_large = || MoneyError::TooLarge("price".into());
         let platform_fee = price.checked_bps(fee_bps).ok_or_else(too_large)?;
-        let fee_tax = platform_fee.checked_bps(fee_tax_bps).ok_or_else(too_large)?;
+        let fee_tax = platform_fee
+            .checked_bps(fee_tax_bps)
+            .ok_or_else(too_large)?;
         let total = price
             .checked_add(platform_fee)
             .and_then(|t| t.checked_add(fee_tax))
@@ -211,8 +213,23 @@ mod tests {
     #[test]
     fn refuses_anything_inexact_or_odd() {
         for bad in [
-            "", " ", ".", "1.", ".5", "-1", "+1", "1e18", "1E3", "0x10", "1,5", "1 000", "1.2.3",
-            "NaN", "inf", "١", "0.1234567890123456789",
+            "",
+            " ",
+            ".",
+            "1.",
+            ".5",
+            "-1",
+            "+1",
+            "1e18",
+            "1E3",
+            "0x10",
+            "1,5",
+            "1 000",
+            "1.2.3",
+            "NaN",
+            "inf",
+            "١",
+            "0.1234567890123456789",
         ] {
             assert_eq!(
                 Wei::parse_eth("price", bad),
@@ -274,7 +291,10 @@ mod tests {
 
     /// Any wei amount as an ETH string: integer part and up to 18 decimals.
     fn eth_strings() -> impl Strategy<Value = String> {
-        (0u64..=1_000_000_000_000, proptest::option::of("[0-9]{1,18}"))
+        (
+            0u64..=1_000_000_000_000,
+            proptest::option::of("[0-9]{1,18}"),
+        )
             .prop_map(|(i, f)| match f {
                 Some(f) => format!("{i}.{f}"),
                 None => i.to_string(),

@@ -157,7 +157,8 @@ pub struct OfferQuery {
 
 impl OfferQuery {
     pub fn matches(&self, o: &Offer) -> bool {
-        let visible = o.person_uuid == self.viewer || (!self.mine_only && o.poster_uuid == self.viewer);
+        let visible =
+            o.person_uuid == self.viewer || (!self.mine_only && o.poster_uuid == self.viewer);
         visible
             && self.listing_uuid.is_none_or(|l| o.listing_uuid == l)
             && self.person_uuid.is_none_or(|p| o.person_uuid == p)
@@ -175,9 +176,32 @@ mod tests {
     fn offer_transition_table_is_exactly_the_lifecycle() {
         let table: [(OfferStatus, [Option<OfferStatus>; 6]); 5] = [
             //              Update          Accept            Cancel             Pay           Refund             Complete
-            (S::Offered, [Some(S::Offered), Some(S::Accepted), Some(S::Cancelled), None, None, None]),
-            (S::Accepted, [None, None, Some(S::Cancelled), Some(S::Paid), None, None]),
-            (S::Paid, [None, None, None, None, Some(S::Cancelled), Some(S::Completed)]),
+            (
+                S::Offered,
+                [
+                    Some(S::Offered),
+                    Some(S::Accepted),
+                    Some(S::Cancelled),
+                    None,
+                    None,
+                    None,
+                ],
+            ),
+            (
+                S::Accepted,
+                [None, None, Some(S::Cancelled), Some(S::Paid), None, None],
+            ),
+            (
+                S::Paid,
+                [
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(S::Cancelled),
+                    Some(S::Completed),
+                ],
+            ),
             (S::Completed, [None, None, None, None, None, None]),
             (S::Cancelled, [None, None, None, None, None, None]),
         ];
@@ -189,7 +213,11 @@ mod tests {
                     Some(to) => assert_eq!(got, Ok(to), "{from} --{}--> {to}", action.verb()),
                     None => assert_eq!(
                         got,
-                        Err(Refused(format!("Cannot {} an offer that is {}", action.verb(), from.as_str()))),
+                        Err(Refused(format!(
+                            "Cannot {} an offer that is {}",
+                            action.verb(),
+                            from.as_str()
+                        ))),
                         "{from} --{}--> refused",
                         action.verb()
                     ),
@@ -202,7 +230,11 @@ mod tests {
     fn open_and_holding_statuses() {
         let open: Vec<_> = S::ALL.iter().copied().filter(|s| s.is_open()).collect();
         assert_eq!(open, [S::Offered, S::Accepted]);
-        let holding: Vec<_> = S::ALL.iter().copied().filter(|s| s.holds_listing()).collect();
+        let holding: Vec<_> = S::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.holds_listing())
+            .collect();
         assert_eq!(holding, [S::Accepted, S::Paid]);
     }
 
@@ -223,13 +255,24 @@ mod tests {
             created_at: chrono::Utc::now(),
             updated_at: chrono::Utc::now(),
         };
-        let all = OfferQuery { viewer: me, mine_only: false, listing_uuid: None, person_uuid: None };
+        let all = OfferQuery {
+            viewer: me,
+            mine_only: false,
+            listing_uuid: None,
+            person_uuid: None,
+        };
         assert!(all.matches(&offer(me, other)), "my offer");
         assert!(all.matches(&offer(other, me)), "an offer on my listing");
         assert!(!all.matches(&offer(other, third)), "strangers' business");
-        let mine = OfferQuery { mine_only: true, ..all.clone() };
+        let mine = OfferQuery {
+            mine_only: true,
+            ..all.clone()
+        };
         assert!(!mine.matches(&offer(other, me)));
-        let by_other = OfferQuery { person_uuid: Some(other), ..all };
+        let by_other = OfferQuery {
+            person_uuid: Some(other),
+            ..all
+        };
         assert!(by_other.matches(&offer(other, me)));
         assert!(!by_other.matches(&offer(me, other)));
     }

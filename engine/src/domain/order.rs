@@ -149,7 +149,10 @@ mod tests {
     fn open_and_funded_statuses() {
         use OrderStatus as S;
         let open: Vec<_> = S::ALL.iter().copied().filter(|s| s.is_open()).collect();
-        assert_eq!(open, [S::AwaitingPayment, S::Paid, S::Releasing, S::Refunding]);
+        assert_eq!(
+            open,
+            [S::AwaitingPayment, S::Paid, S::Releasing, S::Refunding]
+        );
         let funded: Vec<_> = S::ALL.iter().copied().filter(|s| s.holds_funds()).collect();
         assert_eq!(funded, [S::Paid, S::Releasing, S::Refunding]);
     }

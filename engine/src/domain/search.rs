@@ -19,18 +19,133 @@ use std::collections::HashSet;
 
 /// PostgreSQL's `english.stop` list.
 const STOP_WORDS: &[&str] = &[
-    "i", "me", "my", "myself", "we", "our", "ours", "ourselves", "you", "your", "yours",
-    "yourself", "yourselves", "he", "him", "his", "himself", "she", "her", "hers", "herself",
-    "it", "its", "itself", "they", "them", "their", "theirs", "themselves", "what", "which",
-    "who", "whom", "this", "that", "these", "those", "am", "is", "are", "was", "were", "be",
-    "been", "being", "have", "has", "had", "having", "do", "does", "did", "doing", "a", "an",
-    "the", "and", "but", "if", "or", "because", "as", "until", "while", "of", "at", "by",
-    "for", "with", "about", "against", "between", "into", "through", "during", "before",
-    "after", "above", "below", "to", "from", "up", "down", "in", "out", "on", "off", "over",
-    "under", "again", "further", "then", "once", "here", "there", "when", "where", "why",
-    "how", "all", "any", "both", "each", "few", "more", "most", "other", "some", "such", "no",
-    "nor", "not", "only", "own", "same", "so", "than", "too", "very", "s", "t", "can", "will",
-    "just", "don", "should", "now",
+    "i",
+    "me",
+    "my",
+    "myself",
+    "we",
+    "our",
+    "ours",
+    "ourselves",
+    "you",
+    "your",
+    "yours",
+    "yourself",
+    "yourselves",
+    "he",
+    "him",
+    "his",
+    "himself",
+    "she",
+    "her",
+    "hers",
+    "herself",
+    "it",
+    "its",
+    "itself",
+    "they",
+    "them",
+    "their",
+    "theirs",
+    "themselves",
+    "what",
+    "which",
+    "who",
+    "whom",
+    "this",
+    "that",
+    "these",
+    "those",
+    "am",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "have",
+    "has",
+    "had",
+    "having",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "a",
+    "an",
+    "the",
+    "and",
+    "but",
+    "if",
+    "or",
+    "because",
+    "as",
+    "until",
+    "while",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "against",
+    "between",
+    "into",
+    "through",
+    "during",
+    "before",
+    "after",
+    "above",
+    "below",
+    "to",
+    "from",
+    "up",
+    "down",
+    "in",
+    "out",
+    "on",
+    "off",
+    "over",
+    "under",
+    "again",
+    "further",
+    "then",
+    "once",
+    "here",
+    "there",
+    "when",
+    "where",
+    "why",
+    "how",
+    "all",
+    "any",
+    "both",
+    "each",
+    "few",
+    "more",
+    "most",
+    "other",
+    "some",
+    "such",
+    "no",
+    "nor",
+    "not",
+    "only",
+    "own",
+    "same",
+    "so",
+    "than",
+    "too",
+    "very",
+    "s",
+    "t",
+    "can",
+    "will",
+    "just",
+    "don",
+    "should",
+    "now",
 ];
 
 fn is_stop_word(word: &str) -> bool {
@@ -63,17 +178,18 @@ pub fn stem(word: &str) -> String {
         w.pop();
     }
     for suffix in ["ing", "ed"] {
-        if let Some(base) = w.strip_suffix(suffix) {
-            if base.len() >= 3 && base.bytes().any(is_vowel) {
-                let base = base.as_bytes();
-                let n = base.len();
-                // running → run, but fill → fill, pass → pass, buzz → buzz
-                let undouble = base[n - 1] == base[n - 2]
-                    && !is_vowel(base[n - 1])
-                    && !matches!(base[n - 1], b'l' | b's' | b'z');
-                w.truncate(if undouble { n - 1 } else { n });
-                break;
-            }
+        if let Some(base) = w.strip_suffix(suffix)
+            && base.len() >= 3
+            && base.bytes().any(is_vowel)
+        {
+            let base = base.as_bytes();
+            let n = base.len();
+            // running → run, but fill → fill, pass → pass, buzz → buzz
+            let undouble = base[n - 1] == base[n - 2]
+                && !is_vowel(base[n - 1])
+                && !matches!(base[n - 1], b'l' | b's' | b'z');
+            w.truncate(if undouble { n - 1 } else { n });
+            break;
         }
     }
     let b = w.as_bytes();
@@ -116,13 +232,13 @@ impl TextQuery {
             for word in words(chunk) {
                 if word == "or" && !negated {
                     alternatives.push(Vec::new());
-                } else if !is_stop_word(&word) {
-                    if let Some(current) = alternatives.last_mut() {
-                        current.push(Term {
-                            stem: stem(&word),
-                            negated,
-                        });
-                    }
+                } else if !is_stop_word(&word)
+                    && let Some(current) = alternatives.last_mut()
+                {
+                    current.push(Term {
+                        stem: stem(&word),
+                        negated,
+                    });
                 }
             }
         }
@@ -134,11 +250,9 @@ impl TextQuery {
     /// Whether a document with these lexemes matches. A query with no words left
     /// (stop words only) matches nothing, as in PostgreSQL.
     pub fn matches(&self, lexemes: &HashSet<String>) -> bool {
-        self.alternatives.iter().any(|terms| {
-            terms
-                .iter()
-                .all(|t| lexemes.contains(&t.stem) != t.negated)
-        })
+        self.alternatives
+            .iter()
+            .any(|terms| terms.iter().all(|t| lexemes.contains(&t.stem) != t.negated))
     }
 
     pub fn matches_text(&self, text: &str) -> bool {

@@ -32,7 +32,8 @@ pub fn parse_address(field: &str, raw: &str) -> Result<Address, String> {
         .ok_or_else(|| format!("{field} must be an Ethereum address (0x and 40 hex digits)"))?;
     let address = Address::from_str(s)
         .map_err(|_| format!("{field} must be an Ethereum address (0x and 40 hex digits)"))?;
-    let mixed_case = hex.bytes().any(|b| b.is_ascii_lowercase()) && hex.bytes().any(|b| b.is_ascii_uppercase());
+    let mixed_case =
+        hex.bytes().any(|b| b.is_ascii_lowercase()) && hex.bytes().any(|b| b.is_ascii_uppercase());
     if mixed_case && address.to_checksum(None) != s {
         return Err(format!("{field} has an invalid EIP-55 checksum"));
     }
@@ -105,18 +106,32 @@ mod tests {
         ] {
             let a = parse_address("address", good).unwrap();
             assert_eq!(checksummed(&a), good);
-            assert_eq!(parse_address("address", &good.to_lowercase()).unwrap(), a, "lowercase has no checksum");
+            assert_eq!(
+                parse_address("address", &good.to_lowercase()).unwrap(),
+                a,
+                "lowercase has no checksum"
+            );
             let upper = format!("0x{}", good[2..].to_uppercase());
-            assert_eq!(parse_address("address", &upper).unwrap(), a, "uppercase has no checksum");
+            assert_eq!(
+                parse_address("address", &upper).unwrap(),
+                a,
+                "uppercase has no checksum"
+            );
         }
         // One letter's case flipped: a broken checksum.
         assert_eq!(
             parse_address("address", "0x2e2F5B35a9e305bAF5fc5431b55797Ef20721421").unwrap_err(),
             "address has an invalid EIP-55 checksum"
         );
-        for bad in ["", "0x", "2E2F5B35a9e305bAF5fc5431b55797Ef20721421", "0X2E2F5B35a9e305bAF5fc5431b55797Ef20721421",
-                    "0x2E2F5B35a9e305bAF5fc5431b55797Ef2072142", "0x2E2F5B35a9e305bAF5fc5431b55797Ef207214211",
-                    "0xZZ2F5B35a9e305bAF5fc5431b55797Ef20721421"] {
+        for bad in [
+            "",
+            "0x",
+            "2E2F5B35a9e305bAF5fc5431b55797Ef20721421",
+            "0X2E2F5B35a9e305bAF5fc5431b55797Ef20721421",
+            "0x2E2F5B35a9e305bAF5fc5431b55797Ef2072142",
+            "0x2E2F5B35a9e305bAF5fc5431b55797Ef207214211",
+            "0xZZ2F5B35a9e305bAF5fc5431b55797Ef20721421",
+        ] {
             assert_eq!(
                 parse_address("address", bad).unwrap_err(),
                 "address must be an Ethereum address (0x and 40 hex digits)",

@@ -12,7 +12,9 @@ use metmos_engine::domain::listing::{
 use metmos_engine::domain::market::{CategoryType, Currency, CurrencyType, ListingType, Parties};
 use metmos_engine::domain::money::{Fees, Wei};
 use metmos_engine::domain::notifications::{NewNotification, NotificationFilter, NotificationType};
-use metmos_engine::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus};
+use metmos_engine::domain::offer::{
+    NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus,
+};
 use metmos_engine::domain::order::{EscrowQuote, NewOrder, Order, OrderStatus, escrow_order_id};
 use metmos_engine::domain::people::Person;
 use metmos_engine::domain::time::{self, Timestamp};
@@ -50,7 +52,13 @@ fn location(suburb: &str, at: Timestamp) -> Location {
     }
 }
 
-async fn listing(store: &dyn Store, poster: &Person, kind: ListingType, title: &str, description: &str) -> Listing {
+async fn listing(
+    store: &dyn Store,
+    poster: &Person,
+    kind: ListingType,
+    title: &str,
+    description: &str,
+) -> Listing {
     let new = NewListing {
         uuid: Uuid::new_v4(),
         person_uuid: poster.uuid,
@@ -88,7 +96,9 @@ fn cancelled_event(o: &Offer) -> EventEnvelope {
 }
 
 async fn act(store: &dyn Store, l: &Listing, action: ListingAction) -> Result<Listing, StoreError> {
-    store.transition_listing(l.uuid, action, time::now(), &[], &no_cascade).await
+    store
+        .transition_listing(l.uuid, action, time::now(), &[], &no_cascade)
+        .await
 }
 
 async fn published(store: &dyn Store, poster: &Person, kind: ListingType, title: &str) -> Listing {
@@ -111,7 +121,11 @@ fn new_offer(l: &Listing, offeror: &Person, price: u128) -> NewOffer {
 }
 
 async fn offer(store: &dyn Store, l: &Listing, offeror: &Person) -> Offer {
-    store.insert_offer(&new_offer(l, offeror, 900), &[], &[]).await.unwrap().0
+    store
+        .insert_offer(&new_offer(l, offeror, 900), &[], &[])
+        .await
+        .unwrap()
+        .0
 }
 
 async fn accept(store: &dyn Store, o: &Offer) -> Result<Offer, StoreError> {
@@ -150,7 +164,10 @@ fn new_order(o: &Offer, l: &Listing) -> NewOrder {
         fee: fees.platform_take(),
         deadline: 1_900_000_000,
     };
-    let quote_signature = QuoteSigner::from_hex(TEST_KEY).unwrap().sign(&quote).unwrap();
+    let quote_signature = QuoteSigner::from_hex(TEST_KEY)
+        .unwrap()
+        .sign(&quote)
+        .unwrap();
     NewOrder {
         uuid,
         offer_uuid: o.uuid,
@@ -171,7 +188,9 @@ async fn ordered(store: &dyn Store) -> (Person, Person, Listing, Offer, Order) {
     let poster = person(store, "poster").await;
     let buyer = person(store, "buyer").await;
     let l = published(store, &poster, ListingType::ItemSale, "Fridge").await;
-    let o = accept(store, &offer(store, &l, &buyer).await).await.unwrap();
+    let o = accept(store, &offer(store, &l, &buyer).await)
+        .await
+        .unwrap();
     let (order, created) = store.insert_order(&new_order(&o, &l), &[]).await.unwrap();
     assert!(created);
     (poster, buyer, l, o, order)
@@ -508,7 +527,11 @@ conformance! {
 }
 
 async fn locations(client: &tokio_postgres::Client) -> i64 {
-    client.query_one("SELECT count(*) FROM location", &[]).await.unwrap().get(0)
+    client
+        .query_one("SELECT count(*) FROM location", &[])
+        .await
+        .unwrap()
+        .get(0)
 }
 
 /// PostgreSQL only: what the schema guarantees when rows go by cascade, and escrow
@@ -518,42 +541,104 @@ async fn postgres_orders_survive_their_offer_and_people() {
     let subject = Subject::postgres().await;
     let store = subject.store.as_ref();
     let (poster, buyer, l, o, order) = ordered(store).await;
-    store.insert_wallet(&wallet(&buyer, "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421"), &[]).await.unwrap();
-    let (client, conn) = tokio_postgres::connect(&subject.db_url().expect("postgres"), tokio_postgres::NoTls).await.unwrap();
+    store
+        .insert_wallet(
+            &wallet(&buyer, "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421"),
+            &[],
+        )
+        .await
+        .unwrap();
+    let (client, conn) =
+        tokio_postgres::connect(&subject.db_url().expect("postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
     tokio::spawn(conn);
     let set_status = |s: &'static str| {
         let client = &client;
         async move {
-            client.execute("UPDATE orders SET status = $1 WHERE uuid = $2", &[&s, &order.uuid]).await.unwrap();
+            client
+                .execute(
+                    "UPDATE orders SET status = $1 WHERE uuid = $2",
+                    &[&s, &order.uuid],
+                )
+                .await
+                .unwrap();
         }
     };
-    for (status, funded) in [("PAID", true), ("RELEASING", true), ("REFUNDING", true), ("COMPLETED", false), ("EXPIRED", false)] {
+    for (status, funded) in [
+        ("PAID", true),
+        ("RELEASING", true),
+        ("REFUNDING", true),
+        ("COMPLETED", false),
+        ("EXPIRED", false),
+    ] {
         set_status(status).await;
-        assert_eq!(store.has_funds_in_escrow(buyer.uuid).await.unwrap(), funded, "{status}, payer");
-        assert_eq!(store.has_funds_in_escrow(poster.uuid).await.unwrap(), funded, "{status}, payee");
+        assert_eq!(
+            store.has_funds_in_escrow(buyer.uuid).await.unwrap(),
+            funded,
+            "{status}, payer"
+        );
+        assert_eq!(
+            store.has_funds_in_escrow(poster.uuid).await.unwrap(),
+            funded,
+            "{status}, payee"
+        );
     }
     assert!(!store.has_funds_in_escrow(Uuid::new_v4()).await.unwrap());
     // The order is final: the listing may go, and its offer with it; the order stays.
     store.delete_listing(l.uuid, &[]).await.unwrap();
     assert_eq!(store.offer_by_uuid(o.uuid).await.unwrap(), None);
     let row = client
-        .query_one("SELECT offer_id, offer_uuid, listing_uuid FROM orders WHERE uuid = $1", &[&order.uuid])
+        .query_one(
+            "SELECT offer_id, offer_uuid, listing_uuid FROM orders WHERE uuid = $1",
+            &[&order.uuid],
+        )
         .await
         .unwrap();
     assert_eq!(row.get::<_, Option<i64>>(0), None, "offer_id SET NULL");
-    assert_eq!((row.get::<_, Uuid>(1), row.get::<_, Uuid>(2)), (o.uuid, l.uuid), "the record keeps its uuids");
+    assert_eq!(
+        (row.get::<_, Uuid>(1), row.get::<_, Uuid>(2)),
+        (o.uuid, l.uuid),
+        "the record keeps its uuids"
+    );
     // Deleting the buyer (as account deletion does) takes their wallets and listings,
     // and the locations of those listings; orders stay.
     let theirs = listing(store, &buyer, ListingType::ItemSale, "Bike", "Fast").await;
     store
-        .update_listing(theirs.uuid, &ListingPatch { location: Some(Some(location("Ryde", time::now()))), ..Default::default() }, time::now(), &[])
+        .update_listing(
+            theirs.uuid,
+            &ListingPatch {
+                location: Some(Some(location("Ryde", time::now()))),
+                ..Default::default()
+            },
+            time::now(),
+            &[],
+        )
         .await
         .unwrap();
     assert_eq!(locations(&client).await, 1);
-    client.execute("DELETE FROM person WHERE uuid = $1", &[&buyer.uuid]).await.unwrap();
-    assert!(store.list_wallets(buyer.uuid, &PageRequest::default()).await.unwrap().items.is_empty());
+    client
+        .execute("DELETE FROM person WHERE uuid = $1", &[&buyer.uuid])
+        .await
+        .unwrap();
+    assert!(
+        store
+            .list_wallets(buyer.uuid, &PageRequest::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
     assert_eq!(store.listing_by_uuid(theirs.uuid).await.unwrap(), None);
-    assert_eq!(locations(&client).await, 0, "a listing's location goes with it");
-    let count: i64 = client.query_one("SELECT count(*) FROM orders", &[]).await.unwrap().get(0);
+    assert_eq!(
+        locations(&client).await,
+        0,
+        "a listing's location goes with it"
+    );
+    let count: i64 = client
+        .query_one("SELECT count(*) FROM orders", &[])
+        .await
+        .unwrap()
+        .get(0);
     assert_eq!(count, 1);
 }

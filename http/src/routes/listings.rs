@@ -60,7 +60,10 @@ fn listing_types(req: &HttpRequest) -> Result<Vec<String>, ApiError> {
         .collect())
 }
 
-fn filters(req: &HttpRequest, q: &ListingSearchQuery) -> Result<(ListingFilters, PageRequest), ApiError> {
+fn filters(
+    req: &HttpRequest,
+    q: &ListingSearchQuery,
+) -> Result<(ListingFilters, PageRequest), ApiError> {
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
     Ok((
         ListingFilters {
@@ -74,7 +77,9 @@ fn filters(req: &HttpRequest, q: &ListingSearchQuery) -> Result<(ListingFilters,
     ))
 }
 
-fn page_of(page: metmos_engine::domain::Page<metmos_engine::domain::listing::Listing>) -> ListingsPage {
+fn page_of(
+    page: metmos_engine::domain::Page<metmos_engine::domain::listing::Listing>,
+) -> ListingsPage {
     ListingsPage {
         listings: page.items.iter().map(ListingView::from).collect(),
         after: page.after,
@@ -95,7 +100,11 @@ async fn create(
     body: web::Json<CreateListingDto>,
 ) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
-    let listing = state.engine.market.create_listing(&caller, body.into_inner()).await?;
+    let listing = state
+        .engine
+        .market
+        .create_listing(&caller, body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(ListingView::from(&listing)))
 }
 
@@ -117,7 +126,11 @@ async fn search(
 ) -> ApiResult<web::Json<ListingsPage>> {
     let state = state(&req)?;
     let (filters, page) = filters(&req, &query)?;
-    let page = state.engine.market.search_listings(&caller, &filters, page).await?;
+    let page = state
+        .engine
+        .market
+        .search_listings(&caller, &filters, page)
+        .await?;
     Ok(web::Json(page_of(page)))
 }
 
@@ -139,7 +152,11 @@ async fn mine(
 ) -> ApiResult<web::Json<ListingsPage>> {
     let state = state(&req)?;
     let (filters, page) = filters(&req, &query)?;
-    let page = state.engine.market.my_listings(&caller, &filters, page).await?;
+    let page = state
+        .engine
+        .market
+        .my_listings(&caller, &filters, page)
+        .await?;
     Ok(web::Json(page_of(page)))
 }
 
@@ -183,7 +200,11 @@ async fn update(
 ) -> ApiResult<web::Json<ListingView>> {
     let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
-    let listing = state.engine.market.update_listing(&caller, uuid, body.into_inner()).await?;
+    let listing = state
+        .engine
+        .market
+        .update_listing(&caller, uuid, body.into_inner())
+        .await?;
     Ok(web::Json(ListingView::from(&listing)))
 }
 
@@ -198,17 +219,30 @@ async fn update(
     )
 )]
 #[delete("/listings/{uuid}")]
-async fn remove(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn remove(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     state.engine.market.delete_listing(&caller, uuid).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn transition(req: &HttpRequest, caller: &Caller, raw: &str, action: ListingAction) -> ApiResult<web::Json<ListingView>> {
+async fn transition(
+    req: &HttpRequest,
+    caller: &Caller,
+    raw: &str,
+    action: ListingAction,
+) -> ApiResult<web::Json<ListingView>> {
     let state = state(req)?;
     let uuid = parse_uuid("uuid", raw)?;
-    let listing = state.engine.market.transition_listing(caller, uuid, action).await?;
+    let listing = state
+        .engine
+        .market
+        .transition_listing(caller, uuid, action)
+        .await?;
     Ok(web::Json(ListingView::from(&listing)))
 }
 
@@ -220,7 +254,11 @@ async fn transition(req: &HttpRequest, caller: &Caller, raw: &str, action: Listi
     responses((status = 200, body = ListingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 #[patch("/listings/{uuid}/publish")]
-async fn publish(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Path<String>) -> ApiResult<web::Json<ListingView>> {
+async fn publish(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ListingView>> {
     transition(&req, &caller, &path, ListingAction::Publish).await
 }
 
@@ -232,7 +270,11 @@ async fn publish(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Pa
     responses((status = 200, body = ListingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 #[patch("/listings/{uuid}/unpublish")]
-async fn unpublish(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Path<String>) -> ApiResult<web::Json<ListingView>> {
+async fn unpublish(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ListingView>> {
     transition(&req, &caller, &path, ListingAction::Unpublish).await
 }
 
@@ -245,6 +287,10 @@ async fn unpublish(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::
     responses((status = 200, body = ListingView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 #[patch("/listings/{uuid}/cancel")]
-async fn cancel(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Path<String>) -> ApiResult<web::Json<ListingView>> {
+async fn cancel(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<ListingView>> {
     transition(&req, &caller, &path, ListingAction::Cancel).await
 }

@@ -60,9 +60,17 @@ fn page_of(page: Page<Offer>) -> OffersPage {
     )
 )]
 #[post("/offers")]
-async fn create(req: HttpRequest, AuthCaller(caller): AuthCaller, body: web::Json<CreateOfferDto>) -> ApiResult<HttpResponse> {
+async fn create(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    body: web::Json<CreateOfferDto>,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
-    let offer = state.engine.market.create_offer(&caller, body.into_inner()).await?;
+    let offer = state
+        .engine
+        .market
+        .create_offer(&caller, body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(OfferView::from(&offer)))
 }
 
@@ -75,14 +83,23 @@ async fn create(req: HttpRequest, AuthCaller(caller): AuthCaller, body: web::Jso
     responses((status = 200, body = OffersPage), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/offers")]
-async fn list(req: HttpRequest, AuthCaller(caller): AuthCaller, query: web::Query<OfferListQuery>) -> ApiResult<web::Json<OffersPage>> {
+async fn list(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    query: web::Query<OfferListQuery>,
+) -> ApiResult<web::Json<OffersPage>> {
     let state = state(&req)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
     let page = state
         .engine
         .market
-        .list_offers(&caller, q.listing_uuid.as_deref(), q.person_uuid.as_deref(), page)
+        .list_offers(
+            &caller,
+            q.listing_uuid.as_deref(),
+            q.person_uuid.as_deref(),
+            page,
+        )
         .await?;
     Ok(web::Json(page_of(page)))
 }
@@ -95,7 +112,11 @@ async fn list(req: HttpRequest, AuthCaller(caller): AuthCaller, query: web::Quer
     responses((status = 200, body = OffersPage), (status = 400, body = ErrorBody))
 )]
 #[get("/offers/mine")]
-async fn mine(req: HttpRequest, AuthCaller(caller): AuthCaller, query: web::Query<PageQuery>) -> ApiResult<web::Json<OffersPage>> {
+async fn mine(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    query: web::Query<PageQuery>,
+) -> ApiResult<web::Json<OffersPage>> {
     let state = state(&req)?;
     let page = PageRequest::parse_or_400(query.limit.as_deref(), query.after.as_deref())?;
     let page = state.engine.market.my_offers(&caller, page).await?;
@@ -122,7 +143,11 @@ async fn update(
 ) -> ApiResult<web::Json<OfferView>> {
     let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
-    let offer = state.engine.market.update_offer(&caller, uuid, body.into_inner()).await?;
+    let offer = state
+        .engine
+        .market
+        .update_offer(&caller, uuid, body.into_inner())
+        .await?;
     Ok(web::Json(OfferView::from(&offer)))
 }
 
@@ -135,7 +160,11 @@ async fn update(
     responses((status = 200, body = OfferView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 #[patch("/offers/{uuid}/accept")]
-async fn accept(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Path<String>) -> ApiResult<web::Json<OfferView>> {
+async fn accept(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<OfferView>> {
     let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let offer = state.engine.market.accept_offer(&caller, uuid).await?;
@@ -151,7 +180,11 @@ async fn accept(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Pat
     responses((status = 200, body = OfferView), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 #[patch("/offers/{uuid}/cancel")]
-async fn cancel(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Path<String>) -> ApiResult<web::Json<OfferView>> {
+async fn cancel(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<OfferView>> {
     let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let offer = state.engine.market.cancel_offer(&caller, uuid).await?;

@@ -28,9 +28,17 @@ pub fn configure(cfg: &mut ServiceConfig) {
     )
 )]
 #[post("/orders")]
-async fn create(req: HttpRequest, AuthCaller(caller): AuthCaller, body: web::Json<CreateOrderDto>) -> ApiResult<HttpResponse> {
+async fn create(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    body: web::Json<CreateOrderDto>,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
-    let (order, created) = state.engine.market.create_order(&caller, body.into_inner()).await?;
+    let (order, created) = state
+        .engine
+        .market
+        .create_order(&caller, body.into_inner())
+        .await?;
     let view = OrderView::from(&order);
     Ok(if created {
         HttpResponse::Created().json(view)

@@ -30,9 +30,17 @@ pub struct PageQuery {
     responses((status = 201, body = WalletView), (status = 400, body = ErrorBody), (status = 409, description = "Address already registered", body = ErrorBody))
 )]
 #[post("/wallets")]
-async fn create(req: HttpRequest, AuthCaller(caller): AuthCaller, body: web::Json<CreateWalletDto>) -> ApiResult<HttpResponse> {
+async fn create(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    body: web::Json<CreateWalletDto>,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
-    let wallet = state.engine.market.add_wallet(&caller, body.into_inner()).await?;
+    let wallet = state
+        .engine
+        .market
+        .add_wallet(&caller, body.into_inner())
+        .await?;
     Ok(HttpResponse::Created().json(WalletView::from(&wallet)))
 }
 
@@ -44,7 +52,11 @@ async fn create(req: HttpRequest, AuthCaller(caller): AuthCaller, body: web::Jso
     responses((status = 200, body = WalletsPage), (status = 400, body = ErrorBody))
 )]
 #[get("/wallets/mine")]
-async fn mine(req: HttpRequest, AuthCaller(caller): AuthCaller, query: web::Query<PageQuery>) -> ApiResult<web::Json<WalletsPage>> {
+async fn mine(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    query: web::Query<PageQuery>,
+) -> ApiResult<web::Json<WalletsPage>> {
     let state = state(&req)?;
     let page = PageRequest::parse_or_400(query.limit.as_deref(), query.after.as_deref())?;
     let page = state.engine.market.my_wallets(&caller, page).await?;
@@ -62,7 +74,11 @@ async fn mine(req: HttpRequest, AuthCaller(caller): AuthCaller, query: web::Quer
     responses((status = 204, description = "Successfully unregistered the wallet"), (status = 404, description = "Wallet not found", body = ErrorBody))
 )]
 #[delete("/wallets/{uuid}")]
-async fn remove(req: HttpRequest, AuthCaller(caller): AuthCaller, path: web::Path<String>) -> ApiResult<HttpResponse> {
+async fn remove(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     state.engine.market.remove_wallet(&caller, uuid).await?;

@@ -5,7 +5,12 @@ use crate::on_both_stores;
 use serde_json::{Value, json};
 
 fn titles(body: &Value) -> Vec<String> {
-    body["listings"].as_array().unwrap().iter().map(|l| l["title"].as_str().unwrap().to_string()).collect()
+    body["listings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["title"].as_str().unwrap().to_string())
+        .collect()
 }
 
 on_both_stores! {

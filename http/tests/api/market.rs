@@ -19,8 +19,14 @@ pub const ADDRESSES: [&str; 4] = [
 
 /// The first ITEM category.
 pub async fn item_category(app: &TestApp, user: &TestUser) -> String {
-    let r = app.get("/categories?categoryType=ITEM", Some(&user.token)).await.expect(200);
-    r.body["categories"][0]["uuid"].as_str().expect("an item category").to_string()
+    let r = app
+        .get("/categories?categoryType=ITEM", Some(&user.token))
+        .await
+        .expect(200);
+    r.body["categories"][0]["uuid"]
+        .as_str()
+        .expect("an item category")
+        .to_string()
 }
 
 /// A valid ITEM_SALE body; `extra` fields override.
@@ -51,28 +57,39 @@ pub fn merge(body: &mut Value, extra: Value) {
 /// A DRAFT listing of `user` (ITEM_SALE unless `extra` says otherwise); its uuid.
 pub async fn draft(app: &TestApp, user: &TestUser, extra: Value) -> String {
     let body = item_body(app, user, extra).await;
-    let r = app.post("/listings", Some(&user.token), body).await.expect(201);
+    let r = app
+        .post("/listings", Some(&user.token), body)
+        .await
+        .expect(201);
     r.body["uuid"].as_str().unwrap().to_string()
 }
 
 /// A PUBLISHED listing of `user`; its uuid.
 pub async fn published(app: &TestApp, user: &TestUser, extra: Value) -> String {
     let uuid = draft(app, user, extra).await;
-    app.patch_empty(&format!("/listings/{uuid}/publish"), Some(&user.token)).await.expect(200);
+    app.patch_empty(&format!("/listings/{uuid}/publish"), Some(&user.token))
+        .await
+        .expect(200);
     uuid
 }
 
 /// An offer of `user` on `listing`; its uuid.
 pub async fn offer(app: &TestApp, user: &TestUser, listing: &str, price: &str) -> String {
     let r = app
-        .post("/offers", Some(&user.token), json!({"listingUuid": listing, "price": price, "comment": "Can pick up today"}))
+        .post(
+            "/offers",
+            Some(&user.token),
+            json!({"listingUuid": listing, "price": price, "comment": "Can pick up today"}),
+        )
         .await
         .expect(201);
     r.body["uuid"].as_str().unwrap().to_string()
 }
 
 pub async fn accept(app: &TestApp, poster: &TestUser, offer: &str) {
-    app.patch_empty(&format!("/offers/{offer}/accept"), Some(&poster.token)).await.expect(200);
+    app.patch_empty(&format!("/offers/{offer}/accept"), Some(&poster.token))
+        .await
+        .expect(200);
 }
 
 /// Registers `address` as a wallet of `user`; its uuid.
@@ -90,7 +107,12 @@ pub async fn wallet(app: &TestApp, user: &TestUser, address: &str) -> String {
 
 /// A published ITEM_SALE listing of `poster` with `buyer`'s accepted offer, both with a
 /// wallet: ready for `POST /orders` by the buyer. (listing, offer)
-pub async fn accepted_trade(app: &TestApp, poster: &TestUser, buyer: &TestUser, price: &str) -> (String, String) {
+pub async fn accepted_trade(
+    app: &TestApp,
+    poster: &TestUser,
+    buyer: &TestUser,
+    price: &str,
+) -> (String, String) {
     let listing = published(app, poster, json!({})).await;
     let offer = offer(app, buyer, &listing, price).await;
     accept(app, poster, &offer).await;

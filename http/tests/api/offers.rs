@@ -4,9 +4,9 @@ use crate::market::{accept, draft, offer, published};
 use crate::on_both_stores;
 use metmos_engine::domain::notifications::Notification;
 use metmos_engine::ports::NotificationSink;
-use std::sync::Mutex;
 use serde_json::{Value, json};
 use std::sync::Arc;
+use std::sync::Mutex;
 
 /// Records what the engine hands to the realtime front.
 #[derive(Default)]
@@ -19,7 +19,12 @@ impl NotificationSink for Recorder {
 }
 
 fn uuids(body: &Value) -> Vec<String> {
-    body["offers"].as_array().unwrap().iter().map(|o| o["uuid"].as_str().unwrap().to_string()).collect()
+    body["offers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| o["uuid"].as_str().unwrap().to_string())
+        .collect()
 }
 
 on_both_stores! {
@@ -173,15 +178,15 @@ on_both_stores! {
             let app = &app;
             async move { uuids(&app.get(&path, Some(&token)).await.expect(200).body) }
         };
-        assert_eq!(list(format!("/offers?listingUuid={l}"), alice.token.clone()).await, [c.clone(), b.clone()], "the poster sees all");
-        assert_eq!(list(format!("/offers?listingUuid={l}"), bob.token.clone()).await, [b.clone()], "others only their own");
-        assert_eq!(list("/offers".into(), carol.token.clone()).await, [bc.clone(), c.clone()], "own offers and offers on own listings");
-        assert_eq!(list(format!("/offers?personUuid={}", bob.person_uuid), alice.token.clone()).await, [b.clone()]);
+        assert_eq!(list(format!("/offers?listingUuid={l}"), alice.token.clone()).await, [c.as_str(), b.as_str()], "the poster sees all");
+        assert_eq!(list(format!("/offers?listingUuid={l}"), bob.token.clone()).await, [b.as_str()], "others only their own");
+        assert_eq!(list("/offers".into(), carol.token.clone()).await, [bc.as_str(), c.as_str()], "own offers and offers on own listings");
+        assert_eq!(list(format!("/offers?personUuid={}", bob.person_uuid), alice.token.clone()).await, [b.as_str()]);
         assert_eq!(list(format!("/offers?personUuid={}&listingUuid={carols}", bob.person_uuid), alice.token.clone()).await, Vec::<String>::new());
-        assert_eq!(list("/offers/mine".into(), bob.token.clone()).await, [bc.clone(), b.clone()]);
+        assert_eq!(list("/offers/mine".into(), bob.token.clone()).await, [bc.as_str(), b.as_str()]);
         assert_eq!(list("/offers/mine".into(), alice.token.clone()).await, Vec::<String>::new());
         let page = app.get("/offers/mine?limit=1", Some(&bob.token)).await.expect(200);
-        assert_eq!(uuids(&page.body), [bc.clone()]);
+        assert_eq!(uuids(&page.body), [bc.as_str()]);
         let after = page.body["after"].as_i64().unwrap();
         let rest = app.get(&format!("/offers/mine?limit=1&after={after}"), Some(&bob.token)).await.expect(200);
         assert_eq!((uuids(&rest.body), rest.body["after"].clone()), (vec![b.clone()], Value::Null));

@@ -17,7 +17,11 @@ fn quote_signer_of(app: &TestApp, order: &Resp) -> String {
     let e = &o["escrow"];
     let address = |v: &serde_json::Value| parse_address("address", v.as_str().unwrap()).unwrap();
     let uuid = Uuid::parse_str(o["uuid"].as_str().unwrap()).unwrap();
-    assert_eq!(e["orderId"], escrow_order_id(uuid).to_string(), "the uuid right-aligned in 32 bytes");
+    assert_eq!(
+        e["orderId"],
+        escrow_order_id(uuid).to_string(),
+        "the uuid right-aligned in 32 bytes"
+    );
     let quote = EscrowQuote {
         chain_id: e["chainId"].as_u64().unwrap(),
         contract: address(&e["contract"]),
@@ -30,7 +34,11 @@ fn quote_signer_of(app: &TestApp, order: &Resp) -> String {
     };
     let signer = recover_quote_signer(&quote, e["signature"].as_str().unwrap()).unwrap();
     let key = app.engine.settings.chain.quote_signer_key.clone().unwrap();
-    assert_eq!(signer, QuoteSigner::from_hex(&key).unwrap().address(), "signed by the platform's quote key");
+    assert_eq!(
+        signer,
+        QuoteSigner::from_hex(&key).unwrap().address(),
+        "signed by the platform's quote key"
+    );
     signer.to_checksum(None)
 }
 
@@ -167,16 +175,29 @@ on_both_stores! {
 #[actix_web::test]
 async fn configured_fee_and_tax_round_down_exactly() {
     for backend in [Backend::Memory, Backend::Postgres] {
-        let app = TestApp::spawn_with(backend, &[("market.fee_bps", "250"), ("market.fee_tax_bps", "1000")]).await;
+        let app = TestApp::spawn_with(
+            backend,
+            &[("market.fee_bps", "250"), ("market.fee_tax_bps", "1000")],
+        )
+        .await;
         let (poster, buyer) = (app.user("poster").await, app.user("buyer").await);
         let (_, o) = accepted_trade(&app, &poster, &buyer, "0.000000000000039999").await;
-        let r = app.post("/orders", Some(&buyer.token), json!({"offerUuid": o})).await.expect(201);
+        let r = app
+            .post("/orders", Some(&buyer.token), json!({"offerUuid": o}))
+            .await
+            .expect(201);
         // 39999 wei × 2.5% = 999.975 → 999; × 10% = 99.9 → 99.
-        assert_eq!(r.body["totalPlatformFee"], "0.000000000000000999", "{backend:?}");
+        assert_eq!(
+            r.body["totalPlatformFee"], "0.000000000000000999",
+            "{backend:?}"
+        );
         assert_eq!(r.body["platformFeeTax"], "0.000000000000000099");
         assert_eq!(r.body["orderTotal"], "0.000000000000041097");
         assert_eq!(r.body["escrow"]["amount"], "41097");
-        assert_eq!(r.body["escrow"]["fee"], "1098", "fee and tax both go to the platform");
+        assert_eq!(
+            r.body["escrow"]["fee"], "1098",
+            "fee and tax both go to the platform"
+        );
         quote_signer_of(&app, &r);
     }
 }

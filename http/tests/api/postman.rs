@@ -22,7 +22,12 @@ async fn sign_up(app: &TestApp, username: &str) -> GatewayUser {
     let key = app.internal_key();
     let sub = format!("cognito-{username}-{}", uuid::Uuid::new_v4());
     let account = app
-        .send(app.client.post(app.url("/accounts")).header("x-internal-api-key", &key).json(&json!({"cognitoUserId": sub})))
+        .send(
+            app.client
+                .post(app.url("/accounts"))
+                .header("x-internal-api-key", &key)
+                .json(&json!({"cognitoUserId": sub})),
+        )
         .await
         .expect(201);
     let person = app
@@ -41,7 +46,13 @@ async fn sign_up(app: &TestApp, username: &str) -> GatewayUser {
 }
 
 /// One request of the collection: `raw` is its body exactly as the collection has it.
-async fn call(app: &TestApp, method: Method, path: &str, who: Option<&GatewayUser>, raw: Option<String>) -> Resp {
+async fn call(
+    app: &TestApp,
+    method: Method,
+    path: &str,
+    who: Option<&GatewayUser>,
+    raw: Option<String>,
+) -> Resp {
     let mut req = app.client.request(method, app.url(path));
     if let Some(u) = who {
         req = req.header("x-cognito-user-id", &u.sub);
@@ -61,24 +72,41 @@ const CREATE_ORDER: &str = "{\n  \"offerUuid\": \"08fef2af-a1ed-465a-b6b3-da5342
 
 /// The collection's uuid for a resource, swapped for this run's.
 fn with(raw: &str, collection_uuid: &str, ours: &str) -> String {
-    assert!(raw.contains(collection_uuid), "the collection's body names {collection_uuid}");
+    assert!(
+        raw.contains(collection_uuid),
+        "the collection's body names {collection_uuid}"
+    );
     raw.replace(collection_uuid, ours)
 }
 
 async fn replay(backend: Backend) {
     let app = TestApp::spawn_with(backend, &[("auth.mode", "gateway")]).await;
     // GET /health
-    let health = call(&app, Method::GET, "/health", None, None).await.expect(200);
+    let health = call(&app, Method::GET, "/health", None, None)
+        .await
+        .expect(200);
     assert_eq!(health.body["status"], "ok");
     // Gateway mode: no dev users, and no header means no caller.
-    call(&app, Method::POST, "/dev/users", None, Some("{}".into())).await.expect_error(404);
-    call(&app, Method::GET, "/listings/mine", None, None).await.expect_error(401);
+    call(&app, Method::POST, "/dev/users", None, Some("{}".into()))
+        .await
+        .expect_error(404);
+    call(&app, Method::GET, "/listings/mine", None, None)
+        .await
+        .expect_error(401);
 
     let zack = sign_up(&app, "zackross").await; // the poster
     let mary = sign_up(&app, "maryjane").await; // the offeror (SERVICE_SALE: she pays)
 
     // POST /listings (SERVICE_SALE, a plain serviceDate, the collection's category)
-    let created = call(&app, Method::POST, "/listings", Some(&zack), Some(CREATE_LISTING.into())).await.expect(201);
+    let created = call(
+        &app,
+        Method::POST,
+        "/listings",
+        Some(&zack),
+        Some(CREATE_LISTING.into()),
+    )
+    .await
+    .expect(201);
     assert_eq!(created.body["status"], "DRAFT");
     assert_eq!(created.body["price"], "0.0000002");
     assert_eq!(created.body["categoryUuid"], SERVICE_CATEGORY);
@@ -86,69 +114,198 @@ async fn replay(backend: Backend) {
     let listing = created.body["uuid"].as_str().unwrap().to_string();
 
     // GET /listings/mine
-    let mine = call(&app, Method::GET, "/listings/mine", Some(&zack), None).await.expect(200);
+    let mine = call(&app, Method::GET, "/listings/mine", Some(&zack), None)
+        .await
+        .expect(200);
     assert_eq!(mine.body["listings"][0]["uuid"], listing.as_str());
     // GET /listings/{uuid}
-    let one = call(&app, Method::GET, &format!("/listings/{listing}"), Some(&zack), None).await.expect(200);
+    let one = call(
+        &app,
+        Method::GET,
+        &format!("/listings/{listing}"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(one.body, created.body);
     // PATCH /listings/{uuid}
-    let updated = call(&app, Method::PATCH, &format!("/listings/{listing}"), Some(&zack), Some(UPDATE_LISTING.into()))
-        .await
-        .expect(200);
+    let updated = call(
+        &app,
+        Method::PATCH,
+        &format!("/listings/{listing}"),
+        Some(&zack),
+        Some(UPDATE_LISTING.into()),
+    )
+    .await
+    .expect(200);
     assert_eq!(updated.body["title"], "Painting fence");
-    assert_eq!(updated.body["additionalFields"]["serviceDate"], "2023-12-28");
+    assert_eq!(
+        updated.body["additionalFields"]["serviceDate"],
+        "2023-12-28"
+    );
     assert_eq!(updated.body["location"]["suburb"], "North Ryde");
     // PATCH /listings/{uuid}/publish
-    let published = call(&app, Method::PATCH, &format!("/listings/{listing}/publish"), Some(&zack), None).await.expect(200);
+    let published = call(
+        &app,
+        Method::PATCH,
+        &format!("/listings/{listing}/publish"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(published.body["status"], "PUBLISHED");
     // GET /listings?updatedAtStart=2023-11-10T04:37:50.375Z&limit=20
-    let browse = call(&app, Method::GET, "/listings?updatedAtStart=2023-11-10T04:37:50.375Z&limit=20", Some(&mary), None)
-        .await
-        .expect(200);
+    let browse = call(
+        &app,
+        Method::GET,
+        "/listings?updatedAtStart=2023-11-10T04:37:50.375Z&limit=20",
+        Some(&mary),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(browse.body["listings"][0]["uuid"], listing.as_str());
     assert_eq!(browse.body["after"], Value::Null);
     // GET /categories?categoryType=SERVICE
-    let categories = call(&app, Method::GET, "/categories?categoryType=SERVICE", Some(&mary), None).await.expect(200);
-    assert!(categories.body["categories"].as_array().unwrap().iter().any(|c| c["uuid"] == SERVICE_CATEGORY));
+    let categories = call(
+        &app,
+        Method::GET,
+        "/categories?categoryType=SERVICE",
+        Some(&mary),
+        None,
+    )
+    .await
+    .expect(200);
+    assert!(
+        categories.body["categories"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["uuid"] == SERVICE_CATEGORY)
+    );
 
     // POST /offers
-    let made = call(&app, Method::POST, "/offers", Some(&mary), Some(with(CREATE_OFFER, "fba47127-5281-48ae-ac95-49606560c0e4", &listing)))
-        .await
-        .expect(201);
-    assert_eq!((made.body["price"].as_str().unwrap(), made.body["status"].as_str().unwrap()), ("1.2", "OFFERED"));
+    let made = call(
+        &app,
+        Method::POST,
+        "/offers",
+        Some(&mary),
+        Some(with(
+            CREATE_OFFER,
+            "fba47127-5281-48ae-ac95-49606560c0e4",
+            &listing,
+        )),
+    )
+    .await
+    .expect(201);
+    assert_eq!(
+        (
+            made.body["price"].as_str().unwrap(),
+            made.body["status"].as_str().unwrap()
+        ),
+        ("1.2", "OFFERED")
+    );
     let offer = made.body["uuid"].as_str().unwrap().to_string();
     // GET /offers?listingUuid=
-    let offers = call(&app, Method::GET, &format!("/offers?listingUuid={listing}"), Some(&zack), None).await.expect(200);
+    let offers = call(
+        &app,
+        Method::GET,
+        &format!("/offers?listingUuid={listing}"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(offers.body["offers"][0]["uuid"], offer.as_str());
     // GET /offers/mine
-    let mine = call(&app, Method::GET, "/offers/mine", Some(&mary), None).await.expect(200);
+    let mine = call(&app, Method::GET, "/offers/mine", Some(&mary), None)
+        .await
+        .expect(200);
     assert_eq!(mine.body["offers"][0]["uuid"], offer.as_str());
     // PATCH /offers/{uuid}
-    let edited = call(&app, Method::PATCH, &format!("/offers/{offer}"), Some(&mary), Some(UPDATE_OFFER.into())).await.expect(200);
-    assert_eq!((edited.body["price"].as_str().unwrap(), edited.body["comment"].as_str().unwrap()), ("1.15", "My final offer"));
+    let edited = call(
+        &app,
+        Method::PATCH,
+        &format!("/offers/{offer}"),
+        Some(&mary),
+        Some(UPDATE_OFFER.into()),
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        (
+            edited.body["price"].as_str().unwrap(),
+            edited.body["comment"].as_str().unwrap()
+        ),
+        ("1.15", "My final offer")
+    );
     // PATCH offers/{uuid}/accept
-    let accepted = call(&app, Method::PATCH, &format!("/offers/{offer}/accept"), Some(&zack), None).await.expect(200);
+    let accepted = call(
+        &app,
+        Method::PATCH,
+        &format!("/offers/{offer}/accept"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(accepted.body["status"], "ACCEPTED");
 
     // POST /wallets (the collection's address for the payer; another for the payee)
-    let w = call(&app, Method::POST, "/wallets", Some(&mary), Some(CREATE_WALLET.into())).await.expect(201);
-    assert_eq!(w.body["address"], "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421");
-    let zacks = CREATE_WALLET.replace("0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421", "0x5cE074129204d97AF5E9565D6bd8c14A1E84CFaF");
-    call(&app, Method::POST, "/wallets", Some(&zack), Some(zacks)).await.expect(201);
+    let w = call(
+        &app,
+        Method::POST,
+        "/wallets",
+        Some(&mary),
+        Some(CREATE_WALLET.into()),
+    )
+    .await
+    .expect(201);
+    assert_eq!(
+        w.body["address"],
+        "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421"
+    );
+    let zacks = CREATE_WALLET.replace(
+        "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421",
+        "0x5cE074129204d97AF5E9565D6bd8c14A1E84CFaF",
+    );
+    call(&app, Method::POST, "/wallets", Some(&zack), Some(zacks))
+        .await
+        .expect(201);
     // GET /wallets/mine
-    let wallets = call(&app, Method::GET, "/wallets/mine", Some(&mary), None).await.expect(200);
+    let wallets = call(&app, Method::GET, "/wallets/mine", Some(&mary), None)
+        .await
+        .expect(200);
     assert_eq!(wallets.body["wallets"][0]["uuid"], w.body["uuid"]);
 
     // POST /orders (by the payer)
-    let order = call(&app, Method::POST, "/orders", Some(&mary), Some(with(CREATE_ORDER, "08fef2af-a1ed-465a-b6b3-da53425f83de", &offer)))
-        .await
-        .expect(201);
+    let order = call(
+        &app,
+        Method::POST,
+        "/orders",
+        Some(&mary),
+        Some(with(
+            CREATE_ORDER,
+            "08fef2af-a1ed-465a-b6b3-da53425f83de",
+            &offer,
+        )),
+    )
+    .await
+    .expect(201);
     assert_eq!(order.body["status"], "AWAITING_PAYMENT");
     assert_eq!(order.body["listingPrice"], "1.15");
     assert_eq!(order.body["totalPlatformFee"], "0.0575");
     assert_eq!(order.body["orderTotal"], "1.2075");
-    assert_eq!(order.body["payerAddress"], "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421");
-    assert_eq!(order.body["payeeAddress"], "0x5cE074129204d97AF5E9565D6bd8c14A1E84CFaF");
+    assert_eq!(
+        order.body["payerAddress"],
+        "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421"
+    );
+    assert_eq!(
+        order.body["payeeAddress"],
+        "0x5cE074129204d97AF5E9565D6bd8c14A1E84CFaF"
+    );
     assert_eq!(order.body["escrow"]["amount"], "1207500000000000000");
 
     // GET /notifications?updatedAtStart=2023-11-10T04:37:50.375Z&limit=10&after=0&updatedAtEnd=2024-02-24T23:37:50.375Z
@@ -163,37 +320,135 @@ async fn replay(backend: Backend) {
     .await
     .expect(200);
     assert_eq!(old.body, json!({"notifications": [], "after": null}));
-    let received = call(&app, Method::GET, "/notifications?updatedAtStart=2023-11-10T04:37:50.375Z&limit=10&after=0", Some(&zack), None)
+    let received = call(
+        &app,
+        Method::GET,
+        "/notifications?updatedAtStart=2023-11-10T04:37:50.375Z&limit=10&after=0",
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(200);
+    assert_eq!(
+        received.body["notifications"][0]["notificationType"],
+        "OFFER_RECEIVED"
+    );
+    let told = call(&app, Method::GET, "/notifications", Some(&mary), None)
         .await
         .expect(200);
-    assert_eq!(received.body["notifications"][0]["notificationType"], "OFFER_RECEIVED");
-    let told = call(&app, Method::GET, "/notifications", Some(&mary), None).await.expect(200);
-    assert_eq!(told.body["notifications"][0]["notificationType"], "OFFER_ACCEPTED");
+    assert_eq!(
+        told.body["notifications"][0]["notificationType"],
+        "OFFER_ACCEPTED"
+    );
 
     // The collection's other listing (fba47127...): publish, unpublish, cancel, with an
     // offer (50f15b00...) that is cancelled; and the one it deletes (0572f013...).
-    let second = call(&app, Method::POST, "/listings", Some(&zack), Some(CREATE_LISTING.into())).await.expect(201);
+    let second = call(
+        &app,
+        Method::POST,
+        "/listings",
+        Some(&zack),
+        Some(CREATE_LISTING.into()),
+    )
+    .await
+    .expect(201);
     let second = second.body["uuid"].as_str().unwrap().to_string();
-    call(&app, Method::PATCH, &format!("/listings/{second}/publish"), Some(&zack), None).await.expect(200);
-    let o2 = call(&app, Method::POST, "/offers", Some(&mary), Some(with(CREATE_OFFER, "fba47127-5281-48ae-ac95-49606560c0e4", &second)))
-        .await
-        .expect(201);
+    call(
+        &app,
+        Method::PATCH,
+        &format!("/listings/{second}/publish"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(200);
+    let o2 = call(
+        &app,
+        Method::POST,
+        "/offers",
+        Some(&mary),
+        Some(with(
+            CREATE_OFFER,
+            "fba47127-5281-48ae-ac95-49606560c0e4",
+            &second,
+        )),
+    )
+    .await
+    .expect(201);
     let o2 = o2.body["uuid"].as_str().unwrap().to_string();
-    let cancelled = call(&app, Method::PATCH, &format!("/offers/{o2}/cancel"), Some(&mary), None).await.expect(200);
+    let cancelled = call(
+        &app,
+        Method::PATCH,
+        &format!("/offers/{o2}/cancel"),
+        Some(&mary),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(cancelled.body["status"], "CANCELLED");
-    let paused = call(&app, Method::PATCH, &format!("/listings/{second}/unpublish"), Some(&zack), None).await.expect(200);
+    let paused = call(
+        &app,
+        Method::PATCH,
+        &format!("/listings/{second}/unpublish"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(paused.body["status"], "PAUSED");
-    let gone = call(&app, Method::PATCH, &format!("/listings/{second}/cancel"), Some(&zack), None).await.expect(200);
+    let gone = call(
+        &app,
+        Method::PATCH,
+        &format!("/listings/{second}/cancel"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(200);
     assert_eq!(gone.body["status"], "CANCELLED");
-    let third = call(&app, Method::POST, "/listings", Some(&zack), Some(CREATE_LISTING.into())).await.expect(201);
+    let third = call(
+        &app,
+        Method::POST,
+        "/listings",
+        Some(&zack),
+        Some(CREATE_LISTING.into()),
+    )
+    .await
+    .expect(201);
     let third = third.body["uuid"].as_str().unwrap().to_string();
-    call(&app, Method::DELETE, &format!("/listings/{third}"), Some(&zack), None).await.expect(204);
-    call(&app, Method::GET, &format!("/listings/{third}"), Some(&zack), None).await.expect_error(404);
+    call(
+        &app,
+        Method::DELETE,
+        &format!("/listings/{third}"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect(204);
+    call(
+        &app,
+        Method::GET,
+        &format!("/listings/{third}"),
+        Some(&zack),
+        None,
+    )
+    .await
+    .expect_error(404);
 
     // DELETE /wallets/{uuid}
     let wallet = w.body["uuid"].as_str().unwrap();
-    call(&app, Method::DELETE, &format!("/wallets/{wallet}"), Some(&mary), None).await.expect(204);
-    let wallets = call(&app, Method::GET, "/wallets/mine", Some(&mary), None).await.expect(200);
+    call(
+        &app,
+        Method::DELETE,
+        &format!("/wallets/{wallet}"),
+        Some(&mary),
+        None,
+    )
+    .await
+    .expect(204);
+    let wallets = call(&app, Method::GET, "/wallets/mine", Some(&mary), None)
+        .await
+        .expect(200);
     assert_eq!(wallets.body["wallets"], json!([]));
 }
 

@@ -57,10 +57,12 @@ pub struct QuoteSigner {
 impl QuoteSigner {
     /// From a hex private key (`0x` optional), as `chain.quote_signer_key` holds it.
     pub fn from_hex(key: &str) -> Result<Self, ChainError> {
-        let bytes = B256::from_str(key.trim())
-            .map_err(|_| ChainError::Config("chain.quote_signer_key must be a 32-byte hex private key".into()))?;
-        let signer = PrivateKeySigner::from_bytes(&bytes)
-            .map_err(|_| ChainError::Config("chain.quote_signer_key is not a valid secp256k1 private key".into()))?;
+        let bytes = B256::from_str(key.trim()).map_err(|_| {
+            ChainError::Config("chain.quote_signer_key must be a 32-byte hex private key".into())
+        })?;
+        let signer = PrivateKeySigner::from_bytes(&bytes).map_err(|_| {
+            ChainError::Config("chain.quote_signer_key is not a valid secp256k1 private key".into())
+        })?;
         Ok(Self { signer })
     }
 
@@ -77,7 +79,10 @@ impl QuoteSigner {
             .signer
             .sign_message_sync(digest.as_slice())
             .map_err(|e| ChainError::Other(format!("quote signing failed: {e}")))?;
-        Ok(format!("0x{}", alloy_primitives::hex::encode(signature.as_bytes())))
+        Ok(format!(
+            "0x{}",
+            alloy_primitives::hex::encode(signature.as_bytes())
+        ))
     }
 }
 
@@ -104,7 +109,9 @@ pub fn from_settings(settings: &ChainSettings) -> Result<Arc<dyn Chain>, ChainEr
             "chain.rpc_url is set, but this build has only the simulated chain".into(),
         ));
     }
-    Ok(Arc::new(simulated::SimulatedChain::from_settings(settings)?))
+    Ok(Arc::new(simulated::SimulatedChain::from_settings(
+        settings,
+    )?))
 }
 
 #[cfg(test)]
@@ -121,7 +128,9 @@ mod tests {
         EscrowQuote {
             chain_id: 31337,
             contract: Address::from_str("0x5FbDB2315678afecb367f032d93F642f64180aa3").unwrap(),
-            order_id: escrow_order_id(Uuid::parse_str("d3a10ad0-548a-484e-9584-6075fceca6be").unwrap()),
+            order_id: escrow_order_id(
+                Uuid::parse_str("d3a10ad0-548a-484e-9584-6075fceca6be").unwrap(),
+            ),
             payer: Address::from_str("0x70997970C51812dc3A010C7d01b50e0d17dc79C8").unwrap(),
             payee: Address::from_str("0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421").unwrap(),
             amount: Wei(120_750_000_000_000_000),
@@ -133,19 +142,31 @@ mod tests {
     #[test]
     fn the_signer_is_recovered_from_the_signature() {
         let signer = QuoteSigner::from_hex(TEST_KEY).unwrap();
-        assert_eq!(signer.address().to_checksum(None), "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266");
+        assert_eq!(
+            signer.address().to_checksum(None),
+            "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266"
+        );
         let q = quote();
         let sig = signer.sign(&q).unwrap();
         assert_eq!(sig.len(), 2 + 130, "65 bytes of hex");
-        assert!(sig.ends_with("1b") || sig.ends_with("1c"), "v is 27 or 28: {sig}");
+        assert!(
+            sig.ends_with("1b") || sig.ends_with("1c"),
+            "v is 27 or 28: {sig}"
+        );
         assert_eq!(recover_quote_signer(&q, &sig).unwrap(), signer.address());
         // Any field changed: the signature no longer names the platform.
         let mut tampered = q.clone();
         tampered.fee = Wei(1);
-        assert_ne!(recover_quote_signer(&tampered, &sig).unwrap(), signer.address());
+        assert_ne!(
+            recover_quote_signer(&tampered, &sig).unwrap(),
+            signer.address()
+        );
         let mut stranger = q;
         stranger.payer = Address::ZERO;
-        assert_ne!(recover_quote_signer(&stranger, &sig).unwrap(), signer.address());
+        assert_ne!(
+            recover_quote_signer(&stranger, &sig).unwrap(),
+            signer.address()
+        );
     }
 
     #[test]
@@ -171,7 +192,12 @@ mod tests {
 
     #[test]
     fn bad_keys_are_refused_with_the_setting_named() {
-        for bad in ["", "0x1234", "not hex", "0x0000000000000000000000000000000000000000000000000000000000000000"] {
+        for bad in [
+            "",
+            "0x1234",
+            "not hex",
+            "0x0000000000000000000000000000000000000000000000000000000000000000",
+        ] {
             let err = QuoteSigner::from_hex(bad).err().expect("refused");
             assert!(err.to_string().contains("chain.quote_signer_key"), "{err}");
         }

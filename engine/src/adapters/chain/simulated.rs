@@ -23,7 +23,10 @@ impl SimulatedChain {
             .ok_or_else(|| ChainError::Config("chain.quote_signer_key must be set".into()))?;
         Ok(Self {
             chain_id: settings.chain_id,
-            contract: address_setting("chain.contract_address", settings.contract_address.as_deref())?,
+            contract: address_setting(
+                "chain.contract_address",
+                settings.contract_address.as_deref(),
+            )?,
             signer: QuoteSigner::from_hex(key)?,
         })
     }

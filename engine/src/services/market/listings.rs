@@ -1,7 +1,9 @@
 //! Categories and listings: create (as a DRAFT), edit, the lifecycle (publish,
 //! unpublish, cancel), delete, one listing, and search.
 
-use super::{MarketService, non_blank, optional_text, parse_uuid_field, required_enum, required_text};
+use super::{
+    MarketService, non_blank, optional_text, parse_uuid_field, required_enum, required_text,
+};
 use crate::domain::listing::{
     AdditionalFields, Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, Location,
     NewListing, parse_service_date,
@@ -204,24 +206,36 @@ pub struct ListingFilters {
 
 fn parse_location(problems: &mut Problems, dto: &LocationDto, at: Timestamp) -> Option<Location> {
     let mut place = |field: &str, raw: &Option<String>| {
-        problems.check(optional_text(&format!("location.{field}"), raw.as_deref(), MAX_PLACE_FIELD))
+        problems.check(optional_text(
+            &format!("location.{field}"),
+            raw.as_deref(),
+            MAX_PLACE_FIELD,
+        ))
     };
     let address = place("address", &dto.address);
     let city = place("city", &dto.city);
     let postal_code = place("postalCode", &dto.postal_code);
     let place_id = place("placeId", &dto.place_id);
     let mut required = |field: &str, raw: &Option<String>| {
-        problems.check(required_text(&format!("location.{field}"), raw.as_deref(), MAX_PLACE_FIELD))
+        problems.check(required_text(
+            &format!("location.{field}"),
+            raw.as_deref(),
+            MAX_PLACE_FIELD,
+        ))
     };
     let suburb = required("suburb", &dto.suburb);
     let state_region = required("state_region", &dto.state_region);
     let country = required("country", &dto.country);
     let latitude = problems.check(match dto.latitude {
-        Some(l) if !(-90.0..=90.0).contains(&l) => Err("location.latitude must be between -90 and 90".to_string()),
+        Some(l) if !(-90.0..=90.0).contains(&l) => {
+            Err("location.latitude must be between -90 and 90".to_string())
+        }
         l => Ok(l),
     });
     let longitude = problems.check(match dto.longitude {
-        Some(l) if !(-180.0..=180.0).contains(&l) => Err("location.longitude must be between -180 and 180".to_string()),
+        Some(l) if !(-180.0..=180.0).contains(&l) => {
+            Err("location.longitude must be between -180 and 180".to_string())
+        }
         l => Ok(l),
     });
     Some(Location {
@@ -254,7 +268,11 @@ fn parse_additional_fields(
         }
         Some(raw) => problems.check(parse_service_date(raw)).map(Some),
     };
-    let condition = match problems.check(optional_text("additionalFields.condition", dto.condition.as_deref(), MAX_CONDITION)) {
+    let condition = match problems.check(optional_text(
+        "additionalFields.condition",
+        dto.condition.as_deref(),
+        MAX_CONDITION,
+    )) {
         Some(Some(_)) if listing_type.is_some_and(ListingType::is_service) => {
             problems.push("additionalFields.condition applies only to ITEM listings");
             None
@@ -300,7 +318,11 @@ pub(super) fn offer_event(o: &Offer) -> OfferChanged {
 
 impl MarketService {
     /// `GET /categories?categoryType=`.
-    pub async fn categories(&self, caller: &Caller, category_type: Option<&str>) -> Result<Vec<Category>> {
+    pub async fn categories(
+        &self,
+        caller: &Caller,
+        category_type: Option<&str>,
+    ) -> Result<Vec<Category>> {
         caller.person()?;
         let kind = non_blank(category_type)
             .map(CategoryType::parse)
@@ -314,13 +336,28 @@ impl MarketService {
         let me = caller.person()?;
         let mut problems = Problems::new();
         let at = time::now();
-        let listing_type = problems.check(required_enum("listingType", dto.listing_type.as_deref(), ListingType::parse));
+        let listing_type = problems.check(required_enum(
+            "listingType",
+            dto.listing_type.as_deref(),
+            ListingType::parse,
+        ));
         let title = problems.check(required_text("title", dto.title.as_deref(), MAX_TITLE));
-        let description = problems.check(required_text("description", dto.description.as_deref(), MAX_DESCRIPTION));
+        let description = problems.check(required_text(
+            "description",
+            dto.description.as_deref(),
+            MAX_DESCRIPTION,
+        ));
         let price = parse_price(&mut problems, dto.price.as_deref());
-        let currency_type =
-            problems.check(required_enum("currencyType", dto.currency_type.as_deref(), CurrencyType::parse_supported));
-        let currency = problems.check(required_enum("currency", dto.currency.as_deref(), Currency::parse));
+        let currency_type = problems.check(required_enum(
+            "currencyType",
+            dto.currency_type.as_deref(),
+            CurrencyType::parse_supported,
+        ));
+        let currency = problems.check(required_enum(
+            "currency",
+            dto.currency.as_deref(),
+            Currency::parse,
+        ));
         let service_delivery = match non_blank(dto.service_delivery.as_deref()) {
             None => Some(None),
             Some(_) if listing_type.is_some_and(|t| !t.is_service()) => {
@@ -350,14 +387,14 @@ impl MarketService {
             match self.store.category_by_uuid(uuid).await? {
                 None => problems.push("categoryUuid must name an existing category"),
                 Some(c) => {
-                    if let Some(t) = listing_type {
-                        if c.category_type != t.category_type() {
-                            problems.push(format!(
-                                "categoryUuid must name a category of type {} for listingType {}",
-                                t.category_type(),
-                                t
-                            ));
-                        }
+                    if let Some(t) = listing_type
+                        && c.category_type != t.category_type()
+                    {
+                        problems.push(format!(
+                            "categoryUuid must name a category of type {} for listingType {}",
+                            t.category_type(),
+                            t
+                        ));
                     }
                 }
             }
@@ -418,7 +455,12 @@ impl MarketService {
 
     /// `PATCH /listings/{uuid}`: the owner's editable fields, in DRAFT, PUBLISHED or
     /// PAUSED, and never while an order is open (the store checks both as it writes).
-    pub async fn update_listing(&self, caller: &Caller, uuid: Uuid, dto: UpdateListingDto) -> Result<Listing> {
+    pub async fn update_listing(
+        &self,
+        caller: &Caller,
+        uuid: Uuid,
+        dto: UpdateListingDto,
+    ) -> Result<Listing> {
         let me = caller.person()?;
         let current = self.own_listing(me, uuid, "edit").await?;
         let at = time::now();
@@ -428,15 +470,16 @@ impl MarketService {
                 .title
                 .as_deref()
                 .and_then(|t| problems.check(required_text("title", Some(t), MAX_TITLE))),
-            description: dto
-                .description
+            description: dto.description.as_deref().and_then(|d| {
+                problems.check(required_text("description", Some(d), MAX_DESCRIPTION))
+            }),
+            price: dto
+                .price
                 .as_deref()
-                .and_then(|d| problems.check(required_text("description", Some(d), MAX_DESCRIPTION))),
-            price: dto.price.as_deref().and_then(|p| parse_price(&mut problems, Some(p))),
-            additional_fields: dto
-                .additional_fields
-                .as_ref()
-                .and_then(|f| parse_additional_fields(&mut problems, f, Some(current.listing_type))),
+                .and_then(|p| parse_price(&mut problems, Some(p))),
+            additional_fields: dto.additional_fields.as_ref().and_then(|f| {
+                parse_additional_fields(&mut problems, f, Some(current.listing_type))
+            }),
             location: dto.location.as_ref().map(|l| {
                 l.as_ref()
                     .and_then(|l| parse_location(&mut problems, l, at))
@@ -446,13 +489,21 @@ impl MarketService {
         let mut after = current.clone();
         patch.apply(&mut after, at);
         let event = EventEnvelope::new(Event::ListingUpdated(listing_event(&after)), at);
-        let listing = self.store.update_listing(uuid, &patch, at, &[event]).await?;
+        let listing = self
+            .store
+            .update_listing(uuid, &patch, at, &[event])
+            .await?;
         self.outbox.nudge();
         Ok(listing)
     }
 
     /// `PATCH /listings/{uuid}/publish|unpublish|cancel`.
-    pub async fn transition_listing(&self, caller: &Caller, uuid: Uuid, action: ListingAction) -> Result<Listing> {
+    pub async fn transition_listing(
+        &self,
+        caller: &Caller,
+        uuid: Uuid,
+        action: ListingAction,
+    ) -> Result<Listing> {
         let me = caller.person()?;
         let current = self.own_listing(me, uuid, action.verb()).await?;
         // The target status does not depend on the source, so the event can be built
@@ -470,9 +521,15 @@ impl MarketService {
             ListingAction::Publish => Event::ListingPublished(changed),
             ListingAction::Unpublish => Event::ListingUnpublished(changed),
             ListingAction::Cancel => Event::ListingCancelled(changed),
-            _ => return Err(Error::Internal(format!("{} is not an owner action", action.verb()))),
+            _ => {
+                return Err(Error::Internal(format!(
+                    "{} is not an owner action",
+                    action.verb()
+                )));
+            }
         };
-        let cascade = move |o: &Offer| EventEnvelope::new(Event::OfferCancelled(offer_event(o)), at);
+        let cascade =
+            move |o: &Offer| EventEnvelope::new(Event::OfferCancelled(offer_event(o)), at);
         let listing = self
             .store
             .transition_listing(uuid, action, at, &[EventEnvelope::new(event, at)], &cascade)
@@ -504,10 +561,10 @@ impl MarketService {
         });
         let mut listing_types = Vec::new();
         for raw in &filters.listing_types {
-            if let Some(t) = problems.check(ListingType::parse(raw.trim())) {
-                if !listing_types.contains(&t) {
-                    listing_types.push(t);
-                }
+            if let Some(t) = problems.check(ListingType::parse(raw.trim()))
+                && !listing_types.contains(&t)
+            {
+                listing_types.push(t);
             }
         }
         ListingQuery {
@@ -524,7 +581,12 @@ impl MarketService {
     }
 
     /// `GET /listings`: PUBLISHED listings, newest first.
-    pub async fn search_listings(&self, caller: &Caller, filters: &ListingFilters, page: PageRequest) -> Result<Page<Listing>> {
+    pub async fn search_listings(
+        &self,
+        caller: &Caller,
+        filters: &ListingFilters,
+        page: PageRequest,
+    ) -> Result<Page<Listing>> {
         caller.person()?;
         let mut problems = Problems::new();
         let query = self.parse_filters(filters, &mut problems);
@@ -534,10 +596,21 @@ impl MarketService {
 
     /// `GET /listings/mine`: the caller's listings in every status (a `personUuid`
     /// filter is ignored: it is always the caller).
-    pub async fn my_listings(&self, caller: &Caller, filters: &ListingFilters, page: PageRequest) -> Result<Page<Listing>> {
+    pub async fn my_listings(
+        &self,
+        caller: &Caller,
+        filters: &ListingFilters,
+        page: PageRequest,
+    ) -> Result<Page<Listing>> {
         let me: &Person = caller.person()?;
         let mut problems = Problems::new();
-        let mut query = self.parse_filters(&ListingFilters { person_uuid: None, ..filters.clone() }, &mut problems);
+        let mut query = self.parse_filters(
+            &ListingFilters {
+                person_uuid: None,
+                ..filters.clone()
+            },
+            &mut problems,
+        );
         problems.finish()?;
         query.person_uuid = Some(me.uuid);
         query.published_only = false;

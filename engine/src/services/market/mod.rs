@@ -71,7 +71,9 @@ impl MarketService {
     async fn own_listing(&self, me: &Person, uuid: Uuid, doing: &str) -> Result<Listing> {
         let l = self.visible_listing(me, uuid).await?;
         if l.person_uuid != me.uuid {
-            return Err(Error::forbidden(format!("Only the owner can {doing} a listing")));
+            return Err(Error::forbidden(format!(
+                "Only the owner can {doing} a listing"
+            )));
         }
         Ok(l)
     }
@@ -83,12 +85,20 @@ pub(crate) fn non_blank(raw: Option<&str>) -> Option<&str> {
 }
 
 /// Optional text, trimmed; `None` for absent or blank. Longer than `max` is a problem.
-pub(crate) fn optional_text(field: &str, raw: Option<&str>, max: usize) -> std::result::Result<Option<String>, String> {
+pub(crate) fn optional_text(
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+) -> std::result::Result<Option<String>, String> {
     crate::domain::people::parse_text(field, raw, max)
 }
 
 /// Required text, trimmed, 1 to `max` characters.
-pub(crate) fn required_text(field: &str, raw: Option<&str>, max: usize) -> std::result::Result<String, String> {
+pub(crate) fn required_text(
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+) -> std::result::Result<String, String> {
     optional_text(field, raw, max)?.ok_or_else(|| format!("{field} should not be empty"))
 }
 

@@ -111,7 +111,10 @@ impl MarketService {
                 kind,
                 title,
                 body,
-                &[("listingUuid", offer.listing_uuid), ("offerUuid", offer.uuid)],
+                &[
+                    ("listingUuid", offer.listing_uuid),
+                    ("offerUuid", offer.uuid),
+                ],
                 at,
             )],
             None => Vec::new(),
@@ -136,14 +139,21 @@ impl MarketService {
             }
             Some(p) => problems.check(Wei::parse_positive_eth("price", p).map_err(String::from)),
         };
-        let comment = problems.check(optional_text("comment", dto.comment.as_deref(), MAX_COMMENT));
+        let comment = problems.check(optional_text(
+            "comment",
+            dto.comment.as_deref(),
+            MAX_COMMENT,
+        ));
         problems.finish()?;
-        let (Some(listing_uuid), Some(price), Some(comment)) = (listing_uuid, price, comment) else {
+        let (Some(listing_uuid), Some(price), Some(comment)) = (listing_uuid, price, comment)
+        else {
             return Err(Error::Internal("parsed offer fields missing".into()));
         };
         let listing = self.visible_listing(me, listing_uuid).await?;
         if listing.person_uuid == me.uuid {
-            return Err(Error::forbidden("You cannot make an offer on your own listing"));
+            return Err(Error::forbidden(
+                "You cannot make an offer on your own listing",
+            ));
         }
         let at = time::now();
         let new = NewOffer {
@@ -174,13 +184,21 @@ impl MarketService {
                 listing.person_uuid,
                 NotificationType::OfferReceived,
                 "New offer",
-                format!("{} offered {} ETH for {}", me.display_name(), price, listing.title),
+                format!(
+                    "{} offered {} ETH for {}",
+                    me.display_name(),
+                    price,
+                    listing.title
+                ),
                 &preview,
                 at,
             )
             .await?;
         let event = EventEnvelope::new(Event::OfferReceived(offer_event(&preview)), at);
-        let (offer, stored) = self.store.insert_offer(&new, &notifications, &[event]).await?;
+        let (offer, stored) = self
+            .store
+            .insert_offer(&new, &notifications, &[event])
+            .await?;
         self.outbox.nudge();
         self.deliverer.deliver(&stored);
         tracing::info!(offer = %offer.uuid, listing = %listing_uuid, offeror = %me.uuid, "offer made");
@@ -188,7 +206,12 @@ impl MarketService {
     }
 
     /// `PATCH /offers/{uuid}`: the offeror's price and comment, while OFFERED.
-    pub async fn update_offer(&self, caller: &Caller, uuid: Uuid, dto: UpdateOfferDto) -> Result<Offer> {
+    pub async fn update_offer(
+        &self,
+        caller: &Caller,
+        uuid: Uuid,
+        dto: UpdateOfferDto,
+    ) -> Result<Offer> {
         let me = caller.person()?;
         let current = self.visible_offer(me, uuid).await?;
         if current.person_uuid != me.uuid {
@@ -196,13 +219,14 @@ impl MarketService {
         }
         let mut problems = Problems::new();
         let patch = OfferPatch {
-            price: dto
-                .price
-                .as_deref()
-                .and_then(|p| problems.check(Wei::parse_positive_eth("price", p).map_err(String::from))),
-            comment: dto
-                .comment
-                .map(|c| problems.check(optional_text("comment", c.as_deref(), MAX_COMMENT)).flatten()),
+            price: dto.price.as_deref().and_then(|p| {
+                problems.check(Wei::parse_positive_eth("price", p).map_err(String::from))
+            }),
+            comment: dto.comment.map(|c| {
+                problems
+                    .check(optional_text("comment", c.as_deref(), MAX_COMMENT))
+                    .flatten()
+            }),
         };
         problems.finish()?;
         let at = time::now();
@@ -241,7 +265,12 @@ impl MarketService {
                 current.person_uuid,
                 NotificationType::OfferAccepted,
                 "Offer accepted",
-                format!("{} accepted your offer of {} ETH for {}", me.display_name(), current.price, title),
+                format!(
+                    "{} accepted your offer of {} ETH for {}",
+                    me.display_name(),
+                    current.price,
+                    title
+                ),
                 &after,
                 at,
             )
@@ -291,8 +320,10 @@ impl MarketService {
     ) -> Result<Page<Offer>> {
         let me = caller.person()?;
         let mut problems = Problems::new();
-        let listing_uuid = non_blank(listing_uuid).and_then(|l| problems.check(parse_uuid_field("listingUuid", l)));
-        let person_uuid = non_blank(person_uuid).and_then(|p| problems.check(parse_uuid_field("personUuid", p)));
+        let listing_uuid = non_blank(listing_uuid)
+            .and_then(|l| problems.check(parse_uuid_field("listingUuid", l)));
+        let person_uuid =
+            non_blank(person_uuid).and_then(|p| problems.check(parse_uuid_field("personUuid", p)));
         problems.finish()?;
         if let Some(l) = listing_uuid {
             // A listing the caller cannot see is 404, not an empty list.

@@ -3,13 +3,13 @@
 //! after (paid, released, refunded, expired) belongs to the OrderActor.
 
 use super::{MarketService, non_blank, parse_uuid_field};
+use crate::domain::PageRequest;
 use crate::domain::market::{Currency, Parties};
 use crate::domain::money::Fees;
 use crate::domain::offer::OfferStatus;
 use crate::domain::order::{EscrowQuote, NewOrder, Order, OrderStatus, escrow_order_id};
 use crate::domain::time::{self, Timestamp};
 use crate::domain::wallet::{Wallet, checksummed};
-use crate::domain::PageRequest;
 use crate::error::{Error, Problems, Result};
 use crate::events::{Event, EventEnvelope, OrderCreated};
 use crate::ports::ChainError;
@@ -126,13 +126,26 @@ fn chain_error(e: ChainError) -> Error {
 impl MarketService {
     /// The wallet a party's money moves through: the most recently added one.
     async fn latest_wallet(&self, person_uuid: Uuid) -> Result<Option<Wallet>> {
-        let page = PageRequest { limit: 1, after: None };
-        Ok(self.store.list_wallets(person_uuid, &page).await?.items.into_iter().next())
+        let page = PageRequest {
+            limit: 1,
+            after: None,
+        };
+        Ok(self
+            .store
+            .list_wallets(person_uuid, &page)
+            .await?
+            .items
+            .into_iter()
+            .next())
     }
 
     /// `POST /orders`: 201 with a new order, or (`false`) 200 with the offer's open
     /// order when there is one already.
-    pub async fn create_order(&self, caller: &Caller, dto: CreateOrderDto) -> Result<(Order, bool)> {
+    pub async fn create_order(
+        &self,
+        caller: &Caller,
+        dto: CreateOrderDto,
+    ) -> Result<(Order, bool)> {
         let me = caller.person()?;
         let mut problems = Problems::new();
         let offer_uuid = match non_blank(dto.offer_uuid.as_deref()) {
@@ -145,7 +158,8 @@ impl MarketService {
         let payer_wallet_uuid = non_blank(dto.payer_wallet_uuid.as_deref())
             .and_then(|raw| problems.check(parse_uuid_field("payerWalletUuid", raw)));
         problems.finish()?;
-        let offer_uuid = offer_uuid.ok_or_else(|| Error::Internal("parsed offerUuid missing".into()))?;
+        let offer_uuid =
+            offer_uuid.ok_or_else(|| Error::Internal("parsed offerUuid missing".into()))?;
 
         let offer = self.visible_offer(me, offer_uuid).await?;
         let Parties { payer, payee } = offer.parties();
@@ -157,7 +171,9 @@ impl MarketService {
             return Ok((existing, false));
         }
         if offer.status != OfferStatus::Accepted {
-            return Err(Error::conflict(crate::adapters::store::msg::offer_not_accepted(offer.status)));
+            return Err(Error::conflict(
+                crate::adapters::store::msg::offer_not_accepted(offer.status),
+            ));
         }
         let listing = self
             .store
@@ -190,7 +206,9 @@ impl MarketService {
             Fees::compute(offer.price, self.fee_bps, self.fee_tax_bps).map_err(String::from),
         );
         problems.finish()?;
-        let (Some(payer_wallet), Some(payee_wallet), Some(fees)) = (payer_wallet, payee_wallet, fees) else {
+        let (Some(payer_wallet), Some(payee_wallet), Some(fees)) =
+            (payer_wallet, payee_wallet, fees)
+        else {
             return Err(Error::Internal("order inputs missing".into()));
         };
 

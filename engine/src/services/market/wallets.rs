@@ -4,7 +4,9 @@ use super::{MarketService, required_enum, required_text};
 use crate::domain::market::Currency;
 use crate::domain::money::Wei;
 use crate::domain::time::{self, Timestamp};
-use crate::domain::wallet::{Blockchain, NewWallet, Wallet, WalletType, checksummed, parse_address};
+use crate::domain::wallet::{
+    Blockchain, NewWallet, Wallet, WalletType, checksummed, parse_address,
+};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Problems, Result};
 use crate::events::{Event, EventEnvelope, WalletChanged};
@@ -92,9 +94,21 @@ impl MarketService {
     pub async fn add_wallet(&self, caller: &Caller, dto: CreateWalletDto) -> Result<Wallet> {
         let me = caller.person()?;
         let mut problems = Problems::new();
-        let chain = problems.check(required_enum("chain", dto.chain.as_deref(), Blockchain::parse));
-        let wallet_type = problems.check(required_enum("walletType", dto.wallet_type.as_deref(), WalletType::parse));
-        let network = problems.check(required_text("network", dto.network.as_deref(), MAX_NETWORK));
+        let chain = problems.check(required_enum(
+            "chain",
+            dto.chain.as_deref(),
+            Blockchain::parse,
+        ));
+        let wallet_type = problems.check(required_enum(
+            "walletType",
+            dto.wallet_type.as_deref(),
+            WalletType::parse,
+        ));
+        let network = problems.check(required_text(
+            "network",
+            dto.network.as_deref(),
+            MAX_NETWORK,
+        ));
         let balance = match dto.balance.as_deref() {
             None => {
                 problems.push("balance should not be empty");
@@ -102,7 +116,11 @@ impl MarketService {
             }
             Some(b) => problems.check(Wei::parse_eth("balance", b).map_err(String::from)),
         };
-        let currency = problems.check(required_enum("currency", dto.currency.as_deref(), Currency::parse));
+        let currency = problems.check(required_enum(
+            "currency",
+            dto.currency.as_deref(),
+            Currency::parse,
+        ));
         let address = match dto.address.as_deref() {
             None => {
                 problems.push("address should not be empty");
@@ -111,8 +129,14 @@ impl MarketService {
             Some(a) => problems.check(parse_address("address", a)),
         };
         problems.finish()?;
-        let (Some(chain), Some(wallet_type), Some(network), Some(balance), Some(currency), Some(address)) =
-            (chain, wallet_type, network, balance, currency, address)
+        let (
+            Some(chain),
+            Some(wallet_type),
+            Some(network),
+            Some(balance),
+            Some(currency),
+            Some(address),
+        ) = (chain, wallet_type, network, balance, currency, address)
         else {
             return Err(Error::Internal("parsed wallet fields missing".into()));
         };

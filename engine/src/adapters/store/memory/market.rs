@@ -77,7 +77,12 @@ pub(crate) fn parse_seed(sql: &str) -> Vec<Category> {
             let [uuid, kind, name, description] = fields.as_slice() else {
                 return None;
             };
-            Some((Uuid::parse_str(uuid).ok()?, CategoryType::parse(kind).ok()?, name.clone(), description.clone()))
+            Some((
+                Uuid::parse_str(uuid).ok()?,
+                CategoryType::parse(kind).ok()?,
+                name.clone(),
+                description.clone(),
+            ))
         })
         .enumerate()
         .map(|(i, (uuid, category_type, name, description))| Category {
@@ -102,7 +107,10 @@ fn conflict(m: impl Into<String>) -> StoreError {
 
 impl State {
     fn listing_id(&self, uuid: Uuid) -> Option<i64> {
-        self.listings.values().find(|r| r.listing.uuid == uuid).map(|r| r.listing.id)
+        self.listings
+            .values()
+            .find(|r| r.listing.uuid == uuid)
+            .map(|r| r.listing.id)
     }
 
     fn offer_id(&self, uuid: Uuid) -> Option<i64> {
@@ -144,7 +152,10 @@ impl State {
 
 #[async_trait]
 impl MarketStore for MemoryStore {
-    async fn list_categories(&self, category_type: Option<CategoryType>) -> StoreResult<Vec<Category>> {
+    async fn list_categories(
+        &self,
+        category_type: Option<CategoryType>,
+    ) -> StoreResult<Vec<Category>> {
         Ok(CATEGORIES
             .iter()
             .filter(|c| category_type.is_none_or(|t| c.category_type == t))
@@ -156,7 +167,11 @@ impl MarketStore for MemoryStore {
         Ok(CATEGORIES.iter().find(|c| c.uuid == uuid).cloned())
     }
 
-    async fn insert_listing(&self, listing: &NewListing, events: &[EventEnvelope]) -> StoreResult<Listing> {
+    async fn insert_listing(
+        &self,
+        listing: &NewListing,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Listing> {
         if !CATEGORIES.iter().any(|c| c.uuid == listing.category_uuid) {
             return Err(not_found(msg::CATEGORY_NOT_FOUND));
         }
@@ -173,7 +188,10 @@ impl MarketStore for MemoryStore {
 
     async fn listing_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Listing>> {
         let s = self.state.read();
-        Ok(s.listings.values().find(|r| r.listing.uuid == uuid).map(|r| r.listing.clone()))
+        Ok(s.listings
+            .values()
+            .find(|r| r.listing.uuid == uuid)
+            .map(|r| r.listing.clone()))
     }
 
     async fn update_listing(
@@ -184,7 +202,9 @@ impl MarketStore for MemoryStore {
         events: &[EventEnvelope],
     ) -> StoreResult<Listing> {
         let mut s = self.state.write();
-        let id = s.listing_id(uuid).ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+        let id = s
+            .listing_id(uuid)
+            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
         let status = s.listings[&id].listing.status;
         status
             .transition(ListingAction::Edit)
@@ -208,7 +228,9 @@ impl MarketStore for MemoryStore {
         offer_event: OfferEvents<'_>,
     ) -> StoreResult<Listing> {
         let mut s = self.state.write();
-        let id = s.listing_id(uuid).ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+        let id = s
+            .listing_id(uuid)
+            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
         let next = s.listings[&id]
             .listing
             .status
@@ -219,13 +241,20 @@ impl MarketStore for MemoryStore {
         }
         let mut cascade = Vec::new();
         if next == ListingStatus::Cancelled {
-            for o in s.offers.values_mut().filter(|o| o.listing_id == id && o.status.is_open()) {
+            for o in s
+                .offers
+                .values_mut()
+                .filter(|o| o.listing_id == id && o.status.is_open())
+            {
                 o.status = OfferStatus::Cancelled;
                 o.updated_at = at;
                 cascade.push(offer_event(o));
             }
         }
-        let row = s.listings.get_mut(&id).ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+        let row = s
+            .listings
+            .get_mut(&id)
+            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
         row.listing.status = next;
         row.listing.updated_at = at;
         let listing = row.listing.clone();
@@ -236,7 +265,9 @@ impl MarketStore for MemoryStore {
 
     async fn delete_listing(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut s = self.state.write();
-        let id = s.listing_id(uuid).ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+        let id = s
+            .listing_id(uuid)
+            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
         if s.listing_has_open_order(uuid) {
             return Err(conflict(open_order_refusal("delete").0));
         }
@@ -246,7 +277,11 @@ impl MarketStore for MemoryStore {
         Ok(())
     }
 
-    async fn search_listings(&self, query: &ListingQuery, page: &PageRequest) -> StoreResult<Page<Listing>> {
+    async fn search_listings(
+        &self,
+        query: &ListingQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Listing>> {
         let text = query.q.as_deref().map(TextQuery::parse);
         let s = self.state.read();
         let rows = s
@@ -276,12 +311,14 @@ impl MarketStore for MemoryStore {
             .map(|r| r.listing.clone())
             .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
         if listing.status != ListingStatus::Published {
-            return Err(conflict(msg::listing_not_published("make an offer", listing.status)));
+            return Err(conflict(msg::listing_not_published(
+                "make an offer",
+                listing.status,
+            )));
         }
-        if s.offers
-            .values()
-            .any(|o| o.listing_id == listing.id && o.person_uuid == offer.person_uuid && o.status.is_open())
-        {
+        if s.offers.values().any(|o| {
+            o.listing_id == listing.id && o.person_uuid == offer.person_uuid && o.status.is_open()
+        }) {
             return Err(conflict(msg::OPEN_OFFER_EXISTS));
         }
         let id = s.next_id("offer");
@@ -306,7 +343,13 @@ impl MarketStore for MemoryStore {
     }
 
     async fn offer_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Offer>> {
-        Ok(self.state.read().offers.values().find(|o| o.uuid == uuid).cloned())
+        Ok(self
+            .state
+            .read()
+            .offers
+            .values()
+            .find(|o| o.uuid == uuid)
+            .cloned())
     }
 
     async fn update_offer(
@@ -317,8 +360,13 @@ impl MarketStore for MemoryStore {
         events: &[EventEnvelope],
     ) -> StoreResult<Offer> {
         let mut s = self.state.write();
-        let id = s.offer_id(uuid).ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
-        let offer = s.offers.get_mut(&id).ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+        let id = s
+            .offer_id(uuid)
+            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+        let offer = s
+            .offers
+            .get_mut(&id)
+            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
         offer
             .status
             .transition(OfferAction::Update)
@@ -338,7 +386,9 @@ impl MarketStore for MemoryStore {
         events: &[EventEnvelope],
     ) -> StoreResult<(Offer, Vec<Notification>)> {
         let mut s = self.state.write();
-        let id = s.offer_id(uuid).ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+        let id = s
+            .offer_id(uuid)
+            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
         let offer = s.offers[&id].clone();
         let next = offer.status.transition(action).map_err(|e| conflict(e.0))?;
         match action {
@@ -349,12 +399,14 @@ impl MarketStore for MemoryStore {
                     .map(|r| r.listing.status)
                     .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
                 if listing_status != ListingStatus::Published {
-                    return Err(conflict(msg::listing_not_published("accept an offer", listing_status)));
+                    return Err(conflict(msg::listing_not_published(
+                        "accept an offer",
+                        listing_status,
+                    )));
                 }
-                if s.offers
-                    .values()
-                    .any(|o| o.listing_id == offer.listing_id && o.id != id && o.status.holds_listing())
-                {
+                if s.offers.values().any(|o| {
+                    o.listing_id == offer.listing_id && o.id != id && o.status.holds_listing()
+                }) {
                     return Err(conflict(msg::ACCEPTED_OFFER_EXISTS));
                 }
             }
@@ -363,7 +415,10 @@ impl MarketStore for MemoryStore {
             }
             _ => {}
         }
-        let o = s.offers.get_mut(&id).ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+        let o = s
+            .offers
+            .get_mut(&id)
+            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
         o.status = next;
         o.updated_at = at;
         let updated = o.clone();
@@ -372,7 +427,11 @@ impl MarketStore for MemoryStore {
         Ok((updated, notified))
     }
 
-    async fn list_offers(&self, query: &OfferQuery, page: &PageRequest) -> StoreResult<Page<Offer>> {
+    async fn list_offers(
+        &self,
+        query: &OfferQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Offer>> {
         let s = self.state.read();
         let rows = s
             .offers
@@ -386,7 +445,11 @@ impl MarketStore for MemoryStore {
         Ok(Page::from_rows(rows, page, |o| o.id))
     }
 
-    async fn insert_wallet(&self, wallet: &NewWallet, events: &[EventEnvelope]) -> StoreResult<Wallet> {
+    async fn insert_wallet(
+        &self,
+        wallet: &NewWallet,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Wallet> {
         let mut s = self.state.write();
         if s.person_by_uuid(wallet.person_uuid).is_none() {
             return Err(not_found(msg::PERSON_NOT_FOUND));
@@ -403,7 +466,13 @@ impl MarketStore for MemoryStore {
     }
 
     async fn wallet_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Wallet>> {
-        Ok(self.state.read().wallets.values().find(|w| w.uuid == uuid).cloned())
+        Ok(self
+            .state
+            .read()
+            .wallets
+            .values()
+            .find(|w| w.uuid == uuid)
+            .cloned())
     }
 
     async fn delete_wallet(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()> {
@@ -419,7 +488,11 @@ impl MarketStore for MemoryStore {
         Ok(())
     }
 
-    async fn list_wallets(&self, person_uuid: Uuid, page: &PageRequest) -> StoreResult<Page<Wallet>> {
+    async fn list_wallets(
+        &self,
+        person_uuid: Uuid,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Wallet>> {
         let s = self.state.read();
         let rows = s
             .wallets
@@ -433,7 +506,11 @@ impl MarketStore for MemoryStore {
         Ok(Page::from_rows(rows, page, |w| w.id))
     }
 
-    async fn insert_order(&self, order: &NewOrder, events: &[EventEnvelope]) -> StoreResult<(Order, bool)> {
+    async fn insert_order(
+        &self,
+        order: &NewOrder,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Order, bool)> {
         let mut s = self.state.write();
         if let Some(existing) = s.open_order_of(order.offer_uuid) {
             return Ok((existing.clone(), false));
@@ -453,7 +530,10 @@ impl MarketStore for MemoryStore {
             .map(|r| r.listing.status)
             .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
         if listing_status != ListingStatus::Published {
-            return Err(conflict(msg::listing_not_published("create an order", listing_status)));
+            return Err(conflict(msg::listing_not_published(
+                "create an order",
+                listing_status,
+            )));
         }
         let id = s.next_id("orders");
         let stored = order.stored(id);
@@ -488,7 +568,10 @@ mod tests {
     #[test]
     fn the_seed_file_parses_into_every_category() {
         let all = &*CATEGORIES;
-        let lines = SEED_SQL.lines().filter(|l| l.trim().starts_with("('")).count();
+        let lines = SEED_SQL
+            .lines()
+            .filter(|l| l.trim().starts_with("('"))
+            .count();
         assert_eq!(all.len(), lines, "every seed line is a category");
         assert!(all.len() >= 20);
         let postman = all
@@ -496,8 +579,15 @@ mod tests {
             .find(|c| c.uuid.to_string() == "49f72173-9c44-427c-80d6-9f7f8a65116f")
             .expect("the Postman collection's category");
         assert_eq!(postman.category_type, CategoryType::Service);
-        let baby = all.iter().find(|c| c.name == "Baby & Kids").expect("seeded");
-        assert_eq!(baby.description.as_deref(), Some("Prams, cots, toys, kids' clothing"), "'' unescaped");
+        let baby = all
+            .iter()
+            .find(|c| c.name == "Baby & Kids")
+            .expect("seeded");
+        assert_eq!(
+            baby.description.as_deref(),
+            Some("Prams, cots, toys, kids' clothing"),
+            "'' unescaped"
+        );
         let ids: Vec<i64> = all.iter().map(|c| c.id).collect();
         assert_eq!(ids, (1..=all.len() as i64).collect::<Vec<_>>());
         assert_eq!(quoted_strings("('a''b', 'c')"), ["a'b", "c"]);
@@ -524,11 +614,19 @@ mod tests {
             bio: None,
             at,
         };
-        store.insert_account_with_person(&account, &person, &[]).await.unwrap().1.uuid
+        store
+            .insert_account_with_person(&account, &person, &[])
+            .await
+            .unwrap()
+            .1
+            .uuid
     }
 
     async fn published(store: &MemoryStore, poster: Uuid) -> Listing {
-        let category = CATEGORIES.iter().find(|c| c.category_type == CategoryType::Item).unwrap();
+        let category = CATEGORIES
+            .iter()
+            .find(|c| c.category_type == CategoryType::Item)
+            .unwrap();
         let l = store
             .insert_listing(
                 &NewListing {
@@ -551,7 +649,10 @@ mod tests {
             .await
             .unwrap();
         let noop = |_: &Offer| unreachable!("no offers to cascade");
-        store.transition_listing(l.uuid, ListingAction::Publish, time::now(), &[], &noop).await.unwrap()
+        store
+            .transition_listing(l.uuid, ListingAction::Publish, time::now(), &[], &noop)
+            .await
+            .unwrap()
     }
 
     async fn offer(store: &MemoryStore, listing: &Listing, offeror: Uuid) -> Offer {
@@ -588,8 +689,20 @@ mod tests {
         let other_listing = published(&store, stays).await;
         let offer_on_theirs = offer(&store, &their_listing, stays).await;
         let their_offer = offer(&store, &other_listing, gone).await;
-        store.insert_wallet(&wallet(gone, "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421"), &[]).await.unwrap();
-        let kept_wallet = store.insert_wallet(&wallet(stays, "0x5cE074129204d97AF5E9565D6bd8c14A1E84CFaF"), &[]).await.unwrap();
+        store
+            .insert_wallet(
+                &wallet(gone, "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421"),
+                &[],
+            )
+            .await
+            .unwrap();
+        let kept_wallet = store
+            .insert_wallet(
+                &wallet(stays, "0x5cE074129204d97AF5E9565D6bd8c14A1E84CFaF"),
+                &[],
+            )
+            .await
+            .unwrap();
         // A past order of theirs: a financial record, kept.
         let fees = Fees::compute(Wei(9), 500, 0).unwrap();
         let order = NewOrder {
@@ -621,14 +734,51 @@ mod tests {
             s.orders.insert(1, o);
             s.remove_person_market_data(gone);
         }
-        assert_eq!(store.listing_by_uuid(their_listing.uuid).await.unwrap(), None);
-        assert_eq!(store.offer_by_uuid(offer_on_theirs.uuid).await.unwrap(), None, "offers on their listings go");
-        assert_eq!(store.offer_by_uuid(their_offer.uuid).await.unwrap(), None, "their offers go");
-        assert!(store.listing_by_uuid(other_listing.uuid).await.unwrap().is_some());
-        assert!(store.list_wallets(gone, &PageRequest::default()).await.unwrap().items.is_empty());
-        assert_eq!(store.list_wallets(stays, &PageRequest::default()).await.unwrap().items, [kept_wallet]);
+        assert_eq!(
+            store.listing_by_uuid(their_listing.uuid).await.unwrap(),
+            None
+        );
+        assert_eq!(
+            store.offer_by_uuid(offer_on_theirs.uuid).await.unwrap(),
+            None,
+            "offers on their listings go"
+        );
+        assert_eq!(
+            store.offer_by_uuid(their_offer.uuid).await.unwrap(),
+            None,
+            "their offers go"
+        );
+        assert!(
+            store
+                .listing_by_uuid(other_listing.uuid)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        assert!(
+            store
+                .list_wallets(gone, &PageRequest::default())
+                .await
+                .unwrap()
+                .items
+                .is_empty()
+        );
+        assert_eq!(
+            store
+                .list_wallets(stays, &PageRequest::default())
+                .await
+                .unwrap()
+                .items,
+            [kept_wallet]
+        );
         assert_eq!(store.state.read().orders.len(), 1, "orders survive");
         // Their address is free again.
-        store.insert_wallet(&wallet(stays, "0x2e2f5b35a9e305baf5fc5431b55797ef20721421"), &[]).await.unwrap();
+        store
+            .insert_wallet(
+                &wallet(stays, "0x2e2f5b35a9e305baf5fc5431b55797ef20721421"),
+                &[],
+            )
+            .await
+            .unwrap();
     }
 }

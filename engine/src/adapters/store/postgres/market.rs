@@ -128,7 +128,9 @@ fn additional_fields_json(f: &AdditionalFields) -> serde_json::Value {
 
 async fn lock_listing(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<Listing> {
     let stmt = tx
-        .prepare_cached(&format!("{LISTING_SELECT} WHERE l.uuid = $1 FOR UPDATE OF l"))
+        .prepare_cached(&format!(
+            "{LISTING_SELECT} WHERE l.uuid = $1 FOR UPDATE OF l"
+        ))
         .await
         .map_err(map_err)?;
     match tx.query_opt(&stmt, &[&uuid]).await.map_err(map_err)? {
@@ -156,7 +158,11 @@ async fn listing_has_open_order(tx: &Transaction<'_>, listing_uuid: Uuid) -> Sto
         ))
         .await
         .map_err(map_err)?;
-    Ok(tx.query_one(&stmt, &[&listing_uuid]).await.map_err(map_err)?.get(0))
+    Ok(tx
+        .query_one(&stmt, &[&listing_uuid])
+        .await
+        .map_err(map_err)?
+        .get(0))
 }
 
 async fn insert_location(tx: &Transaction<'_>, l: &Location) -> StoreResult<i64> {
@@ -197,7 +203,8 @@ const OFFER_SELECT: &str = "SELECT o.id, o.uuid, o.person_uuid, o.price::text, o
      FROM offer o JOIN listing l ON l.id = o.listing_id";
 
 /// The offer columns `RETURNING` can give, the listing's part supplied by the caller.
-const OFFER_RETURNING: &str = "id, uuid, person_uuid, price::text, comment, status, listing_id, created_at, updated_at";
+const OFFER_RETURNING: &str =
+    "id, uuid, person_uuid, price::text, comment, status, listing_id, created_at, updated_at";
 
 fn offer_from(r: &Row) -> StoreResult<Offer> {
     Ok(Offer {
@@ -259,8 +266,7 @@ async fn listing_id_of_offer(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<i6
 
 // --- wallets ----------------------------------------------------------------------------
 
-const WALLET_COLS: &str =
-    "id, uuid, person_uuid, chain, wallet_type, network, balance::text, currency, address, created_at, updated_at";
+const WALLET_COLS: &str = "id, uuid, person_uuid, chain, wallet_type, network, balance::text, currency, address, created_at, updated_at";
 
 fn wallet_from(r: &Row) -> StoreResult<Wallet> {
     let balance: Option<String> = r.get(6);
@@ -341,7 +347,10 @@ async fn open_order_tx(tx: &Transaction<'_>, offer_uuid: Uuid) -> StoreResult<Op
 
 #[async_trait]
 impl MarketStore for PgStore {
-    async fn list_categories(&self, category_type: Option<CategoryType>) -> StoreResult<Vec<Category>> {
+    async fn list_categories(
+        &self,
+        category_type: Option<CategoryType>,
+    ) -> StoreResult<Vec<Category>> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
@@ -362,7 +371,9 @@ impl MarketStore for PgStore {
     async fn category_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Category>> {
         let client = self.client().await?;
         let stmt = client
-            .prepare_cached(&format!("SELECT {CATEGORY_COLS} FROM category WHERE uuid = $1"))
+            .prepare_cached(&format!(
+                "SELECT {CATEGORY_COLS} FROM category WHERE uuid = $1"
+            ))
             .await
             .map_err(map_err)?;
         client
@@ -373,14 +384,22 @@ impl MarketStore for PgStore {
             .transpose()
     }
 
-    async fn insert_listing(&self, listing: &NewListing, events: &[EventEnvelope]) -> StoreResult<Listing> {
+    async fn insert_listing(
+        &self,
+        listing: &NewListing,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Listing> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let stmt = tx
             .prepare_cached("SELECT id FROM category WHERE uuid = $1")
             .await
             .map_err(map_err)?;
-        let category_id: i64 = match tx.query_opt(&stmt, &[&listing.category_uuid]).await.map_err(map_err)? {
+        let category_id: i64 = match tx
+            .query_opt(&stmt, &[&listing.category_uuid])
+            .await
+            .map_err(map_err)?
+        {
             Some(r) => r.get(0),
             None => return Err(StoreError::NotFound(msg::CATEGORY_NOT_FOUND.into())),
         };
@@ -533,7 +552,10 @@ impl MarketStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let mut listing = lock_listing(&tx, uuid).await?;
-        let next = listing.status.transition(action).map_err(|e| StoreError::Conflict(e.0))?;
+        let next = listing
+            .status
+            .transition(action)
+            .map_err(|e| StoreError::Conflict(e.0))?;
         if action.blocked_by_open_order() && listing_has_open_order(&tx, uuid).await? {
             return Err(StoreError::Conflict(open_order_refusal(action.verb()).0));
         }
@@ -555,7 +577,11 @@ impl MarketStore for PgStore {
                 ))
                 .await
                 .map_err(map_err)?;
-            for r in tx.query(&stmt, &[&listing.id, &at]).await.map_err(map_err)? {
+            for r in tx
+                .query(&stmt, &[&listing.id, &at])
+                .await
+                .map_err(map_err)?
+            {
                 cascade.push(offer_event(&offer_returned(&r, &listing)?));
             }
         }
@@ -584,7 +610,11 @@ impl MarketStore for PgStore {
         Ok(())
     }
 
-    async fn search_listings(&self, query: &ListingQuery, page: &PageRequest) -> StoreResult<Page<Listing>> {
+    async fn search_listings(
+        &self,
+        query: &ListingQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Listing>> {
         let client = self.client().await?;
         // Two statements rather than `$q IS NULL OR ...`, so that a cached generic plan
         // cannot lose the GIN index on `document`.
@@ -620,7 +650,10 @@ impl MarketStore for PgStore {
             params.push(q);
         }
         let rows = client.query(&stmt, &params).await.map_err(map_err)?;
-        let items = rows.iter().map(listing_from).collect::<StoreResult<Vec<_>>>()?;
+        let items = rows
+            .iter()
+            .map(listing_from)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |l| l.id))
     }
 
@@ -634,7 +667,10 @@ impl MarketStore for PgStore {
         let tx = client.transaction().await.map_err(map_err)?;
         let listing = lock_listing(&tx, offer.listing_uuid).await?;
         if listing.status != ListingStatus::Published {
-            return Err(StoreError::Conflict(msg::listing_not_published("make an offer", listing.status)));
+            return Err(StoreError::Conflict(msg::listing_not_published(
+                "make an offer",
+                listing.status,
+            )));
         }
         let stmt = tx
             .prepare_cached(&format!(
@@ -697,9 +733,12 @@ impl MarketStore for PgStore {
             .prepare_cached("UPDATE offer SET price = $2::text::numeric, comment = $3, updated_at = $4 WHERE id = $1")
             .await
             .map_err(map_err)?;
-        tx.execute(&stmt, &[&offer.id, &offer.price.to_wei_string(), &offer.comment, &at])
-            .await
-            .map_err(map_err)?;
+        tx.execute(
+            &stmt,
+            &[&offer.id, &offer.price.to_wei_string(), &offer.comment, &at],
+        )
+        .await
+        .map_err(map_err)?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(offer)
@@ -718,10 +757,16 @@ impl MarketStore for PgStore {
         let listing_id = listing_id_of_offer(&tx, uuid).await?;
         let listing_status = lock_listing_status(&tx, listing_id).await?;
         let mut offer = lock_offer(&tx, uuid).await?;
-        let next = offer.status.transition(action).map_err(|e| StoreError::Conflict(e.0))?;
+        let next = offer
+            .status
+            .transition(action)
+            .map_err(|e| StoreError::Conflict(e.0))?;
         match action {
             OfferAction::Accept if listing_status != ListingStatus::Published => {
-                return Err(StoreError::Conflict(msg::listing_not_published("accept an offer", listing_status)));
+                return Err(StoreError::Conflict(msg::listing_not_published(
+                    "accept an offer",
+                    listing_status,
+                )));
             }
             OfferAction::Cancel if open_order_tx(&tx, uuid).await?.is_some() => {
                 return Err(StoreError::Conflict(msg::OFFER_HAS_OPEN_ORDER.into()));
@@ -744,7 +789,11 @@ impl MarketStore for PgStore {
         Ok((offer, notified))
     }
 
-    async fn list_offers(&self, query: &OfferQuery, page: &PageRequest) -> StoreResult<Page<Offer>> {
+    async fn list_offers(
+        &self,
+        query: &OfferQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Offer>> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
@@ -770,11 +819,18 @@ impl MarketStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        let items = rows.iter().map(offer_from).collect::<StoreResult<Vec<_>>>()?;
+        let items = rows
+            .iter()
+            .map(offer_from)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |o| o.id))
     }
 
-    async fn insert_wallet(&self, wallet: &NewWallet, events: &[EventEnvelope]) -> StoreResult<Wallet> {
+    async fn insert_wallet(
+        &self,
+        wallet: &NewWallet,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Wallet> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let stmt = tx
@@ -835,7 +891,11 @@ impl MarketStore for PgStore {
         Ok(())
     }
 
-    async fn list_wallets(&self, person_uuid: Uuid, page: &PageRequest) -> StoreResult<Page<Wallet>> {
+    async fn list_wallets(
+        &self,
+        person_uuid: Uuid,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Wallet>> {
         let client = self.client().await?;
         let stmt = client
             .prepare_cached(&format!(
@@ -849,11 +909,18 @@ impl MarketStore for PgStore {
             .query(&stmt, &[&person_uuid, &page.after, &limit])
             .await
             .map_err(map_err)?;
-        let items = rows.iter().map(wallet_from).collect::<StoreResult<Vec<_>>>()?;
+        let items = rows
+            .iter()
+            .map(wallet_from)
+            .collect::<StoreResult<Vec<_>>>()?;
         Ok(Page::from_rows(items, page, |w| w.id))
     }
 
-    async fn insert_order(&self, order: &NewOrder, events: &[EventEnvelope]) -> StoreResult<(Order, bool)> {
+    async fn insert_order(
+        &self,
+        order: &NewOrder,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Order, bool)> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let listing_id = listing_id_of_offer(&tx, order.offer_uuid).await?;
@@ -867,7 +934,10 @@ impl MarketStore for PgStore {
             return Err(StoreError::Conflict(msg::offer_not_accepted(offer.status)));
         }
         if listing_status != ListingStatus::Published {
-            return Err(StoreError::Conflict(msg::listing_not_published("create an order", listing_status)));
+            return Err(StoreError::Conflict(msg::listing_not_published(
+                "create an order",
+                listing_status,
+            )));
         }
         let q = &order.quote;
         let chain_id = i64::try_from(q.chain_id)
@@ -945,6 +1015,10 @@ impl MarketStore for PgStore {
             )
             .await
             .map_err(map_err)?;
-        Ok(client.query_one(&stmt, &[&person_uuid]).await.map_err(map_err)?.get(0))
+        Ok(client
+            .query_one(&stmt, &[&person_uuid])
+            .await
+            .map_err(map_err)?
+            .get(0))
     }
 }

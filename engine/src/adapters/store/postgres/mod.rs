@@ -122,8 +122,14 @@ const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
     ("person_username_lower_key", super::msg::USERNAME_TAKEN),
     ("person_email_lower_key", super::msg::EMAIL_TAKEN),
     // marketplace
-    ("offer_one_open_per_person_listing_key", super::msg::OPEN_OFFER_EXISTS),
-    ("offer_one_accepted_per_listing_key", super::msg::ACCEPTED_OFFER_EXISTS),
+    (
+        "offer_one_open_per_person_listing_key",
+        super::msg::OPEN_OFFER_EXISTS,
+    ),
+    (
+        "offer_one_accepted_per_listing_key",
+        super::msg::ACCEPTED_OFFER_EXISTS,
+    ),
     ("wallet_address_lower_key", super::msg::WALLET_ADDRESS_TAKEN),
 ];
 
