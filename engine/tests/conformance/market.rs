@@ -514,6 +514,27 @@ conformance! {
         assert_eq!(store.insert_order(&new_order(&ghost, &l), &[]).await.unwrap_err(), StoreError::NotFound("Offer not found".into()));
     }
 
+    async fn concurrent_orders_and_accepts_leave_one_winner(store) {
+        let poster = person(store, "poster").await;
+        let buyer = person(store, "buyer").await;
+        let l = published(store, &poster, ListingType::ItemSale, "Fridge").await;
+        let o = accept(store, &offer(store, &l, &buyer).await).await.unwrap();
+        // Two taps on "pay" at once: one order.
+        let (first, second) = (new_order(&o, &l), new_order(&o, &l));
+        let (a, b) = tokio::join!(store.insert_order(&first, &[]), store.insert_order(&second, &[]));
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(a.0.uuid, b.0.uuid, "both answer the same order");
+        assert_eq!([a.1, b.1].iter().filter(|created| **created).count(), 1);
+        // Two offers accepted at once on one listing: one wins, the other is refused.
+        let other = published(store, &poster, ListingType::ItemSale, "Bike").await;
+        let (x, y) = (offer(store, &other, &buyer).await, offer(store, &other, &person(store, "third").await).await);
+        let (rx, ry) = tokio::join!(accept(store, &x), accept(store, &y));
+        let outcomes = [rx.is_ok(), ry.is_ok()];
+        assert_eq!(outcomes.iter().filter(|ok| **ok).count(), 1, "{outcomes:?}");
+        let refused = if rx.is_ok() { ry } else { rx };
+        assert_eq!(refused.unwrap_err(), conflict("Listing already has an accepted offer"));
+    }
+
     async fn deleting_a_listing_takes_its_offers(store) {
         let poster = person(store, "poster").await;
         let buyer = person(store, "buyer").await;

@@ -191,6 +191,35 @@ mod tests {
     }
 
     #[test]
+    fn the_settings_select_the_simulated_chain_with_the_default_test_key() {
+        let settings = crate::config::Settings::load_with(None, &[]).unwrap();
+        let chain = from_settings(&settings.chain).unwrap();
+        assert_eq!(
+            (chain.adapter_name(), chain.chain_id()),
+            ("simulated", 31337)
+        );
+        assert_eq!(
+            chain.escrow_contract().to_checksum(None),
+            "0x5FbDB2315678afecb367f032d93F642f64180aa3"
+        );
+        let mut bad = settings.chain.clone();
+        bad.contract_address = Some("0x5fbDB2315678afecb367f032d93F642f64180aa3".into());
+        assert_eq!(
+            from_settings(&bad).err().unwrap().to_string(),
+            "chain.contract_address has an invalid EIP-55 checksum"
+        );
+        let mut rpc = settings.chain;
+        rpc.rpc_url = Some("http://127.0.0.1:8545".into());
+        assert!(
+            from_settings(&rpc)
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("chain.rpc_url")
+        );
+    }
+
+    #[test]
     fn bad_keys_are_refused_with_the_setting_named() {
         for bad in [
             "",

@@ -27,7 +27,7 @@ use crate::events::EventEnvelope;
 use crate::ports::{MarketStore, OfferEvents};
 use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
-use deadpool_postgres::Transaction;
+use deadpool_postgres::{GenericClient, Transaction};
 use std::str::FromStr;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -331,14 +331,15 @@ fn order_from(r: &Row) -> StoreResult<Order> {
     })
 }
 
-async fn open_order_tx(tx: &Transaction<'_>, offer_uuid: Uuid) -> StoreResult<Option<Order>> {
-    let stmt = tx
+/// The offer's order that is not final (inside a change's transaction, or on its own).
+async fn open_order<C: GenericClient>(c: &C, offer_uuid: Uuid) -> StoreResult<Option<Order>> {
+    let stmt = c
         .prepare_cached(&format!(
             "SELECT {ORDER_COLS} FROM orders WHERE offer_uuid = $1 AND status IN {OPEN_ORDER}"
         ))
         .await
         .map_err(map_err)?;
-    tx.query_opt(&stmt, &[&offer_uuid])
+    c.query_opt(&stmt, &[&offer_uuid])
         .await
         .map_err(map_err)?
         .map(|r| order_from(&r))
@@ -768,7 +769,7 @@ impl MarketStore for PgStore {
                     listing_status,
                 )));
             }
-            OfferAction::Cancel if open_order_tx(&tx, uuid).await?.is_some() => {
+            OfferAction::Cancel if open_order(&tx, uuid).await?.is_some() => {
                 return Err(StoreError::Conflict(msg::OFFER_HAS_OPEN_ORDER.into()));
             }
             _ => {}
@@ -926,7 +927,7 @@ impl MarketStore for PgStore {
         let listing_id = listing_id_of_offer(&tx, order.offer_uuid).await?;
         let listing_status = lock_listing_status(&tx, listing_id).await?;
         let offer = lock_offer(&tx, order.offer_uuid).await?;
-        if let Some(existing) = open_order_tx(&tx, order.offer_uuid).await? {
+        if let Some(existing) = open_order(&tx, order.offer_uuid).await? {
             tx.commit().await.map_err(map_err)?;
             return Ok((existing, false));
         }
@@ -987,7 +988,7 @@ impl MarketStore for PgStore {
         let Some(row) = inserted else {
             // Only reachable without the locks above (they serialize every creation for
             // this offer); kept so that the index, not luck, guarantees one open order.
-            let existing = open_order_tx(&tx, order.offer_uuid)
+            let existing = open_order(&tx, order.offer_uuid)
                 .await?
                 .ok_or_else(|| StoreError::Conflict("order creation raced; retry".into()))?;
             tx.commit().await.map_err(map_err)?;
@@ -999,11 +1000,8 @@ impl MarketStore for PgStore {
     }
 
     async fn open_order_for_offer(&self, offer_uuid: Uuid) -> StoreResult<Option<Order>> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let order = open_order_tx(&tx, offer_uuid).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(order)
+        let client = self.client().await?;
+        open_order(&client, offer_uuid).await
     }
 
     async fn has_funds_in_escrow(&self, person_uuid: Uuid) -> StoreResult<bool> {
