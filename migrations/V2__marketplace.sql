@@ -46,16 +46,17 @@ CREATE TABLE listing (
     id                BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     uuid              UUID NOT NULL UNIQUE,
     -- the poster. Deleting the person deletes their listings (and, through offer, the
-    -- offers on them) -- unless an order exists: orders.offer_id is RESTRICT, so the
-    -- delete is refused and the financial record survives.
+    -- offers on them). Orders survive as financial records: orders.offer_id is SET NULL
+    -- and the order keeps offer_uuid, listing_uuid and every amount. (Account deletion
+    -- is refused while an order of the person holds funds in escrow.)
     person_uuid       UUID NOT NULL REFERENCES person (uuid) ON DELETE CASCADE,
     listing_type      TEXT NOT NULL
                       CONSTRAINT listing_type_check
                       CHECK (listing_type IN ('ITEM_SALE', 'ITEM_PURCHASE', 'SERVICE_SALE', 'SERVICE_PURCHASE')),
     title             TEXT NOT NULL,
     description       TEXT NOT NULL,
-    -- wei; 0 allowed ("free" / make me an offer), offers must be > 0
-    price             NUMERIC(78,0) NOT NULL CONSTRAINT listing_price_check CHECK (price >= 0),
+    -- wei; a positive price (the escrow cannot hold an order of 0)
+    price             NUMERIC(78,0) NOT NULL CONSTRAINT listing_price_check CHECK (price > 0),
     currency_type     TEXT NOT NULL
                       CONSTRAINT listing_currency_type_check CHECK (currency_type IN ('CRYPTO', 'FIAT')),
     currency          TEXT NOT NULL
@@ -82,9 +83,22 @@ CREATE TABLE listing (
 
 CREATE INDEX listing_document_idx       ON listing USING GIN (document);
 CREATE INDEX listing_status_updated_idx ON listing (status, updated_at DESC);
+-- GET /listings: PUBLISHED, newest first, keyset-paged by id
+CREATE INDEX listing_status_id_idx      ON listing (status, id DESC);
 CREATE INDEX listing_person_uuid_idx    ON listing (person_uuid, id);
 CREATE INDEX listing_category_idx       ON listing (category_id);
 CREATE INDEX listing_location_idx       ON listing (location_id) WHERE location_id IS NOT NULL;
+
+-- A location belongs to its listing alone: it goes with it, however the listing goes
+-- (DELETE /listings, or the cascade of a deleted person).
+CREATE FUNCTION listing_delete_location() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM location WHERE id = OLD.location_id;
+    RETURN NULL;
+END
+$$;
+CREATE TRIGGER listing_location_cleanup AFTER DELETE ON listing
+    FOR EACH ROW WHEN (OLD.location_id IS NOT NULL) EXECUTE FUNCTION listing_delete_location();
 
 -- ---------------------------------------------------------------------------
 -- offer
@@ -92,14 +106,14 @@ CREATE INDEX listing_location_idx       ON listing (location_id) WHERE location_
 CREATE TABLE offer (
     id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     uuid        UUID NOT NULL UNIQUE,
-    -- the offeror. CASCADE, but an offer with an order cannot go (orders.offer_id RESTRICT).
+    -- the offeror. CASCADE; its orders survive (orders.offer_id SET NULL, offer_uuid kept).
     person_uuid UUID NOT NULL REFERENCES person (uuid) ON DELETE CASCADE,
     price       NUMERIC(78,0) NOT NULL CONSTRAINT offer_price_check CHECK (price > 0),
     comment     TEXT NULL,
     status      TEXT NOT NULL DEFAULT 'OFFERED'
                 CONSTRAINT offer_status_check
                 CHECK (status IN ('OFFERED', 'ACCEPTED', 'PAID', 'COMPLETED', 'CANCELLED')),
-    -- offers die with their listing, unless an order holds them (RESTRICT on orders)
+    -- offers die with their listing (their orders survive, see orders.offer_id)
     listing_id  BIGINT NOT NULL REFERENCES listing (id) ON DELETE CASCADE,
     created_at  TIMESTAMPTZ NOT NULL DEFAULT now(),
     updated_at  TIMESTAMPTZ NOT NULL DEFAULT now()
@@ -152,9 +166,10 @@ CREATE TABLE orders (
                        CONSTRAINT orders_status_check
                        CHECK (status IN ('AWAITING_PAYMENT', 'PAID', 'RELEASING', 'COMPLETED',
                                          'REFUNDING', 'CANCELLED', 'EXPIRED')),
-    -- RESTRICT: a financial record; its offer (and so the listing and both persons)
-    -- cannot be deleted while an order points at it.
-    offer_id           BIGINT NOT NULL REFERENCES offer (id) ON DELETE RESTRICT,
+    -- a financial record outlives its offer: deleting the offer (its listing deleted, a
+    -- person deleted) only clears the link; offer_uuid keeps which offer it was.
+    offer_id           BIGINT NULL REFERENCES offer (id) ON DELETE SET NULL,
+    offer_uuid         UUID NOT NULL,
     -- no FK: financial records outlive accounts (account deletion is refused while
     -- funds are in escrow; afterwards the uuids stay as plain values)
     payer_uuid         UUID NOT NULL,
@@ -171,12 +186,17 @@ CREATE TABLE orders (
     total_platform_fee NUMERIC(78,0) NOT NULL CONSTRAINT orders_total_platform_fee_check CHECK (total_platform_fee >= 0),
     platform_fee_tax   NUMERIC(78,0) NOT NULL CONSTRAINT orders_platform_fee_tax_check CHECK (platform_fee_tax >= 0),
     order_total        NUMERIC(78,0) NOT NULL CONSTRAINT orders_order_total_check CHECK (order_total > 0),
-    -- bytes32 hex of the escrow order id ("0x" + 64 hex digits)
+    -- the escrow quote (API.md "escrow"): which chain and contract it is for, the bytes32
+    -- hex order id ("0x" + 64 hex digits: the uuid right-aligned), the deadline (whole
+    -- seconds; unpaid after it -> EXPIRED) and the platform's signature over it all
+    chain_id           BIGINT NOT NULL CONSTRAINT orders_chain_id_check CHECK (chain_id > 0),
+    escrow_contract    TEXT NOT NULL
+                       CONSTRAINT orders_escrow_contract_format CHECK (escrow_contract ~ '^0x[0-9a-fA-F]{40}$'),
     escrow_order_id    TEXT NOT NULL UNIQUE
                        CONSTRAINT orders_escrow_order_id_format CHECK (escrow_order_id ~ '^0x[0-9a-fA-F]{64}$'),
-    -- the quote's deadline; unpaid after it -> EXPIRED
     deadline           TIMESTAMPTZ NOT NULL,
-    quote_signature    TEXT NULL,
+    quote_signature    TEXT NOT NULL
+                       CONSTRAINT orders_quote_signature_format CHECK (quote_signature ~ '^0x[0-9a-fA-F]{130}$'),
     -- optimistic lock: every transition does UPDATE ... SET version = version + 1
     -- WHERE id = $1 AND version = $2 (after SELECT ... FOR UPDATE)
     version            BIGINT NOT NULL DEFAULT 0,
@@ -187,11 +207,14 @@ CREATE TABLE orders (
     CONSTRAINT orders_payer_not_payee CHECK (payer_uuid <> payee_uuid)
 );
 
--- one open order per offer (a new one only after the previous EXPIRED / CANCELLED / COMPLETED)
+-- one open order per offer (a new one only after the previous EXPIRED / CANCELLED /
+-- COMPLETED). On offer_uuid, which a deleted offer does not clear; POST /orders relies
+-- on it (INSERT ... ON CONFLICT DO NOTHING) to make one order however often it is asked.
 CREATE UNIQUE INDEX orders_one_open_per_offer_key
-    ON orders (offer_id)
+    ON orders (offer_uuid)
     WHERE status IN ('AWAITING_PAYMENT', 'PAID', 'RELEASING', 'REFUNDING');
-CREATE INDEX orders_offer_idx        ON orders (offer_id);
+-- keeps ON DELETE SET NULL of an offer cheap
+CREATE INDEX orders_offer_idx        ON orders (offer_id) WHERE offer_id IS NOT NULL;
 CREATE INDEX orders_payer_uuid_idx   ON orders (payer_uuid);
 CREATE INDEX orders_payee_uuid_idx   ON orders (payee_uuid);
 CREATE INDEX orders_listing_uuid_idx ON orders (listing_uuid);

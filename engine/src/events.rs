@@ -74,6 +74,34 @@ pub enum Event {
     ReactionCreated(ReactionChanged),
     #[serde(rename = "experience_reaction.deleted")]
     ReactionDeleted(ReactionChanged),
+
+    // --- marketplace ------------------------------------------------------------------
+    #[serde(rename = "listing.created")]
+    ListingCreated(ListingChanged),
+    #[serde(rename = "listing.updated")]
+    ListingUpdated(ListingChanged),
+    #[serde(rename = "listing.published")]
+    ListingPublished(ListingChanged),
+    #[serde(rename = "listing.unpublished")]
+    ListingUnpublished(ListingChanged),
+    #[serde(rename = "listing.cancelled")]
+    ListingCancelled(ListingChanged),
+    #[serde(rename = "listing.deleted")]
+    ListingDeleted(ListingChanged),
+    #[serde(rename = "offer.received")]
+    OfferReceived(OfferChanged),
+    #[serde(rename = "offer.updated")]
+    OfferUpdated(OfferChanged),
+    #[serde(rename = "offer.accepted")]
+    OfferAccepted(OfferChanged),
+    #[serde(rename = "offer.cancelled")]
+    OfferCancelled(OfferChanged),
+    #[serde(rename = "wallet.added")]
+    WalletAdded(WalletChanged),
+    #[serde(rename = "wallet.removed")]
+    WalletRemoved(WalletChanged),
+    #[serde(rename = "order.created")]
+    OrderCreated(OrderCreated),
 }
 
 impl Event {
@@ -91,6 +119,20 @@ impl Event {
             Event::ExperienceDeleted(_) => "experience.deleted",
             Event::ReactionCreated(_) => "experience_reaction.created",
             Event::ReactionDeleted(_) => "experience_reaction.deleted",
+            // marketplace
+            Event::ListingCreated(_) => "listing.created",
+            Event::ListingUpdated(_) => "listing.updated",
+            Event::ListingPublished(_) => "listing.published",
+            Event::ListingUnpublished(_) => "listing.unpublished",
+            Event::ListingCancelled(_) => "listing.cancelled",
+            Event::ListingDeleted(_) => "listing.deleted",
+            Event::OfferReceived(_) => "offer.received",
+            Event::OfferUpdated(_) => "offer.updated",
+            Event::OfferAccepted(_) => "offer.accepted",
+            Event::OfferCancelled(_) => "offer.cancelled",
+            Event::WalletAdded(_) => "wallet.added",
+            Event::WalletRemoved(_) => "wallet.removed",
+            Event::OrderCreated(_) => "order.created",
         }
     }
 }
@@ -159,6 +201,54 @@ pub struct ReactionChanged {
     pub experience_uuid: Uuid,
     pub person_uuid: Uuid,
     pub reaction_type: String,
+}
+
+// --- marketplace ----------------------------------------------------------------------
+
+/// A listing after the change (`status` is the new one).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ListingChanged {
+    pub listing_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub listing_type: String,
+    pub status: String,
+    pub title: String,
+}
+
+/// An offer after the change; `price` in ETH, as on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferChanged {
+    pub offer_uuid: Uuid,
+    pub listing_uuid: Uuid,
+    /// The offeror.
+    pub person_uuid: Uuid,
+    pub poster_uuid: Uuid,
+    pub price: String,
+    pub status: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WalletChanged {
+    pub wallet_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub address: String,
+}
+
+/// Amounts in ETH, as on the wire.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderCreated {
+    pub order_uuid: Uuid,
+    pub offer_uuid: Uuid,
+    pub listing_uuid: Uuid,
+    pub payer_uuid: Uuid,
+    pub payee_uuid: Uuid,
+    pub order_total: String,
+    pub escrow_order_id: String,
+    pub deadline: u64,
 }
 
 /// An outbox row as the relay sees it.

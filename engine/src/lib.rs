@@ -17,10 +17,11 @@ use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Store};
+use crate::ports::{Bus, Chain, Store};
 use crate::services::accounts::AccountService;
 use crate::services::connections::ConnectionService;
 use crate::services::experiences::ExperienceService;
+use crate::services::market::MarketService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
@@ -37,6 +38,8 @@ pub enum StartError {
     Store(#[from] error::StoreError),
     #[error("auth: {0}")]
     Auth(#[from] auth::AuthSetupError),
+    #[error("chain: {0}")]
+    Chain(#[from] ports::ChainError),
 }
 
 /// Everything a running engine has: settings, the chosen adapters, the services, and the
@@ -47,6 +50,8 @@ pub struct Engine {
     pub node_id: Uuid,
     pub store: Arc<dyn Store>,
     pub bus: Arc<dyn Bus>,
+    /// The escrow chain (simulated unless `chain.rpc_url` is set).
+    pub chain: Arc<dyn Chain>,
     pub auth: Arc<Authenticator>,
     pub outbox: OutboxSignal,
     pub relay_stats: Arc<RelayStats>,
@@ -57,6 +62,7 @@ pub struct Engine {
     pub connections: ConnectionService,
     pub experiences: ExperienceService,
     pub accounts: AccountService,
+    pub market: MarketService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -110,12 +116,22 @@ impl Engine {
         let outbox = OutboxSignal::default();
         let relay_stats = Arc::new(RelayStats::default());
         let deliverer = Deliverer::default();
+        let chain = adapters::chain::from_settings(&settings.chain)?;
+        let market = MarketService::new(
+            store.clone(),
+            chain.clone(),
+            outbox.clone(),
+            deliverer.clone(),
+            &settings,
+        );
         let engine = Arc::new(Self {
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
             experiences: ExperienceService::new(store.clone(), outbox.clone()),
             accounts: AccountService::new(store.clone(), outbox.clone()),
+            market,
+            chain,
             deliverer,
             settings: Arc::new(settings),
             node_id,
@@ -134,7 +150,7 @@ impl Engine {
             auth = choice.auth,
             blobs = "local files",
             pusher = "recording",
-            chain = "simulated",
+            chain = engine.chain.adapter_name(),
             "engine adapters"
         );
         let relay = OutboxRelay::new(

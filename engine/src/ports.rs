@@ -6,11 +6,17 @@ use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, 
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
 };
+use crate::domain::listing::{Listing, ListingAction, ListingPatch, ListingQuery, NewListing};
+use crate::domain::market::{Category, CategoryType};
 use crate::domain::notifications::{NewNotification, Notification, NotificationFilter};
+use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery};
+use crate::domain::order::{EscrowQuote, NewOrder, Order};
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
+use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::StoreResult;
 use crate::events::{EventEnvelope, OutboxRow};
+use alloy_primitives::Address;
 use async_trait::async_trait;
 use thiserror::Error;
 use uuid::Uuid;
@@ -33,6 +39,7 @@ pub trait Store:
     + OutboxStore
     + SocialStore
     + AccountDeletionStore
+    + MarketStore
     + Send
     + Sync
     + 'static
@@ -240,6 +247,160 @@ pub trait OutboxStore: Send + Sync {
     async fn outbox_backlog(&self) -> StoreResult<i64>;
     /// Records that `consumer` handled `key`; false when it already had (a redelivery).
     async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool>;
+}
+
+/// Builds the events of offers a change touches that the caller could not know in
+/// advance (the open offers a cancelled listing cancels), inside the same transaction.
+pub type OfferEvents<'a> = &'a (dyn Fn(&Offer) -> EventEnvelope + Send + Sync);
+
+/// The marketplace: categories, listings, offers, wallets and orders.
+///
+/// Lifecycle rules are checked here, under the row locks of the change, with the domain's
+/// transition functions (`ListingStatus::transition`, `OfferStatus::transition`): a
+/// refused transition is `Conflict` with the domain's words, the same from both adapters.
+/// Authorization (who may) is the service's; whether the change is still allowed when
+/// it commits is the store's.
+#[async_trait]
+pub trait MarketStore: Send + Sync {
+    /// The seeded categories in seed order, optionally of one type.
+    async fn list_categories(
+        &self,
+        category_type: Option<CategoryType>,
+    ) -> StoreResult<Vec<Category>>;
+    async fn category_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Category>>;
+
+    /// NotFound "Category not found".
+    async fn insert_listing(
+        &self,
+        listing: &NewListing,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Listing>;
+    /// Any status (drafts included: visibility is the service's call).
+    async fn listing_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Listing>>;
+    /// Applies `patch` if the listing may be edited now (`ListingAction::Edit`, no open
+    /// order). NotFound "Listing not found"; Conflict naming the status or the order.
+    async fn update_listing(
+        &self,
+        uuid: Uuid,
+        patch: &ListingPatch,
+        at: Timestamp,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Listing>;
+    /// Publish, unpublish or cancel. Refused while an order is open where
+    /// `ListingAction::blocked_by_open_order`. Cancelling also cancels the listing's open
+    /// offers, each recorded with `offer_event`.
+    async fn transition_listing(
+        &self,
+        uuid: Uuid,
+        action: ListingAction,
+        at: Timestamp,
+        events: &[EventEnvelope],
+        offer_event: OfferEvents<'_>,
+    ) -> StoreResult<Listing>;
+    /// Deletes the listing, its location and its offers; refused while an order is open.
+    /// Orders of its past offers survive (their `offer_id` becomes NULL).
+    async fn delete_listing(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()>;
+    /// Newest first.
+    async fn search_listings(
+        &self,
+        query: &ListingQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Listing>>;
+
+    /// The listing must be PUBLISHED (Conflict naming its status); one open offer per
+    /// person per listing (Conflict "You already have an open offer on this listing").
+    /// The notifications (the poster's OFFER_RECEIVED) are stored in the same transaction.
+    async fn insert_offer(
+        &self,
+        offer: &NewOffer,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Offer, Vec<Notification>)>;
+    async fn offer_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Offer>>;
+    /// `OfferAction::Update`: only while OFFERED.
+    async fn update_offer(
+        &self,
+        uuid: Uuid,
+        patch: &OfferPatch,
+        at: Timestamp,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Offer>;
+    /// Accept or cancel. Accepting needs the listing PUBLISHED and no other accepted offer
+    /// on it (Conflict "Listing already has an accepted offer"); cancelling is refused
+    /// while the offer has an open order.
+    async fn transition_offer(
+        &self,
+        uuid: Uuid,
+        action: OfferAction,
+        at: Timestamp,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Offer, Vec<Notification>)>;
+    /// Newest first; only what `query.viewer` may see.
+    async fn list_offers(&self, query: &OfferQuery, page: &PageRequest)
+    -> StoreResult<Page<Offer>>;
+
+    /// Conflict "Wallet address is already registered" for an address already stored
+    /// (whatever its case, whoever's).
+    async fn insert_wallet(
+        &self,
+        wallet: &NewWallet,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Wallet>;
+    async fn wallet_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Wallet>>;
+    /// NotFound "Wallet not found".
+    async fn delete_wallet(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()>;
+    /// A person's wallets, newest (most recently added) first.
+    async fn list_wallets(
+        &self,
+        person_uuid: Uuid,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Wallet>>;
+
+    /// Stores an AWAITING_PAYMENT order for its offer, which must still be ACCEPTED on a
+    /// PUBLISHED listing (Conflict naming the status). If the offer already has an open
+    /// order, that one comes back instead with `false` (and `events` are not written):
+    /// asking twice, even concurrently, makes one order.
+    async fn insert_order(
+        &self,
+        order: &NewOrder,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Order, bool)>;
+    /// The offer's order that is not final, if any.
+    async fn open_order_for_offer(&self, offer_uuid: Uuid) -> StoreResult<Option<Order>>;
+    /// Whether the person is payer or payee of an order whose funds the escrow holds
+    /// (PAID, RELEASING, REFUNDING): their account may not be deleted meanwhile.
+    async fn has_funds_in_escrow(&self, person_uuid: Uuid) -> StoreResult<bool>;
+}
+
+// ---------------------------------------------------------------------------------------
+// Chain
+// ---------------------------------------------------------------------------------------
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum ChainError {
+    /// A chain setting is missing or does not parse (start-up stops on it).
+    #[error("{0}")]
+    Config(String),
+    #[error("chain unavailable: {0}")]
+    Unavailable(String),
+    #[error("chain error: {0}")]
+    Other(String),
+}
+
+/// The escrow chain: Ethereum with the MEscrow contract, or the simulated escrow. For
+/// now it signs quotes; the escrow capability adds paying, releasing, refunding and the
+/// events they emit (OrderPaid, FundReleased, Refunded).
+#[async_trait]
+pub trait Chain: Send + Sync + 'static {
+    /// `ethereum` or `simulated`, for logs.
+    fn adapter_name(&self) -> &'static str;
+    fn chain_id(&self) -> u64;
+    /// The escrow contract the quotes are for.
+    fn escrow_contract(&self) -> Address;
+    /// The platform's signature over the quote (`adapters::chain::quote_digest`), as
+    /// `0x` + 65 bytes hex.
+    async fn sign_quote(&self, quote: &EscrowQuote) -> Result<String, ChainError>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -3,10 +3,17 @@
 
 pub mod connections;
 pub mod experiences;
+pub mod listing;
+pub mod market;
+pub mod money;
 pub mod notifications;
+pub mod offer;
+pub mod order;
 pub mod paging;
 pub mod people;
+pub mod search;
 pub mod time;
+pub mod wallet;
 
 pub use paging::{Page, PageRequest};
 pub use time::Timestamp;

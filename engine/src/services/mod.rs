@@ -4,6 +4,7 @@
 pub mod accounts;
 pub mod connections;
 pub mod experiences;
+pub mod market;
 pub mod notifications;
 pub mod outbox;
 pub mod people;

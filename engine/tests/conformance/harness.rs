@@ -24,6 +24,11 @@ impl Subject {
         }
     }
 
+    /// The PostgreSQL database's URL, for tests that check the schema directly.
+    pub fn db_url(&self) -> Option<String> {
+        self._db.as_ref().map(|d| d.url.clone())
+    }
+
     pub async fn postgres() -> Self {
         let db = ScratchDatabase::create().await.expect("scratch database");
         let store = db.store().await.expect("connects");

@@ -5,6 +5,7 @@
 mod harness;
 
 mod bus;
+mod market;
 mod notifications;
 mod outbox;
 mod people;

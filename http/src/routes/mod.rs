@@ -2,12 +2,17 @@
 //! utoipa's service config, so a handler cannot be routed without being documented.
 
 pub mod accounts;
+pub mod categories;
 pub mod connections;
 pub mod dev;
 pub mod experiences;
 pub mod health;
+pub mod listings;
 pub mod notifications;
+pub mod offers;
+pub mod orders;
 pub mod people;
+pub mod wallets;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -18,6 +23,12 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     notifications::configure(cfg);
     connections::configure(cfg);
     experiences::configure(cfg);
+    // marketplace
+    categories::configure(cfg);
+    listings::configure(cfg);
+    offers::configure(cfg);
+    wallets::configure(cfg);
+    orders::configure(cfg);
     if dev_mode {
         dev::configure(cfg);
     }

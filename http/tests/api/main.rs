@@ -5,11 +5,18 @@ mod harness;
 
 mod accounts_delete;
 mod auth;
+mod categories;
 mod cli;
 mod connections;
 mod errors;
 mod experiences;
 mod list_conventions;
+mod listings;
+mod market;
+mod offers;
 mod openapi;
+mod orders;
 mod people;
+mod postman;
 mod visibility;
+mod wallets;

@@ -21,6 +21,29 @@ pub mod msg {
     // account deletion blockers (each adapter's account_deletion.rs)
     pub const ACCOUNT_HAS_ESCROW: &str =
         "Account cannot be deleted while an order holds funds in escrow";
+    // marketplace
+    pub const CATEGORY_NOT_FOUND: &str = "Category not found";
+    pub const LISTING_NOT_FOUND: &str = "Listing not found";
+    pub const OFFER_NOT_FOUND: &str = "Offer not found";
+    pub const WALLET_NOT_FOUND: &str = "Wallet not found";
+    pub const OPEN_OFFER_EXISTS: &str = "You already have an open offer on this listing";
+    pub const ACCEPTED_OFFER_EXISTS: &str = "Listing already has an accepted offer";
+    pub const WALLET_ADDRESS_TAKEN: &str = "Wallet address is already registered";
+    pub const OFFER_HAS_OPEN_ORDER: &str = "Cannot cancel an offer with an open order";
+
+    use crate::domain::listing::ListingStatus;
+    use crate::domain::offer::OfferStatus;
+
+    /// An offer-side action on a listing that is not PUBLISHED: "Cannot make an offer on
+    /// a listing that is PAUSED".
+    pub fn listing_not_published(what: &str, status: ListingStatus) -> String {
+        format!("Cannot {what} on a listing that is {status}")
+    }
+
+    /// An order for an offer that is not ACCEPTED.
+    pub fn offer_not_accepted(status: OfferStatus) -> String {
+        format!("Cannot create an order for an offer that is {status}")
+    }
 }
 
 use crate::domain::people::Person;

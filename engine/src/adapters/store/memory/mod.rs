@@ -6,6 +6,7 @@
 //! columns do, so cursors behave alike.
 
 mod account_deletion;
+mod market;
 mod notifications;
 mod outbox;
 mod people;
@@ -14,7 +15,10 @@ mod social;
 use crate::domain::connections::Connection;
 use crate::domain::experiences::{Experience, Reaction};
 use crate::domain::notifications::Notification;
+use crate::domain::offer::Offer;
+use crate::domain::order::Order;
 use crate::domain::people::{Account, Person};
+use crate::domain::wallet::Wallet;
 use crate::error::StoreResult;
 use crate::events::{EventEnvelope, OutboxRow};
 use crate::ports::Store;
@@ -44,6 +48,11 @@ pub(crate) struct State {
     pub notifications: BTreeMap<i64, Notification>,
     pub outbox: BTreeMap<i64, OutboxEntry>,
     pub processed: HashSet<(String, String)>,
+    // marketplace (categories are seeded constants: market.rs)
+    pub listings: BTreeMap<i64, market::ListingRow>,
+    pub offers: BTreeMap<i64, Offer>,
+    pub wallets: BTreeMap<i64, Wallet>,
+    pub orders: BTreeMap<i64, Order>,
 }
 
 pub(crate) struct OutboxEntry {

@@ -2,6 +2,7 @@
 //! transaction per change (outbox rows included).
 
 mod account_deletion;
+mod market;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
@@ -123,6 +124,16 @@ const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
     ("person_username_lower_key", super::msg::USERNAME_TAKEN),
     ("person_email_lower_key", super::msg::EMAIL_TAKEN),
     ("connection_live_pair_key", super::msg::CONNECTION_EXISTS),
+    // marketplace
+    (
+        "offer_one_open_per_person_listing_key",
+        super::msg::OPEN_OFFER_EXISTS,
+    ),
+    (
+        "offer_one_accepted_per_listing_key",
+        super::msg::ACCEPTED_OFFER_EXISTS,
+    ),
+    ("wallet_address_lower_key", super::msg::WALLET_ADDRESS_TAKEN),
 ];
 
 /// Translates a driver error: unique violations become the area's conflict message,

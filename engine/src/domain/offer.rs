@@ -1,0 +1,279 @@
+//! Offers: a person's price for a published listing, and its lifecycle
+//! (reference/diagrams/offer-lifecycle.png).
+
+use super::Timestamp;
+use super::listing::Refused;
+use super::market::{ListingType, Parties, wire_enum};
+use super::money::Wei;
+use uuid::Uuid;
+
+wire_enum! {
+    pub enum OfferStatus ("status") {
+        Offered = "OFFERED",
+        Accepted = "ACCEPTED",
+        Paid = "PAID",
+        Completed = "COMPLETED",
+        Cancelled = "CANCELLED",
+    }
+}
+
+/// Everything that can happen to an offer. The first three are REST calls (offeror or
+/// poster); the last three come from its order (the escrow lifecycle).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OfferAction {
+    /// PATCH of price or comment by the offeror: not a change of status.
+    Update,
+    Accept,
+    /// The offeror withdraws, or the poster declines.
+    Cancel,
+    /// The escrow received the order's payment.
+    Pay,
+    /// The paid order was cancelled and the payer refunded.
+    Refund,
+    /// The order completed: funds released to the payee.
+    Complete,
+}
+
+impl OfferAction {
+    pub const ALL: [OfferAction; 6] = [
+        Self::Update,
+        Self::Accept,
+        Self::Cancel,
+        Self::Pay,
+        Self::Refund,
+        Self::Complete,
+    ];
+
+    pub fn verb(self) -> &'static str {
+        match self {
+            Self::Update => "update",
+            Self::Accept => "accept",
+            Self::Cancel => "cancel",
+            Self::Pay => "pay",
+            Self::Refund => "refund",
+            Self::Complete => "complete",
+        }
+    }
+}
+
+impl OfferStatus {
+    /// The lifecycle, in one place: the status after `action`, or why not.
+    pub fn transition(self, action: OfferAction) -> Result<OfferStatus, Refused> {
+        use OfferAction as A;
+        use OfferStatus as S;
+        let next = match (self, action) {
+            (S::Offered, A::Update) => S::Offered,
+            (S::Offered, A::Accept) => S::Accepted,
+            (S::Offered | S::Accepted, A::Cancel) => S::Cancelled,
+            (S::Accepted, A::Pay) => S::Paid,
+            (S::Paid, A::Refund) => S::Cancelled,
+            (S::Paid, A::Complete) => S::Completed,
+            _ => {
+                return Err(Refused(format!(
+                    "Cannot {} an offer that is {}",
+                    action.verb(),
+                    self.as_str()
+                )));
+            }
+        };
+        Ok(next)
+    }
+
+    /// Still in play: counts against "one open offer per person per listing".
+    pub fn is_open(self) -> bool {
+        matches!(self, OfferStatus::Offered | OfferStatus::Accepted)
+    }
+
+    /// Holds the listing: "at most one accepted offer per listing" counts these.
+    pub fn holds_listing(self) -> bool {
+        matches!(self, OfferStatus::Accepted | OfferStatus::Paid)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Offer {
+    pub id: i64,
+    pub uuid: Uuid,
+    /// The offeror.
+    pub person_uuid: Uuid,
+    pub price: Wei,
+    pub comment: Option<String>,
+    pub status: OfferStatus,
+    pub listing_id: i64,
+    pub listing_uuid: Uuid,
+    /// The listing's poster and type, joined in: every authorization and the payer /
+    /// payee decision need them.
+    pub poster_uuid: Uuid,
+    pub listing_type: ListingType,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl Offer {
+    pub fn parties(&self) -> Parties {
+        Parties::of(self.listing_type, self.poster_uuid, self.person_uuid)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewOffer {
+    pub uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub listing_uuid: Uuid,
+    pub price: Wei,
+    pub comment: Option<String>,
+    pub at: Timestamp,
+}
+
+/// `PATCH /offers/{uuid}`: `None` leaves a field alone; `comment: Some(None)` clears it.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OfferPatch {
+    pub price: Option<Wei>,
+    pub comment: Option<Option<String>>,
+}
+
+impl OfferPatch {
+    pub fn apply(&self, o: &mut Offer, at: Timestamp) {
+        if let Some(p) = self.price {
+            o.price = p;
+        }
+        if let Some(c) = &self.comment {
+            o.comment = c.clone();
+        }
+        o.updated_at = at;
+    }
+}
+
+/// Which offers a list shows. Only offers the viewer may see come back at all: their
+/// own, and (unless `mine_only`) every offer on their listings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct OfferQuery {
+    pub viewer: Uuid,
+    pub mine_only: bool,
+    pub listing_uuid: Option<Uuid>,
+    /// The offeror.
+    pub person_uuid: Option<Uuid>,
+}
+
+impl OfferQuery {
+    pub fn matches(&self, o: &Offer) -> bool {
+        let visible =
+            o.person_uuid == self.viewer || (!self.mine_only && o.poster_uuid == self.viewer);
+        visible
+            && self.listing_uuid.is_none_or(|l| o.listing_uuid == l)
+            && self.person_uuid.is_none_or(|p| o.person_uuid == p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use OfferAction as A;
+    use OfferStatus as S;
+
+    /// The whole table: every status × every action, the expected outcome spelled out.
+    #[test]
+    fn offer_transition_table_is_exactly_the_lifecycle() {
+        let table: [(OfferStatus, [Option<OfferStatus>; 6]); 5] = [
+            //              Update          Accept            Cancel             Pay           Refund             Complete
+            (
+                S::Offered,
+                [
+                    Some(S::Offered),
+                    Some(S::Accepted),
+                    Some(S::Cancelled),
+                    None,
+                    None,
+                    None,
+                ],
+            ),
+            (
+                S::Accepted,
+                [None, None, Some(S::Cancelled), Some(S::Paid), None, None],
+            ),
+            (
+                S::Paid,
+                [
+                    None,
+                    None,
+                    None,
+                    None,
+                    Some(S::Cancelled),
+                    Some(S::Completed),
+                ],
+            ),
+            (S::Completed, [None, None, None, None, None, None]),
+            (S::Cancelled, [None, None, None, None, None, None]),
+        ];
+        assert_eq!(table.len(), S::ALL.len(), "every status has a row");
+        for (from, row) in table {
+            for (action, expected) in A::ALL.into_iter().zip(row) {
+                let got = from.transition(action);
+                match expected {
+                    Some(to) => assert_eq!(got, Ok(to), "{from} --{}--> {to}", action.verb()),
+                    None => assert_eq!(
+                        got,
+                        Err(Refused(format!(
+                            "Cannot {} an offer that is {}",
+                            action.verb(),
+                            from.as_str()
+                        ))),
+                        "{from} --{}--> refused",
+                        action.verb()
+                    ),
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn open_and_holding_statuses() {
+        let open: Vec<_> = S::ALL.iter().copied().filter(|s| s.is_open()).collect();
+        assert_eq!(open, [S::Offered, S::Accepted]);
+        let holding: Vec<_> = S::ALL
+            .iter()
+            .copied()
+            .filter(|s| s.holds_listing())
+            .collect();
+        assert_eq!(holding, [S::Accepted, S::Paid]);
+    }
+
+    #[test]
+    fn visibility_of_offers() {
+        let (me, other, third) = (Uuid::from_u128(1), Uuid::from_u128(2), Uuid::from_u128(3));
+        let offer = |offeror, poster| Offer {
+            id: 1,
+            uuid: Uuid::from_u128(10),
+            person_uuid: offeror,
+            price: Wei(1),
+            comment: None,
+            status: S::Offered,
+            listing_id: 1,
+            listing_uuid: Uuid::from_u128(20),
+            poster_uuid: poster,
+            listing_type: ListingType::ItemSale,
+            created_at: chrono::Utc::now(),
+            updated_at: chrono::Utc::now(),
+        };
+        let all = OfferQuery {
+            viewer: me,
+            mine_only: false,
+            listing_uuid: None,
+            person_uuid: None,
+        };
+        assert!(all.matches(&offer(me, other)), "my offer");
+        assert!(all.matches(&offer(other, me)), "an offer on my listing");
+        assert!(!all.matches(&offer(other, third)), "strangers' business");
+        let mine = OfferQuery {
+            mine_only: true,
+            ..all.clone()
+        };
+        assert!(!mine.matches(&offer(other, me)));
+        let by_other = OfferQuery {
+            person_uuid: Some(other),
+            ..all
+        };
+        assert!(by_other.matches(&offer(other, me)));
+        assert!(!by_other.matches(&offer(me, other)));
+    }
+}

@@ -1,0 +1,120 @@
+//! The marketplace use cases: categories, listings, offers, wallets and order creation
+//! (the Listing API apart from payment). One service, one file per resource.
+//!
+//! Authorization, the same everywhere (API.md): an object the caller may not know exists
+//! (someone else's draft, wallet, or an offer between two other people) answers 404; one
+//! they may see but not change answers 403.
+
+mod listings;
+mod offers;
+mod orders;
+mod wallets;
+
+pub use listings::{
+    AdditionalFieldsDto, CategoriesPage, CategoryView, CreateListingDto, ListingFilters,
+    ListingView, ListingsPage, LocationDto, UpdateListingDto,
+};
+pub use offers::{CreateOfferDto, OfferView, OffersPage, UpdateOfferDto};
+pub use orders::{CreateOrderDto, EscrowView, OrderView};
+pub use wallets::{CreateWalletDto, WalletView, WalletsPage};
+
+use crate::config::Settings;
+use crate::domain::listing::Listing;
+use crate::domain::people::Person;
+use crate::error::{Error, Result};
+use crate::ports::{Chain, Store};
+use crate::services::notifications::Deliverer;
+use crate::services::outbox::OutboxSignal;
+use std::sync::Arc;
+use uuid::Uuid;
+
+#[derive(Clone)]
+pub struct MarketService {
+    store: Arc<dyn Store>,
+    chain: Arc<dyn Chain>,
+    outbox: OutboxSignal,
+    deliverer: Deliverer,
+    fee_bps: u32,
+    fee_tax_bps: u32,
+    payment_timeout_secs: u64,
+}
+
+impl MarketService {
+    pub fn new(
+        store: Arc<dyn Store>,
+        chain: Arc<dyn Chain>,
+        outbox: OutboxSignal,
+        deliverer: Deliverer,
+        settings: &Settings,
+    ) -> Self {
+        Self {
+            store,
+            chain,
+            outbox,
+            deliverer,
+            fee_bps: settings.market.fee_bps,
+            fee_tax_bps: settings.market.fee_tax_bps,
+            payment_timeout_secs: settings.orders.payment_timeout_secs,
+        }
+    }
+
+    /// A listing the caller may see: everyone signed in sees every listing except
+    /// others' drafts, which do not exist for them.
+    async fn visible_listing(&self, me: &Person, uuid: Uuid) -> Result<Listing> {
+        match self.store.listing_by_uuid(uuid).await? {
+            Some(l) if l.status.is_public() || l.person_uuid == me.uuid => Ok(l),
+            _ => Err(Error::not_found("Listing not found")),
+        }
+    }
+
+    /// A listing the caller owns (404 if they cannot see it, 403 if it is not theirs).
+    async fn own_listing(&self, me: &Person, uuid: Uuid, doing: &str) -> Result<Listing> {
+        let l = self.visible_listing(me, uuid).await?;
+        if l.person_uuid != me.uuid {
+            return Err(Error::forbidden(format!(
+                "Only the owner can {doing} a listing"
+            )));
+        }
+        Ok(l)
+    }
+}
+
+/// A query or body value, trimmed; `None` when absent or blank.
+pub(crate) fn non_blank(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Optional text, trimmed; `None` for absent or blank. Longer than `max` is a problem.
+pub(crate) fn optional_text(
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+) -> std::result::Result<Option<String>, String> {
+    crate::domain::people::parse_text(field, raw, max)
+}
+
+/// Required text, trimmed, 1 to `max` characters.
+pub(crate) fn required_text(
+    field: &str,
+    raw: Option<&str>,
+    max: usize,
+) -> std::result::Result<String, String> {
+    optional_text(field, raw, max)?.ok_or_else(|| format!("{field} should not be empty"))
+}
+
+/// A required wire enum.
+pub(crate) fn required_enum<T>(
+    field: &str,
+    raw: Option<&str>,
+    parse: fn(&str) -> std::result::Result<T, String>,
+) -> std::result::Result<T, String> {
+    match raw {
+        None => Err(format!("{field} should not be empty")),
+        Some(s) => parse(s.trim()),
+    }
+}
+
+/// A uuid in a body or query field.
+pub(crate) fn parse_uuid_field(field: &str, raw: &str) -> std::result::Result<Uuid, String> {
+    Uuid::parse_str(raw.trim()).map_err(|_| format!("{field} must be a UUID"))
+}

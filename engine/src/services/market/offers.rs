@@ -1,0 +1,352 @@
+//! Offers: make one on a published listing, edit it, accept (poster), cancel (offeror,
+//! or the poster declining), and the lists. OFFER_RECEIVED goes to the poster and
+//! OFFER_ACCEPTED to the offeror: stored with the change, delivered after commit.
+
+use super::listings::offer_event;
+use super::{MarketService, non_blank, optional_text, parse_uuid_field};
+use crate::domain::money::Wei;
+use crate::domain::notifications::{NewNotification, NotificationType};
+use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus};
+use crate::domain::people::Person;
+use crate::domain::time::{self, Timestamp};
+use crate::domain::{Page, PageRequest};
+use crate::error::{Error, Problems, Result};
+use crate::events::{Event, EventEnvelope};
+use crate::services::people::Caller;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+const MAX_COMMENT: usize = 1000;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateOfferDto {
+    #[schema(required, example = "fba47127-5281-48ae-ac95-49606560c0e4")]
+    pub listing_uuid: Option<String>,
+    /// ETH as a decimal string (the listing's currency), greater than 0.
+    #[schema(required, example = "1.2")]
+    pub price: Option<String>,
+    /// A message from the offeror; empty means none.
+    pub comment: Option<String>,
+}
+
+/// Price and comment of an offer still OFFERED. An absent field is left alone;
+/// `comment: ""` or `null` clears the comment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateOfferDto {
+    #[schema(example = "1.15")]
+    pub price: Option<String>,
+    #[serde(default, deserialize_with = "crate::services::double_option")]
+    #[schema(value_type = Option<String>, example = "My final offer")]
+    pub comment: Option<Option<String>>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferView {
+    pub uuid: Uuid,
+    /// The offeror.
+    pub person_uuid: Uuid,
+    pub listing_uuid: Uuid,
+    /// ETH, normalised.
+    #[schema(example = "1.15")]
+    pub price: String,
+    pub comment: Option<String>,
+    pub status: OfferStatus,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<&Offer> for OfferView {
+    fn from(o: &Offer) -> Self {
+        Self {
+            uuid: o.uuid,
+            person_uuid: o.person_uuid,
+            listing_uuid: o.listing_uuid,
+            price: o.price.to_eth_string(),
+            comment: o.comment.clone(),
+            status: o.status,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OffersPage {
+    pub offers: Vec<OfferView>,
+    pub after: Option<i64>,
+}
+
+impl MarketService {
+    /// An offer the caller is party to (offeror or poster); for anyone else it does not
+    /// exist.
+    pub(super) async fn visible_offer(&self, me: &Person, uuid: Uuid) -> Result<Offer> {
+        match self.store.offer_by_uuid(uuid).await? {
+            Some(o) if o.person_uuid == me.uuid || o.poster_uuid == me.uuid => Ok(o),
+            _ => Err(Error::not_found("Offer not found")),
+        }
+    }
+
+    /// A notification for `person_uuid`, or none if that person is gone.
+    async fn notification_for(
+        &self,
+        person_uuid: Uuid,
+        kind: NotificationType,
+        title: &str,
+        body: String,
+        offer: &Offer,
+        at: Timestamp,
+    ) -> Result<Vec<NewNotification>> {
+        Ok(match self.store.person_by_uuid(person_uuid).await? {
+            Some(p) => vec![NewNotification::new(
+                p.id,
+                p.uuid,
+                kind,
+                title,
+                body,
+                &[
+                    ("listingUuid", offer.listing_uuid),
+                    ("offerUuid", offer.uuid),
+                ],
+                at,
+            )],
+            None => Vec::new(),
+        })
+    }
+
+    /// `POST /offers`.
+    pub async fn create_offer(&self, caller: &Caller, dto: CreateOfferDto) -> Result<Offer> {
+        let me = caller.person()?;
+        let mut problems = Problems::new();
+        let listing_uuid = match non_blank(dto.listing_uuid.as_deref()) {
+            None => {
+                problems.push("listingUuid should not be empty");
+                None
+            }
+            Some(raw) => problems.check(parse_uuid_field("listingUuid", raw)),
+        };
+        let price = match dto.price.as_deref() {
+            None => {
+                problems.push("price should not be empty");
+                None
+            }
+            Some(p) => problems.check(Wei::parse_positive_eth("price", p).map_err(String::from)),
+        };
+        let comment = problems.check(optional_text(
+            "comment",
+            dto.comment.as_deref(),
+            MAX_COMMENT,
+        ));
+        problems.finish()?;
+        let (Some(listing_uuid), Some(price), Some(comment)) = (listing_uuid, price, comment)
+        else {
+            return Err(Error::Internal("parsed offer fields missing".into()));
+        };
+        let listing = self.visible_listing(me, listing_uuid).await?;
+        if listing.person_uuid == me.uuid {
+            return Err(Error::forbidden(
+                "You cannot make an offer on your own listing",
+            ));
+        }
+        let at = time::now();
+        let new = NewOffer {
+            uuid: Uuid::new_v4(),
+            person_uuid: me.uuid,
+            listing_uuid,
+            price,
+            comment,
+            at,
+        };
+        // What the store will store (its id aside), for the event and the notification.
+        let preview = Offer {
+            id: 0,
+            uuid: new.uuid,
+            person_uuid: me.uuid,
+            price,
+            comment: new.comment.clone(),
+            status: OfferStatus::Offered,
+            listing_id: listing.id,
+            listing_uuid,
+            poster_uuid: listing.person_uuid,
+            listing_type: listing.listing_type,
+            created_at: at,
+            updated_at: at,
+        };
+        let notifications = self
+            .notification_for(
+                listing.person_uuid,
+                NotificationType::OfferReceived,
+                "New offer",
+                format!(
+                    "{} offered {} ETH for {}",
+                    me.display_name(),
+                    price,
+                    listing.title
+                ),
+                &preview,
+                at,
+            )
+            .await?;
+        let event = EventEnvelope::new(Event::OfferReceived(offer_event(&preview)), at);
+        let (offer, stored) = self
+            .store
+            .insert_offer(&new, &notifications, &[event])
+            .await?;
+        self.outbox.nudge();
+        self.deliverer.deliver(&stored);
+        tracing::info!(offer = %offer.uuid, listing = %listing_uuid, offeror = %me.uuid, "offer made");
+        Ok(offer)
+    }
+
+    /// `PATCH /offers/{uuid}`: the offeror's price and comment, while OFFERED.
+    pub async fn update_offer(
+        &self,
+        caller: &Caller,
+        uuid: Uuid,
+        dto: UpdateOfferDto,
+    ) -> Result<Offer> {
+        let me = caller.person()?;
+        let current = self.visible_offer(me, uuid).await?;
+        if current.person_uuid != me.uuid {
+            return Err(Error::forbidden("Only the offeror can update an offer"));
+        }
+        let mut problems = Problems::new();
+        let patch = OfferPatch {
+            price: dto.price.as_deref().and_then(|p| {
+                problems.check(Wei::parse_positive_eth("price", p).map_err(String::from))
+            }),
+            comment: dto.comment.map(|c| {
+                problems
+                    .check(optional_text("comment", c.as_deref(), MAX_COMMENT))
+                    .flatten()
+            }),
+        };
+        problems.finish()?;
+        let at = time::now();
+        let mut after = current.clone();
+        patch.apply(&mut after, at);
+        let event = EventEnvelope::new(Event::OfferUpdated(offer_event(&after)), at);
+        let offer = self.store.update_offer(uuid, &patch, at, &[event]).await?;
+        self.outbox.nudge();
+        Ok(offer)
+    }
+
+    /// `PATCH /offers/{uuid}/accept`: the poster, on an OFFERED offer of a PUBLISHED
+    /// listing with no other accepted offer.
+    pub async fn accept_offer(&self, caller: &Caller, uuid: Uuid) -> Result<Offer> {
+        let me = caller.person()?;
+        let current = self.visible_offer(me, uuid).await?;
+        if current.poster_uuid != me.uuid {
+            return Err(Error::forbidden("Only the poster can accept an offer"));
+        }
+        let target = current
+            .status
+            .transition(OfferAction::Accept)
+            .map_err(|e| Error::conflict(e.0))?;
+        let at = time::now();
+        let mut after = current.clone();
+        after.status = target;
+        after.updated_at = at;
+        let title = self
+            .store
+            .listing_by_uuid(current.listing_uuid)
+            .await?
+            .map(|l| l.title)
+            .unwrap_or_default();
+        let notifications = self
+            .notification_for(
+                current.person_uuid,
+                NotificationType::OfferAccepted,
+                "Offer accepted",
+                format!(
+                    "{} accepted your offer of {} ETH for {}",
+                    me.display_name(),
+                    current.price,
+                    title
+                ),
+                &after,
+                at,
+            )
+            .await?;
+        let event = EventEnvelope::new(Event::OfferAccepted(offer_event(&after)), at);
+        let (offer, stored) = self
+            .store
+            .transition_offer(uuid, OfferAction::Accept, at, &notifications, &[event])
+            .await?;
+        self.outbox.nudge();
+        self.deliverer.deliver(&stored);
+        tracing::info!(offer = %uuid, listing = %offer.listing_uuid, "offer accepted");
+        Ok(offer)
+    }
+
+    /// `PATCH /offers/{uuid}/cancel`: the offeror withdraws or the poster declines, while
+    /// OFFERED or ACCEPTED and no order is open.
+    pub async fn cancel_offer(&self, caller: &Caller, uuid: Uuid) -> Result<Offer> {
+        let me = caller.person()?;
+        let current = self.visible_offer(me, uuid).await?;
+        let target = current
+            .status
+            .transition(OfferAction::Cancel)
+            .map_err(|e| Error::conflict(e.0))?;
+        let at = time::now();
+        let mut after = current.clone();
+        after.status = target;
+        after.updated_at = at;
+        let event = EventEnvelope::new(Event::OfferCancelled(offer_event(&after)), at);
+        let (offer, _) = self
+            .store
+            .transition_offer(uuid, OfferAction::Cancel, at, &[], &[event])
+            .await?;
+        self.outbox.nudge();
+        tracing::info!(offer = %uuid, by = %me.uuid, "offer cancelled");
+        Ok(offer)
+    }
+
+    /// `GET /offers?listingUuid=&personUuid=`: the poster sees every offer on their
+    /// listing; anyone else only their own.
+    pub async fn list_offers(
+        &self,
+        caller: &Caller,
+        listing_uuid: Option<&str>,
+        person_uuid: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<Offer>> {
+        let me = caller.person()?;
+        let mut problems = Problems::new();
+        let listing_uuid = non_blank(listing_uuid)
+            .and_then(|l| problems.check(parse_uuid_field("listingUuid", l)));
+        let person_uuid =
+            non_blank(person_uuid).and_then(|p| problems.check(parse_uuid_field("personUuid", p)));
+        problems.finish()?;
+        if let Some(l) = listing_uuid {
+            // A listing the caller cannot see is 404, not an empty list.
+            self.visible_listing(me, l).await?;
+        }
+        let query = OfferQuery {
+            viewer: me.uuid,
+            mine_only: false,
+            listing_uuid,
+            person_uuid,
+        };
+        Ok(self.store.list_offers(&query, &page).await?)
+    }
+
+    /// `GET /offers/mine`: offers the caller made.
+    pub async fn my_offers(&self, caller: &Caller, page: PageRequest) -> Result<Page<Offer>> {
+        let me = caller.person()?;
+        let query = OfferQuery {
+            viewer: me.uuid,
+            mine_only: true,
+            listing_uuid: None,
+            person_uuid: None,
+        };
+        Ok(self.store.list_offers(&query, &page).await?)
+    }
+}
