@@ -11,6 +11,11 @@ pub mod msg {
     pub const USERNAME_TAKEN: &str = "username is already taken";
     pub const EMAIL_TAKEN: &str = "email is already in use";
     pub const PERSON_NOT_FOUND: &str = "Person not found";
+    // realtime
+    pub const CHAT_NOT_FOUND: &str = "Chat not found";
+    pub const MESSAGE_UUID_TAKEN: &str = "uuid is already used by another message";
+    pub const WS_CONN_EXISTS: &str = "wsConnId already exists";
+    pub const WS_CONN_NOT_FOUND: &str = "WsConnection not found";
 }
 
 use crate::domain::people::Person;

@@ -5,9 +5,12 @@
 //! transaction. Internal ids come from one sequence per table, as PostgreSQL's identity
 //! columns do, so cursors behave alike.
 
+mod chat;
+mod devices;
 mod notifications;
 mod outbox;
 mod people;
+mod ws_connections;
 
 use crate::domain::notifications::Notification;
 use crate::domain::people::{Account, Person};
@@ -46,6 +49,10 @@ pub(crate) struct State {
     pub notifications: BTreeMap<i64, Notification>,
     pub outbox: BTreeMap<i64, OutboxEntry>,
     pub processed: HashSet<(String, String)>,
+    // realtime
+    pub chats: chat::ChatTables,
+    pub devices: devices::DeviceTable,
+    pub ws: ws_connections::WsTables,
 }
 
 pub(crate) struct OutboxEntry {

@@ -1,9 +1,12 @@
 //! The PostgreSQL store: deadpool-postgres pool, cached prepared statements, one
 //! transaction per change (outbox rows included).
 
+mod chat;
+mod devices;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
+mod ws_connections;
 
 use crate::config::DatabaseSettings;
 use crate::error::{StoreError, StoreResult};
@@ -120,6 +123,10 @@ const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
     ("person_account_id_key", super::msg::ACCOUNT_HAS_PERSON),
     ("person_username_lower_key", super::msg::USERNAME_TAKEN),
     ("person_email_lower_key", super::msg::EMAIL_TAKEN),
+    // realtime
+    ("message_uuid_key", super::msg::MESSAGE_UUID_TAKEN),
+    ("message_chat_uuid_key", super::msg::MESSAGE_UUID_TAKEN),
+    ("ws_connection_ws_conn_id_key", super::msg::WS_CONN_EXISTS),
 ];
 
 /// Translates a driver error: unique violations become the area's conflict message,
