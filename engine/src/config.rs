@@ -181,6 +181,20 @@ pub struct WsSettings {
     pub send_queue: usize,
     #[serde(default)]
     pub allowed_origins: Vec<String>,
+    /// A chat room with no message for this long stops (it starts again on demand).
+    #[serde(default = "default_room_idle_secs")]
+    pub room_idle_secs: u64,
+    /// Frames refused in a row by the rate limit before the connection is closed.
+    #[serde(default = "default_rate_limit_strikes")]
+    pub rate_limit_strikes: u32,
+}
+
+fn default_room_idle_secs() -> u64 {
+    300
+}
+
+fn default_rate_limit_strikes() -> u32 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -363,6 +377,12 @@ impl Settings {
         }
         if self.ws.send_queue == 0 || self.ws.messages_per_second == 0 {
             return invalid("ws.send_queue and ws.messages_per_second must be at least 1");
+        }
+        if self.ws.burst == 0 || self.ws.rate_limit_strikes == 0 || self.ws.room_idle_secs == 0 {
+            return invalid("ws.burst, ws.rate_limit_strikes and ws.room_idle_secs must be at least 1");
+        }
+        if self.ws.max_frame_bytes < 1024 || self.ws.max_message_chars == 0 {
+            return invalid("ws.max_frame_bytes must be at least 1024 and ws.max_message_chars at least 1");
         }
         if self.ws.client_timeout_secs <= self.ws.heartbeat_secs {
             return invalid("ws.client_timeout_secs must be longer than ws.heartbeat_secs");

@@ -56,6 +56,11 @@ pub enum Event {
     PersonCreated(PersonChanged),
     #[serde(rename = "person.updated")]
     PersonUpdated(PersonChanged),
+    // --- realtime: chats and messages ---
+    #[serde(rename = "chat.created")]
+    ChatCreated(ChatCreated),
+    #[serde(rename = "message.sent")]
+    MessageSent(MessageSent),
 }
 
 impl Event {
@@ -65,6 +70,8 @@ impl Event {
             Event::AccountDeleted(_) => "account.deleted",
             Event::PersonCreated(_) => "person.created",
             Event::PersonUpdated(_) => "person.updated",
+            Event::ChatCreated(_) => "chat.created",
+            Event::MessageSent(_) => "message.sent",
         }
     }
 }
@@ -93,6 +100,28 @@ pub struct PersonChanged {
     pub person_uuid: Uuid,
     pub account_uuid: Uuid,
     pub username: String,
+}
+
+// --- realtime: chats and messages ---
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatCreated {
+    pub chat_uuid: Uuid,
+    pub chat_type: String,
+    pub listing_uuid: Option<Uuid>,
+    pub participant_uuids: Vec<Uuid>,
+}
+
+/// A stored message, without its content: integrators learn that people talk, not what
+/// they say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageSent {
+    pub message_uuid: Uuid,
+    pub chat_uuid: Uuid,
+    pub sender_person_uuid: Uuid,
+    pub asset_count: usize,
 }
 
 /// An outbox row as the relay sees it.

@@ -12,11 +12,15 @@ pub mod services;
 pub mod testing;
 
 use crate::adapters::bus::inprocess::InProcessBus;
+use crate::adapters::pusher::recording::RecordingPusher;
 use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Store};
+use crate::ports::{Bus, Pusher, Store};
+use crate::services::chat::ChatService;
+use crate::services::devices::DeviceService;
+use crate::services::ws_connections::WsConnectionService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
@@ -50,6 +54,13 @@ pub struct Engine {
     pub deliverer: Deliverer,
     pub people: PeopleService,
     pub notifications: NotificationService,
+    // realtime
+    pub pusher: Arc<dyn Pusher>,
+    /// The recording pusher's log when that adapter runs (`GET /dev/pushes`).
+    pub push_log: Option<Arc<RecordingPusher>>,
+    pub chat: ChatService,
+    pub devices: DeviceService,
+    pub ws_connections: WsConnectionService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -91,7 +102,15 @@ impl Engine {
         let outbox = OutboxSignal::default();
         let relay_stats = Arc::new(RelayStats::default());
         let deliverer = Deliverer::default();
+        // Pinpoint comes with the AWS capability; until then pushes are recorded.
+        let recording = Arc::new(RecordingPusher::new());
+        let pusher: Arc<dyn Pusher> = recording.clone();
         let engine = Arc::new(Self {
+            chat: ChatService::new(store.clone(), outbox.clone(), settings.ws.max_message_chars),
+            devices: DeviceService::new(store.clone(), pusher.clone()),
+            ws_connections: WsConnectionService::new(store.clone(), node_id, settings.node.lease_secs),
+            pusher,
+            push_log: Some(recording),
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
             deliverer,
@@ -111,7 +130,7 @@ impl Engine {
             bus = choice.bus,
             auth = choice.auth,
             blobs = "local files",
-            pusher = "recording",
+            pusher = engine.pusher.adapter_name(),
             chain = "simulated",
             "engine adapters"
         );

@@ -167,6 +167,8 @@ pub trait ChatStore: Send + Sync {
         message: &NewMessage,
         events: &[EventEnvelope],
     ) -> StoreResult<MessageInsert>;
+    /// The message with the highest seq, if any.
+    async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>>;
     /// A chat's messages, OLDEST first (the app syncs forward); the cursor is `seq`.
     async fn list_messages(
         &self,

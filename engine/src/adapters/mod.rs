@@ -1,4 +1,5 @@
 //! Adapters: one folder per port, one file per implementation.
 
 pub mod bus;
+pub mod pusher;
 pub mod store;

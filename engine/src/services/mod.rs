@@ -1,9 +1,12 @@
 //! Use cases. Each service checks authorization on every object it touches, parses its
 //! input into domain types, and hands the store one atomic change with its events.
 
+pub mod chat;
+pub mod devices;
 pub mod notifications;
 pub mod outbox;
 pub mod people;
+pub mod ws_connections;
 
 use serde::{Deserialize, Deserializer};
 

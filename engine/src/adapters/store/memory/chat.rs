@@ -237,6 +237,16 @@ impl ChatStore for MemoryStore {
         Ok(MessageInsert::Created(message))
     }
 
+    async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>> {
+        let s = self.state.read();
+        Ok(s.chats
+            .chats
+            .get(&chat_id)
+            .and_then(|r| r.by_seq.last_key_value())
+            .and_then(|(_, id)| s.chats.messages.get(id))
+            .cloned())
+    }
+
     async fn list_messages(
         &self,
         chat_id: i64,

@@ -353,6 +353,23 @@ impl ChatStore for PgStore {
         }))
     }
 
+    async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id \
+                 WHERE m.chat_id = $1 ORDER BY m.seq DESC LIMIT 1"
+            ))
+            .await
+            .map_err(map_err)?;
+        client
+            .query_opt(&stmt, &[&chat_id])
+            .await
+            .map_err(map_err)?
+            .map(|r| message_from(&r, 0))
+            .transpose()
+    }
+
     async fn list_messages(
         &self,
         chat_id: i64,
