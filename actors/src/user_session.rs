@@ -16,6 +16,7 @@ use metmos_engine::domain::people::Person;
 use metmos_engine::error::Error;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use tokio::sync::{Notify, mpsc, oneshot};
 use uuid::Uuid;
 
@@ -36,15 +37,52 @@ pub enum Outbound {
     },
 }
 
+/// Why the server closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillReason {
+    /// Its queue overflowed: the client stopped reading.
+    TooSlow,
+    /// The person's account is gone.
+    AccountGone,
+}
+
+/// Tells a socket task to close, and why. Tripping it never waits.
+#[derive(Debug, Default)]
+pub struct KillSwitch {
+    notify: Notify,
+    reason: AtomicU8,
+}
+
+impl KillSwitch {
+    pub fn trip(&self, reason: KillReason) {
+        let code = match reason {
+            KillReason::TooSlow => 1,
+            KillReason::AccountGone => 2,
+        };
+        self.reason.store(code, Ordering::Relaxed);
+        // notify_one keeps a permit when nobody waits yet: a trip is never missed.
+        self.notify.notify_one();
+    }
+
+    /// Resolves once tripped.
+    pub async fn tripped(&self) -> KillReason {
+        self.notify.notified().await;
+        match self.reason.load(Ordering::Relaxed) {
+            2 => KillReason::AccountGone,
+            _ => KillReason::TooSlow,
+        }
+    }
+}
+
 /// The session's end of a connection.
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
     /// Bounded: `ws.send_queue` frames.
     pub tx: mpsc::Sender<Outbound>,
-    /// Notified when the connection must close (its queue overflowed, or the person's
+    /// Tripped when the connection must close (its queue overflowed, or the person's
     /// account is gone). The socket task then closes the socket and reports back.
-    pub kill: Arc<Notify>,
+    pub kill: Arc<KillSwitch>,
 }
 
 struct Conn {
@@ -81,7 +119,7 @@ impl UserSession {
             Err(mpsc::error::TrySendError::Full(_)) => {
                 tracing::info!(person = %self.person.uuid, conn = %id.0, "client not reading; closing its connection");
                 conn.closing = true;
-                conn.handle.kill.notify_one();
+                conn.handle.kill.trip(KillReason::TooSlow);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 // The socket task is gone; its Disconnect is on the way.
@@ -209,7 +247,7 @@ impl Handler<CloseAll> for UserSession {
     fn handle(&mut self, _: CloseAll, _: &mut Self::Context) {
         for conn in self.conns.values_mut() {
             conn.closing = true;
-            conn.handle.kill.notify_one();
+            conn.handle.kill.trip(KillReason::AccountGone);
         }
     }
 }

@@ -2,10 +2,14 @@
 //! utoipa's service config, so a handler cannot be routed without being documented.
 
 pub mod accounts;
+pub mod chats;
 pub mod dev;
+pub mod devices;
 pub mod health;
 pub mod notifications;
 pub mod people;
+pub mod pushes;
+pub mod ws_connections;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -14,7 +18,12 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     accounts::configure(cfg);
     people::configure(cfg);
     notifications::configure(cfg);
+    chats::configure(cfg);
+    devices::configure(cfg);
+    ws_connections::configure(cfg);
+    crate::ws::configure(cfg);
     if dev_mode {
         dev::configure(cfg);
+        pushes::configure(cfg);
     }
 }
