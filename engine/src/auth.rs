@@ -82,7 +82,7 @@ impl Authenticator {
                 issuer: c.issuer(),
                 client_id: c.client_id.clone().unwrap_or_default(),
                 keys: RwLock::new(HashMap::new()),
-                last_fetch: tokio::sync::Mutex::new(None),
+                last_refetch: tokio::sync::Mutex::new(None),
                 http: reqwest::Client::builder()
                     .timeout(Duration::from_secs(5))
                     .build()
@@ -202,8 +202,9 @@ struct CognitoVerifier {
     issuer: String,
     client_id: String,
     keys: RwLock<HashMap<String, DecodingKey>>,
-    /// When the JWKS was last fetched; also serialises refetches.
-    last_fetch: tokio::sync::Mutex<Option<Instant>>,
+    /// When an unknown `kid` last caused a refetch (the load at start does not count);
+    /// the lock also serialises fetches.
+    last_refetch: tokio::sync::Mutex<Option<Instant>>,
     http: reqwest::Client,
 }
 
@@ -213,7 +214,6 @@ impl CognitoVerifier {
             url: self.jwks_url.clone(),
             reason,
         };
-        let mut last = self.last_fetch.lock().await;
         let set: JwkSet = self
             .http
             .get(&self.jwks_url)
@@ -231,21 +231,19 @@ impl CognitoVerifier {
             }
         }
         *self.keys.write() = keys;
-        *last = Some(Instant::now());
         Ok(())
     }
 
-    /// Refetches the JWKS unless that was done less than the interval ago.
+    /// Refetches the JWKS unless an unknown kid already did less than the interval ago.
     async fn refetch_if_due(&self) {
-        let due = self
-            .last_fetch
-            .lock()
-            .await
-            .is_none_or(|t| t.elapsed() >= JWKS_REFETCH_INTERVAL);
-        if due {
-            if let Err(e) = self.fetch().await {
-                tracing::warn!(error = %e, "JWKS refetch failed");
-            }
+        let mut last = self.last_refetch.lock().await;
+        if last.is_some_and(|t| t.elapsed() < JWKS_REFETCH_INTERVAL) {
+            return;
+        }
+        *last = Some(Instant::now());
+        match self.fetch().await {
+            Ok(()) => tracing::info!(url = %self.jwks_url, "JWKS refetched for an unknown kid"),
+            Err(e) => tracing::warn!(error = %e, "JWKS refetch failed"),
         }
     }
 

@@ -364,10 +364,10 @@ impl Settings {
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024");
         }
-        if let Some(url) = &self.database.url {
-            if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-                return invalid("database.url must start with postgres:// or postgresql://");
-            }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
+            return invalid("database.url must start with postgres:// or postgresql://");
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");

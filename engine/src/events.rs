@@ -56,6 +56,15 @@ pub enum Event {
     PersonCreated(PersonChanged),
     #[serde(rename = "person.updated")]
     PersonUpdated(PersonChanged),
+    // --- social: connections and contacts ---
+    #[serde(rename = "connection.requested")]
+    ConnectionRequested(ConnectionChanged),
+    #[serde(rename = "connection.accepted")]
+    ConnectionAccepted(ConnectionChanged),
+    #[serde(rename = "connection.rejected")]
+    ConnectionRejected(ConnectionChanged),
+    #[serde(rename = "contact.removed")]
+    ContactRemoved(ContactRemoved),
     // --- realtime: chats and messages ---
     #[serde(rename = "chat.created")]
     ChatCreated(ChatCreated),
@@ -70,6 +79,10 @@ impl Event {
             Event::AccountDeleted(_) => "account.deleted",
             Event::PersonCreated(_) => "person.created",
             Event::PersonUpdated(_) => "person.updated",
+            Event::ConnectionRequested(_) => "connection.requested",
+            Event::ConnectionAccepted(_) => "connection.accepted",
+            Event::ConnectionRejected(_) => "connection.rejected",
+            Event::ContactRemoved(_) => "contact.removed",
             Event::ChatCreated(_) => "chat.created",
             Event::MessageSent(_) => "message.sent",
         }
@@ -100,6 +113,26 @@ pub struct PersonChanged {
     pub person_uuid: Uuid,
     pub account_uuid: Uuid,
     pub username: String,
+}
+
+// --- social ---
+
+/// A connection request and where it stands. `personUuid` asked `connectionPersonUuid`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionChanged {
+    pub connection_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub connection_person_uuid: Uuid,
+    pub status: String,
+}
+
+/// Two persons are no longer contacts; `removedByPersonUuid` asked for it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactRemoved {
+    pub removed_by_person_uuid: Uuid,
+    pub contact_person_uuid: Uuid,
 }
 
 // --- realtime: chats and messages ---

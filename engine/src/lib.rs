@@ -18,6 +18,7 @@ use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Pusher, Store};
+use crate::services::connections::ConnectionService;
 use crate::services::chat::ChatService;
 use crate::services::devices::DeviceService;
 use crate::services::ws_connections::WsConnectionService;
@@ -54,6 +55,7 @@ pub struct Engine {
     pub deliverer: Deliverer,
     pub people: PeopleService,
     pub notifications: NotificationService,
+    pub connections: ConnectionService,
     // realtime
     pub pusher: Arc<dyn Pusher>,
     /// The recording pusher's log when that adapter runs (`GET /dev/pushes`).
@@ -113,6 +115,7 @@ impl Engine {
             push_log: Some(recording),
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
+            connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
             deliverer,
             settings: Arc::new(settings),
             node_id,

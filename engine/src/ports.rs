@@ -2,6 +2,7 @@
 //! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
 //! Services depend on these traits only.
 
+use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
     NewMessage,
@@ -35,6 +36,7 @@ pub trait Store:
     PeopleStore
     + NotificationStore
     + OutboxStore
+    + SocialStore
     + ChatStore
     + DeviceStore
     + WsConnectionStore
@@ -105,6 +107,60 @@ pub trait PeopleStore: Send + Sync {
     ) -> StoreResult<Page<Person>>;
     /// Whether an ACCEPTED connection joins the two persons (either direction).
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool>;
+}
+
+/// The social graph: connections and contacts. Notifications a change causes are
+/// stored in that change's transaction and returned, for delivery after commit.
+#[async_trait]
+pub trait SocialStore: Send + Sync {
+    /// Stores a PENDING request (`person_id` asks `connection_id`) with its
+    /// notifications. NotFound "Person not found" when either person is gone; Conflict
+    /// "A connection between these people already exists" when a PENDING or ACCEPTED
+    /// one joins them, in either direction.
+    async fn insert_connection(
+        &self,
+        connection: &NewConnection,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Connection, Vec<Notification>)>;
+    async fn connection_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Connection>>;
+    /// Moves connection `id` from `from` to `to`, only if it is still `from` (the
+    /// service decided the transition on what it read; a concurrent answer loses).
+    /// NotFound "Connection not found"; Conflict "Connection request is not pending".
+    async fn update_connection_status(
+        &self,
+        id: i64,
+        from: ConnectionStatus,
+        to: ConnectionStatus,
+        at: Timestamp,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Connection, Vec<Notification>)>;
+    /// Connections involving `person_id`, in both directions, newest first, each with
+    /// the person on the other side.
+    async fn list_connections(
+        &self,
+        person_id: i64,
+        status: Option<ConnectionStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ConnectionEntry>>;
+    /// The persons joined to `person_id` by an ACCEPTED connection, most recent
+    /// connection first (the cursor is the connection's id), matching `query` as people
+    /// search does.
+    async fn list_contacts(
+        &self,
+        person_id: i64,
+        query: &PeopleQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Person>>;
+    /// Deletes the ACCEPTED connection joining the two (either may ask) and answers it.
+    /// NotFound "Contact not found".
+    async fn delete_contact(
+        &self,
+        person_id: i64,
+        other_id: i64,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Connection>;
 }
 
 #[async_trait]

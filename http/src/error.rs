@@ -56,10 +56,10 @@ impl ResponseError for ApiError {
         let status = self.status_code();
         let message = public_message(&self.0);
         let mut response = envelope(status, message);
-        if let Error::RateLimited { retry_after_secs } = &self.0 {
-            if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
-                response.headers_mut().insert(header::RETRY_AFTER, v);
-            }
+        if let Error::RateLimited { retry_after_secs } = &self.0
+            && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
+        {
+            response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
     }

@@ -2,6 +2,7 @@
 //! does I/O, so every rule can be unit-tested without a store.
 
 pub mod chat;
+pub mod connections;
 pub mod devices;
 pub mod notifications;
 pub mod paging;

@@ -204,6 +204,16 @@ pub struct PeoplePage {
 
 // --- service ----------------------------------------------------------------------------
 
+/// A search text `q` (people search, contacts search): at most 100 characters.
+pub fn parse_search_text(q: Option<String>) -> Result<Option<String>> {
+    match q {
+        Some(q) if q.chars().count() > 100 => {
+            Err(Error::validation("q must be at most 100 characters"))
+        }
+        q => Ok(q),
+    }
+}
+
 #[derive(Clone)]
 pub struct PeopleService {
     store: Arc<dyn Store>,
@@ -470,11 +480,7 @@ impl PeopleService {
         page: PageRequest,
     ) -> Result<Page<PersonView>> {
         caller.person()?;
-        if let Some(q) = &q {
-            if q.chars().count() > 100 {
-                return Err(Error::validation("q must be at most 100 characters"));
-            }
-        }
+        let q = parse_search_text(q)?;
         let page = self.store.search_people(&PeopleQuery { q }, &page).await?;
         Ok(page.map(|p| PersonView::public(&p)))
     }

@@ -7,3 +7,4 @@ mod harness;
 mod notifications;
 mod outbox;
 mod people;
+mod social;

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod chats;
+pub mod connections;
 pub mod dev;
 pub mod devices;
 pub mod health;
@@ -18,6 +19,7 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     accounts::configure(cfg);
     people::configure(cfg);
     notifications::configure(cfg);
+    connections::configure(cfg);
     chats::configure(cfg);
     devices::configure(cfg);
     ws_connections::configure(cfg);

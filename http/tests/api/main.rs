@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod connections;
 mod errors;
 mod openapi;
 mod people;

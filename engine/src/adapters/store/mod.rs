@@ -11,6 +11,11 @@ pub mod msg {
     pub const USERNAME_TAKEN: &str = "username is already taken";
     pub const EMAIL_TAKEN: &str = "email is already in use";
     pub const PERSON_NOT_FOUND: &str = "Person not found";
+    // social
+    pub const CONNECTION_EXISTS: &str = "A connection between these people already exists";
+    pub const CONNECTION_NOT_FOUND: &str = "Connection not found";
+    pub const CONNECTION_NOT_PENDING: &str = "Connection request is not pending";
+    pub const CONTACT_NOT_FOUND: &str = "Contact not found";
     // realtime
     pub const CHAT_NOT_FOUND: &str = "Chat not found";
     pub const MESSAGE_UUID_TAKEN: &str = "uuid is already used by another message";

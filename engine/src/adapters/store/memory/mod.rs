@@ -10,8 +10,10 @@ mod devices;
 mod notifications;
 mod outbox;
 mod people;
+mod social;
 mod ws_connections;
 
+use crate::domain::connections::Connection;
 use crate::domain::notifications::Notification;
 use crate::domain::people::{Account, Person};
 use crate::error::StoreResult;
@@ -32,20 +34,12 @@ impl MemoryStore {
     }
 }
 
-/// Connection rows, as far as the people area needs them (contacts and privacy).
-#[derive(Debug, Clone)]
-pub(crate) struct ConnectionRow {
-    pub person_id: i64,
-    pub connection_id: i64,
-    pub accepted: bool,
-}
-
 #[derive(Default)]
 pub(crate) struct State {
     seq: HashMap<&'static str, i64>,
     pub accounts: BTreeMap<i64, Account>,
     pub persons: BTreeMap<i64, Person>,
-    pub connections: BTreeMap<i64, ConnectionRow>,
+    pub connections: BTreeMap<i64, Connection>,
     pub notifications: BTreeMap<i64, Notification>,
     pub outbox: BTreeMap<i64, OutboxEntry>,
     pub processed: HashSet<(String, String)>,

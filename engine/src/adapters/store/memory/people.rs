@@ -213,11 +213,6 @@ impl PeopleStore for MemoryStore {
     }
 
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool> {
-        let s = self.state.read();
-        Ok(s.connections.values().any(|c| {
-            c.accepted
-                && ((c.person_id == a && c.connection_id == b)
-                    || (c.person_id == b && c.connection_id == a))
-        }))
+        Ok(self.state.read().are_contacts(a, b))
     }
 }

@@ -6,6 +6,7 @@ mod devices;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
+mod social;
 mod ws_connections;
 
 use crate::config::DatabaseSettings;
@@ -123,6 +124,7 @@ const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
     ("person_account_id_key", super::msg::ACCOUNT_HAS_PERSON),
     ("person_username_lower_key", super::msg::USERNAME_TAKEN),
     ("person_email_lower_key", super::msg::EMAIL_TAKEN),
+    ("connection_live_pair_key", super::msg::CONNECTION_EXISTS),
     // realtime
     ("message_uuid_key", super::msg::MESSAGE_UUID_TAKEN),
     ("message_chat_uuid_key", super::msg::MESSAGE_UUID_TAKEN),

@@ -135,6 +135,44 @@ fn like_pattern(needle: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// The search text of a [`PeopleQuery`] as the three parameters of [`PersonMatch::clause`]
+/// (people search and contacts search match alike: `person_matches` in SQL).
+pub(crate) struct PersonMatch {
+    pub needle: Option<String>,
+    pub pattern: Option<String>,
+    pub phone: Option<String>,
+}
+
+impl PersonMatch {
+    pub fn new(query: &PeopleQuery) -> Self {
+        let needle = query.needle();
+        Self {
+            pattern: needle.as_deref().map(like_pattern),
+            phone: needle
+                .as_deref()
+                .map(normalize_phone)
+                .filter(|p| !p.is_empty()),
+            needle,
+        }
+    }
+
+    /// "person `p` matches": names and username by substring, email and contact number
+    /// exactly; true when there is no needle. Parameters `$n` (needle), `$n+1` (pattern),
+    /// `$n+2` (phone).
+    pub fn clause(n: usize) -> String {
+        let (needle, pattern, phone) = (n, n + 1, n + 2);
+        format!(
+            "(${needle}::text IS NULL \
+              OR p.username ILIKE ${pattern} OR p.first_name ILIKE ${pattern} OR p.last_name ILIKE ${pattern} \
+              OR (coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) ILIKE ${pattern} \
+              OR lower(p.email) = ${needle} \
+              OR (${phone}::text IS NOT NULL AND p.contact_number IS NOT NULL AND \
+                  (CASE WHEN ltrim(p.contact_number) LIKE '+%' THEN '+' ELSE '' END \
+                   || regexp_replace(p.contact_number, '[^0-9]', '', 'g')) = ${phone}))"
+        )
+    }
+}
+
 #[async_trait]
 impl PeopleStore for PgStore {
     async fn insert_account(
@@ -306,7 +344,8 @@ impl PeopleStore for PgStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Person>> {
         let client = self.client().await?;
-        let needle = query.needle();
+        let matching = PersonMatch::new(query);
+        let needle = matching.needle.clone();
         let mut rows = Vec::with_capacity(page.fetch());
         let mut exact_id: Option<i64> = None;
         if let Some(n) = &needle {
@@ -324,30 +363,26 @@ impl PeopleStore for PgStore {
                 }
             }
         }
-        let pattern = needle.as_deref().map(like_pattern);
-        let phone = needle
-            .as_deref()
-            .map(normalize_phone)
-            .filter(|p| !p.is_empty());
         let limit = (page.fetch() - rows.len()) as i64;
         let stmt = client
             .prepare_cached(&format!(
                 "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id \
                  WHERE ($1::bigint IS NULL OR p.id < $1) \
                    AND ($2::bigint IS NULL OR p.id <> $2) \
-                   AND ($3::text IS NULL \
-                        OR p.username ILIKE $4 OR p.first_name ILIKE $4 OR p.last_name ILIKE $4 \
-                        OR (coalesce(p.first_name, '') || ' ' || coalesce(p.last_name, '')) ILIKE $4 \
-                        OR lower(p.email) = $3 \
-                        OR ($5::text IS NOT NULL AND p.contact_number IS NOT NULL AND \
-                            (CASE WHEN ltrim(p.contact_number) LIKE '+%' THEN '+' ELSE '' END \
-                             || regexp_replace(p.contact_number, '[^0-9]', '', 'g')) = $5)) \
-                 ORDER BY p.id DESC LIMIT $6"
+                   AND {} \
+                 ORDER BY p.id DESC LIMIT $6",
+                PersonMatch::clause(3)
             ))
             .await
             .map_err(map_err)?;
-        let params: [&(dyn ToSql + Sync); 6] =
-            [&page.after, &exact_id, &needle, &pattern, &phone, &limit];
+        let params: [&(dyn ToSql + Sync); 6] = [
+            &page.after,
+            &exact_id,
+            &matching.needle,
+            &matching.pattern,
+            &matching.phone,
+            &limit,
+        ];
         for r in client.query(&stmt, &params).await.map_err(map_err)? {
             rows.push(person_from(&r, 0));
         }
