@@ -179,7 +179,9 @@ pub struct WsSettings {
     pub heartbeat_secs: u64,
     pub client_timeout_secs: u64,
     pub send_queue: usize,
-    #[serde(default)]
+    /// A list, or one string of comma-separated origins (as env vars and overrides
+    /// give it).
+    #[serde(default, deserialize_with = "list_or_csv")]
     pub allowed_origins: Vec<String>,
     /// A chat room with no message for this long stops (it starts again on demand).
     #[serde(default = "default_room_idle_secs")]
@@ -187,6 +189,24 @@ pub struct WsSettings {
     /// Frames refused in a row by the rate limit before the connection is closed.
     #[serde(default = "default_rate_limit_strikes")]
     pub rate_limit_strikes: u32,
+}
+
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(csv) => csv
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
 }
 
 fn default_room_idle_secs() -> u64 {
@@ -423,6 +443,14 @@ mod tests {
     fn unknown_auth_mode_is_refused() {
         let err = Settings::load_with(None, &[("auth.mode", "basic")]).unwrap_err();
         assert!(err.to_string().contains("auth.mode"), "{err}");
+    }
+
+    #[test]
+    fn allowed_origins_take_a_list_or_comma_separated_text() {
+        let s = Settings::load_with(None, &[("ws.allowed_origins", "https://a.io, https://b.io")])
+            .expect("loads");
+        assert_eq!(s.ws.allowed_origins, ["https://a.io", "https://b.io"]);
+        assert!(Settings::load_with(None, &[]).unwrap().ws.allowed_origins.is_empty());
     }
 
     #[test]

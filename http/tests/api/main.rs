@@ -8,3 +8,5 @@ mod connections;
 mod errors;
 mod openapi;
 mod people;
+mod realtime;
+mod ws_client;
