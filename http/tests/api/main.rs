@@ -4,6 +4,7 @@
 mod harness;
 
 mod auth;
+mod chats;
 mod connections;
 mod errors;
 mod openapi;
