@@ -195,27 +195,37 @@ impl Handler<Post> for ChatRoom {
             }
             if !members.iter().any(|p| p.id == sender.id) {
                 // Not theirs to know of: the same answer as for no chat at all.
-                return (reloaded.then_some(members), Err(Error::not_found(CHAT_NOT_FOUND)));
+                return (
+                    reloaded.then_some(members),
+                    Err(Error::not_found(CHAT_NOT_FOUND)),
+                );
             }
             let stored = engine.chat.store_message(&chat, &sender, &draft).await;
-            (reloaded.then_some(members.clone()), stored.map(|s| (s, members)))
+            (
+                reloaded.then_some(members.clone()),
+                stored.map(|s| (s, members)),
+            )
         };
         // ctx.wait: the next post waits until this one is stored and handed on.
-        ctx.wait(work.into_actor(self).map(move |(reloaded, outcome), room, _| {
-            if let (Some(fresh), State::Ready { members, .. }) = (reloaded, &mut room.state) {
-                *members = fresh;
-            }
-            let result = match outcome {
-                Ok((stored, members)) => {
-                    if let MessageInsert::Created(m) = &stored {
-                        room.deliver(&post.sender, post.origin, m, &members);
+        ctx.wait(
+            work.into_actor(self)
+                .map(move |(reloaded, outcome), room, _| {
+                    if let (Some(fresh), State::Ready { members, .. }) = (reloaded, &mut room.state)
+                    {
+                        *members = fresh;
                     }
-                    Ok(stored)
-                }
-                Err(e) => Err(e),
-            };
-            let _ = post.reply.send(result);
-        }));
+                    let result = match outcome {
+                        Ok((stored, members)) => {
+                            if let MessageInsert::Created(m) = &stored {
+                                room.deliver(&post.sender, post.origin, m, &members);
+                            }
+                            Ok(stored)
+                        }
+                        Err(e) => Err(e),
+                    };
+                    let _ = post.reply.send(result);
+                }),
+        );
     }
 }
 

@@ -12,7 +12,11 @@ use uuid::Uuid;
 pub type Frame = Arc<str>;
 
 #[derive(Debug, Serialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(
+    tag = "type",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
 pub enum ServerFrame<'a> {
     /// The overview's fields unchanged (note `senderPersonUuId`, which the app reads),
     /// plus `type`, `seq` and `createdAt`.

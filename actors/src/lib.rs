@@ -70,7 +70,8 @@ impl Realtime {
         let presence = presence_ctx.address();
         let notifier = Notifier::new(presence.clone(), engine.clone()).start();
         let idle = Duration::from_secs(engine.settings.ws.room_idle_secs);
-        let rooms = RoomRegistry::new(engine.clone(), notifier.clone(), idle, stats.clone()).start();
+        let rooms =
+            RoomRegistry::new(engine.clone(), notifier.clone(), idle, stats.clone()).start();
         presence_ctx.run(Presence::new(rooms.clone(), stats.clone()));
         engine
             .deliverer
@@ -81,7 +82,11 @@ impl Realtime {
                 .clone()
                 .run_node_lease(engine.shutdown_signal()),
         );
-        actix::spawn(bus_bridge::run(engine.clone(), presence.clone(), rooms.clone()));
+        actix::spawn(bus_bridge::run(
+            engine.clone(),
+            presence.clone(),
+            rooms.clone(),
+        ));
         tracing::info!(node_id = %engine.node_id, "realtime actors started");
         Self {
             presence,

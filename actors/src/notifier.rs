@@ -62,7 +62,9 @@ impl Handler<Deliver> for Notifier {
             actix::spawn(async move {
                 let Ok(persons) = rx.await else { return };
                 for person in persons {
-                    let Ok(_slot) = slots.acquire().await else { return };
+                    let Ok(_slot) = slots.acquire().await else {
+                        return;
+                    };
                     engine.devices.push_to_person(person, &push).await;
                 }
             });

@@ -62,10 +62,13 @@ impl Handler<Connect> for Presence {
     fn handle(&mut self, msg: Connect, _: &mut Self::Context) -> Self::Result {
         let rooms = self.rooms.clone();
         let person = msg.person.clone();
-        let entry = self.sessions.entry(msg.person.uuid).or_insert_with(|| Entry {
-            session: UserSession::new(person, rooms).start(),
-            connections: 0,
-        });
+        let entry = self
+            .sessions
+            .entry(msg.person.uuid)
+            .or_insert_with(|| Entry {
+                session: UserSession::new(person, rooms).start(),
+                connections: 0,
+            });
         entry.connections += 1;
         entry.session.do_send(AddConnection {
             person: msg.person,

@@ -399,10 +399,14 @@ impl Settings {
             return invalid("ws.send_queue and ws.messages_per_second must be at least 1");
         }
         if self.ws.burst == 0 || self.ws.rate_limit_strikes == 0 || self.ws.room_idle_secs == 0 {
-            return invalid("ws.burst, ws.rate_limit_strikes and ws.room_idle_secs must be at least 1");
+            return invalid(
+                "ws.burst, ws.rate_limit_strikes and ws.room_idle_secs must be at least 1",
+            );
         }
         if self.ws.max_frame_bytes < 1024 || self.ws.max_message_chars == 0 {
-            return invalid("ws.max_frame_bytes must be at least 1024 and ws.max_message_chars at least 1");
+            return invalid(
+                "ws.max_frame_bytes must be at least 1024 and ws.max_message_chars at least 1",
+            );
         }
         if self.ws.client_timeout_secs <= self.ws.heartbeat_secs {
             return invalid("ws.client_timeout_secs must be longer than ws.heartbeat_secs");
@@ -447,10 +451,19 @@ mod tests {
 
     #[test]
     fn allowed_origins_take_a_list_or_comma_separated_text() {
-        let s = Settings::load_with(None, &[("ws.allowed_origins", "https://a.io, https://b.io")])
-            .expect("loads");
+        let s = Settings::load_with(
+            None,
+            &[("ws.allowed_origins", "https://a.io, https://b.io")],
+        )
+        .expect("loads");
         assert_eq!(s.ws.allowed_origins, ["https://a.io", "https://b.io"]);
-        assert!(Settings::load_with(None, &[]).unwrap().ws.allowed_origins.is_empty());
+        assert!(
+            Settings::load_with(None, &[])
+                .unwrap()
+                .ws
+                .allowed_origins
+                .is_empty()
+        );
     }
 
     #[test]

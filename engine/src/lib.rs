@@ -18,13 +18,13 @@ use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Pusher, Store};
-use crate::services::connections::ConnectionService;
 use crate::services::chat::ChatService;
+use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
-use crate::services::ws_connections::WsConnectionService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
+use crate::services::ws_connections::WsConnectionService;
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::broadcast;
@@ -110,7 +110,11 @@ impl Engine {
         let engine = Arc::new(Self {
             chat: ChatService::new(store.clone(), outbox.clone(), settings.ws.max_message_chars),
             devices: DeviceService::new(store.clone(), pusher.clone()),
-            ws_connections: WsConnectionService::new(store.clone(), node_id, settings.node.lease_secs),
+            ws_connections: WsConnectionService::new(
+                store.clone(),
+                node_id,
+                settings.node.lease_secs,
+            ),
             pusher,
             push_log: Some(recording),
             people: PeopleService::new(store.clone(), outbox.clone()),

@@ -2,17 +2,17 @@
 //! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
 //! Services depend on these traits only.
 
-use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
     NewMessage,
 };
+use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::devices::{Device, NewDevice};
 use crate::domain::notifications::{
     NewNotification, Notification, NotificationFilter, NotificationType,
 };
-use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
+use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::StoreResult;
 use crate::events::{EventEnvelope, OutboxRow};
@@ -200,8 +200,11 @@ pub trait ChatStore: Send + Sync {
     /// The chat and its participants in one transaction. A chat with the same `pair_key`
     /// already there is answered instead (`created: false`), even when two callers race
     /// (the unique key decides); then nothing is written and `events` are dropped.
-    async fn create_chat(&self, chat: &NewChat, events: &[EventEnvelope])
-    -> StoreResult<ChatCreated>;
+    async fn create_chat(
+        &self,
+        chat: &NewChat,
+        events: &[EventEnvelope],
+    ) -> StoreResult<ChatCreated>;
     async fn chat_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Chat>>;
     /// The chat's participants, in the order they joined.
     async fn chat_participants(&self, chat_id: i64) -> StoreResult<Vec<Person>>;
@@ -274,8 +277,12 @@ pub trait WsConnectionStore: Send + Sync {
     ) -> StoreResult<Page<WsConnection>>;
     /// Crash recovery at start: this node's rows still CONNECTED from before `before`
     /// become DISCONNECTED. Returns how many.
-    async fn disconnect_node(&self, node_id: Uuid, before: Timestamp, at: Timestamp)
-    -> StoreResult<u64>;
+    async fn disconnect_node(
+        &self,
+        node_id: Uuid,
+        before: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
     /// Writes (or extends) this node's lease until `expires_at`.
     async fn renew_node_lease(
         &self,

@@ -102,9 +102,10 @@ fn check_origin(req: &HttpRequest, allowed: &[String]) -> ApiResult<()> {
     match req.headers().get("origin").and_then(|v| v.to_str().ok()) {
         None => Ok(()),
         Some(origin)
-            if allowed
-                .iter()
-                .any(|a| a.trim_end_matches('/').eq_ignore_ascii_case(origin.trim_end_matches('/'))) =>
+            if allowed.iter().any(|a| {
+                a.trim_end_matches('/')
+                    .eq_ignore_ascii_case(origin.trim_end_matches('/'))
+            }) =>
         {
             Ok(())
         }
@@ -129,7 +130,11 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
 
     let conn = ConnId(Uuid::new_v4());
     let ws_conn_id = conn.0.to_string();
-    state.engine.ws_connections.open(&person, &ws_conn_id).await?;
+    state
+        .engine
+        .ws_connections
+        .open(&person, &ws_conn_id)
+        .await?;
     let (tx, rx) = mpsc::channel(state.engine.settings.ws.send_queue);
     let kill = Arc::new(KillSwitch::default());
     let connect = Connect {
@@ -330,14 +335,23 @@ impl Socket {
             Ok(v) => v,
             Err(e) => {
                 return self
-                    .write(session, error_frame(400, format!("Malformed JSON: {e}"), None))
+                    .write(
+                        session,
+                        error_frame(400, format!("Malformed JSON: {e}"), None),
+                    )
                     .await;
             }
         };
         match value.get("action").and_then(serde_json::Value::as_str) {
-            Some("ping") => self.write(session, ServerFrame::Pong.to_frame().to_string()).await,
+            Some("ping") => {
+                self.write(session, ServerFrame::Pong.to_frame().to_string())
+                    .await
+            }
             Some("sendMessage") => {
-                let data = value.get("data").cloned().unwrap_or(serde_json::Value::Null);
+                let data = value
+                    .get("data")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
                 let reference = data
                     .get("uuid")
                     .and_then(serde_json::Value::as_str)
@@ -346,7 +360,10 @@ impl Socket {
                     Ok(dto) => dto,
                     Err(e) => {
                         return self
-                            .write(session, error_frame(400, format!("Invalid data: {e}"), reference))
+                            .write(
+                                session,
+                                error_frame(400, format!("Invalid data: {e}"), reference),
+                            )
                             .await;
                     }
                 };
@@ -366,8 +383,11 @@ impl Socket {
                 self.write(session, error_frame(400, message, None)).await
             }
             None => {
-                self.write(session, error_frame(400, "action is required (sendMessage or ping)", None))
-                    .await
+                self.write(
+                    session,
+                    error_frame(400, "action is required (sendMessage or ping)", None),
+                )
+                .await
             }
         }
     }
@@ -412,8 +432,7 @@ fn render(out: Outbound) -> String {
     match out {
         Outbound::Frame(frame) => frame.to_string(),
         Outbound::Posted {
-            result: Ok(stored),
-            ..
+            result: Ok(stored), ..
         } => ServerFrame::ack(stored.message()).to_frame().to_string(),
         Outbound::Posted {
             message_uuid,
@@ -433,10 +452,16 @@ mod tests {
         assert!(r.take(t0) && r.take(t0) && r.take(t0));
         assert!(!r.take(t0), "burst spent");
         assert!(!r.take(t0 + Duration::from_millis(400)), "0.8 token");
-        assert!(r.take(t0 + Duration::from_millis(500)), "one token back after 1/rate");
+        assert!(
+            r.take(t0 + Duration::from_millis(500)),
+            "one token back after 1/rate"
+        );
         assert!(r.take(t0 + Duration::from_secs(60)));
         assert!(r.take(t0 + Duration::from_secs(60)));
         assert!(r.take(t0 + Duration::from_secs(60)));
-        assert!(!r.take(t0 + Duration::from_secs(60)), "refill caps at the burst");
+        assert!(
+            !r.take(t0 + Duration::from_secs(60)),
+            "refill caps at the burst"
+        );
     }
 }

@@ -101,9 +101,7 @@ pub struct ChatFilter {
 impl ChatFilter {
     pub fn matches(&self, c: &Chat) -> bool {
         self.chat_type.is_none_or(|t| c.chat_type == t)
-            && self
-                .listing_uuid
-                .is_none_or(|l| c.listing_uuid == Some(l))
+            && self.listing_uuid.is_none_or(|l| c.listing_uuid == Some(l))
     }
 }
 
@@ -280,7 +278,12 @@ mod tests {
     fn asset_rules() {
         let a = Uuid::new_v4().to_string();
         assert_eq!(parse_asset_uuids(None).unwrap(), vec![]);
-        assert_eq!(parse_asset_uuids(Some(std::slice::from_ref(&a))).unwrap().len(), 1);
+        assert_eq!(
+            parse_asset_uuids(Some(std::slice::from_ref(&a)))
+                .unwrap()
+                .len(),
+            1
+        );
         assert!(parse_asset_uuids(Some(&["nope".to_string()])).is_err());
         assert!(parse_asset_uuids(Some(&[a.clone(), a.clone()])).is_err());
         let many: Vec<String> = (0..=MAX_ASSETS_PER_MESSAGE)

@@ -99,8 +99,14 @@ mod tests {
     #[test]
     fn every_status_times_every_target() {
         assert_eq!(Connected.transition(Connected), Ok(StatusChange::Unchanged));
-        assert_eq!(Connected.transition(Disconnected), Ok(StatusChange::Disconnect));
-        assert_eq!(Disconnected.transition(Disconnected), Ok(StatusChange::Unchanged));
+        assert_eq!(
+            Connected.transition(Disconnected),
+            Ok(StatusChange::Disconnect)
+        );
+        assert_eq!(
+            Disconnected.transition(Disconnected),
+            Ok(StatusChange::Unchanged)
+        );
         assert!(Disconnected.transition(Connected).is_err());
     }
 

@@ -89,11 +89,7 @@ pub struct DeviceService {
     pusher: Arc<dyn Pusher>,
 }
 
-fn required<'a>(
-    problems: &mut Problems,
-    field: &str,
-    raw: Option<&'a str>,
-) -> Option<&'a str> {
+fn required<'a>(problems: &mut Problems, field: &str, raw: Option<&'a str>) -> Option<&'a str> {
     if raw.is_none() {
         problems.push(format!("{field} is required"));
     }
@@ -114,9 +110,8 @@ impl DeviceService {
             .and_then(|raw| p.check(DeviceType::parse(raw.trim())));
         let platform_type = required(&mut p, "platformType", dto.platform_type.as_deref())
             .and_then(|raw| p.check(PlatformType::parse(raw.trim())));
-        let platform_version =
-            required(&mut p, "platformVersion", dto.platform_version.as_deref())
-                .and_then(|raw| p.check(parse_label("platformVersion", raw)));
+        let platform_version = required(&mut p, "platformVersion", dto.platform_version.as_deref())
+            .and_then(|raw| p.check(parse_label("platformVersion", raw)));
         let model_name = required(&mut p, "modelName", dto.model_name.as_deref())
             .and_then(|raw| p.check(parse_label("modelName", raw)));
         let push_token = required(&mut p, "pushToken", dto.push_token.as_deref())
@@ -160,11 +155,7 @@ impl DeviceService {
     /// are logged and counted.
     pub async fn push_to_person(&self, person_uuid: Uuid, message: &PushMessage) -> PushReport {
         let mut report = PushReport::default();
-        let list = match self
-            .store
-            .push_devices(person_uuid, MAX_PUSH_DEVICES)
-            .await
-        {
+        let list = match self.store.push_devices(person_uuid, MAX_PUSH_DEVICES).await {
             Ok(list) => list,
             Err(e) => {
                 tracing::warn!(person = %person_uuid, error = %e, "cannot read devices; push skipped");
@@ -182,8 +173,12 @@ impl DeviceService {
                         .disable_device(device.id, &device.push_token, time::now())
                         .await
                     {
-                        Ok(_) => tracing::info!(device = %device.uuid, "push token dead; device disabled"),
-                        Err(e) => tracing::warn!(device = %device.uuid, error = %e, "push token dead; could not disable device"),
+                        Ok(_) => {
+                            tracing::info!(device = %device.uuid, "push token dead; device disabled")
+                        }
+                        Err(e) => {
+                            tracing::warn!(device = %device.uuid, error = %e, "push token dead; could not disable device")
+                        }
                     }
                 }
                 PushOutcome::Failed(reason) => {

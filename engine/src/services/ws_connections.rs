@@ -200,8 +200,12 @@ impl WsConnectionService {
         let started = time::now();
         match self.store.disconnect_node(node, started, started).await {
             Ok(0) => {}
-            Ok(n) => tracing::info!(%node, closed = n, "closed connections left open by this node's previous run"),
-            Err(e) => tracing::warn!(%node, error = %e, "could not close this node's stale connections"),
+            Ok(n) => {
+                tracing::info!(%node, closed = n, "closed connections left open by this node's previous run")
+            }
+            Err(e) => {
+                tracing::warn!(%node, error = %e, "could not close this node's stale connections")
+            }
         }
         let period = Duration::from_secs(self.lease_secs / 3);
         let lease = chrono::TimeDelta::seconds(self.lease_secs as i64);
@@ -212,7 +216,10 @@ impl WsConnectionService {
             }
             match self.store.reap_expired_nodes(now).await {
                 Ok(0) => {}
-                Ok(n) => tracing::info!(closed = n, "closed connections of nodes whose lease expired"),
+                Ok(n) => tracing::info!(
+                    closed = n,
+                    "closed connections of nodes whose lease expired"
+                ),
                 Err(e) => tracing::warn!(error = %e, "could not reap expired nodes"),
             }
             tokio::select! {

@@ -4,6 +4,7 @@
 
 mod harness;
 
+mod chat;
 mod notifications;
 mod outbox;
 mod people;

@@ -4,7 +4,9 @@ use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthCaller, parse_uuid, state};
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
 use metmos_engine::domain::PageRequest;
-use metmos_engine::services::chat::{ChatView, ChatsPage, CreateChatDto, MessageView, MessagesPage};
+use metmos_engine::services::chat::{
+    ChatView, ChatsPage, CreateChatDto, MessageView, MessagesPage,
+};
 use serde::Deserialize;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -76,7 +78,12 @@ async fn list_chats(
     let page = state
         .engine
         .chat
-        .list(&caller, q.chat_type.as_deref(), q.listing_uuid.as_deref(), page)
+        .list(
+            &caller,
+            q.chat_type.as_deref(),
+            q.listing_uuid.as_deref(),
+            page,
+        )
         .await?;
     Ok(web::Json(ChatsPage {
         chats: page.items.iter().map(ChatView::from).collect(),

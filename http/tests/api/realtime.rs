@@ -28,7 +28,10 @@ async fn device(app: &TestApp, user: &TestUser, token: &str) -> String {
 
 async fn pushes(app: &TestApp, viewer: &TestUser, person: &TestUser) -> Vec<Value> {
     let r = app
-        .get(&format!("/dev/pushes?personUuid={}", person.person_uuid), Some(&viewer.token))
+        .get(
+            &format!("/dev/pushes?personUuid={}", person.person_uuid),
+            Some(&viewer.token),
+        )
         .await
         .expect(200);
     r.body["pushes"].as_array().unwrap().clone()
@@ -51,7 +54,8 @@ async fn wait_pushes(app: &TestApp, viewer: &TestUser, person: &TestUser, n: usi
 /// participant's messages arriving meanwhile are skipped).
 async fn send_many(c: &mut WsClient, chat: &str, who: &str, n: usize) {
     for i in 0..n {
-        c.send_message(chat, &new_uuid(), &format!("{who} {i}")).await;
+        c.send_message(chat, &new_uuid(), &format!("{who} {i}"))
+            .await;
     }
     let mut acks = 0;
     while acks < n {
@@ -62,7 +66,10 @@ async fn send_many(c: &mut WsClient, chat: &str, who: &str, n: usize) {
 }
 
 async fn cognito_id(app: &TestApp, user: &TestUser) -> String {
-    app.get("/accounts/me", Some(&user.token)).await.expect(200).body["cognitoUserId"]
+    app.get("/accounts/me", Some(&user.token))
+        .await
+        .expect(200)
+        .body["cognitoUserId"]
         .as_str()
         .unwrap()
         .to_string()
@@ -652,7 +659,10 @@ async fn the_origin_allowlist_applies_to_browsers() {
     let r = WsClient::try_connect(
         &app,
         "/ws",
-        &[("authorization", &alice.token), ("origin", "https://evil.example")],
+        &[
+            ("authorization", &alice.token),
+            ("origin", "https://evil.example"),
+        ],
     )
     .await
     .err()
@@ -662,7 +672,10 @@ async fn the_origin_allowlist_applies_to_browsers() {
     WsClient::try_connect(
         &app,
         "/ws",
-        &[("authorization", &alice.token), ("origin", "https://app.metmos.io")],
+        &[
+            ("authorization", &alice.token),
+            ("origin", "https://app.metmos.io"),
+        ],
     )
     .await
     .ok()
@@ -701,7 +714,11 @@ async fn stale_rows_of_a_crashed_node_are_closed() {
     use metmos_engine::domain::time;
     use metmos_engine::domain::ws_connections::NewWsConnection;
     let node = uuid::Uuid::new_v4().to_string();
-    let app = TestApp::spawn_with(Backend::Postgres, &[("node.id", &node), ("node.lease_secs", "3")]).await;
+    let app = TestApp::spawn_with(
+        Backend::Postgres,
+        &[("node.id", &node), ("node.lease_secs", "3")],
+    )
+    .await;
     let alice = app.user("alice").await;
     let person = app
         .engine
@@ -712,7 +729,10 @@ async fn stale_rows_of_a_crashed_node_are_closed() {
         .unwrap();
     let other_node = uuid::Uuid::new_v4();
     let long_ago = time::now() - chrono::TimeDelta::minutes(5);
-    for (id, node_id) in [("left-by-me", app.engine.node_id), ("left-by-other", other_node)] {
+    for (id, node_id) in [
+        ("left-by-me", app.engine.node_id),
+        ("left-by-other", other_node),
+    ] {
         app.engine
             .store
             .insert_ws_connection(&NewWsConnection {
@@ -728,7 +748,11 @@ async fn stale_rows_of_a_crashed_node_are_closed() {
     // The other node's lease ran out a minute ago.
     app.engine
         .store
-        .renew_node_lease(other_node, time::now() - chrono::TimeDelta::minutes(1), long_ago)
+        .renew_node_lease(
+            other_node,
+            time::now() - chrono::TimeDelta::minutes(1),
+            long_ago,
+        )
         .await
         .unwrap();
     // Restart "after a crash" on the same database with the same node id.
@@ -737,7 +761,11 @@ async fn stale_rows_of_a_crashed_node_are_closed() {
     let app = TestApp::spawn_on(
         Backend::Postgres,
         db,
-        &[("database.url", &url), ("node.id", &node), ("node.lease_secs", "3")],
+        &[
+            ("database.url", &url),
+            ("node.id", &node),
+            ("node.lease_secs", "3"),
+        ],
     )
     .await;
     let body = wait_for_ws_statuses(&app, &alice, &["DISCONNECTED", "DISCONNECTED"]).await;

@@ -81,9 +81,12 @@ impl ChatStore for MemoryStore {
             .as_ref()
             .and_then(|k| s.chats.by_pair_key.get(k))
         {
-            let chat = s.chats.chats.get(id).map(|r| r.chat.clone()).ok_or_else(|| {
-                StoreError::Internal("pair key index points at no chat".into())
-            })?;
+            let chat = s
+                .chats
+                .chats
+                .get(id)
+                .map(|r| r.chat.clone())
+                .ok_or_else(|| StoreError::Internal("pair key index points at no chat".into()))?;
             return Ok(ChatCreated {
                 chat,
                 created: false,

@@ -92,11 +92,10 @@ impl WsConnectionStore for MemoryStore {
             .by_conn_id
             .get(ws_conn_id)
             .ok_or_else(|| StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into()))?;
-        let c = s
-            .ws
-            .connections
-            .get_mut(&id)
-            .ok_or_else(|| StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into()))?;
+        let c =
+            s.ws.connections
+                .get_mut(&id)
+                .ok_or_else(|| StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into()))?;
         disconnect(c, at);
         Ok(c.clone())
     }
@@ -108,17 +107,16 @@ impl WsConnectionStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<WsConnection>> {
         let s = self.state.read();
-        let rows = s
-            .ws
-            .connections
-            .values()
-            .rev()
-            .filter(|c| c.person_id == person_id)
-            .filter(|c| page.after.is_none_or(|a| c.id < a))
-            .filter(|c| status.is_none_or(|st| c.status == st))
-            .take(page.fetch())
-            .cloned()
-            .collect();
+        let rows =
+            s.ws.connections
+                .values()
+                .rev()
+                .filter(|c| c.person_id == person_id)
+                .filter(|c| page.after.is_none_or(|a| c.id < a))
+                .filter(|c| status.is_none_or(|st| c.status == st))
+                .take(page.fetch())
+                .cloned()
+                .collect();
         Ok(Page::from_rows(rows, page, |c| c.id))
     }
 
@@ -150,13 +148,12 @@ impl WsConnectionStore for MemoryStore {
 
     async fn reap_expired_nodes(&self, at: Timestamp) -> StoreResult<u64> {
         let mut s = self.state.write();
-        let expired: Vec<Uuid> = s
-            .ws
-            .leases
-            .iter()
-            .filter(|(_, exp)| **exp < at)
-            .map(|(n, _)| *n)
-            .collect();
+        let expired: Vec<Uuid> =
+            s.ws.leases
+                .iter()
+                .filter(|(_, exp)| **exp < at)
+                .map(|(n, _)| *n)
+                .collect();
         let mut closed = 0;
         for c in s.ws.connections.values_mut() {
             if c.node_id.is_some_and(|n| expired.contains(&n)) && disconnect(c, at) {

@@ -16,8 +16,7 @@ use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use uuid::Uuid;
 
-const CHAT_COLS: &str =
-    "c.id, c.uuid, c.chat_type, c.listing_uuid, c.description, c.pair_key, c.created_at, c.updated_at";
+const CHAT_COLS: &str = "c.id, c.uuid, c.chat_type, c.listing_uuid, c.description, c.pair_key, c.created_at, c.updated_at";
 /// Needs `JOIN chat c ON c.id = m.chat_id`.
 const MESSAGE_COLS: &str = "m.id, m.uuid, m.chat_id, c.uuid, m.sender_id, m.sender_uuid, m.message_content, \
      m.dto_asset_uuids, m.seq, m.created_at, m.updated_at";

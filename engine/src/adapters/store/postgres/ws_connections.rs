@@ -214,10 +214,7 @@ impl WsConnectionStore for PgStore {
             .prepare_cached("DELETE FROM node_lease WHERE node_id = $1")
             .await
             .map_err(map_err)?;
-        client
-            .execute(&stmt, &[&node_id])
-            .await
-            .map_err(map_err)?;
+        client.execute(&stmt, &[&node_id]).await.map_err(map_err)?;
         Ok(())
     }
 }
