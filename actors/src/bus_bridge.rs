@@ -26,12 +26,12 @@ pub async fn run(engine: Arc<Engine>, presence: Addr<Presence>, rooms: Addr<Room
             _ = shutdown.recv() => None,
         };
         let Some(delivery) = delivery else { break };
-        if let Event::AccountDeleted(deleted) = &delivery.envelope.event {
-            if let Some(person_uuid) = deleted.person_uuid {
-                tracing::info!(person = %person_uuid, "account deleted; closing its sockets");
-                presence.do_send(Kick { person_uuid });
-                rooms.do_send(PersonGone { person_uuid });
-            }
+        if let Event::AccountDeleted(deleted) = &delivery.envelope.event
+            && let Some(person_uuid) = deleted.person_uuid
+        {
+            tracing::info!(person = %person_uuid, "account deleted; closing its sockets");
+            presence.do_send(Kick { person_uuid });
+            rooms.do_send(PersonGone { person_uuid });
         }
         // Applying is idempotent (closing closed sockets does nothing): ack at once.
         if let Err(e) = delivery.ack().await {

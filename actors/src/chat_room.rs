@@ -251,15 +251,15 @@ pub struct PersonLeft {
 impl Handler<PersonLeft> for ChatRoom {
     type Result = ();
     fn handle(&mut self, msg: PersonLeft, _: &mut Self::Context) {
-        if let State::Ready { members, .. } = &mut self.state {
-            if members.iter().any(|p| p.uuid == msg.person_uuid) {
-                let kept: Vec<Person> = members
-                    .iter()
-                    .filter(|p| p.uuid != msg.person_uuid)
-                    .cloned()
-                    .collect();
-                *members = Arc::new(kept);
-            }
+        if let State::Ready { members, .. } = &mut self.state
+            && members.iter().any(|p| p.uuid == msg.person_uuid)
+        {
+            let kept: Vec<Person> = members
+                .iter()
+                .filter(|p| p.uuid != msg.person_uuid)
+                .cloned()
+                .collect();
+            *members = Arc::new(kept);
         }
     }
 }

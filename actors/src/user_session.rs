@@ -221,21 +221,17 @@ impl Handler<SendChat> for UserSession {
             },
         });
         // The session goes on with other work while the room stores the message.
-        ctx.spawn(
-            async move { answer.await }
-                .into_actor(self)
-                .map(move |answer, session, _| {
-                    let result = answer
-                        .unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())));
-                    session.offer(
-                        msg.conn,
-                        Outbound::Posted {
-                            message_uuid,
-                            result,
-                        },
-                    );
-                }),
-        );
+        ctx.spawn(answer.into_actor(self).map(move |answer, session, _| {
+            let result =
+                answer.unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())));
+            session.offer(
+                msg.conn,
+                Outbound::Posted {
+                    message_uuid,
+                    result,
+                },
+            );
+        }));
     }
 }
 

@@ -414,10 +414,10 @@ on_both_stores! {
         assert_eq!(WsClient::try_connect(&app, &format!("/ws?token={bad}"), &[]).await.err().expect("refused").status, 401);
         // Raw, Bearer and ?token= all open it, at / and at /ws.
         let bearer = format!("Bearer {}", alice.token);
-        let mut c = WsClient::try_connect(&app, "/", &[("authorization", &bearer)]).await.ok().expect("bearer at /");
+        let mut c = WsClient::try_connect(&app, "/", &[("authorization", &bearer)]).await.expect("bearer at /");
         c.send_json(json!({"action": "ping"})).await;
         assert_eq!(c.next_json().await["type"], "pong");
-        let mut c = WsClient::try_connect(&app, &format!("/ws?token={}", alice.token), &[]).await.ok().expect("query token");
+        let mut c = WsClient::try_connect(&app, &format!("/ws?token={}", alice.token), &[]).await.expect("query token");
         c.send_json(json!({"action": "ping"})).await;
         assert_eq!(c.next_json().await["type"], "pong");
         // A plain GET without the upgrade is a clear 400, not a 500.
@@ -678,11 +678,9 @@ async fn the_origin_allowlist_applies_to_browsers() {
         ],
     )
     .await
-    .ok()
     .expect("allowed origin");
     WsClient::try_connect(&app, "/ws", &[("authorization", &alice.token)])
         .await
-        .ok()
         .expect("no origin: a native app");
 }
 
