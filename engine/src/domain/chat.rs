@@ -277,7 +277,7 @@ mod tests {
     #[test]
     fn asset_rules() {
         let a = Uuid::new_v4().to_string();
-        assert_eq!(parse_asset_uuids(None).unwrap(), vec![]);
+        assert!(parse_asset_uuids(None).unwrap().is_empty());
         assert_eq!(
             parse_asset_uuids(Some(std::slice::from_ref(&a)))
                 .unwrap()
