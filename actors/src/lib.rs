@@ -120,3 +120,151 @@ impl Realtime {
             .unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metmos_engine::adapters::bus::inprocess::InProcessBus;
+    use metmos_engine::adapters::store::memory::MemoryStore;
+    use metmos_engine::config::Settings;
+    use metmos_engine::domain::chat::{ChatType, NewChat, contact_pair_key};
+    use metmos_engine::domain::time;
+    use metmos_engine::services::people::CreateDevUserDto;
+    use room_registry::ActiveRooms;
+    use uuid::Uuid;
+
+    async fn engine() -> Arc<Engine> {
+        let settings = Settings::load_with(None, &[("ws.room_idle_secs", "1")]).unwrap();
+        Engine::assemble(
+            settings,
+            Arc::new(MemoryStore::new()),
+            Arc::new(InProcessBus::new()),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn person(engine: &Engine, name: &str) -> Person {
+        engine
+            .people
+            .create_dev_user(CreateDevUserDto {
+                username: name.into(),
+                email: format!("{name}@example.com"),
+                first_name: None,
+                last_name: None,
+                contact_number: None,
+                birth_date: None,
+                location: None,
+                bio: None,
+            })
+            .await
+            .unwrap()
+            .1
+    }
+
+    fn draft(chat_uuid: Uuid, text: &str) -> MessageDraft {
+        MessageDraft {
+            chat_uuid,
+            uuid: Uuid::new_v4(),
+            message_content: text.into(),
+            asset_uuids: vec![],
+        }
+    }
+
+    #[actix::test]
+    async fn rooms_start_on_demand_refuse_strangers_and_stop_when_idle() {
+        let engine = engine().await;
+        let realtime = Realtime::start(engine.clone());
+        let (a, b, c) = (
+            person(&engine, "alice").await,
+            person(&engine, "bob").await,
+            person(&engine, "carol").await,
+        );
+        let chat = engine
+            .store
+            .create_chat(
+                &NewChat {
+                    uuid: Uuid::new_v4(),
+                    chat_type: ChatType::Contact,
+                    listing_uuid: None,
+                    description: None,
+                    pair_key: Some(contact_pair_key(a.uuid, b.uuid)),
+                    participant_ids: vec![a.id, b.id],
+                    at: time::now(),
+                },
+                &[],
+            )
+            .await
+            .unwrap()
+            .chat;
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 0);
+        let stored = realtime
+            .post(a.clone(), None, draft(chat.uuid, "one"))
+            .await
+            .unwrap();
+        assert_eq!(stored.message().seq, 1);
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        assert_eq!(realtime.stats.rooms(), 1);
+        let refused = realtime.post(c, None, draft(chat.uuid, "let me in")).await;
+        assert_eq!(refused, Err(Error::not_found("Chat not found")));
+        // A room for a chat that does not exist answers and goes at once.
+        let ghost = realtime
+            .post(a.clone(), None, draft(Uuid::new_v4(), "?"))
+            .await;
+        assert_eq!(ghost, Err(Error::not_found("Chat not found")));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        // Idle past ws.room_idle_secs: stopped; the next message starts a fresh room.
+        tokio::time::sleep(Duration::from_millis(1700)).await;
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 0);
+        assert_eq!(realtime.stats.rooms(), 0);
+        let stored = realtime
+            .post(b, None, draft(chat.uuid, "two"))
+            .await
+            .unwrap();
+        assert_eq!(stored.message().seq, 2);
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        engine.shutdown();
+    }
+
+    #[actix::test]
+    async fn a_deleted_account_has_its_sockets_closed() {
+        use metmos_engine::events::{AccountDeleted, Event, EventEnvelope};
+        use user_session::{ConnHandle, KillReason, KillSwitch};
+        let engine = engine().await;
+        let realtime = Realtime::start(engine.clone());
+        let a = person(&engine, "alice").await;
+        let (tx, _rx) = tokio::sync::mpsc::channel(4);
+        let kill = Arc::new(KillSwitch::default());
+        realtime
+            .presence
+            .send(presence::Connect {
+                person: a.clone(),
+                conn: ConnHandle {
+                    id: ConnId(Uuid::new_v4()),
+                    tx,
+                    kill: kill.clone(),
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(realtime.stats.sessions(), 1);
+        // The bridge subscribes as it starts; publish once it has.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let event = Event::AccountDeleted(AccountDeleted {
+            account_uuid: a.account_uuid,
+            person_uuid: Some(a.uuid),
+            reason: None,
+        });
+        engine
+            .bus
+            .publish(&EventEnvelope::new(event, time::now()))
+            .await
+            .unwrap();
+        let reason = tokio::time::timeout(Duration::from_secs(5), kill.tripped())
+            .await
+            .expect("the socket is told to close");
+        assert_eq!(reason, KillReason::AccountGone);
+        engine.shutdown();
+    }
+}
