@@ -65,6 +65,15 @@ pub enum Event {
     ConnectionRejected(ConnectionChanged),
     #[serde(rename = "contact.removed")]
     ContactRemoved(ContactRemoved),
+    // --- social: experiences and reactions ---
+    #[serde(rename = "experience.created")]
+    ExperienceCreated(ExperienceChanged),
+    #[serde(rename = "experience.deleted")]
+    ExperienceDeleted(ExperienceChanged),
+    #[serde(rename = "experience_reaction.created")]
+    ReactionCreated(ReactionChanged),
+    #[serde(rename = "experience_reaction.deleted")]
+    ReactionDeleted(ReactionChanged),
     // --- realtime: chats and messages ---
     #[serde(rename = "chat.created")]
     ChatCreated(ChatCreated),
@@ -83,6 +92,10 @@ impl Event {
             Event::ConnectionAccepted(_) => "connection.accepted",
             Event::ConnectionRejected(_) => "connection.rejected",
             Event::ContactRemoved(_) => "contact.removed",
+            Event::ExperienceCreated(_) => "experience.created",
+            Event::ExperienceDeleted(_) => "experience.deleted",
+            Event::ReactionCreated(_) => "experience_reaction.created",
+            Event::ReactionDeleted(_) => "experience_reaction.deleted",
             Event::ChatCreated(_) => "chat.created",
             Event::MessageSent(_) => "message.sent",
         }
@@ -133,6 +146,26 @@ pub struct ConnectionChanged {
 pub struct ContactRemoved {
     pub removed_by_person_uuid: Uuid,
     pub contact_person_uuid: Uuid,
+}
+
+/// An experience was posted or deleted. Never its content: a CONTACT_ONLY post is not
+/// for integrators.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperienceChanged {
+    pub experience_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub visibility: String,
+}
+
+/// A like or comment was added or removed (without the comment's text).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ReactionChanged {
+    pub reaction_uuid: Uuid,
+    pub experience_uuid: Uuid,
+    pub person_uuid: Uuid,
+    pub reaction_type: String,
 }
 
 // --- realtime: chats and messages ---

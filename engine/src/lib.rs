@@ -18,9 +18,11 @@ use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Pusher, Store};
+use crate::services::accounts::AccountService;
 use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
+use crate::services::experiences::ExperienceService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
@@ -56,6 +58,8 @@ pub struct Engine {
     pub people: PeopleService,
     pub notifications: NotificationService,
     pub connections: ConnectionService,
+    pub experiences: ExperienceService,
+    pub accounts: AccountService,
     // realtime
     pub pusher: Arc<dyn Pusher>,
     /// The recording pusher's log when that adapter runs (`GET /dev/pushes`).
@@ -120,6 +124,8 @@ impl Engine {
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
+            experiences: ExperienceService::new(store.clone(), outbox.clone()),
+            accounts: AccountService::new(store.clone(), outbox.clone()),
             deliverer,
             settings: Arc::new(settings),
             node_id,

@@ -8,6 +8,9 @@ use crate::domain::chat::{
 };
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::devices::{Device, NewDevice};
+use crate::domain::experiences::{
+    Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
+};
 use crate::domain::notifications::{
     NewNotification, Notification, NotificationFilter, NotificationType,
 };
@@ -37,6 +40,7 @@ pub trait Store:
     + NotificationStore
     + OutboxStore
     + SocialStore
+    + AccountDeletionStore
     + ChatStore
     + DeviceStore
     + WsConnectionStore
@@ -109,8 +113,10 @@ pub trait PeopleStore: Send + Sync {
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool>;
 }
 
-/// The social graph: connections and contacts. Notifications a change causes are
-/// stored in that change's transaction and returned, for delivery after commit.
+/// The social graph: connections and contacts, experiences and their reactions.
+/// Notifications a change causes are stored in that change's transaction and returned,
+/// for delivery after commit. Visibility is decided by the store where it filters a
+/// list (so paging stays keyset-exact), by the service for single objects.
 #[async_trait]
 pub trait SocialStore: Send + Sync {
     /// Stores a PENDING request (`person_id` asks `connection_id`) with its
@@ -161,6 +167,60 @@ pub trait SocialStore: Send + Sync {
         other_id: i64,
         events: &[EventEnvelope],
     ) -> StoreResult<Connection>;
+
+    /// NotFound "Person not found" when the poster is gone.
+    async fn insert_experience(
+        &self,
+        experience: &NewExperience,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Experience>;
+    async fn experience_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Experience>>;
+    /// The experiences `viewer_id` may see (their own, PUBLIC ones, and CONTACT_ONLY
+    /// ones of their contacts) that match `filter`, newest first.
+    async fn list_experiences(
+        &self,
+        viewer_id: i64,
+        filter: &ExperienceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Experience>>;
+    /// Deletes an experience with everything hanging on it: its reactions and the rows
+    /// of its assets. NotFound "Experience not found".
+    async fn delete_experience(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()>;
+    /// Stores a reaction and answers it with `true`. A LIKE by someone who already
+    /// likes the experience stores nothing, writes no events, and answers the existing
+    /// like with `false` (liking is idempotent). NotFound "Experience not found".
+    async fn insert_reaction(
+        &self,
+        reaction: &NewReaction,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Reaction, bool)>;
+    async fn reaction_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Reaction>>;
+    /// The reactions on experience `experience_id` that `viewer_id` sees under `scope`
+    /// (all, or their own and their contacts'), newest first.
+    async fn list_reactions(
+        &self,
+        experience_id: i64,
+        viewer_id: i64,
+        scope: ReactionScope,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Reaction>>;
+    /// NotFound "Reaction not found".
+    async fn delete_reaction(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()>;
+}
+
+/// Deleting an account for good (`DELETE /accounts/{uuid}`): one method, one
+/// transaction, so a refused or failed deletion leaves everything as it was. Each area
+/// that stores something personal extends the cascade in both adapters'
+/// `account_deletion.rs`; each rule that must refuse a deletion is a "blocker" there.
+#[async_trait]
+pub trait AccountDeletionStore: Send + Sync {
+    /// Deletes account `account_id`, its person and everything that is theirs: their
+    /// connections (either side), experiences (with all reactions on them and their
+    /// asset rows), their reactions elsewhere, their notifications. Messages they sent in
+    /// others' chats stay, attributed to their uuid with no person behind it.
+    /// NotFound "Account not found"; Conflict from a blocker (e.g. "Account cannot be
+    /// deleted while an order holds funds in escrow", once orders exist).
+    async fn delete_account(&self, account_id: i64, events: &[EventEnvelope]) -> StoreResult<()>;
 }
 
 #[async_trait]

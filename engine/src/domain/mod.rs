@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod connections;
 pub mod devices;
+pub mod experiences;
 pub mod notifications;
 pub mod paging;
 pub mod people;

@@ -1,9 +1,11 @@
 //! Use cases. Each service checks authorization on every object it touches, parses its
 //! input into domain types, and hands the store one atomic change with its events.
 
+pub mod accounts;
 pub mod chat;
 pub mod connections;
 pub mod devices;
+pub mod experiences;
 pub mod notifications;
 pub mod outbox;
 pub mod people;

@@ -1,10 +1,14 @@
-//! The social store: connections and contacts, with the same answers and the same words
-//! on both adapters.
+//! The social store: connections and contacts, experiences and reactions, with the same
+//! answers and the same words on both adapters.
 
 use crate::conformance;
 use crate::harness::person;
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::connections::{ConnectionStatus, NewConnection};
+use metmos_engine::domain::experiences::{
+    Experience, ExperienceFilter, NewExperience, NewReaction, ReactionScope, ReactionType,
+    Visibility,
+};
 use metmos_engine::domain::notifications::{NewNotification, NotificationFilter, NotificationType};
 use metmos_engine::domain::people::{PeopleQuery, Person};
 use metmos_engine::domain::time;
@@ -77,6 +81,38 @@ async fn notification_count(store: &dyn Store, p: &Person) -> usize {
         .unwrap()
         .items
         .len()
+}
+
+pub async fn experience(
+    store: &dyn Store,
+    by: &Person,
+    content: &str,
+    visibility: Visibility,
+) -> Experience {
+    let new = NewExperience {
+        uuid: Uuid::new_v4(),
+        person_id: by.id,
+        content: content.into(),
+        visibility,
+        at: time::now(),
+    };
+    store.insert_experience(&new, &[]).await.unwrap()
+}
+
+pub fn new_reaction(
+    by: &Person,
+    on: &Experience,
+    reaction_type: ReactionType,
+    content: Option<&str>,
+) -> NewReaction {
+    NewReaction {
+        uuid: Uuid::new_v4(),
+        person_id: by.id,
+        experience_id: on.id,
+        reaction_type,
+        content: content.map(str::to_string),
+        at: time::now(),
+    }
 }
 
 fn all() -> PageRequest {
@@ -245,5 +281,164 @@ conformance! {
         assert_eq!(store.delete_contact(alice.id, bob.id, &[some_event(&alice)]).await.unwrap_err(), not_found);
         assert_eq!(store.outbox_backlog().await.unwrap(), backlog + 1, "no event for a refused removal");
         assert!(store.connection_by_uuid(p.uuid).await.unwrap().is_some());
+    }
+
+    async fn experiences_round_trip_and_list_by_visibility(store) {
+        let owner = person(store, "owner").await;
+        let contact = person(store, "contact").await;
+        let stranger = person(store, "stranger").await;
+        make_contacts(store, &contact, &owner).await;
+        let new = NewExperience { uuid: Uuid::new_v4(), person_id: owner.id, content: "hello".into(), visibility: Visibility::Public, at: time::now() };
+        let backlog = store.outbox_backlog().await.unwrap();
+        let public = store.insert_experience(&new, &[some_event(&owner)]).await.unwrap();
+        assert_eq!(store.outbox_backlog().await.unwrap(), backlog + 1);
+        assert_eq!((public.uuid, public.person_id, public.person_uuid), (new.uuid, owner.id, owner.uuid));
+        assert_eq!((public.content.as_str(), public.visibility), ("hello", Visibility::Public));
+        assert_eq!((public.created_at, public.updated_at), (new.at, new.at));
+        assert_eq!(store.experience_by_uuid(new.uuid).await.unwrap(), Some(public.clone()));
+        assert_eq!(store.experience_by_uuid(Uuid::new_v4()).await.unwrap(), None);
+        let private = experience(store, &owner, "contacts only", Visibility::ContactOnly).await;
+        let strangers_own = experience(store, &stranger, "mine", Visibility::ContactOnly).await;
+
+        let seen = |viewer: i64, filter: ExperienceFilter| async move {
+            store.list_experiences(viewer, &filter, &all()).await.unwrap().items.into_iter().map(|e| e.content).collect::<Vec<_>>()
+        };
+        assert_eq!(seen(owner.id, ExperienceFilter::default()).await, ["contacts only", "hello"], "own, not a stranger's contact-only");
+        assert_eq!(seen(contact.id, ExperienceFilter::default()).await, ["contacts only", "hello"]);
+        assert_eq!(seen(stranger.id, ExperienceFilter::default()).await, ["mine", "hello"]);
+        let by_owner = ExperienceFilter { person_uuid: Some(owner.uuid), ..Default::default() };
+        assert_eq!(seen(stranger.id, by_owner.clone()).await, ["hello"]);
+        assert_eq!(seen(contact.id, by_owner).await, ["contacts only", "hello"]);
+        let window = ExperienceFilter { created_at_start: Some(private.created_at), created_at_end: Some(strangers_own.created_at), ..Default::default() };
+        let in_window = seen(owner.id, window).await;
+        assert!(in_window.contains(&"contacts only".to_string()) && !in_window.contains(&"mine".to_string()), "{in_window:?}");
+        let p1 = store.list_experiences(stranger.id, &ExperienceFilter::default(), &PageRequest { limit: 1, after: None }).await.unwrap();
+        assert_eq!(p1.after, Some(strangers_own.id));
+        let p2 = store.list_experiences(stranger.id, &ExperienceFilter::default(), &PageRequest { limit: 1, after: p1.after }).await.unwrap();
+        assert_eq!(p2.items, vec![public]);
+        assert_eq!(p2.after, None);
+
+        let mut ghost = owner.clone();
+        ghost.id = 999_999;
+        let err = store.insert_experience(&NewExperience { person_id: ghost.id, ..new }, &[]).await.unwrap_err();
+        assert_eq!(err, StoreError::NotFound("Person not found".into()));
+    }
+
+    async fn likes_are_stored_once(store) {
+        let owner = person(store, "owner").await;
+        let fan = person(store, "fan").await;
+        let e = experience(store, &owner, "post", Visibility::Public).await;
+        let like = new_reaction(&fan, &e, ReactionType::Like, None);
+        let (first, created) = store.insert_reaction(&like, &[some_event(&fan)]).await.unwrap();
+        assert!(created);
+        assert_eq!((first.uuid, first.person_uuid, first.experience_uuid), (like.uuid, fan.uuid, e.uuid));
+        assert_eq!((first.reaction_type, first.content.clone()), (ReactionType::Like, None));
+        let backlog = store.outbox_backlog().await.unwrap();
+        let (again, created) = store.insert_reaction(&new_reaction(&fan, &e, ReactionType::Like, None), &[some_event(&fan)]).await.unwrap();
+        assert!(!created);
+        assert_eq!(again, first, "the existing like");
+        assert_eq!(store.outbox_backlog().await.unwrap(), backlog, "no event for a repeated like");
+        // Comments are unlimited, beside the like.
+        for _ in 0..2 {
+            let (c, created) = store.insert_reaction(&new_reaction(&fan, &e, ReactionType::Comment, Some("hi")), &[]).await.unwrap();
+            assert!(created);
+            assert_eq!(c.content.as_deref(), Some("hi"));
+        }
+        let page = store.list_reactions(e.id, owner.id, ReactionScope::All, &all()).await.unwrap();
+        assert_eq!(page.items.len(), 3);
+        assert_eq!(store.reaction_by_uuid(first.uuid).await.unwrap(), Some(first.clone()));
+
+        let mut gone = e.clone();
+        gone.id = 999_999;
+        let err = store.insert_reaction(&new_reaction(&fan, &gone, ReactionType::Like, None), &[]).await.unwrap_err();
+        assert_eq!(err, StoreError::NotFound("Experience not found".into()));
+
+        store.delete_reaction(first.id, &[]).await.unwrap();
+        assert_eq!(store.reaction_by_uuid(first.uuid).await.unwrap(), None);
+        assert_eq!(store.delete_reaction(first.id, &[]).await.unwrap_err(), StoreError::NotFound("Reaction not found".into()));
+        let (fresh, created) = store.insert_reaction(&new_reaction(&fan, &e, ReactionType::Like, None), &[]).await.unwrap();
+        assert!(created && fresh.uuid != first.uuid);
+    }
+
+    async fn reaction_scope_owner_all_others_own_and_contacts(store) {
+        let owner = person(store, "owner").await;
+        let viewer = person(store, "viewer").await;
+        let friend = person(store, "friend").await;
+        let outsider = person(store, "outsider").await;
+        make_contacts(store, &viewer, &friend).await;
+        let e = experience(store, &owner, "post", Visibility::Public).await;
+        for (who, text) in [(&viewer, "v"), (&friend, "f"), (&outsider, "o"), (&owner, "w")] {
+            store.insert_reaction(&new_reaction(who, &e, ReactionType::Comment, Some(text)), &[]).await.unwrap();
+        }
+        let texts = |p: metmos_engine::domain::Page<metmos_engine::domain::experiences::Reaction>| p.items.into_iter().filter_map(|r| r.content).collect::<Vec<_>>();
+        assert_eq!(texts(store.list_reactions(e.id, owner.id, ReactionScope::All, &all()).await.unwrap()), ["w", "o", "f", "v"]);
+        assert_eq!(texts(store.list_reactions(e.id, viewer.id, ReactionScope::OwnAndContacts, &all()).await.unwrap()), ["f", "v"]);
+        assert_eq!(texts(store.list_reactions(e.id, outsider.id, ReactionScope::OwnAndContacts, &all()).await.unwrap()), ["o"]);
+        let p1 = store.list_reactions(e.id, owner.id, ReactionScope::All, &PageRequest { limit: 3, after: None }).await.unwrap();
+        let p2 = store.list_reactions(e.id, owner.id, ReactionScope::All, &PageRequest { limit: 3, after: p1.after }).await.unwrap();
+        assert_eq!(texts(p2.clone()), ["v"]);
+        assert_eq!(p2.after, None);
+    }
+
+    async fn deleting_an_experience_takes_its_reactions(store) {
+        let owner = person(store, "owner").await;
+        let fan = person(store, "fan").await;
+        let e = experience(store, &owner, "post", Visibility::Public).await;
+        let keep = experience(store, &owner, "other", Visibility::Public).await;
+        let (r, _) = store.insert_reaction(&new_reaction(&fan, &e, ReactionType::Like, None), &[]).await.unwrap();
+        let (kept, _) = store.insert_reaction(&new_reaction(&fan, &keep, ReactionType::Like, None), &[]).await.unwrap();
+        let backlog = store.outbox_backlog().await.unwrap();
+        store.delete_experience(e.id, &[some_event(&owner)]).await.unwrap();
+        assert_eq!(store.outbox_backlog().await.unwrap(), backlog + 1);
+        assert_eq!(store.experience_by_uuid(e.uuid).await.unwrap(), None);
+        assert_eq!(store.reaction_by_uuid(r.uuid).await.unwrap(), None, "reactions go with it");
+        assert_eq!(store.reaction_by_uuid(kept.uuid).await.unwrap(), Some(kept), "others' stay");
+        assert_eq!(store.delete_experience(e.id, &[]).await.unwrap_err(), StoreError::NotFound("Experience not found".into()));
+    }
+
+    async fn deleting_an_account_takes_everything_of_theirs_in_one_go(store) {
+        let gone = person(store, "gone").await;
+        let bob = person(store, "bob").await;
+        let carol = person(store, "carol").await;
+        make_contacts(store, &gone, &bob).await;
+        make_contacts(store, &bob, &carol).await;
+        store.insert_connection(&new_connection(&carol, &gone), &[request_notification(&gone, Uuid::new_v4())], &[]).await.unwrap();
+        let theirs = experience(store, &gone, "theirs", Visibility::Public).await;
+        let bobs = experience(store, &bob, "bob's", Visibility::Public).await;
+        let (on_theirs, _) = store.insert_reaction(&new_reaction(&bob, &theirs, ReactionType::Like, None), &[]).await.unwrap();
+        let (by_them, _) = store.insert_reaction(&new_reaction(&gone, &bobs, ReactionType::Comment, Some("hi")), &[]).await.unwrap();
+        let (by_carol, _) = store.insert_reaction(&new_reaction(&carol, &bobs, ReactionType::Comment, Some("yo")), &[]).await.unwrap();
+        store.insert_notifications(&[request_notification(&bob, Uuid::new_v4())], &[]).await.unwrap();
+
+        let backlog = store.outbox_backlog().await.unwrap();
+        store.delete_account(gone.account_id, &[some_event(&gone)]).await.unwrap();
+        assert_eq!(store.outbox_backlog().await.unwrap(), backlog + 1, "the event with the deletion");
+        assert_eq!(store.account_by_uuid(gone.account_uuid).await.unwrap(), None);
+        assert_eq!(store.person_by_uuid(gone.uuid).await.unwrap(), None);
+        assert!(store.list_connections(gone.id, None, &all()).await.unwrap().items.is_empty());
+        assert!(!store.are_contacts(gone.id, bob.id).await.unwrap());
+        let carols = store.list_connections(carol.id, None, &all()).await.unwrap();
+        assert_eq!(carols.items.len(), 1, "only carol and bob's remains");
+        assert_eq!(carols.items[0].other.uuid, bob.uuid);
+        assert_eq!(store.experience_by_uuid(theirs.uuid).await.unwrap(), None);
+        assert_eq!(store.reaction_by_uuid(on_theirs.uuid).await.unwrap(), None, "reactions on their experience");
+        assert_eq!(store.reaction_by_uuid(by_them.uuid).await.unwrap(), None, "their reactions elsewhere");
+        assert!(store.reaction_by_uuid(by_carol.uuid).await.unwrap().is_some());
+        assert!(store.experience_by_uuid(bobs.uuid).await.unwrap().is_some());
+        assert_eq!(notification_count(store, &gone).await, 0);
+        assert_eq!(notification_count(store, &bob).await, 1, "others' notifications stay");
+
+        assert_eq!(store.delete_account(gone.account_id, &[]).await.unwrap_err(), StoreError::NotFound("Account not found".into()));
+        // An account whose person was never created goes alone.
+        let lonely = metmos_engine::domain::people::NewAccount {
+            uuid: Uuid::new_v4(),
+            cognito_user_id: "lonely".into(),
+            account_status: metmos_engine::domain::people::AccountStatus::Pending,
+            at: time::now(),
+        };
+        let lonely = store.insert_account(&lonely, &[]).await.unwrap();
+        store.delete_account(lonely.id, &[]).await.unwrap();
+        assert!(store.caller_by_cognito_id("lonely").await.unwrap().is_none());
+        assert!(store.person_by_uuid(bob.uuid).await.unwrap().is_some());
     }
 }

@@ -6,6 +6,7 @@ pub mod chats;
 pub mod connections;
 pub mod dev;
 pub mod devices;
+pub mod experiences;
 pub mod health;
 pub mod notifications;
 pub mod people;
@@ -20,6 +21,7 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     people::configure(cfg);
     notifications::configure(cfg);
     connections::configure(cfg);
+    experiences::configure(cfg);
     chats::configure(cfg);
     devices::configure(cfg);
     ws_connections::configure(cfg);

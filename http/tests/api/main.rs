@@ -3,11 +3,15 @@
 
 mod harness;
 
+mod accounts_delete;
 mod auth;
 mod chats;
 mod connections;
 mod errors;
+mod experiences;
+mod list_conventions;
 mod openapi;
 mod people;
 mod realtime;
+mod visibility;
 mod ws_client;

@@ -16,6 +16,11 @@ pub mod msg {
     pub const CONNECTION_NOT_FOUND: &str = "Connection not found";
     pub const CONNECTION_NOT_PENDING: &str = "Connection request is not pending";
     pub const CONTACT_NOT_FOUND: &str = "Contact not found";
+    pub const EXPERIENCE_NOT_FOUND: &str = "Experience not found";
+    pub const REACTION_NOT_FOUND: &str = "Reaction not found";
+    // account deletion blockers (each adapter's account_deletion.rs)
+    pub const ACCOUNT_HAS_ESCROW: &str =
+        "Account cannot be deleted while an order holds funds in escrow";
     // realtime
     pub const CHAT_NOT_FOUND: &str = "Chat not found";
     pub const MESSAGE_UUID_TAKEN: &str = "uuid is already used by another message";

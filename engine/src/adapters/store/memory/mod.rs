@@ -5,6 +5,7 @@
 //! transaction. Internal ids come from one sequence per table, as PostgreSQL's identity
 //! columns do, so cursors behave alike.
 
+mod account_deletion;
 mod chat;
 mod devices;
 mod notifications;
@@ -14,6 +15,7 @@ mod social;
 mod ws_connections;
 
 use crate::domain::connections::Connection;
+use crate::domain::experiences::{Experience, Reaction};
 use crate::domain::notifications::Notification;
 use crate::domain::people::{Account, Person};
 use crate::error::StoreResult;
@@ -40,6 +42,8 @@ pub(crate) struct State {
     pub accounts: BTreeMap<i64, Account>,
     pub persons: BTreeMap<i64, Person>,
     pub connections: BTreeMap<i64, Connection>,
+    pub experiences: BTreeMap<i64, Experience>,
+    pub reactions: BTreeMap<i64, Reaction>,
     pub notifications: BTreeMap<i64, Notification>,
     pub outbox: BTreeMap<i64, OutboxEntry>,
     pub processed: HashSet<(String, String)>,

@@ -1,6 +1,10 @@
 use super::{MemoryStore, State};
 use crate::adapters::store::msg;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
+use crate::domain::experiences::{
+    Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
+    ReactionType, Relation, Visibility,
+};
 use crate::domain::notifications::{NewNotification, Notification};
 use crate::domain::people::{PeopleQuery, Person, person_matches};
 use crate::domain::{Page, PageRequest, Timestamp};
@@ -16,6 +20,25 @@ impl State {
         self.connections
             .values()
             .any(|c| c.status == ConnectionStatus::Accepted && c.joins(a, b))
+    }
+
+    /// Who `viewer` is to `person`.
+    fn relation(&self, viewer: i64, person: i64) -> Relation {
+        if viewer == person {
+            Relation::Owner
+        } else if self.are_contacts(viewer, person) {
+            Relation::Contact
+        } else {
+            Relation::Stranger
+        }
+    }
+
+    /// Removes an experience and what hangs on it (its reactions). Asset rows live in
+    /// the assets area's tables once it has them in memory.
+    pub(crate) fn remove_experience(&mut self, id: i64) -> Option<Experience> {
+        let removed = self.experiences.remove(&id)?;
+        self.reactions.retain(|_, r| r.experience_id != id);
+        Some(removed)
     }
 
     fn person_uuid_of(&self, id: i64) -> StoreResult<Uuid> {
@@ -168,5 +191,150 @@ impl SocialStore for MemoryStore {
             .ok_or_else(|| StoreError::NotFound(msg::CONTACT_NOT_FOUND.into()))?;
         s.record(events);
         Ok(removed)
+    }
+
+    async fn insert_experience(
+        &self,
+        new: &NewExperience,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Experience> {
+        let mut s = self.state.write();
+        let person_uuid = s.person_uuid_of(new.person_id)?;
+        let id = s.next_id("experience");
+        let experience = Experience {
+            id,
+            uuid: new.uuid,
+            person_id: new.person_id,
+            person_uuid,
+            content: new.content.clone(),
+            visibility: new.visibility,
+            created_at: new.at,
+            updated_at: new.at,
+        };
+        s.experiences.insert(id, experience.clone());
+        s.record(events);
+        Ok(experience)
+    }
+
+    async fn experience_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Experience>> {
+        Ok(self
+            .state
+            .read()
+            .experiences
+            .values()
+            .find(|e| e.uuid == uuid)
+            .cloned())
+    }
+
+    async fn list_experiences(
+        &self,
+        viewer_id: i64,
+        filter: &ExperienceFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Experience>> {
+        let s = self.state.read();
+        let rows = s
+            .experiences
+            .values()
+            .rev()
+            .filter(|e| page.after.is_none_or(|a| e.id < a))
+            .filter(|e| filter.matches(e))
+            .filter(|e| {
+                // Cheap test first: a PUBLIC one needs no contact lookup.
+                e.visibility == Visibility::Public
+                    || e.visibility.visible_to(s.relation(viewer_id, e.person_id))
+            })
+            .take(page.fetch())
+            .cloned()
+            .collect();
+        Ok(Page::from_rows(rows, page, |e| e.id))
+    }
+
+    async fn delete_experience(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
+        let mut s = self.state.write();
+        s.remove_experience(id)
+            .ok_or_else(|| StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()))?;
+        s.record(events);
+        Ok(())
+    }
+
+    async fn insert_reaction(
+        &self,
+        new: &NewReaction,
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Reaction, bool)> {
+        let mut s = self.state.write();
+        let experience_uuid = s
+            .experiences
+            .get(&new.experience_id)
+            .map(|e| e.uuid)
+            .ok_or_else(|| StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()))?;
+        let person_uuid = s.person_uuid_of(new.person_id)?;
+        // experience_reaction_one_like_key: a second like answers the first.
+        if new.reaction_type == ReactionType::Like
+            && let Some(existing) = s.reactions.values().find(|r| {
+                r.reaction_type == ReactionType::Like
+                    && r.person_id == new.person_id
+                    && r.experience_id == new.experience_id
+            })
+        {
+            return Ok((existing.clone(), false));
+        }
+        let id = s.next_id("experience_reaction");
+        let reaction = Reaction {
+            id,
+            uuid: new.uuid,
+            person_id: new.person_id,
+            person_uuid,
+            experience_id: new.experience_id,
+            experience_uuid,
+            reaction_type: new.reaction_type,
+            content: new.content.clone(),
+            created_at: new.at,
+            updated_at: new.at,
+        };
+        s.reactions.insert(id, reaction.clone());
+        s.record(events);
+        Ok((reaction, true))
+    }
+
+    async fn reaction_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Reaction>> {
+        Ok(self
+            .state
+            .read()
+            .reactions
+            .values()
+            .find(|r| r.uuid == uuid)
+            .cloned())
+    }
+
+    async fn list_reactions(
+        &self,
+        experience_id: i64,
+        viewer_id: i64,
+        scope: ReactionScope,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Reaction>> {
+        let s = self.state.read();
+        let rows = s
+            .reactions
+            .values()
+            .rev()
+            .filter(|r| r.experience_id == experience_id)
+            .filter(|r| page.after.is_none_or(|a| r.id < a))
+            .filter(|r| scope.shows(s.relation(viewer_id, r.person_id)))
+            .take(page.fetch())
+            .cloned()
+            .collect();
+        Ok(Page::from_rows(rows, page, |r| r.id))
+    }
+
+    async fn delete_reaction(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
+        let mut s = self.state.write();
+        s.reactions
+            .remove(&id)
+            .ok_or_else(|| StoreError::NotFound(msg::REACTION_NOT_FOUND.into()))?;
+        s.record(events);
+        Ok(())
     }
 }

@@ -1,12 +1,13 @@
 //! The PostgreSQL store: deadpool-postgres pool, cached prepared statements, one
 //! transaction per change (outbox rows included).
 
+mod account_deletion;
 mod chat;
 mod devices;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
-mod social;
+pub(crate) mod social;
 mod ws_connections;
 
 use crate::config::DatabaseSettings;

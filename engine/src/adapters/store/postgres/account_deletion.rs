@@ -1,0 +1,89 @@
+//! `delete_account` in PostgreSQL: one transaction that locks the account and its
+//! person, runs the blockers, removes what no foreign key removes, and deletes the
+//! account. The rest is the migrations' `ON DELETE`: the person goes with the account
+//! (CASCADE), and with the person their connections, experiences (and every reaction
+//! on them), reactions, notifications, devices, ws connections, chat participation,
+//! wallets and listings; their messages in others' chats and the assets they sent stay
+//! (SET NULL; `message.sender_uuid` keeps the attribution).
+
+use super::social::delete_experience_assets_tx;
+use super::{PgStore, map_err, record};
+use crate::adapters::store::msg;
+use crate::error::{StoreError, StoreResult};
+use crate::events::EventEnvelope;
+use crate::ports::AccountDeletionStore;
+use async_trait::async_trait;
+use uuid::Uuid;
+
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// Blockers: the rules that refuse a deletion (409), checked inside the transaction
+/// after the person is locked, before anything is deleted.
+async fn account_deletion_blockers(_tx: &Tx<'_>, person: Option<(i64, Uuid)>) -> StoreResult<()> {
+    let Some((_person_id, _person_uuid)) = person else {
+        return Ok(());
+    };
+    // TODO(marketplace): refuse with `msg::ACCOUNT_HAS_ESCROW` while the person is payer
+    // or payee of an order whose funds are in escrow:
+    //   SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1)
+    //     AND status IN ('PAID', 'RELEASING', 'REFUNDING') FOR SHARE
+    // (and decide how settled orders' RESTRICT on offer_id lets the person go).
+    Ok(())
+}
+
+#[async_trait]
+impl AccountDeletionStore for PgStore {
+    async fn delete_account(&self, account_id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let stmt = tx
+            .prepare_cached("SELECT id FROM account WHERE id = $1 FOR UPDATE")
+            .await
+            .map_err(map_err)?;
+        if tx
+            .query_opt(&stmt, &[&account_id])
+            .await
+            .map_err(map_err)?
+            .is_none()
+        {
+            return Err(StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into()));
+        }
+        // Locking the person waits out any change that holds it (a connection request
+        // to them holds it FOR SHARE) and keeps new ones off until the deletion commits.
+        let stmt = tx
+            .prepare_cached("SELECT id, uuid FROM person WHERE account_id = $1 FOR UPDATE")
+            .await
+            .map_err(map_err)?;
+        let person: Option<(i64, Uuid)> = tx
+            .query_opt(&stmt, &[&account_id])
+            .await
+            .map_err(map_err)?
+            .map(|r| (r.get(0), r.get(1)));
+        account_deletion_blockers(&tx, person).await?;
+        if let Some((person_id, _)) = person {
+            // The asset table's parent is polymorphic (no foreign key): the rows of the
+            // person's experiences go explicitly.
+            let stmt = tx
+                .prepare_cached("SELECT uuid FROM experience WHERE person_id = $1")
+                .await
+                .map_err(map_err)?;
+            let experiences: Vec<Uuid> = tx
+                .query(&stmt, &[&person_id])
+                .await
+                .map_err(map_err)?
+                .iter()
+                .map(|r| r.get(0))
+                .collect();
+            delete_experience_assets_tx(&tx, &experiences).await?;
+            // TODO(assets): the person's own asset objects (PERSON parent) and the blobs.
+        }
+        let stmt = tx
+            .prepare_cached("DELETE FROM account WHERE id = $1")
+            .await
+            .map_err(map_err)?;
+        tx.execute(&stmt, &[&account_id]).await.map_err(map_err)?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+}
