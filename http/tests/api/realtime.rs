@@ -530,6 +530,43 @@ on_both_stores! {
     }
 }
 
+on_both_stores! {
+    async fn account_deletion_closes_sockets_and_removes_devices_and_chat_participation(app) {
+        let alice = app.user("alice").await;
+        let bob = app.user("bob").await;
+        let chat = contact_chat(&app, &alice, &bob).await;
+        device(&app, &alice, "alice-phone").await;
+        let mut a = WsClient::connect(&app, &alice.token).await;
+        let mut b = WsClient::connect(&app, &bob.token).await;
+        let uuid = new_uuid();
+        a.send_message(&chat, &uuid, "goodbye").await;
+        a.next_json().await;
+        b.next_json().await;
+        app.delete_json(&format!("/accounts/{}", alice.account_uuid), Some(&alice.token),
+                        json!({"confirm": "Permanently delete my account"})).await.expect(204);
+        // Her open socket is closed (account.deleted reaches the realtime bridge).
+        let (close, _) = a.until_closed().await;
+        if let Some(close) = close {
+            assert_eq!(u16::from(close.code), 1008);
+            assert_eq!(close.reason.as_str(), "account deleted");
+        }
+        // Her devices and connection rows are gone; she left the chat; her message stays.
+        let alice_uuid = alice.person_uuid.parse().unwrap();
+        assert!(app.engine.store.push_devices(alice_uuid, 20).await.unwrap().is_empty());
+        let chats = app.get("/chats", Some(&bob.token)).await.expect(200);
+        let people: Vec<&str> = chats.body["chats"][0]["participants"].as_array().unwrap().iter().map(|p| p["username"].as_str().unwrap()).collect();
+        assert_eq!(people, ["bob"]);
+        let h = history(&app, &bob, &chat, "").await;
+        assert_eq!(h["messages"][0]["uuid"], uuid.as_str());
+        assert_eq!(h["messages"][0]["senderPersonUuid"], alice.person_uuid.as_str());
+        // Bob goes on talking; nobody is pushed for the person who left.
+        b.send_message(&chat, &new_uuid(), "still here").await;
+        assert_eq!(b.next_json().await["seq"], 2);
+        tokio::time::sleep(QUIET).await;
+        assert!(pushes(&app, &bob, &alice).await.is_empty());
+    }
+}
+
 /// A client that stops reading is closed; the others get every frame, in order.
 #[actix_web::test]
 async fn a_slow_reader_is_closed_without_harming_others_memory() {

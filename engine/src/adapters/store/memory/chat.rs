@@ -55,7 +55,6 @@ impl State {
 
     /// What deleting a person does to chats (account deletion calls this inside its
     /// change): they leave every chat; their messages stay, attributed by sender uuid.
-    #[allow(dead_code)] // called by account deletion, which lands with the social area
     pub(crate) fn remove_person_from_chats(&mut self, person_id: i64) {
         for row in self.chats.chats.values_mut() {
             row.participants.retain(|p| *p != person_id);

@@ -10,7 +10,6 @@ use uuid::Uuid;
 
 impl State {
     /// Account deletion calls this inside its change: a deleted person's devices go.
-    #[allow(dead_code)] // called by account deletion, which lands with the social area
     pub(crate) fn remove_person_devices(&mut self, person_id: i64) {
         self.devices.retain(|_, d| d.person_id != person_id);
     }

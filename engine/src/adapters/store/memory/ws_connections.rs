@@ -29,7 +29,6 @@ fn disconnect(c: &mut WsConnection, at: Timestamp) -> bool {
 
 impl State {
     /// Account deletion calls this inside its change: a deleted person's rows go.
-    #[allow(dead_code)] // called by account deletion, which lands with the social area
     pub(crate) fn remove_person_ws_connections(&mut self, person_id: i64) {
         let ws = &mut self.ws;
         ws.connections.retain(|_, c| c.person_id != person_id);
