@@ -546,10 +546,9 @@ on_both_stores! {
                         json!({"confirm": "Permanently delete my account"})).await.expect(204);
         // Her open socket is closed (account.deleted reaches the realtime bridge).
         let (close, _) = a.until_closed().await;
-        if let Some(close) = close {
-            assert_eq!(u16::from(close.code), 1008);
-            assert_eq!(close.reason.as_str(), "account deleted");
-        }
+        let close = close.expect("a close frame");
+        assert_eq!(u16::from(close.code), 1008);
+        assert_eq!(close.reason.as_str(), "account deleted");
         // Her devices and connection rows are gone; she left the chat; her message stays.
         let alice_uuid = alice.person_uuid.parse().unwrap();
         assert!(app.engine.store.push_devices(alice_uuid, 20).await.unwrap().is_empty());
@@ -735,10 +734,9 @@ async fn a_silent_client_is_closed_by_the_heartbeat() {
     // Reading would auto-answer pings; instead wait without reading.
     tokio::time::sleep(Duration::from_secs(4)).await;
     let (close, _) = c.until_closed().await;
-    if let Some(close) = close {
-        assert_eq!(u16::from(close.code), 1001);
-        assert_eq!(close.reason.as_str(), "heartbeat timeout");
-    }
+    let close = close.expect("a close frame");
+    assert_eq!(u16::from(close.code), 1001);
+    assert_eq!(close.reason.as_str(), "heartbeat timeout");
     wait_for_ws_statuses(&app, &alice, &["DISCONNECTED"]).await;
 }
 
@@ -811,4 +809,25 @@ async fn stale_rows_of_a_crashed_node_are_closed() {
     let _c = WsClient::connect(&app, &alice.token).await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     wait_for_ws_statuses(&app, &alice, &["CONNECTED", "DISCONNECTED", "DISCONNECTED"]).await;
+}
+
+/// A frame over `ws.max_frame_bytes` closes the connection (1009); it is never buffered.
+#[actix_web::test]
+async fn an_oversized_frame_closes_the_connection() {
+    let app = TestApp::spawn_with(Backend::Memory, &[("ws.max_frame_bytes", "2048")]).await;
+    let alice = app.user("alice").await;
+    let mut c = WsClient::connect(&app, &alice.token).await;
+    c.send_json(json!({"action": "ping", "padding": "x".repeat(1000)}))
+        .await;
+    assert_eq!(
+        c.next_json().await["type"],
+        "pong",
+        "under the limit is fine"
+    );
+    c.send_json(json!({"action": "ping", "padding": "x".repeat(3000)}))
+        .await;
+    let (close, texts) = c.until_closed().await;
+    assert_eq!(texts, 0);
+    assert_eq!(u16::from(close.expect("a close frame").code), 1009);
+    wait_for_ws_statuses(&app, &alice, &["DISCONNECTED"]).await;
 }
