@@ -259,5 +259,6 @@ CREATE TABLE ws_connection (
     updated_at      TIMESTAMPTZ NOT NULL DEFAULT now()
 );
 
-CREATE INDEX ws_connection_person_status_idx ON ws_connection (person_id, status);
+-- GET /ws_connections: own rows, newest first, optionally by status
+CREATE INDEX ws_connection_person_status_idx ON ws_connection (person_id, status, id);
 CREATE INDEX ws_connection_node_status_idx   ON ws_connection (node_id, status);

@@ -1,1 +1,264 @@
+//! Metmos actors: the realtime path (UserSession, Presence, ChatRoom with its registry,
+//! Notifier) on actix. Built on `metmos-engine`'s services; the HTTP crate's WebSocket
+//! tasks talk to these actors by typed messages.
+//!
+//! ```text
+//! socket task ──SendChat──► UserSession ──ToRoom──► RoomRegistry ──Post──► ChatRoom
+//!      ▲                         ▲                                          │ stored
+//!      └──── bounded queue ──────┘◄── Deliver ── Presence ◄── Route ── Notifier ◄┘
+//!                                               (offline → push via the Pusher port)
+//! ```
 
+pub mod bus_bridge;
+pub mod chat_room;
+pub mod frames;
+pub mod notifier;
+pub mod presence;
+pub mod room_registry;
+pub mod user_session;
+
+use actix::prelude::*;
+use metmos_engine::Engine;
+use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
+use metmos_engine::domain::people::Person;
+use metmos_engine::error::Error;
+use notifier::{Notifier, NotifierSink};
+use presence::Presence;
+use room_registry::{Post, RoomRegistry, ToRoom};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::sync::oneshot;
+use user_session::ConnId;
+
+/// Figures for `/metrics`, kept by the actors as they change.
+#[derive(Debug, Default)]
+pub struct RealtimeStats {
+    /// Persons online on this node (running UserSessions).
+    pub sessions: AtomicUsize,
+    /// Running chat rooms.
+    pub rooms: AtomicUsize,
+}
+
+impl RealtimeStats {
+    pub fn sessions(&self) -> usize {
+        self.sessions.load(Ordering::Relaxed)
+    }
+    pub fn rooms(&self) -> usize {
+        self.rooms.load(Ordering::Relaxed)
+    }
+}
+
+/// The running realtime actors of this node.
+#[derive(Clone)]
+pub struct Realtime {
+    pub presence: Addr<Presence>,
+    pub rooms: Addr<RoomRegistry>,
+    pub notifier: Addr<Notifier>,
+    pub stats: Arc<RealtimeStats>,
+}
+
+impl Realtime {
+    /// Starts the actors on the current arbiter, attaches the Notifier as the engine's
+    /// notification sink, and starts this node's lease and bus bridge tasks. Call once,
+    /// inside the actix system, when the node starts serving.
+    pub fn start(engine: Arc<Engine>) -> Self {
+        let stats = Arc::new(RealtimeStats::default());
+        // Presence, Notifier and the registry know each other in a circle; Presence's
+        // address exists before it runs, which breaks the circle.
+        let presence_ctx: Context<Presence> = Context::new();
+        let presence = presence_ctx.address();
+        let notifier = Notifier::new(presence.clone(), engine.clone()).start();
+        let idle = Duration::from_secs(engine.settings.ws.room_idle_secs);
+        let rooms =
+            RoomRegistry::new(engine.clone(), notifier.clone(), idle, stats.clone()).start();
+        presence_ctx.run(Presence::new(rooms.clone(), stats.clone()));
+        engine
+            .deliverer
+            .attach(Arc::new(NotifierSink(notifier.clone())));
+        actix::spawn(
+            engine
+                .ws_connections
+                .clone()
+                .run_node_lease(engine.shutdown_signal()),
+        );
+        actix::spawn(bus_bridge::run(
+            engine.clone(),
+            presence.clone(),
+            rooms.clone(),
+        ));
+        tracing::info!(node_id = %engine.node_id, "realtime actors started");
+        Self {
+            presence,
+            rooms,
+            notifier,
+            stats,
+        }
+    }
+
+    /// Sends a message through its chat's room and waits for the outcome (stored now,
+    /// or a resend of a stored one). `origin` is the sending connection, if it is one of
+    /// this node's.
+    pub async fn post(
+        &self,
+        sender: Person,
+        origin: Option<ConnId>,
+        draft: MessageDraft,
+    ) -> Result<MessageInsert, Error> {
+        let (reply, answer) = oneshot::channel();
+        self.rooms.do_send(ToRoom {
+            chat_uuid: draft.chat_uuid,
+            post: Post {
+                sender,
+                origin,
+                draft,
+                reply,
+            },
+        });
+        answer
+            .await
+            .unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use metmos_engine::adapters::bus::inprocess::InProcessBus;
+    use metmos_engine::adapters::store::memory::MemoryStore;
+    use metmos_engine::config::Settings;
+    use metmos_engine::domain::chat::{ChatType, NewChat, contact_pair_key};
+    use metmos_engine::domain::time;
+    use metmos_engine::services::people::PersonDetails;
+    use room_registry::ActiveRooms;
+    use uuid::Uuid;
+
+    async fn engine() -> Arc<Engine> {
+        let settings = Settings::load_with(None, &[("ws.room_idle_secs", "1")]).unwrap();
+        Engine::assemble(
+            settings,
+            Arc::new(MemoryStore::new()),
+            Arc::new(InProcessBus::new()),
+        )
+        .await
+        .unwrap()
+    }
+
+    async fn person(engine: &Engine, name: &str) -> Person {
+        engine
+            .people
+            .create_dev_user(PersonDetails::named(
+                name.into(),
+                format!("{name}@example.com"),
+            ))
+            .await
+            .unwrap()
+            .1
+    }
+
+    fn draft(chat_uuid: Uuid, text: &str) -> MessageDraft {
+        MessageDraft {
+            chat_uuid,
+            uuid: Uuid::new_v4(),
+            message_content: text.into(),
+            asset_uuids: vec![],
+        }
+    }
+
+    #[actix::test]
+    async fn rooms_start_on_demand_refuse_strangers_and_stop_when_idle() {
+        let engine = engine().await;
+        let realtime = Realtime::start(engine.clone());
+        let (a, b, c) = (
+            person(&engine, "alice").await,
+            person(&engine, "bob").await,
+            person(&engine, "carol").await,
+        );
+        let chat = engine
+            .store
+            .create_chat(
+                &NewChat {
+                    uuid: Uuid::new_v4(),
+                    chat_type: ChatType::Contact,
+                    listing_uuid: None,
+                    description: None,
+                    pair_key: Some(contact_pair_key(a.uuid, b.uuid)),
+                    participant_ids: vec![a.id, b.id],
+                    at: time::now(),
+                },
+                &[],
+            )
+            .await
+            .unwrap()
+            .chat;
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 0);
+        let stored = realtime
+            .post(a.clone(), None, draft(chat.uuid, "one"))
+            .await
+            .unwrap();
+        assert_eq!(stored.message().seq, 1);
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        assert_eq!(realtime.stats.rooms(), 1);
+        let refused = realtime.post(c, None, draft(chat.uuid, "let me in")).await;
+        assert_eq!(refused, Err(Error::not_found("Chat not found")));
+        // A room for a chat that does not exist answers and goes at once.
+        let ghost = realtime
+            .post(a.clone(), None, draft(Uuid::new_v4(), "?"))
+            .await;
+        assert_eq!(ghost, Err(Error::not_found("Chat not found")));
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        // Idle past ws.room_idle_secs: stopped; the next message starts a fresh room.
+        tokio::time::sleep(Duration::from_millis(1700)).await;
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 0);
+        assert_eq!(realtime.stats.rooms(), 0);
+        let stored = realtime
+            .post(b, None, draft(chat.uuid, "two"))
+            .await
+            .unwrap();
+        assert_eq!(stored.message().seq, 2);
+        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        engine.shutdown();
+    }
+
+    #[actix::test]
+    async fn a_deleted_account_has_its_sockets_closed() {
+        use metmos_engine::events::{AccountDeleted, Event, EventEnvelope};
+        use user_session::{ConnHandle, KillReason, KillSwitch};
+        let engine = engine().await;
+        let realtime = Realtime::start(engine.clone());
+        let a = person(&engine, "alice").await;
+        let (tx, _rx) = tokio::sync::mpsc::channel(4);
+        let kill = Arc::new(KillSwitch::default());
+        realtime
+            .presence
+            .send(presence::Connect {
+                person: a.clone(),
+                conn: ConnHandle {
+                    id: ConnId(Uuid::new_v4()),
+                    tx,
+                    kill: kill.clone(),
+                },
+            })
+            .await
+            .unwrap();
+        assert_eq!(realtime.stats.sessions(), 1);
+        // The bridge subscribes as it starts; publish once it has.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        let event = Event::AccountDeleted(AccountDeleted {
+            account_uuid: a.account_uuid,
+            person_uuid: Some(a.uuid),
+            reason: None,
+        });
+        engine
+            .bus
+            .publish(&EventEnvelope::new(event, time::now()))
+            .await
+            .unwrap();
+        let reason = tokio::time::timeout(Duration::from_secs(5), kill.tripped())
+            .await
+            .expect("the socket is told to close");
+        assert_eq!(reason, KillReason::AccountGone);
+        engine.shutdown();
+    }
+}

@@ -204,8 +204,42 @@ pub struct WsSettings {
     pub heartbeat_secs: u64,
     pub client_timeout_secs: u64,
     pub send_queue: usize,
-    #[serde(default)]
+    /// A list, or one string of comma-separated origins (as env vars and overrides
+    /// give it).
+    #[serde(default, deserialize_with = "list_or_csv")]
     pub allowed_origins: Vec<String>,
+    /// A chat room with no message for this long stops (it starts again on demand).
+    #[serde(default = "default_room_idle_secs")]
+    pub room_idle_secs: u64,
+    /// Frames refused in a row by the rate limit before the connection is closed.
+    #[serde(default = "default_rate_limit_strikes")]
+    pub rate_limit_strikes: u32,
+}
+
+fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum ListOrCsv {
+        List(Vec<String>),
+        Csv(String),
+    }
+    Ok(match ListOrCsv::deserialize(d)? {
+        ListOrCsv::List(list) => list,
+        ListOrCsv::Csv(csv) => csv
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect(),
+    })
+}
+
+fn default_room_idle_secs() -> u64 {
+    300
+}
+
+fn default_rate_limit_strikes() -> u32 {
+    10
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -389,6 +423,16 @@ impl Settings {
         if self.ws.send_queue == 0 || self.ws.messages_per_second == 0 {
             return invalid("ws.send_queue and ws.messages_per_second must be at least 1");
         }
+        if self.ws.burst == 0 || self.ws.rate_limit_strikes == 0 || self.ws.room_idle_secs == 0 {
+            return invalid(
+                "ws.burst, ws.rate_limit_strikes and ws.room_idle_secs must be at least 1",
+            );
+        }
+        if self.ws.max_frame_bytes < 1024 || self.ws.max_message_chars == 0 {
+            return invalid(
+                "ws.max_frame_bytes must be at least 1024 and ws.max_message_chars at least 1",
+            );
+        }
         if self.ws.client_timeout_secs <= self.ws.heartbeat_secs {
             return invalid("ws.client_timeout_secs must be longer than ws.heartbeat_secs");
         }
@@ -468,6 +512,23 @@ mod tests {
             .join("../config/production.example.toml");
         let loaded = Settings::load_with(Some(&path), &[]).expect("production example loads");
         assert_eq!(loaded.auth.mode, AuthMode::Cognito);
+    }
+
+    #[test]
+    fn allowed_origins_take_a_list_or_comma_separated_text() {
+        let s = Settings::load_with(
+            None,
+            &[("ws.allowed_origins", "https://a.io, https://b.io")],
+        )
+        .expect("loads");
+        assert_eq!(s.ws.allowed_origins, ["https://a.io", "https://b.io"]);
+        assert!(
+            Settings::load_with(None, &[])
+                .unwrap()
+                .ws
+                .allowed_origins
+                .is_empty()
+        );
     }
 
     #[test]

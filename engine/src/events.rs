@@ -102,6 +102,11 @@ pub enum Event {
     WalletRemoved(WalletChanged),
     #[serde(rename = "order.created")]
     OrderCreated(OrderCreated),
+    // --- realtime: chats and messages ---
+    #[serde(rename = "chat.created")]
+    ChatCreated(ChatCreated),
+    #[serde(rename = "message.sent")]
+    MessageSent(MessageSent),
 }
 
 impl Event {
@@ -133,6 +138,8 @@ impl Event {
             Event::WalletAdded(_) => "wallet.added",
             Event::WalletRemoved(_) => "wallet.removed",
             Event::OrderCreated(_) => "order.created",
+            Event::ChatCreated(_) => "chat.created",
+            Event::MessageSent(_) => "message.sent",
         }
     }
 }
@@ -249,6 +256,28 @@ pub struct OrderCreated {
     pub order_total: String,
     pub escrow_order_id: String,
     pub deadline: u64,
+}
+
+// --- realtime: chats and messages ---
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ChatCreated {
+    pub chat_uuid: Uuid,
+    pub chat_type: String,
+    pub listing_uuid: Option<Uuid>,
+    pub participant_uuids: Vec<Uuid>,
+}
+
+/// A stored message, without its content: integrators learn that people talk, not what
+/// they say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MessageSent {
+    pub message_uuid: Uuid,
+    pub chat_uuid: Uuid,
+    pub sender_person_uuid: Uuid,
+    pub asset_count: usize,
 }
 
 /// An outbox row as the relay sees it.

@@ -13,18 +13,22 @@ pub mod testing;
 
 use crate::adapters::bus::inprocess::InProcessBus;
 use crate::adapters::bus::rabbitmq::RabbitMqBus;
+use crate::adapters::pusher::recording::RecordingPusher;
 use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Chain, Store};
+use crate::ports::{Bus, Chain, Pusher, Store};
 use crate::services::accounts::AccountService;
+use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
+use crate::services::devices::DeviceService;
 use crate::services::experiences::ExperienceService;
 use crate::services::market::MarketService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
+use crate::services::ws_connections::WsConnectionService;
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::broadcast;
@@ -63,6 +67,13 @@ pub struct Engine {
     pub experiences: ExperienceService,
     pub accounts: AccountService,
     pub market: MarketService,
+    // realtime
+    pub pusher: Arc<dyn Pusher>,
+    /// The recording pusher's log when that adapter runs (`GET /dev/pushes`).
+    pub push_log: Option<Arc<RecordingPusher>>,
+    pub chat: ChatService,
+    pub devices: DeviceService,
+    pub ws_connections: WsConnectionService,
     shutdown: broadcast::Sender<()>,
 }
 
@@ -124,7 +135,19 @@ impl Engine {
             deliverer.clone(),
             &settings,
         );
+        // Pinpoint comes with the AWS capability; until then pushes are recorded.
+        let recording = Arc::new(RecordingPusher::new());
+        let pusher: Arc<dyn Pusher> = recording.clone();
         let engine = Arc::new(Self {
+            chat: ChatService::new(store.clone(), outbox.clone(), settings.ws.max_message_chars),
+            devices: DeviceService::new(store.clone(), pusher.clone()),
+            ws_connections: WsConnectionService::new(
+                store.clone(),
+                node_id,
+                settings.node.lease_secs,
+            ),
+            pusher,
+            push_log: Some(recording),
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
@@ -149,7 +172,7 @@ impl Engine {
             bus = choice.bus,
             auth = choice.auth,
             blobs = "local files",
-            pusher = "recording",
+            pusher = engine.pusher.adapter_name(),
             chain = engine.chain.adapter_name(),
             "engine adapters"
         );

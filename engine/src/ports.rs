@@ -2,17 +2,25 @@
 //! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
 //! Services depend on these traits only.
 
+use crate::domain::chat::{
+    Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
+    NewMessage,
+};
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
+use crate::domain::devices::{Device, NewDevice};
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
 };
 use crate::domain::listing::{Listing, ListingAction, ListingPatch, ListingQuery, NewListing};
 use crate::domain::market::{Category, CategoryType};
-use crate::domain::notifications::{NewNotification, Notification, NotificationFilter};
+use crate::domain::notifications::{
+    NewNotification, Notification, NotificationFilter, NotificationType,
+};
 use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery};
 use crate::domain::order::{EscrowQuote, NewOrder, Order};
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
 use crate::domain::wallet::{NewWallet, Wallet};
+use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::StoreResult;
 use crate::events::{EventEnvelope, OutboxRow};
@@ -40,6 +48,9 @@ pub trait Store:
     + SocialStore
     + AccountDeletionStore
     + MarketStore
+    + ChatStore
+    + DeviceStore
+    + WsConnectionStore
     + Send
     + Sync
     + 'static
@@ -403,6 +414,110 @@ pub trait Chain: Send + Sync + 'static {
     async fn sign_quote(&self, quote: &EscrowQuote) -> Result<String, ChainError>;
 }
 
+// --- realtime: chats, messages, devices, WebSocket connections ---------------------------
+
+#[async_trait]
+pub trait ChatStore: Send + Sync {
+    /// The chat and its participants in one transaction. A chat with the same `pair_key`
+    /// already there is answered instead (`created: false`), even when two callers race
+    /// (the unique key decides); then nothing is written and `events` are dropped.
+    async fn create_chat(
+        &self,
+        chat: &NewChat,
+        events: &[EventEnvelope],
+    ) -> StoreResult<ChatCreated>;
+    async fn chat_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Chat>>;
+    /// The chat's participants, in the order they joined.
+    async fn chat_participants(&self, chat_id: i64) -> StoreResult<Vec<Person>>;
+    async fn is_participant(&self, chat_id: i64, person_id: i64) -> StoreResult<bool>;
+    /// The chats `person_id` takes part in, newest first, each with its participants
+    /// and its last message.
+    async fn list_chats(
+        &self,
+        person_id: i64,
+        filter: &ChatFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<ChatSummary>>;
+    /// Stores a message with its chat's next seq, in one transaction with `events`.
+    /// The uuid already stored by the same sender in the same chat: `Existing` (nothing
+    /// written). Already stored by someone else or in another chat: Conflict
+    /// "uuid is already used by another message". NotFound "Chat not found".
+    async fn insert_message(
+        &self,
+        message: &NewMessage,
+        events: &[EventEnvelope],
+    ) -> StoreResult<MessageInsert>;
+    /// The message with the highest seq, if any.
+    async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>>;
+    /// A chat's messages, OLDEST first (the app syncs forward); the cursor is `seq`.
+    async fn list_messages(
+        &self,
+        chat_id: i64,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>>;
+}
+
+#[async_trait]
+pub trait DeviceStore: Send + Sync {
+    /// Registers a device. A known push token updates that device instead (same uuid):
+    /// moved to `device.person_id` if someone else had it, and enabled again.
+    async fn upsert_device(&self, device: &NewDevice) -> StoreResult<Device>;
+    /// The devices a push goes to: not disabled, most recently registered first, at
+    /// most `limit`.
+    async fn push_devices(&self, person_uuid: Uuid, limit: usize) -> StoreResult<Vec<Device>>;
+    /// Disables the device if it still holds `push_token` (it may have been registered
+    /// again meanwhile); false when nothing changed.
+    async fn disable_device(
+        &self,
+        device_id: i64,
+        push_token: &str,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait WsConnectionStore: Send + Sync {
+    /// Conflict "wsConnId already exists".
+    async fn insert_ws_connection(&self, conn: &NewWsConnection) -> StoreResult<WsConnection>;
+    async fn ws_connection_by_conn_id(&self, ws_conn_id: &str)
+    -> StoreResult<Option<WsConnection>>;
+    /// Marks one connection DISCONNECTED (no-op when it already is); the row after.
+    /// NotFound "WsConnection not found".
+    async fn disconnect_ws_connection(
+        &self,
+        ws_conn_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<WsConnection>;
+    /// A person's connections, newest first.
+    async fn list_ws_connections(
+        &self,
+        person_id: i64,
+        status: Option<WsConnectionStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<WsConnection>>;
+    /// Crash recovery at start: this node's rows still CONNECTED from before `before`
+    /// become DISCONNECTED. Returns how many.
+    async fn disconnect_node(
+        &self,
+        node_id: Uuid,
+        before: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<u64>;
+    /// Writes (or extends) this node's lease until `expires_at`.
+    async fn renew_node_lease(
+        &self,
+        node_id: Uuid,
+        expires_at: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// Nodes whose lease expired before `at`: their CONNECTED rows become
+    /// DISCONNECTED and their lease rows go. Returns how many rows were closed.
+    async fn reap_expired_nodes(&self, at: Timestamp) -> StoreResult<u64>;
+    /// A node stopping cleanly gives its lease back.
+    async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()>;
+}
+
 // ---------------------------------------------------------------------------------------
 // Bus
 // ---------------------------------------------------------------------------------------
@@ -484,4 +599,36 @@ impl NotificationSink for StoreOnly {
     fn deliver(&self, notification: &Notification) {
         tracing::debug!(notification = %notification.uuid, "no realtime front attached; notification stored only");
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Pusher
+// ---------------------------------------------------------------------------------------
+
+/// A push notification, the same for every device of its recipient.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PushMessage {
+    pub notification_type: NotificationType,
+    pub title: String,
+    pub body: String,
+    /// `{"notificationType", ...uuids}`: what the app needs to open the right screen.
+    pub data: serde_json::Map<String, serde_json::Value>,
+}
+
+/// What the push service said about one device.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PushOutcome {
+    Sent,
+    /// The token is unregistered or invalid: the device gets disabled (never the person).
+    DeadToken,
+    /// Anything else (throttled, service down): logged; the device stays enabled.
+    Failed(String),
+}
+
+/// Sends pushes to devices: Pinpoint in production; the recording adapter embedded
+/// (visible at `GET /dev/pushes` in dev mode).
+#[async_trait]
+pub trait Pusher: Send + Sync + 'static {
+    fn adapter_name(&self) -> &'static str;
+    async fn push(&self, device: &Device, message: &PushMessage) -> PushOutcome;
 }

@@ -49,38 +49,12 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match &self.0 {
-            Error::Validation(_) => StatusCode::BAD_REQUEST,
-            Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
-            Error::Forbidden(_) => StatusCode::FORBIDDEN,
-            Error::NotFound(_) => StatusCode::NOT_FOUND,
-            Error::Conflict(_) => StatusCode::CONFLICT,
-            Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-            Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-            Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
-        }
+        status_of(&self.0)
     }
 
     fn error_response(&self) -> HttpResponse {
         let status = self.status_code();
-        let message = match &self.0 {
-            Error::Validation(messages) => serde_json::json!(messages),
-            Error::Unauthorized(m)
-            | Error::Forbidden(m)
-            | Error::NotFound(m)
-            | Error::Conflict(m) => {
-                serde_json::json!(m)
-            }
-            Error::RateLimited { .. } => serde_json::json!("Too many requests"),
-            Error::Unavailable(m) => {
-                tracing::warn!(error = %m, "dependency unavailable");
-                serde_json::json!("Service unavailable, try again shortly")
-            }
-            Error::Internal(m) => {
-                tracing::error!(error = %m, "internal error");
-                serde_json::json!("Internal server error")
-            }
-        };
+        let message = public_message(&self.0);
         let mut response = envelope(status, message);
         if let Error::RateLimited { retry_after_secs } = &self.0
             && let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string())
@@ -88,6 +62,40 @@ impl ResponseError for ApiError {
             response.headers_mut().insert(header::RETRY_AFTER, v);
         }
         response
+    }
+}
+
+/// The status of an engine error: the one table, used by HTTP responses and by the
+/// WebSocket's error frames alike.
+pub fn status_of(e: &Error) -> StatusCode {
+    match e {
+        Error::Validation(_) => StatusCode::BAD_REQUEST,
+        Error::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+        Error::Forbidden(_) => StatusCode::FORBIDDEN,
+        Error::NotFound(_) => StatusCode::NOT_FOUND,
+        Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
+        Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+        Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+/// What a client is told about an engine error (internals are logged, not shown).
+pub fn public_message(e: &Error) -> serde_json::Value {
+    match e {
+        Error::Validation(messages) => serde_json::json!(messages),
+        Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) | Error::Conflict(m) => {
+            serde_json::json!(m)
+        }
+        Error::RateLimited { .. } => serde_json::json!("Too many requests"),
+        Error::Unavailable(m) => {
+            tracing::warn!(error = %m, "dependency unavailable");
+            serde_json::json!("Service unavailable, try again shortly")
+        }
+        Error::Internal(m) => {
+            tracing::error!(error = %m, "internal error");
+            serde_json::json!("Internal server error")
+        }
     }
 }
 

@@ -26,9 +26,18 @@ pub(crate) fn state(req: &HttpRequest) -> Result<web::Data<AppState>, ApiError> 
 
 /// Verifies the request's credentials and resolves the subject to its account and person.
 pub async fn authenticate(req: &HttpRequest) -> Result<Caller, ApiError> {
+    authenticate_with(req, header(req, "authorization")).await
+}
+
+/// As [`authenticate`], with the token given by the caller (the WebSocket upgrade also
+/// takes it from `?token=`, as browsers cannot set headers on one).
+pub async fn authenticate_with(
+    req: &HttpRequest,
+    authorization: Option<&str>,
+) -> Result<Caller, ApiError> {
     let state = state(req)?;
     let credentials = Credentials {
-        authorization: header(req, "authorization"),
+        authorization,
         gateway_user_id: header(req, GATEWAY_USER_HEADER),
     };
     let sub = state.engine.auth.verify(credentials).await?;
@@ -77,4 +86,29 @@ impl FromRequest for Internal {
 /// Parses a uuid path segment, naming the parameter in the 400 message.
 pub fn parse_uuid(name: &str, raw: &str) -> Result<Uuid, ApiError> {
     Uuid::parse_str(raw).map_err(|_| ApiError(Error::validation(format!("{name} must be a UUID"))))
+}
+
+/// An INTERNAL call made on behalf of a user (API Gateway's WebSocket routes):
+/// `x-internal-api-key` must match, and `x-cognito-user-id` names the user.
+pub struct InternalCaller(pub Caller);
+
+impl FromRequest for InternalCaller {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = state(&req)?;
+            state
+                .engine
+                .auth
+                .check_internal_key(header(&req, INTERNAL_KEY_HEADER))?;
+            let sub = header(&req, GATEWAY_USER_HEADER)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .ok_or_else(|| ApiError(Error::unauthorized("Missing x-cognito-user-id")))?;
+            Ok(InternalCaller(state.engine.people.caller(sub).await?))
+        })
+    }
 }

@@ -10,6 +10,8 @@ pub struct Metrics {
     pub http_requests: IntCounterVec,
     pub http_latency: HistogramVec,
     pub ws_connections: IntGauge,
+    realtime_sessions: IntGauge,
+    chat_rooms: IntGauge,
     db_pool_size: IntGauge,
     db_pool_available: IntGauge,
     db_pool_max: IntGauge,
@@ -48,6 +50,11 @@ impl Metrics {
                 "ws_connections_open",
                 "Open WebSocket connections on this node",
             ),
+            realtime_sessions: gauge(
+                "realtime_sessions_online",
+                "Persons online on this node (UserSession actors)",
+            ),
+            chat_rooms: gauge("chat_rooms_active", "Running ChatRoom actors on this node"),
             db_pool_size: gauge("db_pool_connections", "Database connections in the pool"),
             db_pool_available: gauge("db_pool_available", "Idle database connections in the pool"),
             db_pool_max: gauge("db_pool_max", "Maximum database connections"),
@@ -65,6 +72,8 @@ impl Metrics {
             Box::new(m.http_requests.clone()) as Box<dyn prometheus::core::Collector>,
             Box::new(m.http_latency.clone()),
             Box::new(m.ws_connections.clone()),
+            Box::new(m.realtime_sessions.clone()),
+            Box::new(m.chat_rooms.clone()),
             Box::new(m.db_pool_size.clone()),
             Box::new(m.db_pool_available.clone()),
             Box::new(m.db_pool_max.clone()),
@@ -84,6 +93,12 @@ impl Metrics {
         self.http_latency
             .with_label_values(&[method, route])
             .observe(seconds);
+    }
+
+    /// Samples the realtime actors' figures (call before `render`).
+    pub fn sample_realtime(&self, stats: &metmos_actors::RealtimeStats) {
+        self.realtime_sessions.set(stats.sessions() as i64);
+        self.chat_rooms.set(stats.rooms() as i64);
     }
 
     /// Samples the gauges read from elsewhere, then renders the text format.

@@ -32,6 +32,7 @@ impl Application {
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             metrics: Arc::new(Metrics::new()),
+            realtime: metmos_actors::Realtime::start(engine.clone()),
         });
         let max_body = http.max_body_bytes;
         let dev_mode = engine.auth.mode() == AuthMode::Dev;

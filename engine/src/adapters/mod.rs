@@ -2,4 +2,5 @@
 
 pub mod bus;
 pub mod chain;
+pub mod pusher;
 pub mod store;

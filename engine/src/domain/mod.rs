@@ -1,7 +1,9 @@
 //! Pure domain: types that parse instead of validate, state machines, money. Nothing here
 //! does I/O, so every rule can be unit-tested without a store.
 
+pub mod chat;
 pub mod connections;
+pub mod devices;
 pub mod experiences;
 pub mod listing;
 pub mod market;
@@ -14,6 +16,7 @@ pub mod people;
 pub mod search;
 pub mod time;
 pub mod wallet;
+pub mod ws_connections;
 
 pub use paging::{Page, PageRequest};
 pub use time::Timestamp;

@@ -2,12 +2,15 @@
 //! input into domain types, and hands the store one atomic change with its events.
 
 pub mod accounts;
+pub mod chat;
 pub mod connections;
+pub mod devices;
 pub mod experiences;
 pub mod market;
 pub mod notifications;
 pub mod outbox;
 pub mod people;
+pub mod ws_connections;
 
 use serde::{Deserialize, Deserializer};
 

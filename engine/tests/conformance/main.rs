@@ -5,6 +5,7 @@
 mod harness;
 
 mod bus;
+mod chat;
 mod market;
 mod notifications;
 mod outbox;

@@ -61,6 +61,7 @@ async fn health(req: HttpRequest) -> ApiResult<HttpResponse> {
 #[get("/metrics")]
 async fn metrics(req: HttpRequest) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
+    state.metrics.sample_realtime(&state.realtime.stats);
     let body = state.metrics.render(&state.engine).await;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")

@@ -3,8 +3,10 @@
 
 pub mod accounts;
 pub mod categories;
+pub mod chats;
 pub mod connections;
 pub mod dev;
+pub mod devices;
 pub mod experiences;
 pub mod health;
 pub mod listings;
@@ -12,7 +14,9 @@ pub mod notifications;
 pub mod offers;
 pub mod orders;
 pub mod people;
+pub mod pushes;
 pub mod wallets;
+pub mod ws_connections;
 
 use utoipa_actix_web::service_config::ServiceConfig;
 
@@ -29,7 +33,12 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     offers::configure(cfg);
     wallets::configure(cfg);
     orders::configure(cfg);
+    chats::configure(cfg);
+    devices::configure(cfg);
+    ws_connections::configure(cfg);
+    crate::ws::configure(cfg);
     if dev_mode {
         dev::configure(cfg);
+        pushes::configure(cfg);
     }
 }

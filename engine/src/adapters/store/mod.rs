@@ -44,6 +44,11 @@ pub mod msg {
     pub fn offer_not_accepted(status: OfferStatus) -> String {
         format!("Cannot create an order for an offer that is {status}")
     }
+    // realtime
+    pub const CHAT_NOT_FOUND: &str = "Chat not found";
+    pub const MESSAGE_UUID_TAKEN: &str = "uuid is already used by another message";
+    pub const WS_CONN_EXISTS: &str = "wsConnId already exists";
+    pub const WS_CONN_NOT_FOUND: &str = "WsConnection not found";
 }
 
 use crate::domain::people::Person;

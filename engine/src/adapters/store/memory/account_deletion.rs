@@ -37,10 +37,13 @@ impl State {
         self.reactions.retain(|_, r| r.person_id != person_id);
         // platform
         self.notifications.retain(|_, n| n.person_id != person_id);
+        // realtime: devices and ws connections go; chat participation goes while the
+        // messages the person sent stay (sender set to none, sender uuid kept)
+        self.remove_person_devices(person_id);
+        self.remove_person_ws_connections(person_id);
+        self.remove_person_from_chats(person_id);
         // TODO(each capability): its own tables here, as its migration's ON DELETE says:
-        // devices and ws connections go; chat participation goes while the messages the
-        // person sent stay (sender set to none, sender uuid kept); asset objects; wallets,
-        // drafts and open listings.
+        // asset objects; wallets, drafts and open listings.
         self.persons.remove(&person_id);
     }
 }

@@ -6,11 +6,14 @@
 //! columns do, so cursors behave alike.
 
 mod account_deletion;
+mod chat;
+mod devices;
 mod market;
 mod notifications;
 mod outbox;
 mod people;
 mod social;
+mod ws_connections;
 
 use crate::domain::connections::Connection;
 use crate::domain::experiences::{Experience, Reaction};
@@ -53,6 +56,10 @@ pub(crate) struct State {
     pub offers: BTreeMap<i64, Offer>,
     pub wallets: BTreeMap<i64, Wallet>,
     pub orders: BTreeMap<i64, Order>,
+    // realtime
+    pub chats: chat::ChatTables,
+    pub devices: devices::DeviceTable,
+    pub ws: ws_connections::WsTables,
 }
 
 pub(crate) struct OutboxEntry {

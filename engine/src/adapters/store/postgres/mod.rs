@@ -2,11 +2,14 @@
 //! transaction per change (outbox rows included).
 
 mod account_deletion;
+mod chat;
+mod devices;
 mod market;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
 pub(crate) mod social;
+mod ws_connections;
 
 use crate::config::DatabaseSettings;
 use crate::error::{StoreError, StoreResult};
@@ -134,6 +137,10 @@ const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
         super::msg::ACCEPTED_OFFER_EXISTS,
     ),
     ("wallet_address_lower_key", super::msg::WALLET_ADDRESS_TAKEN),
+    // realtime
+    ("message_uuid_key", super::msg::MESSAGE_UUID_TAKEN),
+    ("message_chat_uuid_key", super::msg::MESSAGE_UUID_TAKEN),
+    ("ws_connection_ws_conn_id_key", super::msg::WS_CONN_EXISTS),
 ];
 
 /// Translates a driver error: unique violations become the area's conflict message,

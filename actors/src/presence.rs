@@ -1,0 +1,153 @@
+//! Presence: who is online on this node, i.e. which persons have a UserSession. Every
+//! connect and disconnect goes through here, so a person has exactly one session however
+//! many sockets open or close at once, and a session stops when its last one closes.
+//! (The cluster's view is the `ws_connection` table, with the node id on every row.)
+
+use crate::RealtimeStats;
+use crate::frames::Frame;
+use crate::room_registry::RoomRegistry;
+use crate::user_session::{
+    AddConnection, CloseAll, ConnHandle, ConnId, Deliver, RemoveConnection, StopSession,
+    UserSession,
+};
+use actix::prelude::*;
+use metmos_engine::domain::people::Person;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+struct Entry {
+    session: Addr<UserSession>,
+    connections: usize,
+}
+
+pub struct Presence {
+    sessions: HashMap<Uuid, Entry>,
+    rooms: Addr<RoomRegistry>,
+    stats: Arc<RealtimeStats>,
+}
+
+impl Presence {
+    pub fn new(rooms: Addr<RoomRegistry>, stats: Arc<RealtimeStats>) -> Self {
+        Self {
+            sessions: HashMap::new(),
+            rooms,
+            stats,
+        }
+    }
+
+    fn count(&self) {
+        self.stats
+            .sessions
+            .store(self.sessions.len(), Ordering::Relaxed);
+    }
+}
+
+impl Actor for Presence {
+    type Context = Context<Self>;
+}
+
+/// A socket opened: its person's session (started if this is their first connection).
+#[derive(Message)]
+#[rtype(result = "Addr<UserSession>")]
+pub struct Connect {
+    pub person: Person,
+    pub conn: ConnHandle,
+}
+
+impl Handler<Connect> for Presence {
+    type Result = MessageResult<Connect>;
+    fn handle(&mut self, msg: Connect, _: &mut Self::Context) -> Self::Result {
+        let rooms = self.rooms.clone();
+        let person = msg.person.clone();
+        let entry = self
+            .sessions
+            .entry(msg.person.uuid)
+            .or_insert_with(|| Entry {
+                session: UserSession::new(person, rooms).start(),
+                connections: 0,
+            });
+        entry.connections += 1;
+        entry.session.do_send(AddConnection {
+            person: msg.person,
+            conn: msg.conn,
+        });
+        let session = entry.session.clone();
+        self.count();
+        MessageResult(session)
+    }
+}
+
+/// A socket task ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Disconnect {
+    pub person_uuid: Uuid,
+    pub conn: ConnId,
+}
+
+impl Handler<Disconnect> for Presence {
+    type Result = ();
+    fn handle(&mut self, msg: Disconnect, _: &mut Self::Context) {
+        let Some(entry) = self.sessions.get_mut(&msg.person_uuid) else {
+            return;
+        };
+        entry.session.do_send(RemoveConnection(msg.conn));
+        entry.connections = entry.connections.saturating_sub(1);
+        if entry.connections == 0 {
+            // Sent after RemoveConnection by the same sender: the session sees both in
+            // order. A connect arriving now starts a new session.
+            entry.session.do_send(StopSession);
+            self.sessions.remove(&msg.person_uuid);
+        }
+        self.count();
+    }
+}
+
+/// A frame for some persons: online ones get it on every connection (but `except`);
+/// the uuids of those not online here are answered on `offline`, when asked for.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Route {
+    pub persons: Vec<Uuid>,
+    pub frame: Frame,
+    pub except: Option<ConnId>,
+    pub offline: Option<oneshot::Sender<Vec<Uuid>>>,
+}
+
+impl Handler<Route> for Presence {
+    type Result = ();
+    fn handle(&mut self, msg: Route, _: &mut Self::Context) {
+        let mut offline = Vec::new();
+        for person in msg.persons {
+            match self.sessions.get(&person) {
+                Some(entry) => entry.session.do_send(Deliver {
+                    frame: msg.frame.clone(),
+                    except: msg.except,
+                }),
+                None => offline.push(person),
+            }
+        }
+        if let Some(tx) = msg.offline {
+            let _ = tx.send(offline);
+        }
+    }
+}
+
+/// Close every connection of a person (their account was deleted).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Kick {
+    pub person_uuid: Uuid,
+}
+
+impl Handler<Kick> for Presence {
+    type Result = ();
+    fn handle(&mut self, msg: Kick, _: &mut Self::Context) {
+        if let Some(entry) = self.sessions.get(&msg.person_uuid) {
+            entry.session.do_send(CloseAll);
+        }
+    }
+}

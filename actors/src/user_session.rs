@@ -1,0 +1,263 @@
+//! UserSession: one per person online on this node, holding all of that person's live
+//! connections (phone, tablet, browser). Frames for the person fan out here; messages
+//! the person sends go from here to their chat's room.
+//!
+//! Backpressure: every connection has a bounded queue (`ws.send_queue`) drained by its
+//! socket task. Offering a frame never waits: when a connection's queue is full, the
+//! client has stopped reading, so that connection alone is told to close (it resyncs
+//! through history when it reconnects). Memory stays bounded and the person's other
+//! connections, and everyone else, are not slowed down.
+
+use crate::frames::Frame;
+use crate::room_registry::{Post, RoomRegistry, ToRoom};
+use actix::prelude::*;
+use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
+use metmos_engine::domain::people::Person;
+use metmos_engine::error::Error;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use tokio::sync::{Notify, mpsc, oneshot};
+use uuid::Uuid;
+
+/// A connection of this node: the uuid in its `ws_connection.ws_conn_id`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ConnId(pub Uuid);
+
+/// What a socket task writes to its client.
+#[derive(Debug)]
+pub enum Outbound {
+    /// A ready frame (chat messages, notifications).
+    Frame(Frame),
+    /// The outcome of a message this connection sent: an ack, or an error frame whose
+    /// status the HTTP layer maps (it owns the error → status table).
+    Posted {
+        message_uuid: Uuid,
+        result: Result<MessageInsert, Error>,
+    },
+}
+
+/// Why the server closes a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KillReason {
+    /// Its queue overflowed: the client stopped reading.
+    TooSlow,
+    /// The person's account is gone.
+    AccountGone,
+}
+
+/// Tells a socket task to close, and why. Tripping it never waits.
+#[derive(Debug, Default)]
+pub struct KillSwitch {
+    notify: Notify,
+    reason: AtomicU8,
+}
+
+impl KillSwitch {
+    pub fn trip(&self, reason: KillReason) {
+        let code = match reason {
+            KillReason::TooSlow => 1,
+            KillReason::AccountGone => 2,
+        };
+        self.reason.store(code, Ordering::Relaxed);
+        // notify_one keeps a permit when nobody waits yet: a trip is never missed.
+        self.notify.notify_one();
+    }
+
+    /// Resolves once tripped.
+    pub async fn tripped(&self) -> KillReason {
+        self.notify.notified().await;
+        match self.reason.load(Ordering::Relaxed) {
+            2 => KillReason::AccountGone,
+            _ => KillReason::TooSlow,
+        }
+    }
+}
+
+/// The session's end of a connection.
+#[derive(Debug, Clone)]
+pub struct ConnHandle {
+    pub id: ConnId,
+    /// Bounded: `ws.send_queue` frames.
+    pub tx: mpsc::Sender<Outbound>,
+    /// Tripped when the connection must close (its queue overflowed, or the person's
+    /// account is gone). The socket task then closes the socket and reports back.
+    pub kill: Arc<KillSwitch>,
+}
+
+struct Conn {
+    handle: ConnHandle,
+    /// Told to close; no more frames are offered.
+    closing: bool,
+}
+
+pub struct UserSession {
+    person: Person,
+    conns: HashMap<ConnId, Conn>,
+    rooms: Addr<RoomRegistry>,
+}
+
+impl UserSession {
+    pub fn new(person: Person, rooms: Addr<RoomRegistry>) -> Self {
+        Self {
+            person,
+            conns: HashMap::new(),
+            rooms,
+        }
+    }
+
+    /// Queues `out` for one connection without waiting; a full queue closes it.
+    fn offer(&mut self, id: ConnId, out: Outbound) {
+        let Some(conn) = self.conns.get_mut(&id) else {
+            return;
+        };
+        if conn.closing {
+            return;
+        }
+        match conn.handle.tx.try_send(out) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                tracing::info!(person = %self.person.uuid, conn = %id.0, "client not reading; closing its connection");
+                conn.closing = true;
+                conn.handle.kill.trip(KillReason::TooSlow);
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => {
+                // The socket task is gone; its Disconnect is on the way.
+                conn.closing = true;
+            }
+        }
+    }
+}
+
+impl Actor for UserSession {
+    type Context = Context<Self>;
+
+    fn started(&mut self, _: &mut Self::Context) {
+        tracing::debug!(person = %self.person.uuid, "session started");
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        tracing::debug!(person = %self.person.uuid, "session stopped");
+    }
+}
+
+/// From Presence: a new connection (with the person as of this sign-in).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct AddConnection {
+    pub person: Person,
+    pub conn: ConnHandle,
+}
+
+impl Handler<AddConnection> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: AddConnection, _: &mut Self::Context) {
+        self.person = msg.person;
+        self.conns.insert(
+            msg.conn.id,
+            Conn {
+                handle: msg.conn,
+                closing: false,
+            },
+        );
+    }
+}
+
+/// From Presence: a connection's socket task ended.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct RemoveConnection(pub ConnId);
+
+impl Handler<RemoveConnection> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: RemoveConnection, _: &mut Self::Context) {
+        self.conns.remove(&msg.0);
+    }
+}
+
+/// A frame for every connection of the person, but `except` (the one that sent it).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Deliver {
+    pub frame: Frame,
+    pub except: Option<ConnId>,
+}
+
+impl Handler<Deliver> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .keys()
+            .copied()
+            .filter(|id| Some(*id) != msg.except)
+            .collect();
+        for id in ids {
+            self.offer(id, Outbound::Frame(msg.frame.clone()));
+        }
+    }
+}
+
+/// From a socket task: the person sends a message on that connection.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct SendChat {
+    pub conn: ConnId,
+    pub draft: MessageDraft,
+}
+
+impl Handler<SendChat> for UserSession {
+    type Result = ();
+    fn handle(&mut self, msg: SendChat, ctx: &mut Self::Context) {
+        let (reply, answer) = oneshot::channel();
+        let message_uuid = msg.draft.uuid;
+        self.rooms.do_send(ToRoom {
+            chat_uuid: msg.draft.chat_uuid,
+            post: Post {
+                sender: self.person.clone(),
+                origin: Some(msg.conn),
+                draft: msg.draft,
+                reply,
+            },
+        });
+        // The session goes on with other work while the room stores the message.
+        ctx.spawn(answer.into_actor(self).map(move |answer, session, _| {
+            let result =
+                answer.unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())));
+            session.offer(
+                msg.conn,
+                Outbound::Posted {
+                    message_uuid,
+                    result,
+                },
+            );
+        }));
+    }
+}
+
+/// Close every connection (the person's account is gone).
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct CloseAll;
+
+impl Handler<CloseAll> for UserSession {
+    type Result = ();
+    fn handle(&mut self, _: CloseAll, _: &mut Self::Context) {
+        for conn in self.conns.values_mut() {
+            conn.closing = true;
+            conn.handle.kill.trip(KillReason::AccountGone);
+        }
+    }
+}
+
+/// From Presence, after the last connection left.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct StopSession;
+
+impl Handler<StopSession> for UserSession {
+    type Result = ();
+    fn handle(&mut self, _: StopSession, ctx: &mut Self::Context) {
+        ctx.stop();
+    }
+}

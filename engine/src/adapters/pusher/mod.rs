@@ -1,0 +1,4 @@
+//! Pusher adapters: Pinpoint (production, with the AWS capability) and the recording
+//! pusher (embedded default).
+
+pub mod recording;

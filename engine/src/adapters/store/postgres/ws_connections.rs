@@ -1,0 +1,220 @@
+use super::{PgStore, map_err};
+use crate::adapters::store::msg;
+use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
+use crate::domain::{Page, PageRequest, Timestamp};
+use crate::error::{StoreError, StoreResult};
+use crate::ports::WsConnectionStore;
+use async_trait::async_trait;
+use tokio_postgres::Row;
+use uuid::Uuid;
+
+/// Needs `JOIN person p ON p.id = w.person_id`.
+const WS_COLS: &str = "w.id, w.uuid, w.ws_conn_id, w.person_id, p.uuid, w.status, w.connected_at, \
+     w.disconnected_at, w.node_id, w.created_at, w.updated_at";
+
+fn ws_from(r: &Row) -> StoreResult<WsConnection> {
+    let status: String = r.get(5);
+    Ok(WsConnection {
+        id: r.get(0),
+        uuid: r.get(1),
+        ws_conn_id: r.get(2),
+        person_id: r.get(3),
+        person_uuid: r.get(4),
+        status: WsConnectionStatus::parse(&status).map_err(StoreError::Internal)?,
+        connected_at: r.get(6),
+        disconnected_at: r.get(7),
+        node_id: r.get(8),
+        created_at: r.get(9),
+        updated_at: r.get(10),
+    })
+}
+
+#[async_trait]
+impl WsConnectionStore for PgStore {
+    async fn insert_ws_connection(&self, new: &NewWsConnection) -> StoreResult<WsConnection> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH w AS (
+                   INSERT INTO ws_connection (uuid, ws_conn_id, person_id, status, connected_at, node_id, created_at, updated_at)
+                   VALUES ($1, $2, $3, 'CONNECTED', $4, $5, $4, $4) RETURNING *)
+                 SELECT {WS_COLS} FROM w JOIN person p ON p.id = w.person_id"
+            ))
+            .await
+            .map_err(map_err)?;
+        let row = client
+            .query_one(
+                &stmt,
+                &[
+                    &new.uuid,
+                    &new.ws_conn_id,
+                    &new.person_id,
+                    &new.at,
+                    &new.node_id,
+                ],
+            )
+            .await
+            .map_err(map_err)?;
+        ws_from(&row)
+    }
+
+    async fn ws_connection_by_conn_id(
+        &self,
+        ws_conn_id: &str,
+    ) -> StoreResult<Option<WsConnection>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {WS_COLS} FROM ws_connection w JOIN person p ON p.id = w.person_id WHERE w.ws_conn_id = $1"
+            ))
+            .await
+            .map_err(map_err)?;
+        client
+            .query_opt(&stmt, &[&ws_conn_id])
+            .await
+            .map_err(map_err)?
+            .map(|r| ws_from(&r))
+            .transpose()
+    }
+
+    async fn disconnect_ws_connection(
+        &self,
+        ws_conn_id: &str,
+        at: Timestamp,
+    ) -> StoreResult<WsConnection> {
+        let client = self.client().await?;
+        // The CASE keeps the first disconnectedAt when the gateway repeats itself.
+        let stmt = client
+            .prepare_cached(&format!(
+                "WITH w AS (
+                   UPDATE ws_connection SET
+                       disconnected_at = CASE WHEN status = 'CONNECTED' THEN $2 ELSE disconnected_at END,
+                       updated_at = CASE WHEN status = 'CONNECTED' THEN $2 ELSE updated_at END,
+                       status = 'DISCONNECTED'
+                   WHERE ws_conn_id = $1 RETURNING *)
+                 SELECT {WS_COLS} FROM w JOIN person p ON p.id = w.person_id"
+            ))
+            .await
+            .map_err(map_err)?;
+        match client
+            .query_opt(&stmt, &[&ws_conn_id, &at])
+            .await
+            .map_err(map_err)?
+        {
+            Some(r) => ws_from(&r),
+            None => Err(StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into())),
+        }
+    }
+
+    async fn list_ws_connections(
+        &self,
+        person_id: i64,
+        status: Option<WsConnectionStatus>,
+        page: &PageRequest,
+    ) -> StoreResult<Page<WsConnection>> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(&format!(
+                "SELECT {WS_COLS} FROM ws_connection w JOIN person p ON p.id = w.person_id \
+                 WHERE w.person_id = $1 AND ($2::bigint IS NULL OR w.id < $2) \
+                   AND ($3::text IS NULL OR w.status = $3) \
+                 ORDER BY w.id DESC LIMIT $4"
+            ))
+            .await
+            .map_err(map_err)?;
+        let status = status.map(|s| s.as_str());
+        let rows = client
+            .query(
+                &stmt,
+                &[&person_id, &page.after, &status, &(page.fetch() as i64)],
+            )
+            .await
+            .map_err(map_err)?;
+        let items = rows.iter().map(ws_from).collect::<StoreResult<Vec<_>>>()?;
+        Ok(Page::from_rows(items, page, |c| c.id))
+    }
+
+    async fn disconnect_node(
+        &self,
+        node_id: Uuid,
+        before: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<u64> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "UPDATE ws_connection SET status = 'DISCONNECTED', disconnected_at = $3, updated_at = $3 \
+                 WHERE node_id = $1 AND status = 'CONNECTED' AND connected_at < $2",
+            )
+            .await
+            .map_err(map_err)?;
+        client
+            .execute(&stmt, &[&node_id, &before, &at])
+            .await
+            .map_err(map_err)
+    }
+
+    async fn renew_node_lease(
+        &self,
+        node_id: Uuid,
+        expires_at: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<()> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached(
+                "INSERT INTO node_lease (node_id, started_at, renewed_at, expires_at) VALUES ($1, $2, $2, $3) \
+                 ON CONFLICT (node_id) DO UPDATE SET renewed_at = EXCLUDED.renewed_at, expires_at = EXCLUDED.expires_at",
+            )
+            .await
+            .map_err(map_err)?;
+        client
+            .execute(&stmt, &[&node_id, &at, &expires_at])
+            .await
+            .map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn reap_expired_nodes(&self, at: Timestamp) -> StoreResult<u64> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // SKIP LOCKED: when several nodes reap at once, each dead node is handled once.
+        let stmt = tx
+            .prepare_cached(
+                "DELETE FROM node_lease WHERE node_id IN \
+                 (SELECT node_id FROM node_lease WHERE expires_at < $1 FOR UPDATE SKIP LOCKED) RETURNING node_id",
+            )
+            .await
+            .map_err(map_err)?;
+        let dead: Vec<Uuid> = tx
+            .query(&stmt, &[&at])
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if dead.is_empty() {
+            return Ok(0);
+        }
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE ws_connection SET status = 'DISCONNECTED', disconnected_at = $2, updated_at = $2 \
+                 WHERE node_id = ANY($1) AND status = 'CONNECTED'",
+            )
+            .await
+            .map_err(map_err)?;
+        let closed = tx.execute(&stmt, &[&dead, &at]).await.map_err(map_err)?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(closed)
+    }
+
+    async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()> {
+        let client = self.client().await?;
+        let stmt = client
+            .prepare_cached("DELETE FROM node_lease WHERE node_id = $1")
+            .await
+            .map_err(map_err)?;
+        client.execute(&stmt, &[&node_id]).await.map_err(map_err)?;
+        Ok(())
+    }
+}

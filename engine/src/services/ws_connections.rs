@@ -1,0 +1,240 @@
+//! WebSocket connections as rows: opened and closed by this node's sockets, recorded by
+//! API Gateway through the INTERNAL endpoints in `gateway` mode, listed by their owner;
+//! and the node lease that lets the cluster close the rows of a node that died.
+
+use crate::domain::people::Person;
+use crate::domain::time::{self, Timestamp};
+use crate::domain::ws_connections::{
+    NewWsConnection, StatusChange, WsConnection, WsConnectionStatus, parse_ws_conn_id,
+};
+use crate::domain::{Page, PageRequest};
+use crate::error::{Error, Result};
+use crate::ports::Store;
+use crate::services::people::Caller;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast;
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+const NOT_FOUND: &str = crate::adapters::store::msg::WS_CONN_NOT_FOUND;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateWsConnectionDto {
+    pub ws_conn_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateWsConnectionDto {
+    #[schema(example = "DISCONNECTED")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WsConnectionView {
+    pub uuid: Uuid,
+    pub ws_conn_id: String,
+    pub person_uuid: Uuid,
+    pub status: WsConnectionStatus,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub connected_at: Timestamp,
+    #[serde(with = "time::millis::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub disconnected_at: Option<Timestamp>,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<&WsConnection> for WsConnectionView {
+    fn from(c: &WsConnection) -> Self {
+        Self {
+            uuid: c.uuid,
+            ws_conn_id: c.ws_conn_id.clone(),
+            person_uuid: c.person_uuid,
+            status: c.status,
+            connected_at: c.connected_at,
+            disconnected_at: c.disconnected_at,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WsConnectionsPage {
+    pub ws_connections: Vec<WsConnectionView>,
+    pub after: Option<i64>,
+}
+
+#[derive(Clone)]
+pub struct WsConnectionService {
+    store: Arc<dyn Store>,
+    node_id: Uuid,
+    lease_secs: u64,
+}
+
+impl WsConnectionService {
+    pub fn new(store: Arc<dyn Store>, node_id: Uuid, lease_secs: u64) -> Self {
+        Self {
+            store,
+            node_id,
+            lease_secs: lease_secs.max(3),
+        }
+    }
+
+    /// A socket this node just accepted.
+    pub async fn open(&self, person: &Person, ws_conn_id: &str) -> Result<WsConnection> {
+        Ok(self
+            .store
+            .insert_ws_connection(&NewWsConnection {
+                uuid: Uuid::new_v4(),
+                ws_conn_id: ws_conn_id.to_string(),
+                person_id: person.id,
+                node_id: Some(self.node_id),
+                at: time::now(),
+            })
+            .await?)
+    }
+
+    /// A socket of this node that closed.
+    pub async fn close(&self, ws_conn_id: &str) -> Result<WsConnection> {
+        Ok(self
+            .store
+            .disconnect_ws_connection(ws_conn_id, time::now())
+            .await?)
+    }
+
+    /// `GET /ws_connections`: the caller's own, newest first.
+    pub async fn list(
+        &self,
+        caller: &Caller,
+        status: Option<&str>,
+        page: PageRequest,
+    ) -> Result<Page<WsConnection>> {
+        let me = caller.person()?;
+        let status = status
+            .filter(|s| !s.is_empty())
+            .map(WsConnectionStatus::parse)
+            .transpose()
+            .map_err(Error::validation)?;
+        Ok(self.store.list_ws_connections(me.id, status, &page).await?)
+    }
+
+    /// INTERNAL `POST /ws_connections`: API Gateway's `$connect` for the caller. The
+    /// socket is held by the gateway, not by a node, so the row has no node id.
+    pub async fn record_gateway(
+        &self,
+        caller: &Caller,
+        dto: CreateWsConnectionDto,
+    ) -> Result<WsConnection> {
+        let me = caller.person()?;
+        let ws_conn_id = parse_ws_conn_id(&dto.ws_conn_id).map_err(Error::validation)?;
+        Ok(self
+            .store
+            .insert_ws_connection(&NewWsConnection {
+                uuid: Uuid::new_v4(),
+                ws_conn_id,
+                person_id: me.id,
+                node_id: None,
+                at: time::now(),
+            })
+            .await?)
+    }
+
+    /// The caller's own connection by its gateway id; anyone else's is 404.
+    pub async fn own(&self, caller: &Caller, ws_conn_id: &str) -> Result<WsConnection> {
+        let me = caller.person()?;
+        match self.store.ws_connection_by_conn_id(ws_conn_id).await? {
+            Some(c) if c.person_id == me.id => Ok(c),
+            _ => Err(Error::not_found(NOT_FOUND)),
+        }
+    }
+
+    /// INTERNAL `PATCH /ws_connections/{wsConnId}`: the gateway's `$disconnect`.
+    pub async fn update_gateway(
+        &self,
+        caller: &Caller,
+        ws_conn_id: &str,
+        dto: UpdateWsConnectionDto,
+    ) -> Result<WsConnection> {
+        let current = self.own(caller, ws_conn_id).await?;
+        let Some(raw) = dto.status.as_deref() else {
+            return Ok(current);
+        };
+        let to = WsConnectionStatus::parse(raw).map_err(Error::validation)?;
+        match current.status.transition(to).map_err(Error::Conflict)? {
+            StatusChange::Unchanged => Ok(current),
+            StatusChange::Disconnect => self.close(ws_conn_id).await,
+        }
+    }
+
+    /// Messages "sent on" a gateway connection need it open and the caller's.
+    pub async fn open_gateway_connection(
+        &self,
+        caller: &Caller,
+        ws_conn_id: &str,
+    ) -> Result<WsConnection> {
+        let c = self.own(caller, ws_conn_id).await?;
+        if c.status != WsConnectionStatus::Connected {
+            return Err(Error::conflict("WsConnection is DISCONNECTED"));
+        }
+        Ok(c)
+    }
+
+    /// Runs while the node serves: at start, closes this node's rows left CONNECTED by
+    /// a previous run (a crash: nobody closed them); then renews the lease every third
+    /// of its length and closes the rows of nodes whose lease expired; on shutdown,
+    /// closes this node's rows and gives the lease back.
+    pub async fn run_node_lease(self, mut shutdown: broadcast::Receiver<()>) {
+        let node = self.node_id;
+        let started = time::now();
+        match self.store.disconnect_node(node, started, started).await {
+            Ok(0) => {}
+            Ok(n) => {
+                tracing::info!(%node, closed = n, "closed connections left open by this node's previous run")
+            }
+            Err(e) => {
+                tracing::warn!(%node, error = %e, "could not close this node's stale connections")
+            }
+        }
+        let period = Duration::from_secs(self.lease_secs / 3);
+        let lease = chrono::TimeDelta::seconds(self.lease_secs as i64);
+        loop {
+            let now = time::now();
+            if let Err(e) = self.store.renew_node_lease(node, now + lease, now).await {
+                tracing::warn!(%node, error = %e, "node lease not renewed");
+            }
+            match self.store.reap_expired_nodes(now).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    closed = n,
+                    "closed connections of nodes whose lease expired"
+                ),
+                Err(e) => tracing::warn!(error = %e, "could not reap expired nodes"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(period) => {}
+                _ = shutdown.recv() => break,
+            }
+        }
+        let now = time::now();
+        // Everything this node holds is going away with it, even a socket of this instant.
+        let all = now + chrono::TimeDelta::seconds(1);
+        if let Err(e) = self.store.disconnect_node(node, all, now).await {
+            tracing::warn!(%node, error = %e, "could not close this node's connections on shutdown");
+        }
+        if let Err(e) = self.store.release_node_lease(node).await {
+            tracing::warn!(%node, error = %e, "node lease not released");
+        }
+    }
+}

@@ -1,0 +1,266 @@
+//! Realtime stores: chats (one per pair key), messages (seq, idempotent uuid, history),
+//! devices (one per push token) and ws_connection rows with node leases.
+
+use crate::conformance;
+use crate::harness::person;
+use metmos_engine::domain::PageRequest;
+use metmos_engine::domain::chat::{
+    ChatFilter, ChatType, MessageFilter, MessageInsert, NewChat, NewMessage, contact_pair_key,
+};
+use metmos_engine::domain::devices::{DeviceType, NewDevice, PlatformType};
+use metmos_engine::domain::people::Person;
+use metmos_engine::domain::time;
+use metmos_engine::domain::ws_connections::{NewWsConnection, WsConnectionStatus};
+use metmos_engine::error::StoreError;
+use metmos_engine::ports::Store;
+use uuid::Uuid;
+
+fn new_chat(a: &Person, b: &Person) -> NewChat {
+    NewChat {
+        uuid: Uuid::new_v4(),
+        chat_type: ChatType::Contact,
+        listing_uuid: None,
+        description: None,
+        pair_key: Some(contact_pair_key(a.uuid, b.uuid)),
+        participant_ids: vec![a.id, b.id],
+        at: time::now(),
+    }
+}
+
+fn new_message(
+    chat_id: i64,
+    chat_uuid: Uuid,
+    sender: &Person,
+    uuid: Uuid,
+    text: &str,
+) -> NewMessage {
+    NewMessage {
+        uuid,
+        chat_id,
+        chat_uuid,
+        sender_id: sender.id,
+        sender_uuid: sender.uuid,
+        message_content: text.into(),
+        asset_uuids: vec![Uuid::new_v4()],
+        at: time::now(),
+    }
+}
+
+fn new_device(p: &Person, token: &str) -> NewDevice {
+    NewDevice {
+        uuid: Uuid::new_v4(),
+        person_id: p.id,
+        device_type: DeviceType::Phone,
+        platform_type: PlatformType::Android,
+        platform_version: "14".into(),
+        model_name: "Pixel 8".into(),
+        push_token: token.into(),
+        at: time::now(),
+    }
+}
+
+fn new_conn(p: &Person, id: &str, node: Option<Uuid>) -> NewWsConnection {
+    NewWsConnection {
+        uuid: Uuid::new_v4(),
+        ws_conn_id: id.into(),
+        person_id: p.id,
+        node_id: node,
+        at: time::now(),
+    }
+}
+
+async fn outbox_len(store: &dyn Store) -> usize {
+    store.outbox_pending(1000).await.unwrap().len()
+}
+
+conformance! {
+    async fn a_pair_has_one_chat_and_its_participants(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let c = person(store, "carol").await;
+        let event = metmos_engine::events::EventEnvelope::new(
+            metmos_engine::events::Event::ChatCreated(metmos_engine::events::ChatCreated {
+                chat_uuid: Uuid::nil(), chat_type: "CONTACT".into(), listing_uuid: None, participant_uuids: vec![],
+            }),
+            time::now(),
+        );
+        let first = store.create_chat(&new_chat(&a, &b), std::slice::from_ref(&event)).await.unwrap();
+        assert!(first.created);
+        assert_eq!(outbox_len(store).await, 1);
+        // The other direction is the same pair: the existing chat, nothing written.
+        let second = store.create_chat(&new_chat(&b, &a), std::slice::from_ref(&event)).await.unwrap();
+        assert!(!second.created);
+        assert_eq!(second.chat, first.chat);
+        assert_eq!(outbox_len(store).await, 1, "no event for a chat not created");
+        assert_eq!(store.chat_by_uuid(first.chat.uuid).await.unwrap(), Some(first.chat.clone()));
+        assert_eq!(store.chat_by_uuid(Uuid::new_v4()).await.unwrap(), None);
+        let people: Vec<Uuid> = store.chat_participants(first.chat.id).await.unwrap().iter().map(|p| p.uuid).collect();
+        assert_eq!(people, [a.uuid, b.uuid]);
+        assert!(store.is_participant(first.chat.id, a.id).await.unwrap());
+        assert!(!store.is_participant(first.chat.id, c.id).await.unwrap());
+        let mut ghost = new_chat(&a, &c);
+        ghost.participant_ids.push(999_999);
+        assert_eq!(store.create_chat(&ghost, &[]).await.unwrap_err(), StoreError::NotFound("Person not found".into()));
+        assert!(store.list_chats(c.id, &ChatFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty(), "nothing half-written");
+    }
+
+    async fn messages_get_seq_and_a_uuid_is_stored_once(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let c = person(store, "carol").await;
+        let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        let ac = store.create_chat(&new_chat(&a, &c), &[]).await.unwrap().chat;
+        let u1 = Uuid::new_v4();
+        let m1 = store.insert_message(&new_message(ab.id, ab.uuid, &a, u1, "one"), &[]).await.unwrap();
+        let MessageInsert::Created(m1) = m1 else { panic!("created") };
+        assert_eq!((m1.seq, m1.chat_uuid, m1.sender_id), (1, ab.uuid, Some(a.id)));
+        let m2 = store.insert_message(&new_message(ab.id, ab.uuid, &b, Uuid::new_v4(), "two"), &[]).await.unwrap();
+        assert_eq!(m2.message().seq, 2);
+        // Resend: the original, nothing new.
+        let again = store.insert_message(&new_message(ab.id, ab.uuid, &a, u1, "one (edited?)"), &[]).await.unwrap();
+        assert_eq!(again, MessageInsert::Existing(m1.clone()));
+        // Same uuid by the other participant, or in another chat: refused.
+        let taken = StoreError::Conflict("uuid is already used by another message".into());
+        assert_eq!(store.insert_message(&new_message(ab.id, ab.uuid, &b, u1, "x"), &[]).await.unwrap_err(), taken);
+        assert_eq!(store.insert_message(&new_message(ac.id, ac.uuid, &a, u1, "x"), &[]).await.unwrap_err(), taken);
+        // Refusals and resends took no seq; each chat counts on its own.
+        let m3 = store.insert_message(&new_message(ab.id, ab.uuid, &a, Uuid::new_v4(), "three"), &[]).await.unwrap();
+        assert_eq!(m3.message().seq, 3);
+        let other = store.insert_message(&new_message(ac.id, ac.uuid, &a, Uuid::new_v4(), "hi carol"), &[]).await.unwrap();
+        assert_eq!(other.message().seq, 1);
+        assert_eq!(store.insert_message(&new_message(999_999, Uuid::new_v4(), &a, Uuid::new_v4(), "x"), &[]).await.unwrap_err(), StoreError::NotFound("Chat not found".into()));
+        assert_eq!(store.last_message(ab.id).await.unwrap().map(|m| m.seq), Some(3));
+        // The chat's activity moves with its messages.
+        assert_eq!(store.chat_by_uuid(ab.uuid).await.unwrap().unwrap().updated_at, m3.message().created_at);
+    }
+
+    async fn history_is_oldest_first_paged_by_seq_and_filtered_by_time(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let chat = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        let base = time::now();
+        for i in 0..5 {
+            let mut m = new_message(chat.id, chat.uuid, &a, Uuid::new_v4(), &format!("m{i}"));
+            m.at = base + chrono::TimeDelta::seconds(i);
+            store.insert_message(&m, &[]).await.unwrap();
+        }
+        let all = store.list_messages(chat.id, &MessageFilter::default(), &PageRequest::default()).await.unwrap();
+        let texts: Vec<&str> = all.items.iter().map(|m| m.message_content.as_str()).collect();
+        assert_eq!(texts, ["m0", "m1", "m2", "m3", "m4"]);
+        assert_eq!(all.items[0].asset_uuids.len(), 1, "asset uuids come back");
+        let p1 = store.list_messages(chat.id, &MessageFilter::default(), &PageRequest { limit: 2, after: None }).await.unwrap();
+        assert_eq!(p1.after, Some(2));
+        let p2 = store.list_messages(chat.id, &MessageFilter::default(), &PageRequest { limit: 2, after: p1.after }).await.unwrap();
+        assert_eq!(p2.items.iter().map(|m| m.seq).collect::<Vec<_>>(), [3, 4]);
+        let p3 = store.list_messages(chat.id, &MessageFilter::default(), &PageRequest { limit: 2, after: p2.after }).await.unwrap();
+        assert_eq!((p3.items.len(), p3.after), (1, None));
+        let window = MessageFilter {
+            updated_at_start: Some(base + chrono::TimeDelta::seconds(1)),
+            updated_at_end: Some(base + chrono::TimeDelta::seconds(3)),
+        };
+        let w = store.list_messages(chat.id, &window, &PageRequest::default()).await.unwrap();
+        assert_eq!(w.items.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 3, 4]);
+    }
+
+    async fn chat_lists_show_participants_and_the_last_message(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let c = person(store, "carol").await;
+        let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        let mut listing = new_chat(&a, &c);
+        listing.chat_type = ChatType::Listing;
+        let listing_uuid = Uuid::new_v4();
+        listing.listing_uuid = Some(listing_uuid);
+        listing.pair_key = Some(metmos_engine::domain::chat::listing_pair_key(listing_uuid, c.uuid));
+        let ac = store.create_chat(&listing, &[]).await.unwrap().chat;
+        store.insert_message(&new_message(ab.id, ab.uuid, &b, Uuid::new_v4(), "old"), &[]).await.unwrap();
+        store.insert_message(&new_message(ab.id, ab.uuid, &a, Uuid::new_v4(), "new"), &[]).await.unwrap();
+        let mine = store.list_chats(a.id, &ChatFilter::default(), &PageRequest::default()).await.unwrap();
+        assert_eq!(mine.items.iter().map(|s| s.chat.uuid).collect::<Vec<_>>(), [ac.uuid, ab.uuid]);
+        assert_eq!(mine.items[1].last_message.as_ref().map(|m| m.message_content.as_str()), Some("new"));
+        assert_eq!(mine.items[1].participants.iter().map(|p| p.uuid).collect::<Vec<_>>(), [a.uuid, b.uuid]);
+        assert!(mine.items[0].last_message.is_none());
+        let only_listing = ChatFilter { chat_type: Some(ChatType::Listing), listing_uuid: None };
+        assert_eq!(store.list_chats(a.id, &only_listing, &PageRequest::default()).await.unwrap().items.len(), 1);
+        let by_listing = ChatFilter { chat_type: None, listing_uuid: Some(listing_uuid) };
+        let found = store.list_chats(c.id, &by_listing, &PageRequest::default()).await.unwrap();
+        assert_eq!(found.items[0].chat.uuid, ac.uuid);
+        let page = store.list_chats(a.id, &ChatFilter::default(), &PageRequest { limit: 1, after: None }).await.unwrap();
+        assert_eq!(page.after, Some(ac.id));
+        let next = store.list_chats(a.id, &ChatFilter::default(), &PageRequest { limit: 1, after: page.after }).await.unwrap();
+        assert_eq!((next.items[0].chat.uuid, next.after), (ab.uuid, None));
+        assert!(store.list_chats(b.id, &by_listing, &PageRequest::default()).await.unwrap().items.is_empty());
+    }
+
+    async fn a_push_token_is_one_device_and_dead_ones_are_disabled(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let d1 = store.upsert_device(&new_device(&a, "tok-1")).await.unwrap();
+        assert_eq!((d1.person_uuid, d1.device_type, d1.platform_type), (a.uuid, DeviceType::Phone, PlatformType::Android));
+        let d2 = store.upsert_device(&new_device(&a, "tok-2")).await.unwrap();
+        assert_eq!(store.push_devices(a.uuid, 20).await.unwrap().iter().map(|d| d.uuid).collect::<Vec<_>>(), [d2.uuid, d1.uuid], "most recent first");
+        assert_eq!(store.push_devices(a.uuid, 1).await.unwrap().len(), 1);
+        // Disabled: no more pushes; a token re-registered meanwhile is not disabled.
+        assert!(store.disable_device(d1.id, "tok-1", time::now()).await.unwrap());
+        assert!(!store.disable_device(d1.id, "tok-1", time::now()).await.unwrap(), "once");
+        assert!(!store.disable_device(d2.id, "other-token", time::now()).await.unwrap());
+        assert_eq!(store.push_devices(a.uuid, 20).await.unwrap().iter().map(|d| d.uuid).collect::<Vec<_>>(), [d2.uuid]);
+        // Bob registers tok-1: the same device, his now, enabled again.
+        let moved = store.upsert_device(&new_device(&b, "tok-1")).await.unwrap();
+        assert_eq!((moved.uuid, moved.person_id, moved.disabled_at), (d1.uuid, b.id, None));
+        assert_eq!(store.push_devices(b.uuid, 20).await.unwrap().len(), 1);
+        assert_eq!(store.push_devices(a.uuid, 20).await.unwrap().len(), 1);
+        let mut ghost = new_device(&a, "tok-3");
+        ghost.person_id = 999_999;
+        assert_eq!(store.upsert_device(&ghost).await.unwrap_err(), StoreError::NotFound("Person not found".into()));
+    }
+
+    async fn ws_connection_rows_and_node_leases(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let me = Uuid::new_v4();
+        let dead = Uuid::new_v4();
+        let live = Uuid::new_v4();
+        let c1 = store.insert_ws_connection(&new_conn(&a, "c1", Some(me))).await.unwrap();
+        assert_eq!((c1.status, c1.disconnected_at, c1.person_uuid, c1.node_id), (WsConnectionStatus::Connected, None, a.uuid, Some(me)));
+        assert_eq!(store.insert_ws_connection(&new_conn(&b, "c1", None)).await.unwrap_err(), StoreError::Conflict("wsConnId already exists".into()));
+        let closed = store.disconnect_ws_connection("c1", time::now()).await.unwrap();
+        assert_eq!(closed.status, WsConnectionStatus::Disconnected);
+        let at = closed.disconnected_at.expect("disconnectedAt");
+        let again = store.disconnect_ws_connection("c1", time::now() + chrono::TimeDelta::seconds(5)).await.unwrap();
+        assert_eq!(again.disconnected_at, Some(at), "the first time stays");
+        assert_eq!(store.disconnect_ws_connection("nope", time::now()).await.unwrap_err(), StoreError::NotFound("WsConnection not found".into()));
+        assert_eq!(store.ws_connection_by_conn_id("c1").await.unwrap().map(|c| c.uuid), Some(c1.uuid));
+
+        store.insert_ws_connection(&new_conn(&a, "c2", Some(me))).await.unwrap();
+        store.insert_ws_connection(&new_conn(&a, "c3", Some(dead))).await.unwrap();
+        store.insert_ws_connection(&new_conn(&a, "c4", Some(live))).await.unwrap();
+        store.insert_ws_connection(&new_conn(&b, "c5", None)).await.unwrap();
+        let mine = store.list_ws_connections(a.id, None, &PageRequest::default()).await.unwrap();
+        assert_eq!(mine.items.iter().map(|c| c.ws_conn_id.as_str()).collect::<Vec<_>>(), ["c4", "c3", "c2", "c1"]);
+        let open = store.list_ws_connections(a.id, Some(WsConnectionStatus::Connected), &PageRequest { limit: 2, after: None }).await.unwrap();
+        assert_eq!(open.items.len(), 2);
+        let rest = store.list_ws_connections(a.id, Some(WsConnectionStatus::Connected), &PageRequest { limit: 2, after: open.after }).await.unwrap();
+        assert_eq!((rest.items[0].ws_conn_id.as_str(), rest.after), ("c2", None));
+
+        // Crash recovery: my rows from before my start close; a row of now stays.
+        let later = time::now() + chrono::TimeDelta::seconds(1);
+        assert_eq!(store.disconnect_node(me, time::now() - chrono::TimeDelta::hours(1), later).await.unwrap(), 0);
+        assert_eq!(store.disconnect_node(me, later, later).await.unwrap(), 1);
+        // Leases: the dead node's expired, the live one's did not.
+        let now = time::now();
+        store.renew_node_lease(dead, now - chrono::TimeDelta::seconds(1), now).await.unwrap();
+        store.renew_node_lease(live, now + chrono::TimeDelta::seconds(30), now).await.unwrap();
+        assert_eq!(store.reap_expired_nodes(now).await.unwrap(), 1);
+        assert_eq!(store.reap_expired_nodes(now).await.unwrap(), 0, "the dead lease is gone");
+        let status = |id: &'static str| async move { store.ws_connection_by_conn_id(id).await.unwrap().unwrap().status };
+        assert_eq!(status("c3").await, WsConnectionStatus::Disconnected);
+        assert_eq!(status("c4").await, WsConnectionStatus::Connected);
+        assert_eq!(status("c5").await, WsConnectionStatus::Connected, "gateway rows have no node");
+        // A node that renews after release starts a fresh lease; releasing twice is fine.
+        store.release_node_lease(live).await.unwrap();
+        store.release_node_lease(live).await.unwrap();
+        assert_eq!(store.reap_expired_nodes(now + chrono::TimeDelta::hours(1)).await.unwrap(), 0);
+        assert_eq!(status("c4").await, WsConnectionStatus::Connected, "a released lease closes nothing");
+    }
+}

@@ -1,0 +1,467 @@
+//! The WebSocket channel (API.md "WebSocket"), on actix-ws.
+//!
+//! The upgrade at `/` and `/ws` authenticates like REST (`Authorization` raw or Bearer,
+//! or `?token=` for browsers), checks the Origin allowlist when one is configured,
+//! records the `ws_connection` row (CONNECTED, this node's id) and registers the socket
+//! with Presence. Then one task per socket:
+//! - reads client frames (at most `ws.max_frame_bytes`), rate-limits them per connection
+//!   (token bucket: an error frame, then a close after `ws.rate_limit_strikes` refusals
+//!   in a row), answers `ping`, and sends `sendMessage` to its UserSession;
+//! - writes what its bounded queue (`ws.send_queue`) holds: frames for the person and
+//!   the outcome (ack or error) of its own messages;
+//! - pings every `ws.heartbeat_secs` and closes after `ws.client_timeout_secs` without
+//!   any frame from the client;
+//! - closes when its UserSession trips its kill switch (queue full: the client stopped
+//!   reading; or the account is gone), even while a write is stuck on a full socket.
+//!
+//! Bad input (malformed JSON, unknown action, invalid fields) is answered with an error
+//! frame and the connection stays open. On close the row becomes DISCONNECTED.
+
+use crate::error::{ApiError, ApiResult, ErrorBody, public_message, status_of};
+use crate::extract::{authenticate_with, state};
+use crate::state::AppState;
+use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
+use futures_util::StreamExt;
+use metmos_actors::frames::ServerFrame;
+use metmos_actors::presence::{Connect, Disconnect};
+use metmos_actors::user_session::{
+    ConnHandle, ConnId, KillReason, KillSwitch, Outbound, SendChat, UserSession,
+};
+use metmos_engine::domain::people::Person;
+use metmos_engine::error::Error;
+use metmos_engine::services::chat::CreateMessageDto;
+use serde::Deserialize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+use utoipa::IntoParams;
+use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
+
+pub fn configure(cfg: &mut ServiceConfig) {
+    cfg.service(ws_root).service(ws_path);
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+pub struct WsQuery {
+    /// The access token, for clients that cannot set `Authorization` on an upgrade.
+    token: Option<String>,
+}
+
+/// Opens the realtime channel (as `wscat -c wss://host/` in the overview). Client
+/// actions: `{"action": "sendMessage", "data": {chatUuid, uuid, messageContent,
+/// assetUuids}}`, `{"action": "ping"}`. Server frames: `chatMessage`, `ack`,
+/// `notification`, `error`, `pong`.
+#[utoipa::path(
+    tag = "realtime",
+    security(("bearer" = []), ("gateway" = [])),
+    params(WsQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open"),
+        (status = 400, description = "Not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Origin not allowed", body = ErrorBody)
+    )
+)]
+#[get("/")]
+async fn ws_root(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<WsQuery>,
+) -> ApiResult<HttpResponse> {
+    upgrade(req, body, query.into_inner()).await
+}
+
+/// The same channel at `/ws`.
+#[utoipa::path(
+    tag = "realtime",
+    security(("bearer" = []), ("gateway" = [])),
+    params(WsQuery),
+    responses(
+        (status = 101, description = "Switching Protocols: the WebSocket is open"),
+        (status = 400, description = "Not a WebSocket upgrade", body = ErrorBody),
+        (status = 401, body = ErrorBody),
+        (status = 403, description = "Origin not allowed", body = ErrorBody)
+    )
+)]
+#[get("/ws")]
+async fn ws_path(
+    req: HttpRequest,
+    body: web::Payload,
+    query: web::Query<WsQuery>,
+) -> ApiResult<HttpResponse> {
+    upgrade(req, body, query.into_inner()).await
+}
+
+/// Browsers send `Origin`; native apps do not, so a missing header passes.
+fn check_origin(req: &HttpRequest, allowed: &[String]) -> ApiResult<()> {
+    if allowed.is_empty() {
+        return Ok(());
+    }
+    match req.headers().get("origin").and_then(|v| v.to_str().ok()) {
+        None => Ok(()),
+        Some(origin)
+            if allowed.iter().any(|a| {
+                a.trim_end_matches('/')
+                    .eq_ignore_ascii_case(origin.trim_end_matches('/'))
+            }) =>
+        {
+            Ok(())
+        }
+        Some(origin) => {
+            tracing::info!(%origin, "websocket refused: origin not allowed");
+            Err(ApiError(Error::forbidden("Origin not allowed")))
+        }
+    }
+}
+
+async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiResult<HttpResponse> {
+    let state = state(&req)?;
+    check_origin(&req, &state.engine.settings.ws.allowed_origins)?;
+    let header_token = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok());
+    let caller = authenticate_with(&req, header_token.or(query.token.as_deref())).await?;
+    let person = caller.person()?.clone();
+    let (response, session, stream) = actix_ws::handle(&req, body)
+        .map_err(|_| ApiError(Error::validation("Expected a WebSocket upgrade")))?;
+
+    let conn = ConnId(Uuid::new_v4());
+    let ws_conn_id = conn.0.to_string();
+    state
+        .engine
+        .ws_connections
+        .open(&person, &ws_conn_id)
+        .await?;
+    let (tx, rx) = mpsc::channel(state.engine.settings.ws.send_queue);
+    let kill = Arc::new(KillSwitch::default());
+    let connect = Connect {
+        person: person.clone(),
+        conn: ConnHandle {
+            id: conn,
+            tx,
+            kill: kill.clone(),
+        },
+    };
+    let user_session = match state.realtime.presence.send(connect).await {
+        Ok(addr) => addr,
+        Err(e) => {
+            let _ = state.engine.ws_connections.close(&ws_conn_id).await;
+            return Err(ApiError(Error::Unavailable(format!("presence: {e}"))));
+        }
+    };
+    state.metrics.ws_connections.inc();
+    tracing::info!(person = %person.uuid, conn = %ws_conn_id, "websocket connected");
+    let socket = Socket {
+        state: state.clone(),
+        person,
+        conn,
+        user_session,
+        kill,
+    };
+    actix_web::rt::spawn(socket.run(session, stream, rx));
+    Ok(response)
+}
+
+/// Per-connection token bucket: `burst` frames at once, refilled at `per_second`.
+#[derive(Debug)]
+struct RateLimiter {
+    capacity: f64,
+    per_second: f64,
+    tokens: f64,
+    last: Instant,
+}
+
+impl RateLimiter {
+    fn new(per_second: u32, burst: u32, now: Instant) -> Self {
+        let capacity = f64::from(burst.max(1));
+        Self {
+            capacity,
+            per_second: f64::from(per_second.max(1)),
+            tokens: capacity,
+            last: now,
+        }
+    }
+
+    fn take(&mut self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+}
+
+struct Socket {
+    state: web::Data<AppState>,
+    person: Person,
+    conn: ConnId,
+    user_session: actix::Addr<UserSession>,
+    kill: Arc<KillSwitch>,
+}
+
+/// Why the read loop ended.
+enum End {
+    /// The client closed, or the TCP connection went away.
+    Gone(Option<CloseReason>),
+    /// The server closes, with this reason.
+    Close(CloseCode, &'static str),
+}
+
+fn error_frame(status: u16, message: impl Into<String>, reference: Option<Uuid>) -> String {
+    ServerFrame::Error {
+        status_code: status,
+        message: message.into(),
+        reference,
+    }
+    .to_frame()
+    .to_string()
+}
+
+/// An engine error as an error frame (validation problems joined into one message).
+fn engine_error_frame(e: &Error, reference: Option<Uuid>) -> String {
+    let message = match public_message(e) {
+        serde_json::Value::String(s) => s,
+        serde_json::Value::Array(items) => items
+            .iter()
+            .filter_map(serde_json::Value::as_str)
+            .collect::<Vec<_>>()
+            .join("; "),
+        other => other.to_string(),
+    };
+    error_frame(status_of(e).as_u16(), message, reference)
+}
+
+impl Socket {
+    async fn run(
+        self,
+        mut session: Session,
+        stream: actix_ws::MessageStream,
+        mut queue: mpsc::Receiver<Outbound>,
+    ) {
+        let ws = self.state.engine.settings.ws.clone();
+        let mut stream = stream
+            .max_frame_size(ws.max_frame_bytes)
+            .aggregate_continuations()
+            .max_continuation_size(ws.max_frame_bytes);
+        let mut heartbeat = tokio::time::interval(Duration::from_secs(ws.heartbeat_secs.max(1)));
+        heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        heartbeat.tick().await;
+        let timeout = Duration::from_secs(ws.client_timeout_secs);
+        let mut last_seen = Instant::now();
+        let mut limiter = RateLimiter::new(ws.messages_per_second, ws.burst, Instant::now());
+        let mut strikes = 0u32;
+
+        let end = loop {
+            tokio::select! {
+                biased;
+                reason = self.kill.tripped() => break kill_end(reason),
+                out = queue.recv() => {
+                    let Some(out) = out else { break End::Gone(None) };
+                    if let Err(end) = self.write(&mut session, render(out)).await {
+                        break end;
+                    }
+                }
+                msg = stream.next() => {
+                    let msg = match msg {
+                        None => break End::Gone(None),
+                        Some(Err(ProtocolError::Overflow)) => break End::Close(CloseCode::Size, "frame too large"),
+                        Some(Err(e)) => {
+                            tracing::debug!(conn = %self.conn.0, error = %e, "websocket protocol error");
+                            break End::Close(CloseCode::Protocol, "protocol error");
+                        }
+                        Some(Ok(msg)) => msg,
+                    };
+                    last_seen = Instant::now();
+                    let step = match msg {
+                        AggregatedMessage::Text(text) => {
+                            if limiter.take(Instant::now()) {
+                                strikes = 0;
+                                self.on_text(&mut session, &text).await
+                            } else {
+                                strikes += 1;
+                                if strikes >= ws.rate_limit_strikes {
+                                    tracing::info!(person = %self.person.uuid, conn = %self.conn.0, "websocket closed: rate limit abused");
+                                    break End::Close(CloseCode::Policy, "rate limit exceeded");
+                                }
+                                self.write(&mut session, error_frame(429, "Too many messages; slow down", None)).await
+                            }
+                        }
+                        AggregatedMessage::Binary(_) => {
+                            self.write(&mut session, error_frame(400, "Binary frames are not supported; send JSON text", None)).await
+                        }
+                        AggregatedMessage::Ping(bytes) => match session.pong(&bytes).await {
+                            Ok(()) => Ok(()),
+                            Err(_) => Err(End::Gone(None)),
+                        },
+                        AggregatedMessage::Pong(_) => Ok(()),
+                        AggregatedMessage::Close(reason) => break End::Gone(reason),
+                    };
+                    if let Err(end) = step {
+                        break end;
+                    }
+                }
+                _ = heartbeat.tick() => {
+                    if last_seen.elapsed() > timeout {
+                        break End::Close(CloseCode::Away, "heartbeat timeout");
+                    }
+                    if session.ping(b"").await.is_err() {
+                        break End::Gone(None);
+                    }
+                }
+            }
+        };
+        self.finish(session, end).await;
+    }
+
+    /// Writes one text frame, giving up when the kill switch trips meanwhile (a client
+    /// that stopped reading leaves the write stuck on a full socket).
+    async fn write(&self, session: &mut Session, text: String) -> Result<(), End> {
+        tokio::select! {
+            biased;
+            reason = self.kill.tripped() => Err(kill_end(reason)),
+            sent = session.text(text) => sent.map_err(|_| End::Gone(None)),
+        }
+    }
+
+    async fn on_text(&self, session: &mut Session, text: &str) -> Result<(), End> {
+        let value: serde_json::Value = match serde_json::from_str(text) {
+            Ok(v) => v,
+            Err(e) => {
+                return self
+                    .write(
+                        session,
+                        error_frame(400, format!("Malformed JSON: {e}"), None),
+                    )
+                    .await;
+            }
+        };
+        match value.get("action").and_then(serde_json::Value::as_str) {
+            Some("ping") => {
+                self.write(session, ServerFrame::Pong.to_frame().to_string())
+                    .await
+            }
+            Some("sendMessage") => {
+                let data = value
+                    .get("data")
+                    .cloned()
+                    .unwrap_or(serde_json::Value::Null);
+                let reference = data
+                    .get("uuid")
+                    .and_then(serde_json::Value::as_str)
+                    .and_then(|s| Uuid::parse_str(s).ok());
+                let dto: CreateMessageDto = match serde_json::from_value(data) {
+                    Ok(dto) => dto,
+                    Err(e) => {
+                        return self
+                            .write(
+                                session,
+                                error_frame(400, format!("Invalid data: {e}"), reference),
+                            )
+                            .await;
+                    }
+                };
+                match self.state.engine.chat.draft(&dto) {
+                    Ok(draft) => {
+                        self.user_session.do_send(SendChat {
+                            conn: self.conn,
+                            draft,
+                        });
+                        Ok(())
+                    }
+                    Err(e) => self.write(session, engine_error_frame(&e, reference)).await,
+                }
+            }
+            Some(other) => {
+                let message = format!("Unknown action {other}; expected sendMessage or ping");
+                self.write(session, error_frame(400, message, None)).await
+            }
+            None => {
+                self.write(
+                    session,
+                    error_frame(400, "action is required (sendMessage or ping)", None),
+                )
+                .await
+            }
+        }
+    }
+
+    async fn finish(self, session: Session, end: End) {
+        let (reason, why) = match end {
+            End::Gone(reason) => (reason, "client closed"),
+            End::Close(code, description) => (
+                Some(CloseReason {
+                    code,
+                    description: Some(description.to_string()),
+                }),
+                description,
+            ),
+        };
+        // The close frame may not fit when the client stopped reading: do not wait.
+        let _ = tokio::time::timeout(Duration::from_secs(1), session.close(reason)).await;
+        self.state.realtime.presence.do_send(Disconnect {
+            person_uuid: self.person.uuid,
+            conn: self.conn,
+        });
+        self.state.metrics.ws_connections.dec();
+        let ws_conn_id = self.conn.0.to_string();
+        if let Err(e) = self.state.engine.ws_connections.close(&ws_conn_id).await {
+            tracing::warn!(conn = %ws_conn_id, error = %e, "ws_connection row not closed");
+        }
+        tracing::info!(person = %self.person.uuid, conn = %ws_conn_id, reason = why, "websocket closed");
+    }
+}
+
+fn kill_end(reason: KillReason) -> End {
+    match reason {
+        KillReason::TooSlow => End::Close(
+            CloseCode::Again,
+            "too slow: frames dropped; resync with GET /chats/{chatUuid}/messages",
+        ),
+        KillReason::AccountGone => End::Close(CloseCode::Policy, "account deleted"),
+    }
+}
+
+fn render(out: Outbound) -> String {
+    match out {
+        Outbound::Frame(frame) => frame.to_string(),
+        Outbound::Posted {
+            result: Ok(stored), ..
+        } => ServerFrame::ack(stored.message()).to_frame().to_string(),
+        Outbound::Posted {
+            message_uuid,
+            result: Err(e),
+        } => engine_error_frame(&e, Some(message_uuid)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn token_bucket_allows_a_burst_then_the_rate() {
+        let t0 = Instant::now();
+        let mut r = RateLimiter::new(2, 3, t0);
+        assert!(r.take(t0) && r.take(t0) && r.take(t0));
+        assert!(!r.take(t0), "burst spent");
+        assert!(!r.take(t0 + Duration::from_millis(400)), "0.8 token");
+        assert!(
+            r.take(t0 + Duration::from_millis(500)),
+            "one token back after 1/rate"
+        );
+        assert!(r.take(t0 + Duration::from_secs(60)));
+        assert!(r.take(t0 + Duration::from_secs(60)));
+        assert!(r.take(t0 + Duration::from_secs(60)));
+        assert!(
+            !r.take(t0 + Duration::from_secs(60)),
+            "refill caps at the burst"
+        );
+    }
+}
