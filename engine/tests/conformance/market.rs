@@ -387,7 +387,7 @@ conformance! {
         let notes = store.list_notifications(poster.id, &NotificationFilter::default(), &PageRequest::default()).await.unwrap();
         assert_eq!(notes.items, stored, "stored with the offer");
         assert_eq!(
-            store.insert_offer(&new_offer(&l, &anna, 5), &[note.clone()], &[]).await.unwrap_err(),
+            store.insert_offer(&new_offer(&l, &anna, 5), std::slice::from_ref(&note), &[]).await.unwrap_err(),
             conflict("You already have an open offer on this listing")
         );
         assert_eq!(store.list_notifications(poster.id, &NotificationFilter::default(), &PageRequest::default()).await.unwrap().items.len(), 1, "nothing half-written");
