@@ -6,6 +6,7 @@ use crate::domain::chat::{
     self, Chat, ChatFilter, ChatSummary, ChatType, Message, MessageDraft, MessageFilter,
     MessageInsert, NewChat, NewMessage,
 };
+use crate::domain::offer::OfferQuery;
 use crate::domain::people::Person;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
@@ -157,9 +158,7 @@ impl ChatService {
         let chat_type = ChatType::parse(dto.chat_type.trim()).map_err(Error::validation)?;
         match chat_type {
             ChatType::Contact => self.create_contact_chat(me, dto).await,
-            // Between the caller and a listing's poster, keyed by `listing_pair_key`; it
-            // needs listings, which the marketplace capability brings.
-            ChatType::Listing => Err(Error::validation("chatType LISTING is not available yet")),
+            ChatType::Listing => self.create_listing_chat(me, dto).await,
         }
     }
 
@@ -192,21 +191,122 @@ impl ChatService {
         if !self.store.are_contacts(me.id, other.id).await? {
             return Err(Error::forbidden("You can only start a chat with a contact"));
         }
+        let pair_key = chat::contact_pair_key(me.uuid, other.uuid);
+        self.open(ChatType::Contact, None, pair_key, me, other)
+            .await
+    }
+
+    /// LISTING: a chat about a listing between its poster and one interested person
+    /// (one chat per listing and person, keyed by `listing_pair_key`). Anyone who can see
+    /// the listing may open one with its poster; the poster may open one with a person
+    /// who made an offer on it (naming them in `receiverPersonUuid`), not with strangers.
+    async fn create_listing_chat(
+        &self,
+        me: &Person,
+        dto: CreateChatDto,
+    ) -> Result<(ChatSummary, bool)> {
+        let mut problems = Problems::new();
+        let listing_uuid = match dto.listing_uuid.as_deref() {
+            None | Some("") => {
+                problems.push("listingUuid is required for chatType LISTING");
+                None
+            }
+            Some(raw) => problems.check(parse_uuid_field("listingUuid", raw)),
+        };
+        let receiver = dto
+            .receiver_person_uuid
+            .as_deref()
+            .filter(|r| !r.is_empty())
+            .and_then(|raw| problems.check(parse_uuid_field("receiverPersonUuid", raw)));
+        problems.finish()?;
+        let listing_uuid =
+            listing_uuid.ok_or_else(|| Error::Internal("parsed fields missing".into()))?;
+        let listing = match self.store.listing_by_uuid(listing_uuid).await? {
+            Some(l) if l.status.is_public() || l.person_uuid == me.uuid => l,
+            _ => return Err(Error::not_found("Listing not found")),
+        };
+        // `other` is the second participant; the pair key names the interested person.
+        let (other, interested) = if listing.person_uuid == me.uuid {
+            let receiver = receiver.ok_or_else(|| {
+                Error::validation(
+                    "receiverPersonUuid is required when the poster opens a LISTING chat",
+                )
+            })?;
+            if receiver == me.uuid {
+                return Err(Error::validation(
+                    "receiverPersonUuid must be another person",
+                ));
+            }
+            let other = self
+                .store
+                .person_by_uuid(receiver)
+                .await?
+                .ok_or_else(|| Error::not_found("Person not found"))?;
+            let query = OfferQuery {
+                viewer: me.uuid,
+                mine_only: false,
+                listing_uuid: Some(listing.uuid),
+                person_uuid: Some(other.uuid),
+            };
+            let offers = self
+                .store
+                .list_offers(
+                    &query,
+                    &PageRequest {
+                        limit: 1,
+                        after: None,
+                    },
+                )
+                .await?;
+            if offers.items.is_empty() {
+                return Err(Error::forbidden(
+                    "The poster can only open a listing chat with someone who made an offer on it",
+                ));
+            }
+            let interested = other.uuid;
+            (other, interested)
+        } else {
+            if receiver.is_some_and(|r| r != listing.person_uuid) {
+                return Err(Error::validation(
+                    "receiverPersonUuid must be the listing's poster",
+                ));
+            }
+            let poster = self
+                .store
+                .person_by_uuid(listing.person_uuid)
+                .await?
+                .ok_or_else(|| Error::not_found("Listing not found"))?;
+            (poster, me.uuid)
+        };
+        let pair_key = chat::listing_pair_key(listing.uuid, interested);
+        self.open(ChatType::Listing, Some(listing.uuid), pair_key, me, other)
+            .await
+    }
+
+    /// Creates the chat for this pair, or answers the one it already has (`false`).
+    async fn open(
+        &self,
+        chat_type: ChatType,
+        listing_uuid: Option<Uuid>,
+        pair_key: String,
+        me: &Person,
+        other: Person,
+    ) -> Result<(ChatSummary, bool)> {
         let at = time::now();
         let new = NewChat {
             uuid: Uuid::new_v4(),
-            chat_type: ChatType::Contact,
-            listing_uuid: None,
+            chat_type,
+            listing_uuid,
             description: None,
-            pair_key: Some(chat::contact_pair_key(me.uuid, other.uuid)),
+            pair_key: Some(pair_key),
             participant_ids: vec![me.id, other.id],
             at,
         };
         let event = EventEnvelope::new(
             Event::ChatCreated(ChatCreated {
                 chat_uuid: new.uuid,
-                chat_type: ChatType::Contact.as_str().into(),
-                listing_uuid: None,
+                chat_type: chat_type.as_str().into(),
+                listing_uuid,
                 participant_uuids: vec![me.uuid, other.uuid],
             }),
             at,
@@ -214,7 +314,7 @@ impl ChatService {
         let outcome = self.store.create_chat(&new, &[event]).await?;
         if outcome.created {
             self.outbox.nudge();
-            tracing::info!(chat = %outcome.chat.uuid, "contact chat created");
+            tracing::info!(chat = %outcome.chat.uuid, chat_type = chat_type.as_str(), "chat created");
             let summary = ChatSummary {
                 chat: outcome.chat,
                 participants: vec![me.clone(), other],

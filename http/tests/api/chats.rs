@@ -11,6 +11,53 @@ async fn start(app: &TestApp, token: &str, body: Value) -> crate::harness::Resp 
 }
 
 on_both_stores! {
+    async fn a_listing_chat_joins_poster_and_one_interested_person(app) {
+        let poster = app.user("poster").await;
+        let buyer = app.user("buyer").await;
+        let other = app.user("other").await;
+        let listing = crate::market::published(&app, &poster, json!({})).await;
+        let body = |extra: Value| {
+            let mut b = json!({"chatType": "LISTING", "listingUuid": listing});
+            crate::market::merge(&mut b, extra);
+            b
+        };
+        // Anyone who can see the listing opens a chat with its poster; no contact needed.
+        let first = start(&app, &buyer.token, body(json!({}))).await.expect(201);
+        assert_eq!(first.body["chatType"], "LISTING");
+        assert_eq!(first.body["listingUuid"], listing.as_str());
+        let mut people: Vec<&str> = first.body["participants"].as_array().unwrap().iter().map(|p| p["uuid"].as_str().unwrap()).collect();
+        people.sort();
+        let mut expected = vec![poster.person_uuid.as_str(), buyer.person_uuid.as_str()];
+        expected.sort();
+        assert_eq!(people, expected);
+        // Asking again (naming the poster or not) answers the same chat with 200.
+        let again = start(&app, &buyer.token, body(json!({"receiverPersonUuid": poster.person_uuid}))).await.expect(200);
+        assert_eq!(again.body["uuid"], first.body["uuid"]);
+        let r = start(&app, &buyer.token, body(json!({"receiverPersonUuid": other.person_uuid}))).await.expect_error(400);
+        assert_eq!(r.message(), "receiverPersonUuid must be the listing's poster");
+        // Another interested person gets a chat of their own.
+        let second = start(&app, &other.token, body(json!({}))).await.expect(201);
+        assert_ne!(second.body["uuid"], first.body["uuid"]);
+        // The poster may open one only with someone who offered on the listing.
+        let r = start(&app, &poster.token, body(json!({}))).await.expect_error(400);
+        assert_eq!(r.message(), "receiverPersonUuid is required when the poster opens a LISTING chat");
+        let stranger = app.user("stranger").await;
+        let r = start(&app, &poster.token, body(json!({"receiverPersonUuid": stranger.person_uuid}))).await.expect_error(403);
+        assert_eq!(r.message(), "The poster can only open a listing chat with someone who made an offer on it");
+        crate::market::offer(&app, &stranger, &listing, "0.5").await;
+        let from_poster = start(&app, &poster.token, body(json!({"receiverPersonUuid": stranger.person_uuid}))).await.expect(201);
+        let reverse = start(&app, &stranger.token, body(json!({}))).await.expect(200);
+        assert_eq!(reverse.body["uuid"], from_poster.body["uuid"], "one chat per listing and interested person");
+        // Someone else's draft is invisible.
+        let hidden = crate::market::draft(&app, &poster, json!({})).await;
+        let r = start(&app, &buyer.token, json!({"chatType": "LISTING", "listingUuid": hidden})).await.expect_error(404);
+        assert_eq!(r.message(), "Listing not found");
+        // And the filter finds it.
+        let mine = app.get(&format!("/chats?chatType=LISTING&listingUuid={listing}"), Some(&buyer.token)).await.expect(200);
+        assert_eq!(mine.body["chats"].as_array().unwrap().len(), 1);
+        assert_eq!(mine.body["chats"][0]["uuid"], first.body["uuid"]);
+    }
+
     async fn a_contact_chat_needs_a_contact_and_is_one_per_pair(app) {
         let alice = app.user("alice").await;
         let bob = app.user("bob").await;
@@ -27,8 +74,10 @@ on_both_stores! {
         start(&app, &alice.token, json!({"chatType": "CONTACT"})).await.expect_error(400);
         let r = start(&app, &alice.token, json!({"chatType": "GROUP"})).await.expect_error(400);
         assert_eq!(r.message(), "chatType must be one of the following values: CONTACT, LISTING");
-        let r = start(&app, &alice.token, json!({"chatType": "LISTING", "listingUuid": new_uuid()})).await.expect_error(400);
-        assert_eq!(r.message(), "chatType LISTING is not available yet");
+        let r = start(&app, &alice.token, json!({"chatType": "LISTING", "listingUuid": new_uuid()})).await.expect_error(404);
+        assert_eq!(r.message(), "Listing not found");
+        let r = start(&app, &alice.token, json!({"chatType": "LISTING"})).await.expect_error(400);
+        assert_eq!(r.message(), "listingUuid is required for chatType LISTING");
         start(&app, &alice.token, json!({})).await.expect_error(400);
         app.post("/chats", None, contact(&bob.person_uuid)).await.expect_error(401);
 
