@@ -256,3 +256,88 @@ async fn on_postgres_deleting_an_experience_takes_its_asset_rows() {
         [uuid::Uuid::parse_str(kept.body["uuid"].as_str().unwrap()).unwrap()]
     );
 }
+
+on_both_stores! {
+    async fn deleting_takes_wallets_and_listings_and_keeps_orders(app) {
+        let poster = app.user("poster").await;
+        let buyer = app.user("buyer").await;
+        let (listing, offer) = crate::market::accepted_trade(&app, &poster, &buyer, "0.5").await;
+        let order = app.post("/orders", Some(&buyer.token), json!({"offerUuid": offer})).await.expect(201);
+        let spare = crate::market::published(&app, &poster, json!({})).await;
+        delete_account(&app, &poster, &poster.account_uuid, json!({"confirm": PHRASE})).await.expect(204);
+        // Their listings (and so the offers on them) and their wallets are gone.
+        for l in [&listing, &spare] {
+            app.get(&format!("/listings/{l}"), Some(&buyer.token)).await.expect_error(404);
+        }
+        let offers = app.get("/offers/mine", Some(&buyer.token)).await.expect(200);
+        assert_eq!(list_len(&offers, "offers"), 0, "{}", offers.text);
+        // The buyer's side is untouched: their wallet stays, and a new address is free.
+        let wallets = app.get("/wallets/mine", Some(&buyer.token)).await.expect(200);
+        assert_eq!(list_len(&wallets, "wallets"), 1);
+        crate::market::wallet(&app, &buyer, crate::market::ADDRESSES[0]).await;
+        assert!(order.body["uuid"].is_string());
+    }
+}
+
+/// On PostgreSQL: an order holding funds in escrow blocks the deletion of either party
+/// (409, nothing removed); once settled, the deletion goes through and the order stays.
+#[actix_web::test]
+async fn on_postgres_escrow_blocks_deletion_until_settled() {
+    let app = TestApp::spawn(Backend::Postgres).await;
+    let poster = app.user("poster").await;
+    let buyer = app.user("buyer").await;
+    let (listing, offer) = crate::market::accepted_trade(&app, &poster, &buyer, "0.5").await;
+    let order = app
+        .post("/orders", Some(&buyer.token), json!({"offerUuid": offer}))
+        .await
+        .expect(201);
+    let order_uuid: uuid::Uuid = order.body["uuid"].as_str().unwrap().parse().unwrap();
+    let (db, conn) = tokio_postgres::connect(&app.db.as_ref().unwrap().url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    actix_web::rt::spawn(conn);
+    // No API reaches PAID yet (the escrow capability does); the chain would.
+    db.execute(
+        "UPDATE orders SET status = 'PAID' WHERE uuid = $1",
+        &[&order_uuid],
+    )
+    .await
+    .unwrap();
+    for who in [&poster, &buyer] {
+        let r = delete_account(&app, who, &who.account_uuid, json!({"confirm": PHRASE}))
+            .await
+            .expect_error(409);
+        assert_eq!(
+            r.message(),
+            "Account cannot be deleted while an order holds funds in escrow"
+        );
+    }
+    app.get(&format!("/listings/{listing}"), Some(&buyer.token))
+        .await
+        .expect(200);
+    db.execute(
+        "UPDATE orders SET status = 'COMPLETED' WHERE uuid = $1",
+        &[&order_uuid],
+    )
+    .await
+    .unwrap();
+    delete_account(
+        &app,
+        &poster,
+        &poster.account_uuid,
+        json!({"confirm": PHRASE}),
+    )
+    .await
+    .expect(204);
+    let row = db
+        .query_one("SELECT offer_id IS NULL, offer_uuid::text, payee_uuid::text FROM orders WHERE uuid = $1", &[&order_uuid])
+        .await
+        .unwrap();
+    assert!(row.get::<_, bool>(0), "the offer went with the listing");
+    assert_eq!(row.get::<_, String>(1), offer);
+    assert_eq!(
+        row.get::<_, String>(2),
+        poster.person_uuid,
+        "the record still names the payee"
+    );
+}

@@ -12,12 +12,12 @@ use async_trait::async_trait;
 impl State {
     /// Blockers: the rules that refuse a deletion (409), checked before anything goes.
     fn account_deletion_blockers(&self, person_id: Option<i64>) -> StoreResult<()> {
-        let Some(_person_id) = person_id else {
+        let Some(person) = person_id.and_then(|id| self.persons.get(&id)) else {
             return Ok(());
         };
-        // TODO(marketplace): refuse with `msg::ACCOUNT_HAS_ESCROW` while the person is
-        // payer or payee of an order whose funds are in escrow (PAID, RELEASING,
-        // REFUNDING). Orders do not exist in memory yet.
+        if self.funds_in_escrow(person.uuid) {
+            return Err(StoreError::Conflict(msg::ACCOUNT_HAS_ESCROW.into()));
+        }
         Ok(())
     }
 
@@ -42,8 +42,12 @@ impl State {
         self.remove_person_devices(person_id);
         self.remove_person_ws_connections(person_id);
         self.remove_person_from_chats(person_id);
-        // TODO(each capability): its own tables here, as its migration's ON DELETE says:
-        // asset objects; wallets, drafts and open listings.
+        // marketplace: wallets, listings and their offers, offers made (orders stay as
+        // financial records, as `orders.offer_id ON DELETE SET NULL` keeps them)
+        if let Some(uuid) = self.persons.get(&person_id).map(|p| p.uuid) {
+            self.remove_person_market_data(uuid);
+        }
+        // TODO(assets): the person's asset objects, when assets exist.
         self.persons.remove(&person_id);
     }
 }

@@ -134,8 +134,13 @@ impl State {
     /// ones, with their offers), and their offers on others' listings. Orders stay: they
     /// are financial records that keep uuids, not links. The account deletion calls this
     /// inside its own write lock, after checking [`MarketStore::has_funds_in_escrow`].
-    // Called by account deletion (built on another branch; the lead wires it in).
-    #[allow(dead_code)]
+    /// Whether the person is payer or payee of an order whose funds are in escrow.
+    pub(crate) fn funds_in_escrow(&self, person_uuid: Uuid) -> bool {
+        self.orders.values().any(|o| {
+            o.status.holds_funds() && (o.payer_uuid == person_uuid || o.payee_uuid == person_uuid)
+        })
+    }
+
     pub(crate) fn remove_person_market_data(&mut self, person_uuid: Uuid) {
         self.wallets.retain(|_, w| w.person_uuid != person_uuid);
         let listing_ids: HashSet<i64> = self
@@ -547,9 +552,7 @@ impl MarketStore for MemoryStore {
     }
 
     async fn has_funds_in_escrow(&self, person_uuid: Uuid) -> StoreResult<bool> {
-        Ok(self.state.read().orders.values().any(|o| {
-            o.status.holds_funds() && (o.payer_uuid == person_uuid || o.payee_uuid == person_uuid)
-        }))
+        Ok(self.state.read().funds_in_escrow(person_uuid))
     }
 }
 
@@ -667,6 +670,79 @@ mod tests {
         store.insert_offer(&new, &[], &[]).await.unwrap().0
     }
 
+    fn new_order(offer: &Offer, listing: &Listing, payer: Uuid, payee: Uuid) -> NewOrder {
+        let fees = Fees::compute(Wei(9), 500, 0).unwrap();
+        NewOrder {
+            uuid: Uuid::new_v4(),
+            offer_uuid: offer.uuid,
+            listing_uuid: listing.uuid,
+            listing_title: listing.title.clone(),
+            payer_uuid: payer,
+            payee_uuid: payee,
+            currency: Currency::Eth,
+            fees,
+            quote: EscrowQuote {
+                chain_id: 1,
+                contract: Address::ZERO,
+                order_id: escrow_order_id(Uuid::nil()),
+                payer: Address::ZERO,
+                payee: Address::ZERO,
+                amount: fees.total,
+                fee: fees.platform_take(),
+                deadline: 0,
+            },
+            quote_signature: "0x".into(),
+            at: time::now(),
+        }
+    }
+
+    /// Account deletion is refused while the person's order holds funds in escrow, as
+    /// payer or as payee, and goes through once it settled (the order stays).
+    #[tokio::test]
+    async fn escrow_blocks_account_deletion_until_settled() {
+        use crate::ports::AccountDeletionStore;
+        let store = MemoryStore::new();
+        let (payer, payee) = (person(&store, "payer").await, person(&store, "payee").await);
+        let listing = published(&store, payee).await;
+        let offer = offer(&store, &listing, payer).await;
+        {
+            let mut s = store.state.write();
+            let mut o = new_order(&offer, &listing, payer, payee).stored(1);
+            o.status = OrderStatus::Paid;
+            s.orders.insert(1, o);
+        }
+        let account_of = |uuid: Uuid| {
+            let s = store.state.read();
+            s.persons
+                .values()
+                .find(|p| p.uuid == uuid)
+                .map(|p| p.account_id)
+                .unwrap()
+        };
+        for who in [payer, payee] {
+            let err = store
+                .delete_account(account_of(who), &[])
+                .await
+                .unwrap_err();
+            assert_eq!(err, StoreError::Conflict(msg::ACCOUNT_HAS_ESCROW.into()));
+        }
+        assert!(
+            store.listing_by_uuid(listing.uuid).await.unwrap().is_some(),
+            "nothing removed"
+        );
+        store.state.write().orders.get_mut(&1).unwrap().status = OrderStatus::Completed;
+        store.delete_account(account_of(payee), &[]).await.unwrap();
+        assert!(
+            store.listing_by_uuid(listing.uuid).await.unwrap().is_none(),
+            "their listing went"
+        );
+        assert_eq!(
+            store.state.read().orders.len(),
+            1,
+            "the settled order stays as a record"
+        );
+    }
+
     fn wallet(person: Uuid, address: &str) -> NewWallet {
         NewWallet {
             uuid: Uuid::new_v4(),
@@ -704,29 +780,7 @@ mod tests {
             .await
             .unwrap();
         // A past order of theirs: a financial record, kept.
-        let fees = Fees::compute(Wei(9), 500, 0).unwrap();
-        let order = NewOrder {
-            uuid: Uuid::new_v4(),
-            offer_uuid: their_offer.uuid,
-            listing_uuid: other_listing.uuid,
-            listing_title: other_listing.title.clone(),
-            payer_uuid: gone,
-            payee_uuid: stays,
-            currency: Currency::Eth,
-            fees,
-            quote: EscrowQuote {
-                chain_id: 1,
-                contract: Address::ZERO,
-                order_id: escrow_order_id(Uuid::nil()),
-                payer: Address::ZERO,
-                payee: Address::ZERO,
-                amount: fees.total,
-                fee: fees.platform_take(),
-                deadline: 0,
-            },
-            quote_signature: "0x".into(),
-            at: time::now(),
-        };
+        let order = new_order(&their_offer, &other_listing, gone, stays);
         {
             let mut s = store.state.write();
             let mut o = order.stored(1);

@@ -19,15 +19,28 @@ type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 /// Blockers: the rules that refuse a deletion (409), checked inside the transaction
 /// after the person is locked, before anything is deleted.
-async fn account_deletion_blockers(_tx: &Tx<'_>, person: Option<(i64, Uuid)>) -> StoreResult<()> {
-    let Some((_person_id, _person_uuid)) = person else {
+async fn account_deletion_blockers(tx: &Tx<'_>, person: Option<(i64, Uuid)>) -> StoreResult<()> {
+    let Some((_person_id, person_uuid)) = person else {
         return Ok(());
     };
-    // TODO(marketplace): refuse with `msg::ACCOUNT_HAS_ESCROW` while the person is payer
-    // or payee of an order whose funds are in escrow:
-    //   SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1)
-    //     AND status IN ('PAID', 'RELEASING', 'REFUNDING') FOR SHARE
-    // (and decide how settled orders' RESTRICT on offer_id lets the person go).
+    // Funds in escrow: the orders are locked (FOR SHARE) until this transaction ends, so
+    // a payment confirmed concurrently cannot slip in between the check and the delete.
+    // Settled orders do not block: `orders.offer_id ON DELETE SET NULL` keeps them.
+    let stmt = tx
+        .prepare_cached(
+            "SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1) \
+             AND status IN ('PAID', 'RELEASING', 'REFUNDING') FOR SHARE",
+        )
+        .await
+        .map_err(map_err)?;
+    if !tx
+        .query(&stmt, &[&person_uuid])
+        .await
+        .map_err(map_err)?
+        .is_empty()
+    {
+        return Err(StoreError::Conflict(msg::ACCOUNT_HAS_ESCROW.into()));
+    }
     Ok(())
 }
 
