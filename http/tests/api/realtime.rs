@@ -477,6 +477,32 @@ on_both_stores! {
         assert!(list[0]["data"]["connectionUuid"].is_string());
     }
 
+    async fn trade_notifications_are_framed_or_pushed_too(app) {
+        let poster = app.user("poster").await;
+        let buyer = app.user("buyer").await;
+        let listing = crate::market::published(&app, &poster, json!({})).await;
+        // The poster is online: OFFER_RECEIVED arrives as a frame, the stored notification.
+        let mut p = WsClient::connect(&app, &poster.token).await;
+        let offer = crate::market::offer(&app, &buyer, &listing, "0.115").await;
+        let f = p.next_json().await;
+        assert_eq!(f["type"], "notification");
+        assert_eq!(f["notificationType"], "OFFER_RECEIVED");
+        assert_eq!(f["notificationCategory"], "TRADE");
+        assert_eq!(f["data"], json!({"listingUuid": listing, "offerUuid": offer}));
+        let listed = app.get("/notifications?notificationCategory=TRADE", Some(&poster.token)).await.expect(200);
+        assert_eq!(listed.body["notifications"][0]["uuid"], f["uuid"]);
+        // The buyer is offline: OFFER_ACCEPTED goes to their phone, with what opens the offer.
+        let phone = device(&app, &buyer, "buyer-token").await;
+        crate::market::accept(&app, &poster, &offer).await;
+        let pushes = wait_pushes(&app, &poster, &buyer, 1).await;
+        assert_eq!(pushes[0]["notificationType"], "OFFER_ACCEPTED");
+        assert_eq!(pushes[0]["deviceUuid"], phone.as_str());
+        assert_eq!(pushes[0]["data"]["offerUuid"], offer.as_str());
+        assert_eq!(pushes[0]["data"]["listingUuid"], listing.as_str());
+        let stored = app.get("/notifications", Some(&buyer.token)).await.expect(200);
+        assert_eq!(stored.body["notifications"][0]["notificationType"], "OFFER_ACCEPTED");
+    }
+
     async fn gateway_compat_endpoints_record_connections_and_accept_messages(app) {
         let alice = app.user("alice").await;
         let bob = app.user("bob").await;
