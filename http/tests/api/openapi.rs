@@ -51,10 +51,15 @@ fn normalise(path: &str) -> String {
     out
 }
 
+/// `shared/reference/api` sits beside the checkout (CI lays `shared/` next to its clone);
+/// look upwards from this crate, so any checkout depth (a worktree too) finds it.
 fn reference(name: &str) -> Value {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference/api")
-        .join(name);
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .ancestors()
+        .map(|a| a.join("shared/reference/api"))
+        .find(|p| p.is_dir())
+        .expect("shared/reference/api beside the checkout");
+    let path = dir.join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("reference spec parses")
 }
