@@ -140,9 +140,9 @@ impl PgStore {
 /// Prepare-(cached)-and-run for a pooled client and a transaction alike (both are a
 /// deadpool [`GenericClient`], which has `prepare_cached`): driver errors go through
 /// [`map_err`] and rows through `map`, so that a call site says only its SQL, its
-/// parameters and how a row becomes a value. A statement whose errors need another
-/// mapping (e.g. a foreign-key refusal that means "not found") uses [`Sql::statement`]
-/// and the driver call directly.
+/// parameters and how a row becomes a value. A statement run once per item of a loop,
+/// or whose errors need another mapping (e.g. a foreign-key refusal that means "not
+/// found"), takes [`Sql::statement`] and calls the driver directly.
 #[async_trait]
 pub(crate) trait Sql {
     /// The cached prepared statement for `sql`.
