@@ -7,7 +7,7 @@
 //! (SET NULL; `message.sender_uuid` keeps the attribution).
 
 use super::social::delete_experience_assets_tx;
-use super::{PgStore, map_err, record};
+use super::{PgStore, Sql, map_err, record};
 use crate::adapters::store::msg;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -26,19 +26,15 @@ async fn account_deletion_blockers(tx: &Tx<'_>, person: Option<(i64, Uuid)>) -> 
     // Funds in escrow: the orders are locked (FOR SHARE) until this transaction ends, so
     // a payment confirmed concurrently cannot slip in between the check and the delete.
     // Settled orders do not block: `orders.offer_id ON DELETE SET NULL` keeps them.
-    let stmt = tx
-        .prepare_cached(
+    let escrow = tx
+        .fetch_all(
             "SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1) \
              AND status IN ('PAID', 'RELEASING', 'REFUNDING') FOR SHARE",
+            &[&person_uuid],
+            |_| Ok(()),
         )
-        .await
-        .map_err(map_err)?;
-    if !tx
-        .query(&stmt, &[&person_uuid])
-        .await
-        .map_err(map_err)?
-        .is_empty()
-    {
+        .await?;
+    if !escrow.is_empty() {
         return Err(StoreError::Conflict(msg::ACCOUNT_HAS_ESCROW.into()));
     }
     Ok(())
@@ -49,52 +45,42 @@ impl AccountDeletionStore for PgStore {
     async fn delete_account(&self, account_id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let stmt = tx
-            .prepare_cached("SELECT id FROM account WHERE id = $1 FOR UPDATE")
-            .await
-            .map_err(map_err)?;
         if tx
-            .query_opt(&stmt, &[&account_id])
-            .await
-            .map_err(map_err)?
+            .fetch_opt(
+                "SELECT id FROM account WHERE id = $1 FOR UPDATE",
+                &[&account_id],
+                |_| Ok(()),
+            )
+            .await?
             .is_none()
         {
             return Err(StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into()));
         }
         // Locking the person waits out any change that holds it (a connection request
         // to them holds it FOR SHARE) and keeps new ones off until the deletion commits.
-        let stmt = tx
-            .prepare_cached("SELECT id, uuid FROM person WHERE account_id = $1 FOR UPDATE")
-            .await
-            .map_err(map_err)?;
         let person: Option<(i64, Uuid)> = tx
-            .query_opt(&stmt, &[&account_id])
-            .await
-            .map_err(map_err)?
-            .map(|r| (r.get(0), r.get(1)));
+            .fetch_opt(
+                "SELECT id, uuid FROM person WHERE account_id = $1 FOR UPDATE",
+                &[&account_id],
+                |r| Ok((r.get(0), r.get(1))),
+            )
+            .await?;
         account_deletion_blockers(&tx, person).await?;
         if let Some((person_id, _)) = person {
             // The asset table's parent is polymorphic (no foreign key): the rows of the
             // person's experiences go explicitly.
-            let stmt = tx
-                .prepare_cached("SELECT uuid FROM experience WHERE person_id = $1")
-                .await
-                .map_err(map_err)?;
             let experiences: Vec<Uuid> = tx
-                .query(&stmt, &[&person_id])
-                .await
-                .map_err(map_err)?
-                .iter()
-                .map(|r| r.get(0))
-                .collect();
+                .fetch_all(
+                    "SELECT uuid FROM experience WHERE person_id = $1",
+                    &[&person_id],
+                    |r| Ok(r.get(0)),
+                )
+                .await?;
             delete_experience_assets_tx(&tx, &experiences).await?;
             // TODO(assets): the person's own asset objects (PERSON parent) and the blobs.
         }
-        let stmt = tx
-            .prepare_cached("DELETE FROM account WHERE id = $1")
-            .await
-            .map_err(map_err)?;
-        tx.execute(&stmt, &[&account_id]).await.map_err(map_err)?;
+        tx.exec("DELETE FROM account WHERE id = $1", &[&account_id])
+            .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())

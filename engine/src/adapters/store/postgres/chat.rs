@@ -1,5 +1,5 @@
 use super::people::{PERSON_COLS, person_from};
-use super::{PgStore, map_err, record};
+use super::{PgStore, Sql, map_err, record};
 use crate::adapters::store::msg;
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, ChatType, Message, MessageFilter, MessageInsert,
@@ -84,16 +84,12 @@ impl ChatStore for PgStore {
         let tx = client.transaction().await.map_err(map_err)?;
         // ON CONFLICT on the pair key: of two racing creates, one inserts and the other
         // waits for it, then finds its row below. No second chat, no error.
-        let stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO chat AS c (uuid, chat_type, listing_uuid, description, pair_key, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (pair_key) DO NOTHING RETURNING {CHAT_COLS}"
-            ))
-            .await
-            .map_err(map_err)?;
         let inserted = tx
-            .query_opt(
-                &stmt,
+            .fetch_opt(
+                &format!(
+                    "INSERT INTO chat AS c (uuid, chat_type, listing_uuid, description, pair_key, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (pair_key) DO NOTHING RETURNING {CHAT_COLS}"
+                ),
                 &[
                     &new.uuid,
                     &new.chat_type.as_str(),
@@ -102,33 +98,28 @@ impl ChatStore for PgStore {
                     &new.pair_key,
                     &new.at,
                 ],
+                |r| chat_from(r, 0),
             )
-            .await
-            .map_err(map_err)?;
-        let Some(row) = inserted else {
-            let stmt = tx
-                .prepare_cached(&format!(
-                    "SELECT {CHAT_COLS} FROM chat c WHERE c.pair_key = $1"
-                ))
-                .await
-                .map_err(map_err)?;
-            let row = tx
-                .query_one(&stmt, &[&new.pair_key])
-                .await
-                .map_err(map_err)?;
+            .await?;
+        let Some(chat) = inserted else {
+            let chat = tx
+                .fetch_one(
+                    &format!("SELECT {CHAT_COLS} FROM chat c WHERE c.pair_key = $1"),
+                    &[&new.pair_key],
+                    |r| chat_from(r, 0),
+                )
+                .await?;
             return Ok(ChatCreated {
-                chat: chat_from(&row, 0)?,
+                chat,
                 created: false,
             });
         };
-        let chat = chat_from(&row, 0)?;
         let stmt = tx
-            .prepare_cached(
+            .statement(
                 "INSERT INTO chat_participant (uuid, chat_id, participant_id, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $4) ON CONFLICT (chat_id, participant_id) DO NOTHING",
             )
-            .await
-            .map_err(map_err)?;
+            .await?;
         for person_id in &new.participant_ids {
             tx.execute(&stmt, &[&Uuid::new_v4(), &chat.id, person_id, &new.at])
                 .await
@@ -143,50 +134,33 @@ impl ChatStore for PgStore {
     }
 
     async fn chat_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Chat>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!("SELECT {CHAT_COLS} FROM chat c WHERE c.uuid = $1"))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| chat_from(&r, 0))
-            .transpose()
+        self.fetch_opt(
+            &format!("SELECT {CHAT_COLS} FROM chat c WHERE c.uuid = $1"),
+            &[&uuid],
+            |r| chat_from(r, 0),
+        )
+        .await
     }
 
     async fn chat_participants(&self, chat_id: i64) -> StoreResult<Vec<Person>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_all(
+            &format!(
                 "SELECT {PERSON_COLS} FROM chat_participant cp JOIN person p ON p.id = cp.participant_id \
                  JOIN account a ON a.id = p.account_id WHERE cp.chat_id = $1 ORDER BY cp.id"
-            ))
-            .await
-            .map_err(map_err)?;
-        Ok(client
-            .query(&stmt, &[&chat_id])
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| person_from(r, 0))
-            .collect())
+            ),
+            &[&chat_id],
+            |r| Ok(person_from(r, 0)),
+        )
+        .await
     }
 
     async fn is_participant(&self, chat_id: i64, person_id: i64) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM chat_participant WHERE chat_id = $1 AND participant_id = $2)",
-            )
-            .await
-            .map_err(map_err)?;
-        Ok(client
-            .query_one(&stmt, &[&chat_id, &person_id])
-            .await
-            .map_err(map_err)?
-            .get(0))
+        self.fetch_one(
+            "SELECT EXISTS (SELECT 1 FROM chat_participant WHERE chat_id = $1 AND participant_id = $2)",
+            &[&chat_id, &person_id],
+            |r| Ok(r.get(0)),
+        )
+        .await
     }
 
     async fn list_chats(
@@ -198,20 +172,16 @@ impl ChatStore for PgStore {
         let client = self.client().await?;
         // Three queries for the whole page (chats, their participants, their last
         // messages), never one per chat.
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {CHAT_COLS} FROM chat_participant me JOIN chat c ON c.id = me.chat_id \
-                 WHERE me.participant_id = $1 AND ($2::bigint IS NULL OR c.id < $2) \
-                   AND ($3::text IS NULL OR c.chat_type = $3) \
-                   AND ($4::uuid IS NULL OR c.listing_uuid = $4) \
-                 ORDER BY c.id DESC LIMIT $5"
-            ))
-            .await
-            .map_err(map_err)?;
         let chat_type = filter.chat_type.map(|t| t.as_str());
-        let rows = client
-            .query(
-                &stmt,
+        let chats = client
+            .fetch_all(
+                &format!(
+                    "SELECT {CHAT_COLS} FROM chat_participant me JOIN chat c ON c.id = me.chat_id \
+                     WHERE me.participant_id = $1 AND ($2::bigint IS NULL OR c.id < $2) \
+                       AND ($3::text IS NULL OR c.chat_type = $3) \
+                       AND ($4::uuid IS NULL OR c.listing_uuid = $4) \
+                     ORDER BY c.id DESC LIMIT $5"
+                ),
                 &[
                     &person_id,
                     &page.after,
@@ -219,43 +189,39 @@ impl ChatStore for PgStore {
                     &filter.listing_uuid,
                     &(page.fetch() as i64),
                 ],
+                |r| chat_from(r, 0),
             )
-            .await
-            .map_err(map_err)?;
-        let chats = rows
-            .iter()
-            .map(|r| chat_from(r, 0))
-            .collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         if chats.is_empty() {
             return Ok(Page::empty());
         }
         let ids: Vec<i64> = chats.iter().map(|c| c.id).collect();
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT cp.chat_id, {PERSON_COLS} FROM chat_participant cp JOIN person p ON p.id = cp.participant_id \
-                 JOIN account a ON a.id = p.account_id WHERE cp.chat_id = ANY($1) ORDER BY cp.id"
-            ))
-            .await
-            .map_err(map_err)?;
         let mut participants: HashMap<i64, Vec<Person>> = HashMap::new();
-        for r in client.query(&stmt, &[&ids]).await.map_err(map_err)? {
-            participants
-                .entry(r.get(0))
-                .or_default()
-                .push(person_from(&r, 1));
+        let rows = client
+            .fetch_all(
+                &format!(
+                    "SELECT cp.chat_id, {PERSON_COLS} FROM chat_participant cp JOIN person p ON p.id = cp.participant_id \
+                     JOIN account a ON a.id = p.account_id WHERE cp.chat_id = ANY($1) ORDER BY cp.id"
+                ),
+                &[&ids],
+                |r| Ok((r.get::<_, i64>(0), person_from(r, 1))),
+            )
+            .await?;
+        for (chat_id, person) in rows {
+            participants.entry(chat_id).or_default().push(person);
         }
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT DISTINCT ON (m.chat_id) {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id \
-                 WHERE m.chat_id = ANY($1) ORDER BY m.chat_id, m.seq DESC"
-            ))
-            .await
-            .map_err(map_err)?;
-        let mut last: HashMap<i64, Message> = HashMap::new();
-        for r in client.query(&stmt, &[&ids]).await.map_err(map_err)? {
-            let m = message_from(&r, 0)?;
-            last.insert(m.chat_id, m);
-        }
+        let mut last: HashMap<i64, Message> = client
+            .fetch_all(
+                &format!(
+                    "SELECT DISTINCT ON (m.chat_id) {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id \
+                     WHERE m.chat_id = ANY($1) ORDER BY m.chat_id, m.seq DESC"
+                ),
+                &[&ids],
+                |r| message_from(r, 0).map(|m| (m.chat_id, m)),
+            )
+            .await?
+            .into_iter()
+            .collect();
         let items = chats
             .into_iter()
             .map(|chat| ChatSummary {
@@ -276,29 +242,24 @@ impl ChatStore for PgStore {
         let tx = client.transaction().await.map_err(map_err)?;
         // Taking the seq first locks the chat row: messages of one chat are stored one
         // at a time, so a resend racing its original finds it below.
-        let stmt = tx
-            .prepare_cached(
+        let (seq, chat_uuid): (i64, Uuid) = tx
+            .fetch_opt(
                 "UPDATE chat SET next_seq = next_seq + 1, updated_at = $2 WHERE id = $1 RETURNING next_seq - 1, uuid",
+                &[&new.chat_id, &new.at],
+                |r| Ok((r.get(0), r.get(1))),
             )
-            .await
-            .map_err(map_err)?;
-        let Some(row) = tx
-            .query_opt(&stmt, &[&new.chat_id, &new.at])
-            .await
-            .map_err(map_err)?
-        else {
-            return Err(StoreError::NotFound(msg::CHAT_NOT_FOUND.into()));
-        };
-        let seq: i64 = row.get(0);
-        let chat_uuid: Uuid = row.get(1);
-        let stmt = tx
-            .prepare_cached(&format!(
-                "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id WHERE m.uuid = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        if let Some(r) = tx.query_opt(&stmt, &[&new.uuid]).await.map_err(map_err)? {
-            let existing = message_from(&r, 0)?;
+            .await?
+            .ok_or_else(|| StoreError::NotFound(msg::CHAT_NOT_FOUND.into()))?;
+        let existing = tx
+            .fetch_opt(
+                &format!(
+                    "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id WHERE m.uuid = $1"
+                ),
+                &[&new.uuid],
+                |r| message_from(r, 0),
+            )
+            .await?;
+        if let Some(existing) = existing {
             // Dropping the transaction rolls the seq back: a resend takes no number.
             return if is_resend(&existing, new) {
                 Ok(MessageInsert::Existing(existing))
@@ -312,16 +273,10 @@ impl ChatStore for PgStore {
                 .map(|u| serde_json::Value::String(u.to_string()))
                 .collect(),
         );
-        let stmt = tx
-            .prepare_cached(
+        let id = tx
+            .fetch_one(
                 "INSERT INTO message (uuid, chat_id, sender_id, sender_uuid, message_content, dto_asset_uuids, seq, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-            )
-            .await
-            .map_err(map_err)?;
-        let row = tx
-            .query_one(
-                &stmt,
                 &[
                     &new.uuid,
                     &new.chat_id,
@@ -332,13 +287,13 @@ impl ChatStore for PgStore {
                     &seq,
                     &new.at,
                 ],
+                |r| Ok(r.get(0)),
             )
-            .await
-            .map_err(map_err)?;
+            .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(MessageInsert::Created(Message {
-            id: row.get(0),
+            id,
             uuid: new.uuid,
             chat_id: new.chat_id,
             chat_uuid,
@@ -353,20 +308,15 @@ impl ChatStore for PgStore {
     }
 
     async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_opt(
+            &format!(
                 "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id \
                  WHERE m.chat_id = $1 ORDER BY m.seq DESC LIMIT 1"
-            ))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&chat_id])
-            .await
-            .map_err(map_err)?
-            .map(|r| message_from(&r, 0))
-            .transpose()
+            ),
+            &[&chat_id],
+            |r| message_from(r, 0),
+        )
+        .await
     }
 
     async fn list_messages(
@@ -375,20 +325,15 @@ impl ChatStore for PgStore {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Message>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id \
-                 WHERE m.chat_id = $1 AND ($2::bigint IS NULL OR m.seq > $2) \
-                   AND ($3::timestamptz IS NULL OR m.updated_at >= $3) \
-                   AND ($4::timestamptz IS NULL OR m.updated_at <= $4) \
-                 ORDER BY m.seq LIMIT $5"
-            ))
-            .await
-            .map_err(map_err)?;
-        let rows = client
-            .query(
-                &stmt,
+        let items = self
+            .fetch_all(
+                &format!(
+                    "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id \
+                     WHERE m.chat_id = $1 AND ($2::bigint IS NULL OR m.seq > $2) \
+                       AND ($3::timestamptz IS NULL OR m.updated_at >= $3) \
+                       AND ($4::timestamptz IS NULL OR m.updated_at <= $4) \
+                     ORDER BY m.seq LIMIT $5"
+                ),
                 &[
                     &chat_id,
                     &page.after,
@@ -396,13 +341,9 @@ impl ChatStore for PgStore {
                     &filter.updated_at_end,
                     &(page.fetch() as i64),
                 ],
+                |r| message_from(r, 0),
             )
-            .await
-            .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(|r| message_from(r, 0))
-            .collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         Ok(Page::from_rows(items, page, |m| m.seq))
     }
 }

@@ -1,4 +1,4 @@
-use super::{PgStore, map_err};
+use super::{PgStore, Sql, map_err};
 use crate::adapters::store::msg;
 use crate::domain::Timestamp;
 use crate::domain::devices::{Device, DeviceType, NewDevice, PlatformType};
@@ -39,7 +39,7 @@ impl DeviceStore for PgStore {
         let client = self.client().await?;
         // One statement: a token registered twice at once is still one device.
         let stmt = client
-            .prepare_cached(&format!(
+            .statement(&format!(
                 "WITH d AS (
                    INSERT INTO device (uuid, person_id, device_type, platform, platform_version, model_name, push_token, \
                                        created_at, updated_at)
@@ -51,8 +51,7 @@ impl DeviceStore for PgStore {
                    RETURNING *)
                  SELECT {DEVICE_COLS} FROM d JOIN person p ON p.id = d.person_id"
             ))
-            .await
-            .map_err(map_err)?;
+            .await?;
         let row = client
             .query_one(
                 &stmt,
@@ -79,21 +78,15 @@ impl DeviceStore for PgStore {
     }
 
     async fn push_devices(&self, person_uuid: Uuid, limit: usize) -> StoreResult<Vec<Device>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_all(
+            &format!(
                 "SELECT {DEVICE_COLS} FROM device d JOIN person p ON p.id = d.person_id \
                  WHERE p.uuid = $1 AND d.disabled_at IS NULL ORDER BY d.updated_at DESC, d.id DESC LIMIT $2"
-            ))
-            .await
-            .map_err(map_err)?;
-        client
-            .query(&stmt, &[&person_uuid, &(limit as i64)])
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(device_from)
-            .collect()
+            ),
+            &[&person_uuid, &(limit as i64)],
+            device_from,
+        )
+        .await
     }
 
     async fn disable_device(
@@ -102,18 +95,13 @@ impl DeviceStore for PgStore {
         push_token: &str,
         at: Timestamp,
     ) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
+        Ok(self
+            .exec(
                 "UPDATE device SET disabled_at = $3, updated_at = $3 \
                  WHERE id = $1 AND push_token = $2 AND disabled_at IS NULL",
+                &[&device_id, &push_token, &at],
             )
-            .await
-            .map_err(map_err)?;
-        Ok(client
-            .execute(&stmt, &[&device_id, &push_token, &at])
-            .await
-            .map_err(map_err)?
+            .await?
             == 1)
     }
 }

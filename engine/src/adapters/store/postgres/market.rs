@@ -7,7 +7,7 @@
 //! offers, pausing while an order is created) serialize instead of deadlocking.
 
 use super::notifications::insert_tx;
-use super::{PgStore, map_err, record};
+use super::{PgStore, Sql, map_err, record};
 use crate::adapters::store::msg;
 use crate::domain::listing::{
     AdditionalFields, Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, Location,
@@ -127,73 +127,58 @@ fn additional_fields_json(f: &AdditionalFields) -> serde_json::Value {
 }
 
 async fn lock_listing(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<Listing> {
-    let stmt = tx
-        .prepare_cached(&format!(
-            "{LISTING_SELECT} WHERE l.uuid = $1 FOR UPDATE OF l"
-        ))
-        .await
-        .map_err(map_err)?;
-    match tx.query_opt(&stmt, &[&uuid]).await.map_err(map_err)? {
-        Some(r) => listing_from(&r),
-        None => Err(StoreError::NotFound(msg::LISTING_NOT_FOUND.into())),
-    }
+    tx.fetch_opt(
+        &format!("{LISTING_SELECT} WHERE l.uuid = $1 FOR UPDATE OF l"),
+        &[&uuid],
+        listing_from,
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound(msg::LISTING_NOT_FOUND.into()))
 }
 
 /// The status of listing `id`, its row locked.
 async fn lock_listing_status(tx: &Transaction<'_>, id: i64) -> StoreResult<ListingStatus> {
-    let stmt = tx
-        .prepare_cached("SELECT status FROM listing WHERE id = $1 FOR UPDATE")
-        .await
-        .map_err(map_err)?;
-    match tx.query_opt(&stmt, &[&id]).await.map_err(map_err)? {
-        Some(r) => wire(&r, 0, ListingStatus::parse),
-        None => Err(StoreError::NotFound(msg::LISTING_NOT_FOUND.into())),
-    }
+    tx.fetch_opt(
+        "SELECT status FROM listing WHERE id = $1 FOR UPDATE",
+        &[&id],
+        |r| wire(r, 0, ListingStatus::parse),
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound(msg::LISTING_NOT_FOUND.into()))
 }
 
 async fn listing_has_open_order(tx: &Transaction<'_>, listing_uuid: Uuid) -> StoreResult<bool> {
-    let stmt = tx
-        .prepare_cached(&format!(
+    tx.fetch_one(
+        &format!(
             "SELECT EXISTS (SELECT 1 FROM orders WHERE listing_uuid = $1 AND status IN {OPEN_ORDER})"
-        ))
-        .await
-        .map_err(map_err)?;
-    Ok(tx
-        .query_one(&stmt, &[&listing_uuid])
-        .await
-        .map_err(map_err)?
-        .get(0))
+        ),
+        &[&listing_uuid],
+        |r| Ok(r.get(0)),
+    )
+    .await
 }
 
 async fn insert_location(tx: &Transaction<'_>, l: &Location) -> StoreResult<i64> {
-    let stmt = tx
-        .prepare_cached(
-            "INSERT INTO location (uuid, address, suburb, city, state_region, country, postal_code, latitude, longitude, \
-             place_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
-        )
-        .await
-        .map_err(map_err)?;
-    let row = tx
-        .query_one(
-            &stmt,
-            &[
-                &l.uuid,
-                &l.address,
-                &l.suburb,
-                &l.city,
-                &l.state_region,
-                &l.country,
-                &l.postal_code,
-                &l.latitude,
-                &l.longitude,
-                &l.place_id,
-                &l.created_at,
-                &l.updated_at,
-            ],
-        )
-        .await
-        .map_err(map_err)?;
-    Ok(row.get(0))
+    tx.fetch_one(
+        "INSERT INTO location (uuid, address, suburb, city, state_region, country, postal_code, latitude, longitude, \
+         place_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        &[
+            &l.uuid,
+            &l.address,
+            &l.suburb,
+            &l.city,
+            &l.state_region,
+            &l.country,
+            &l.postal_code,
+            &l.latitude,
+            &l.longitude,
+            &l.place_id,
+            &l.created_at,
+            &l.updated_at,
+        ],
+        |r| Ok(r.get(0)),
+    )
+    .await
 }
 
 // --- offers -----------------------------------------------------------------------------
@@ -241,27 +226,25 @@ fn offer_returned(r: &Row, listing: &Listing) -> StoreResult<Offer> {
 }
 
 async fn lock_offer(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<Offer> {
-    let stmt = tx
-        .prepare_cached(&format!("{OFFER_SELECT} WHERE o.uuid = $1 FOR UPDATE OF o"))
-        .await
-        .map_err(map_err)?;
-    match tx.query_opt(&stmt, &[&uuid]).await.map_err(map_err)? {
-        Some(r) => offer_from(&r),
-        None => Err(StoreError::NotFound(msg::OFFER_NOT_FOUND.into())),
-    }
+    tx.fetch_opt(
+        &format!("{OFFER_SELECT} WHERE o.uuid = $1 FOR UPDATE OF o"),
+        &[&uuid],
+        offer_from,
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound(msg::OFFER_NOT_FOUND.into()))
 }
 
 /// The listing id of an offer (unlocked: it never changes), to lock the listing before
 /// the offer.
 async fn listing_id_of_offer(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<i64> {
-    let stmt = tx
-        .prepare_cached("SELECT listing_id FROM offer WHERE uuid = $1")
-        .await
-        .map_err(map_err)?;
-    match tx.query_opt(&stmt, &[&uuid]).await.map_err(map_err)? {
-        Some(r) => Ok(r.get(0)),
-        None => Err(StoreError::NotFound(msg::OFFER_NOT_FOUND.into())),
-    }
+    tx.fetch_opt(
+        "SELECT listing_id FROM offer WHERE uuid = $1",
+        &[&uuid],
+        |r| Ok(r.get(0)),
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound(msg::OFFER_NOT_FOUND.into()))
 }
 
 // --- wallets ----------------------------------------------------------------------------
@@ -333,17 +316,14 @@ fn order_from(r: &Row) -> StoreResult<Order> {
 
 /// The offer's order that is not final (inside a change's transaction, or on its own).
 async fn open_order<C: GenericClient>(c: &C, offer_uuid: Uuid) -> StoreResult<Option<Order>> {
-    let stmt = c
-        .prepare_cached(&format!(
+    c.fetch_opt(
+        &format!(
             "SELECT {ORDER_COLS} FROM orders WHERE offer_uuid = $1 AND status IN {OPEN_ORDER}"
-        ))
-        .await
-        .map_err(map_err)?;
-    c.query_opt(&stmt, &[&offer_uuid])
-        .await
-        .map_err(map_err)?
-        .map(|r| order_from(&r))
-        .transpose()
+        ),
+        &[&offer_uuid],
+        order_from,
+    )
+    .await
 }
 
 #[async_trait]
@@ -352,37 +332,24 @@ impl MarketStore for PgStore {
         &self,
         category_type: Option<CategoryType>,
     ) -> StoreResult<Vec<Category>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {CATEGORY_COLS} FROM category WHERE ($1::text IS NULL OR category_type = $1) ORDER BY id"
-            ))
-            .await
-            .map_err(map_err)?;
         let kind = category_type.map(|t| t.as_str());
-        client
-            .query(&stmt, &[&kind])
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(category_from)
-            .collect()
+        self.fetch_all(
+            &format!(
+                "SELECT {CATEGORY_COLS} FROM category WHERE ($1::text IS NULL OR category_type = $1) ORDER BY id"
+            ),
+            &[&kind],
+            category_from,
+        )
+        .await
     }
 
     async fn category_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Category>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {CATEGORY_COLS} FROM category WHERE uuid = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| category_from(&r))
-            .transpose()
+        self.fetch_opt(
+            &format!("SELECT {CATEGORY_COLS} FROM category WHERE uuid = $1"),
+            &[&uuid],
+            category_from,
+        )
+        .await
     }
 
     async fn insert_listing(
@@ -392,33 +359,23 @@ impl MarketStore for PgStore {
     ) -> StoreResult<Listing> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let stmt = tx
-            .prepare_cached("SELECT id FROM category WHERE uuid = $1")
-            .await
-            .map_err(map_err)?;
-        let category_id: i64 = match tx
-            .query_opt(&stmt, &[&listing.category_uuid])
-            .await
-            .map_err(map_err)?
-        {
-            Some(r) => r.get(0),
-            None => return Err(StoreError::NotFound(msg::CATEGORY_NOT_FOUND.into())),
-        };
+        let category_id: i64 = tx
+            .fetch_opt(
+                "SELECT id FROM category WHERE uuid = $1",
+                &[&listing.category_uuid],
+                |r| Ok(r.get(0)),
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(msg::CATEGORY_NOT_FOUND.into()))?;
         let location_id = match &listing.location {
             Some(l) => Some(insert_location(&tx, l).await?),
             None => None,
         };
-        let stmt = tx
-            .prepare_cached(
+        let id = tx
+            .fetch_one(
                 "INSERT INTO listing (uuid, person_uuid, listing_type, title, description, price, currency_type, currency, \
                  status, category_id, additional_fields, location_id, service_delivery, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, 'DRAFT', $9, $10, $11, $12, $13, $13) RETURNING id",
-            )
-            .await
-            .map_err(map_err)?;
-        let row = tx
-            .query_one(
-                &stmt,
                 &[
                     &listing.uuid,
                     &listing.person_uuid,
@@ -434,26 +391,21 @@ impl MarketStore for PgStore {
                     &listing.service_delivery.map(|d| d.as_str()),
                     &listing.at,
                 ],
+                |r| Ok(r.get(0)),
             )
-            .await
-            .map_err(map_err)?;
+            .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(listing.stored(row.get(0)))
+        Ok(listing.stored(id))
     }
 
     async fn listing_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Listing>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!("{LISTING_SELECT} WHERE l.uuid = $1"))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| listing_from(&r))
-            .transpose()
+        self.fetch_opt(
+            &format!("{LISTING_SELECT} WHERE l.uuid = $1"),
+            &[&uuid],
+            listing_from,
+        )
+        .await
     }
 
     async fn update_listing(
@@ -479,22 +431,13 @@ impl MarketStore for PgStore {
         match (&old_location, &listing.location) {
             (Some(old), None) => {
                 // The listing's location_id becomes NULL by its FK (ON DELETE SET NULL).
-                let stmt = tx
-                    .prepare_cached("DELETE FROM location WHERE uuid = $1")
-                    .await
-                    .map_err(map_err)?;
-                tx.execute(&stmt, &[&old.uuid]).await.map_err(map_err)?;
+                tx.exec("DELETE FROM location WHERE uuid = $1", &[&old.uuid])
+                    .await?;
             }
             (Some(_), Some(l)) if patch.location.is_some() => {
-                let stmt = tx
-                    .prepare_cached(
-                        "UPDATE location SET address = $2, suburb = $3, city = $4, state_region = $5, country = $6, \
-                         postal_code = $7, latitude = $8, longitude = $9, place_id = $10, updated_at = $11 WHERE uuid = $1",
-                    )
-                    .await
-                    .map_err(map_err)?;
-                tx.execute(
-                    &stmt,
+                tx.exec(
+                    "UPDATE location SET address = $2, suburb = $3, city = $4, state_region = $5, country = $6, \
+                     postal_code = $7, latitude = $8, longitude = $9, place_id = $10, updated_at = $11 WHERE uuid = $1",
                     &[
                         &l.uuid,
                         &l.address,
@@ -509,21 +452,14 @@ impl MarketStore for PgStore {
                         &l.updated_at,
                     ],
                 )
-                .await
-                .map_err(map_err)?;
+                .await?;
             }
             (None, Some(l)) => location_id = Some(Some(insert_location(&tx, l).await?)),
             _ => {}
         }
-        let stmt = tx
-            .prepare_cached(
-                "UPDATE listing SET title = $2, description = $3, price = $4::text::numeric, additional_fields = $5, \
-                 location_id = CASE WHEN $6 THEN $7 ELSE location_id END, updated_at = $8 WHERE id = $1",
-            )
-            .await
-            .map_err(map_err)?;
-        tx.execute(
-            &stmt,
+        tx.exec(
+            "UPDATE listing SET title = $2, description = $3, price = $4::text::numeric, additional_fields = $5, \
+             location_id = CASE WHEN $6 THEN $7 ELSE location_id END, updated_at = $8 WHERE id = $1",
             &[
                 &listing.id,
                 &listing.title,
@@ -535,8 +471,7 @@ impl MarketStore for PgStore {
                 &at,
             ],
         )
-        .await
-        .map_err(map_err)?;
+        .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(listing)
@@ -560,32 +495,26 @@ impl MarketStore for PgStore {
         if action.blocked_by_open_order() && listing_has_open_order(&tx, uuid).await? {
             return Err(StoreError::Conflict(open_order_refusal(action.verb()).0));
         }
-        let stmt = tx
-            .prepare_cached("UPDATE listing SET status = $2, updated_at = $3 WHERE id = $1")
-            .await
-            .map_err(map_err)?;
-        tx.execute(&stmt, &[&listing.id, &next.as_str(), &at])
-            .await
-            .map_err(map_err)?;
+        tx.exec(
+            "UPDATE listing SET status = $2, updated_at = $3 WHERE id = $1",
+            &[&listing.id, &next.as_str(), &at],
+        )
+        .await?;
         listing.status = next;
         listing.updated_at = at;
-        let mut cascade = Vec::new();
-        if next == ListingStatus::Cancelled {
-            let stmt = tx
-                .prepare_cached(&format!(
+        let cascade = if next == ListingStatus::Cancelled {
+            tx.fetch_all(
+                &format!(
                     "UPDATE offer SET status = 'CANCELLED', updated_at = $2 \
                      WHERE listing_id = $1 AND status IN ('OFFERED', 'ACCEPTED') RETURNING {OFFER_RETURNING}"
-                ))
-                .await
-                .map_err(map_err)?;
-            for r in tx
-                .query(&stmt, &[&listing.id, &at])
-                .await
-                .map_err(map_err)?
-            {
-                cascade.push(offer_event(&offer_returned(&r, &listing)?));
-            }
-        }
+                ),
+                &[&listing.id, &at],
+                |r| Ok(offer_event(&offer_returned(r, &listing)?)),
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
         record(&tx, events).await?;
         record(&tx, &cascade).await?;
         tx.commit().await.map_err(map_err)?;
@@ -601,11 +530,8 @@ impl MarketStore for PgStore {
         }
         // Offers go by their FK (CASCADE), the location by trigger, orders keep their
         // record (offer_id SET NULL).
-        let stmt = tx
-            .prepare_cached("DELETE FROM listing WHERE id = $1")
-            .await
-            .map_err(map_err)?;
-        tx.execute(&stmt, &[&listing.id]).await.map_err(map_err)?;
+        tx.exec("DELETE FROM listing WHERE id = $1", &[&listing.id])
+            .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
@@ -616,7 +542,6 @@ impl MarketStore for PgStore {
         query: &ListingQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Listing>> {
-        let client = self.client().await?;
         // Two statements rather than `$q IS NULL OR ...`, so that a cached generic plan
         // cannot lose the GIN index on `document`.
         let text = if query.q.is_some() {
@@ -624,18 +549,15 @@ impl MarketStore for PgStore {
         } else {
             ""
         };
-        let stmt = client
-            .prepare_cached(&format!(
-                "{LISTING_SELECT} WHERE ($1::bigint IS NULL OR l.id < $1) \
-                   AND (NOT $2 OR l.status = 'PUBLISHED') \
-                   AND (cardinality($3::text[]) = 0 OR l.listing_type = ANY($3)) \
-                   AND ($4::uuid IS NULL OR l.person_uuid = $4) \
-                   AND ($5::timestamptz IS NULL OR l.updated_at >= $5) \
-                   AND ($6::timestamptz IS NULL OR l.updated_at <= $6){text} \
-                 ORDER BY l.id DESC LIMIT $7"
-            ))
-            .await
-            .map_err(map_err)?;
+        let sql = format!(
+            "{LISTING_SELECT} WHERE ($1::bigint IS NULL OR l.id < $1) \
+               AND (NOT $2 OR l.status = 'PUBLISHED') \
+               AND (cardinality($3::text[]) = 0 OR l.listing_type = ANY($3)) \
+               AND ($4::uuid IS NULL OR l.person_uuid = $4) \
+               AND ($5::timestamptz IS NULL OR l.updated_at >= $5) \
+               AND ($6::timestamptz IS NULL OR l.updated_at <= $6){text} \
+             ORDER BY l.id DESC LIMIT $7"
+        );
         let types: Vec<&str> = query.listing_types.iter().map(|t| t.as_str()).collect();
         let limit = page.fetch() as i64;
         let mut params: Vec<&(dyn ToSql + Sync)> = vec![
@@ -650,11 +572,7 @@ impl MarketStore for PgStore {
         if let Some(q) = &query.q {
             params.push(q);
         }
-        let rows = client.query(&stmt, &params).await.map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(listing_from)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let items = self.fetch_all(&sql, &params, listing_from).await?;
         Ok(Page::from_rows(items, page, |l| l.id))
     }
 
@@ -673,16 +591,12 @@ impl MarketStore for PgStore {
                 listing.status,
             )));
         }
-        let stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO offer (uuid, person_uuid, price, comment, status, listing_id, created_at, updated_at) \
-                 VALUES ($1, $2, $3::text::numeric, $4, 'OFFERED', $5, $6, $6) RETURNING {OFFER_RETURNING}"
-            ))
-            .await
-            .map_err(map_err)?;
-        let row = tx
-            .query_one(
-                &stmt,
+        let stored = tx
+            .fetch_one(
+                &format!(
+                    "INSERT INTO offer (uuid, person_uuid, price, comment, status, listing_id, created_at, updated_at) \
+                     VALUES ($1, $2, $3::text::numeric, $4, 'OFFERED', $5, $6, $6) RETURNING {OFFER_RETURNING}"
+                ),
                 &[
                     &offer.uuid,
                     &offer.person_uuid,
@@ -691,10 +605,9 @@ impl MarketStore for PgStore {
                     &listing.id,
                     &offer.at,
                 ],
+                |r| offer_returned(r, &listing),
             )
-            .await
-            .map_err(map_err)?;
-        let stored = offer_returned(&row, &listing)?;
+            .await?;
         let notified = insert_tx(&tx, notifications).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
@@ -702,17 +615,12 @@ impl MarketStore for PgStore {
     }
 
     async fn offer_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Offer>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!("{OFFER_SELECT} WHERE o.uuid = $1"))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| offer_from(&r))
-            .transpose()
+        self.fetch_opt(
+            &format!("{OFFER_SELECT} WHERE o.uuid = $1"),
+            &[&uuid],
+            offer_from,
+        )
+        .await
     }
 
     async fn update_offer(
@@ -730,16 +638,11 @@ impl MarketStore for PgStore {
             .transition(OfferAction::Update)
             .map_err(|e| StoreError::Conflict(e.0))?;
         patch.apply(&mut offer, at);
-        let stmt = tx
-            .prepare_cached("UPDATE offer SET price = $2::text::numeric, comment = $3, updated_at = $4 WHERE id = $1")
-            .await
-            .map_err(map_err)?;
-        tx.execute(
-            &stmt,
+        tx.exec(
+            "UPDATE offer SET price = $2::text::numeric, comment = $3, updated_at = $4 WHERE id = $1",
             &[&offer.id, &offer.price.to_wei_string(), &offer.comment, &at],
         )
-        .await
-        .map_err(map_err)?;
+        .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(offer)
@@ -775,13 +678,11 @@ impl MarketStore for PgStore {
             _ => {}
         }
         // Accepting a second offer of the listing trips offer_one_accepted_per_listing_key.
-        let stmt = tx
-            .prepare_cached("UPDATE offer SET status = $2, updated_at = $3 WHERE id = $1")
-            .await
-            .map_err(map_err)?;
-        tx.execute(&stmt, &[&offer.id, &next.as_str(), &at])
-            .await
-            .map_err(map_err)?;
+        tx.exec(
+            "UPDATE offer SET status = $2, updated_at = $3 WHERE id = $1",
+            &[&offer.id, &next.as_str(), &at],
+        )
+        .await?;
         offer.status = next;
         offer.updated_at = at;
         let notified = insert_tx(&tx, notifications).await?;
@@ -795,20 +696,15 @@ impl MarketStore for PgStore {
         query: &OfferQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Offer>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "{OFFER_SELECT} WHERE (o.person_uuid = $1 OR (NOT $2 AND l.person_uuid = $1)) \
-                   AND ($3::uuid IS NULL OR l.uuid = $3) AND ($4::uuid IS NULL OR o.person_uuid = $4) \
-                   AND ($5::bigint IS NULL OR o.id < $5) \
-                 ORDER BY o.id DESC LIMIT $6"
-            ))
-            .await
-            .map_err(map_err)?;
         let limit = page.fetch() as i64;
-        let rows = client
-            .query(
-                &stmt,
+        let items = self
+            .fetch_all(
+                &format!(
+                    "{OFFER_SELECT} WHERE (o.person_uuid = $1 OR (NOT $2 AND l.person_uuid = $1)) \
+                       AND ($3::uuid IS NULL OR l.uuid = $3) AND ($4::uuid IS NULL OR o.person_uuid = $4) \
+                       AND ($5::bigint IS NULL OR o.id < $5) \
+                     ORDER BY o.id DESC LIMIT $6"
+                ),
                 &[
                     &query.viewer,
                     &query.mine_only,
@@ -817,13 +713,9 @@ impl MarketStore for PgStore {
                     &page.after,
                     &limit,
                 ],
+                offer_from,
             )
-            .await
-            .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(offer_from)
-            .collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         Ok(Page::from_rows(items, page, |o| o.id))
     }
 
@@ -834,16 +726,10 @@ impl MarketStore for PgStore {
     ) -> StoreResult<Wallet> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let stmt = tx
-            .prepare_cached(
+        let id = tx
+            .fetch_one(
                 "INSERT INTO wallet (uuid, person_uuid, chain, wallet_type, network, balance, currency, address, \
                  created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $9, $9) RETURNING id",
-            )
-            .await
-            .map_err(map_err)?;
-        let row = tx
-            .query_one(
-                &stmt,
                 &[
                     &wallet.uuid,
                     &wallet.person_uuid,
@@ -855,36 +741,31 @@ impl MarketStore for PgStore {
                     &checksummed(&wallet.address),
                     &wallet.at,
                 ],
+                |r| Ok(r.get(0)),
             )
-            .await
-            .map_err(map_err)?;
+            .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(wallet.stored(row.get(0)))
+        Ok(wallet.stored(id))
     }
 
     async fn wallet_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Wallet>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!("SELECT {WALLET_COLS} FROM wallet WHERE uuid = $1"))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| wallet_from(&r))
-            .transpose()
+        self.fetch_opt(
+            &format!("SELECT {WALLET_COLS} FROM wallet WHERE uuid = $1"),
+            &[&uuid],
+            wallet_from,
+        )
+        .await
     }
 
     async fn delete_wallet(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let stmt = tx
-            .prepare_cached("DELETE FROM wallet WHERE uuid = $1")
-            .await
-            .map_err(map_err)?;
-        if tx.execute(&stmt, &[&uuid]).await.map_err(map_err)? == 0 {
+        if tx
+            .exec("DELETE FROM wallet WHERE uuid = $1", &[&uuid])
+            .await?
+            == 0
+        {
             return Err(StoreError::NotFound(msg::WALLET_NOT_FOUND.into()));
         }
         record(&tx, events).await?;
@@ -897,23 +778,17 @@ impl MarketStore for PgStore {
         person_uuid: Uuid,
         page: &PageRequest,
     ) -> StoreResult<Page<Wallet>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {WALLET_COLS} FROM wallet WHERE person_uuid = $1 AND ($2::bigint IS NULL OR id < $2) \
-                 ORDER BY id DESC LIMIT $3"
-            ))
-            .await
-            .map_err(map_err)?;
         let limit = page.fetch() as i64;
-        let rows = client
-            .query(&stmt, &[&person_uuid, &page.after, &limit])
-            .await
-            .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(wallet_from)
-            .collect::<StoreResult<Vec<_>>>()?;
+        let items = self
+            .fetch_all(
+                &format!(
+                    "SELECT {WALLET_COLS} FROM wallet WHERE person_uuid = $1 AND ($2::bigint IS NULL OR id < $2) \
+                     ORDER BY id DESC LIMIT $3"
+                ),
+                &[&person_uuid, &page.after, &limit],
+                wallet_from,
+            )
+            .await?;
         Ok(Page::from_rows(items, page, |w| w.id))
     }
 
@@ -945,21 +820,17 @@ impl MarketStore for PgStore {
             .map_err(|_| StoreError::Internal("chain id out of range".into()))?;
         let deadline = crate::domain::order::deadline_timestamp(q.deadline)
             .ok_or_else(|| StoreError::Internal("quote deadline out of range".into()))?;
-        let stmt = tx
-            .prepare_cached(&format!(
-                "INSERT INTO orders (uuid, status, offer_id, offer_uuid, payer_uuid, payee_uuid, payer_address, payee_address, \
+        let fees = &order.fees;
+        let inserted: Option<i64> = tx
+            .fetch_opt(
+                &format!(
+                    "INSERT INTO orders (uuid, status, offer_id, offer_uuid, payer_uuid, payee_uuid, payer_address, payee_address, \
                  currency, listing_title, listing_uuid, listing_price, total_platform_fee, platform_fee_tax, order_total, \
                  chain_id, escrow_contract, escrow_order_id, deadline, quote_signature, created_at, updated_at) \
                  VALUES ($1, 'AWAITING_PAYMENT', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::numeric, $12::text::numeric, \
                  $13::text::numeric, $14::text::numeric, $15, $16, $17, $18, $19, $20, $20) \
                  ON CONFLICT (offer_uuid) WHERE status IN {OPEN_ORDER} DO NOTHING RETURNING id"
-            ))
-            .await
-            .map_err(map_err)?;
-        let fees = &order.fees;
-        let inserted = tx
-            .query_opt(
-                &stmt,
+                ),
                 &[
                     &order.uuid,
                     &offer.id,
@@ -982,10 +853,10 @@ impl MarketStore for PgStore {
                     &order.quote_signature,
                     &order.at,
                 ],
+                |r| Ok(r.get(0)),
             )
-            .await
-            .map_err(map_err)?;
-        let Some(row) = inserted else {
+            .await?;
+        let Some(id) = inserted else {
             // Only reachable without the locks above (they serialize every creation for
             // this offer); kept so that the index, not luck, guarantees one open order.
             let existing = open_order(&tx, order.offer_uuid)
@@ -996,7 +867,7 @@ impl MarketStore for PgStore {
         };
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok((order.stored(row.get(0)), true))
+        Ok((order.stored(id), true))
     }
 
     async fn open_order_for_offer(&self, offer_uuid: Uuid) -> StoreResult<Option<Order>> {
@@ -1005,18 +876,12 @@ impl MarketStore for PgStore {
     }
 
     async fn has_funds_in_escrow(&self, person_uuid: Uuid) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1) \
-                 AND status IN ('PAID', 'RELEASING', 'REFUNDING'))",
-            )
-            .await
-            .map_err(map_err)?;
-        Ok(client
-            .query_one(&stmt, &[&person_uuid])
-            .await
-            .map_err(map_err)?
-            .get(0))
+        self.fetch_one(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1) \
+             AND status IN ('PAID', 'RELEASING', 'REFUNDING'))",
+            &[&person_uuid],
+            |r| Ok(r.get(0)),
+        )
+        .await
     }
 }

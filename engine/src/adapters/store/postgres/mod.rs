@@ -16,10 +16,11 @@ use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::{PoolStatus, Store};
 use async_trait::async_trait;
-use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use std::time::Duration;
-use tokio_postgres::NoTls;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{NoTls, Row, Statement};
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -94,6 +95,150 @@ impl PgStore {
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
+    }
+
+    // One-statement reads and writes on a connection of their own from the pool. A
+    // method that runs several statements takes one client (or transaction) and calls
+    // the [`Sql`] methods on it instead, so that it holds a single connection.
+
+    /// [`Sql::fetch_opt`] on a pooled connection.
+    pub(crate) async fn fetch_opt<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: impl FnOnce(&Row) -> StoreResult<T> + Send,
+    ) -> StoreResult<Option<T>> {
+        self.client().await?.fetch_opt(sql, params, map).await
+    }
+
+    /// [`Sql::fetch_all`] on a pooled connection.
+    pub(crate) async fn fetch_all<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: impl FnMut(&Row) -> StoreResult<T> + Send,
+    ) -> StoreResult<Vec<T>> {
+        self.client().await?.fetch_all(sql, params, map).await
+    }
+
+    /// [`Sql::fetch_one`] on a pooled connection.
+    pub(crate) async fn fetch_one<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: impl FnOnce(&Row) -> StoreResult<T> + Send,
+    ) -> StoreResult<T> {
+        self.client().await?.fetch_one(sql, params, map).await
+    }
+
+    /// [`Sql::exec`] on a pooled connection.
+    pub(crate) async fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        self.client().await?.exec(sql, params).await
+    }
+}
+
+/// Prepare-(cached)-and-run for a pooled client and a transaction alike (both are a
+/// deadpool [`GenericClient`], which has `prepare_cached`): driver errors go through
+/// [`map_err`] and rows through `map`, so that a call site says only its SQL, its
+/// parameters and how a row becomes a value. A statement run once per item of a loop,
+/// or whose errors need another mapping (e.g. a foreign-key refusal that means "not
+/// found"), takes [`Sql::statement`] and calls the driver directly.
+#[async_trait]
+pub(crate) trait Sql {
+    /// The cached prepared statement for `sql`.
+    async fn statement(&self, sql: &str) -> StoreResult<Statement>;
+
+    /// Zero or one row (more is an error, as `query_opt`), mapped.
+    async fn fetch_opt<T, F>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: F,
+    ) -> StoreResult<Option<T>>
+    where
+        F: FnOnce(&Row) -> StoreResult<T> + Send;
+
+    /// Every row, each mapped; the first mapping error wins.
+    async fn fetch_all<T, F>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: F,
+    ) -> StoreResult<Vec<T>>
+    where
+        F: FnMut(&Row) -> StoreResult<T> + Send;
+
+    /// Exactly one row (anything else is an error, as `query_one`), mapped.
+    async fn fetch_one<T, F>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: F,
+    ) -> StoreResult<T>
+    where
+        F: FnOnce(&Row) -> StoreResult<T> + Send;
+
+    /// Runs a statement and answers how many rows it changed.
+    async fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64>;
+}
+
+#[async_trait]
+impl<C: GenericClient> Sql for C {
+    async fn statement(&self, sql: &str) -> StoreResult<Statement> {
+        self.prepare_cached(sql).await.map_err(map_err)
+    }
+
+    async fn fetch_opt<T, F>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: F,
+    ) -> StoreResult<Option<T>>
+    where
+        F: FnOnce(&Row) -> StoreResult<T> + Send,
+    {
+        let stmt = self.statement(sql).await?;
+        self.query_opt(&stmt, params)
+            .await
+            .map_err(map_err)?
+            .map(|r| map(&r))
+            .transpose()
+    }
+
+    async fn fetch_all<T, F>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: F,
+    ) -> StoreResult<Vec<T>>
+    where
+        F: FnMut(&Row) -> StoreResult<T> + Send,
+    {
+        let stmt = self.statement(sql).await?;
+        self.query(&stmt, params)
+            .await
+            .map_err(map_err)?
+            .iter()
+            .map(map)
+            .collect()
+    }
+
+    async fn fetch_one<T, F>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        map: F,
+    ) -> StoreResult<T>
+    where
+        F: FnOnce(&Row) -> StoreResult<T> + Send,
+    {
+        let stmt = self.statement(sql).await?;
+        map(&self.query_one(&stmt, params).await.map_err(map_err)?)
+    }
+
+    async fn exec(&self, sql: &str, params: &[&(dyn ToSql + Sync)]) -> StoreResult<u64> {
+        let stmt = self.statement(sql).await?;
+        self.execute(&stmt, params).await.map_err(map_err)
     }
 }
 
@@ -180,11 +325,10 @@ pub(crate) async fn record(
         return Ok(());
     }
     let stmt = tx
-        .prepare_cached(
+        .statement(
             "INSERT INTO outbox (event_id, event_type, payload, occurred_at) VALUES ($1, $2, $3, $4)",
         )
-        .await
-        .map_err(map_err)?;
+        .await?;
     for e in events {
         tx.execute(
             &stmt,

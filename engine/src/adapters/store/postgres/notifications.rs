@@ -1,4 +1,4 @@
-use super::{PgStore, map_err, record};
+use super::{PgStore, Sql, map_err, record};
 use crate::domain::notifications::{
     NewNotification, Notification, NotificationFilter, NotificationType,
 };
@@ -19,12 +19,11 @@ pub(crate) async fn insert_tx(
         return Ok(stored);
     }
     let stmt = tx
-        .prepare_cached(
+        .statement(
             "INSERT INTO notification (uuid, person_id, notification_type, notification_category, title, body, data, \
              created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
         )
-        .await
-        .map_err(map_err)?;
+        .await?;
     for n in list {
         let data = serde_json::Value::Object(n.data.clone());
         let row = tx
@@ -92,22 +91,17 @@ impl NotificationStore for PgStore {
         filter: &NotificationFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Notification>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {COLS} FROM notification n JOIN person p ON p.id = n.person_id \
-                 WHERE n.person_id = $1 AND ($2::bigint IS NULL OR n.id < $2) \
-                   AND ($3::text IS NULL OR n.notification_category = $3) \
-                   AND ($4::timestamptz IS NULL OR n.updated_at >= $4) \
-                   AND ($5::timestamptz IS NULL OR n.updated_at <= $5) \
-                 ORDER BY n.id DESC LIMIT $6"
-            ))
-            .await
-            .map_err(map_err)?;
         let category = filter.category.map(|c| c.as_str());
-        let rows = client
-            .query(
-                &stmt,
+        let items = self
+            .fetch_all(
+                &format!(
+                    "SELECT {COLS} FROM notification n JOIN person p ON p.id = n.person_id \
+                     WHERE n.person_id = $1 AND ($2::bigint IS NULL OR n.id < $2) \
+                       AND ($3::text IS NULL OR n.notification_category = $3) \
+                       AND ($4::timestamptz IS NULL OR n.updated_at >= $4) \
+                       AND ($5::timestamptz IS NULL OR n.updated_at <= $5) \
+                     ORDER BY n.id DESC LIMIT $6"
+                ),
                 &[
                     &person_id,
                     &page.after,
@@ -116,10 +110,9 @@ impl NotificationStore for PgStore {
                     &filter.updated_at_end,
                     &(page.fetch() as i64),
                 ],
+                from_row,
             )
-            .await
-            .map_err(map_err)?;
-        let items = rows.iter().map(from_row).collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         Ok(Page::from_rows(items, page, |n| n.id))
     }
 }

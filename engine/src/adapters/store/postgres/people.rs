@@ -1,4 +1,4 @@
-use super::{PgStore, map_err, record};
+use super::{PgStore, Sql, map_err, record};
 use crate::adapters::store::{msg, search_page};
 use crate::domain::people::{
     Account, AccountStatus, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch,
@@ -54,26 +54,20 @@ async fn insert_account_tx(
     tx: &deadpool_postgres::Transaction<'_>,
     a: &NewAccount,
 ) -> StoreResult<Account> {
-    let stmt = tx
-        .prepare_cached(&format!(
+    tx.fetch_one(
+        &format!(
             "INSERT INTO account AS a (uuid, cognito_user_id, account_status, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $4) RETURNING {ACCOUNT_COLS}"
-        ))
-        .await
-        .map_err(map_err)?;
-    let row = tx
-        .query_one(
-            &stmt,
-            &[
-                &a.uuid,
-                &a.cognito_user_id,
-                &a.account_status.as_str(),
-                &a.at,
-            ],
-        )
-        .await
-        .map_err(map_err)?;
-    account_from(&row, 0)
+        ),
+        &[
+            &a.uuid,
+            &a.cognito_user_id,
+            &a.account_status.as_str(),
+            &a.at,
+        ],
+        |r| account_from(r, 0),
+    )
+    .await
 }
 
 async fn insert_person_tx(
@@ -81,17 +75,11 @@ async fn insert_person_tx(
     p: &NewPerson,
     account: &Account,
 ) -> StoreResult<Person> {
-    let stmt = tx
-        .prepare_cached(
+    let id = tx
+        .fetch_one(
             "INSERT INTO person (uuid, account_id, username, first_name, last_name, email, contact_number, \
              birth_date, location, bio, created_at, updated_at) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $11) RETURNING id",
-        )
-        .await
-        .map_err(map_err)?;
-    let row = tx
-        .query_one(
-            &stmt,
             &[
                 &p.uuid,
                 &account.id,
@@ -105,10 +93,10 @@ async fn insert_person_tx(
                 &p.bio,
                 &p.at,
             ],
+            |r| Ok(r.get(0)),
         )
-        .await
-        .map_err(map_err)?;
-    Ok(p.stored(row.get(0), account))
+        .await?;
+    Ok(p.stored(id, account))
 }
 
 /// `%needle%` for ILIKE, with the pattern characters of the needle escaped.
@@ -180,20 +168,14 @@ impl PeopleStore for PgStore {
     ) -> StoreResult<Person> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let stmt = tx
-            .prepare_cached(&format!(
-                "SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1 FOR UPDATE"
-            ))
-            .await
-            .map_err(map_err)?;
-        let account = match tx
-            .query_opt(&stmt, &[&person.account_uuid])
-            .await
-            .map_err(map_err)?
-        {
-            Some(row) => account_from(&row, 0)?,
-            None => return Err(StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into())),
-        };
+        let account = tx
+            .fetch_opt(
+                &format!("SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1 FOR UPDATE"),
+                &[&person.account_uuid],
+                |r| account_from(r, 0),
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into()))?;
         let p = insert_person_tx(&tx, person, &account).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
@@ -216,58 +198,42 @@ impl PeopleStore for PgStore {
     }
 
     async fn account_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Account>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| account_from(&r, 0))
-            .transpose()
+        self.fetch_opt(
+            &format!("SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1"),
+            &[&uuid],
+            |r| account_from(r, 0),
+        )
+        .await
     }
 
     async fn caller_by_cognito_id(
         &self,
         cognito_user_id: &str,
     ) -> StoreResult<Option<(Account, Option<Person>)>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_opt(
+            &format!(
                 "SELECT {ACCOUNT_COLS}, {PERSON_COLS} FROM account a LEFT JOIN person p ON p.account_id = a.id \
                  WHERE a.cognito_user_id = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        let Some(row) = client
-            .query_opt(&stmt, &[&cognito_user_id])
-            .await
-            .map_err(map_err)?
-        else {
-            return Ok(None);
-        };
-        let account = account_from(&row, 0)?;
-        let person_id: Option<i64> = row.get(7);
-        Ok(Some((account, person_id.map(|_| person_from(&row, 7)))))
+            ),
+            &[&cognito_user_id],
+            |row| {
+                let account = account_from(row, 0)?;
+                let person_id: Option<i64> = row.get(7);
+                Ok((account, person_id.map(|_| person_from(row, 7))))
+            },
+        )
+        .await
     }
 
     async fn person_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Person>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_opt(
+            &format!(
                 "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id WHERE p.uuid = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        Ok(client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| person_from(&r, 0)))
+            ),
+            &[&uuid],
+            |r| Ok(person_from(r, 0)),
+        )
+        .await
     }
 
     async fn update_person(
@@ -280,31 +246,21 @@ impl PeopleStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // Read-modify-write under a row lock: the patch applies to the row as it is now.
-        let stmt = tx
-            .prepare_cached(&format!(
-                "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id WHERE p.uuid = $1 FOR UPDATE OF p"
-            ))
-            .await
-            .map_err(map_err)?;
-        let mut person = match tx
-            .query_opt(&stmt, &[&person_uuid])
-            .await
-            .map_err(map_err)?
-        {
-            Some(r) => person_from(&r, 0),
-            None => return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into())),
-        };
+        let mut person = tx
+            .fetch_opt(
+                &format!(
+                    "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id WHERE p.uuid = $1 FOR UPDATE OF p"
+                ),
+                &[&person_uuid],
+                |r| Ok(person_from(r, 0)),
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
         patch.apply(&mut person);
         person.updated_at = at;
-        let stmt = tx
-            .prepare_cached(
-                "UPDATE person SET first_name = $2, last_name = $3, contact_number = $4, birth_date = $5, \
-                 location = $6, bio = $7, updated_at = $8 WHERE id = $1",
-            )
-            .await
-            .map_err(map_err)?;
-        tx.execute(
-            &stmt,
+        tx.exec(
+            "UPDATE person SET first_name = $2, last_name = $3, contact_number = $4, birth_date = $5, \
+             location = $6, bio = $7, updated_at = $8 WHERE id = $1",
             &[
                 &person.id,
                 &person.first_name,
@@ -316,8 +272,7 @@ impl PeopleStore for PgStore {
                 &at,
             ],
         )
-        .await
-        .map_err(map_err)?;
+        .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(person)
@@ -334,14 +289,16 @@ impl PeopleStore for PgStore {
         let mut rows = Vec::with_capacity(page.fetch());
         let mut exact_id: Option<i64> = None;
         if let Some(n) = &needle {
-            let stmt = client
-                .prepare_cached(&format!(
-                    "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id WHERE lower(p.username) = $1"
-                ))
-                .await
-                .map_err(map_err)?;
-            if let Some(r) = client.query_opt(&stmt, &[n]).await.map_err(map_err)? {
-                let p = person_from(&r, 0);
+            let exact = client
+                .fetch_opt(
+                    &format!(
+                        "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id WHERE lower(p.username) = $1"
+                    ),
+                    &[n],
+                    |r| Ok(person_from(r, 0)),
+                )
+                .await?;
+            if let Some(p) = exact {
                 exact_id = Some(p.id);
                 if page.after.is_none() {
                     rows.push(p);
@@ -349,17 +306,6 @@ impl PeopleStore for PgStore {
             }
         }
         let limit = (page.fetch() - rows.len()) as i64;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id \
-                 WHERE ($1::bigint IS NULL OR p.id < $1) \
-                   AND ($2::bigint IS NULL OR p.id <> $2) \
-                   AND {} \
-                 ORDER BY p.id DESC LIMIT $6",
-                PersonMatch::clause(3)
-            ))
-            .await
-            .map_err(map_err)?;
         let params: [&(dyn ToSql + Sync); 6] = [
             &page.after,
             &exact_id,
@@ -368,25 +314,31 @@ impl PeopleStore for PgStore {
             &matching.phone,
             &limit,
         ];
-        for r in client.query(&stmt, &params).await.map_err(map_err)? {
-            rows.push(person_from(&r, 0));
-        }
+        let matches = client
+            .fetch_all(
+                &format!(
+                    "SELECT {PERSON_COLS} FROM person p JOIN account a ON a.id = p.account_id \
+                     WHERE ($1::bigint IS NULL OR p.id < $1) \
+                       AND ($2::bigint IS NULL OR p.id <> $2) \
+                       AND {} \
+                     ORDER BY p.id DESC LIMIT $6",
+                    PersonMatch::clause(3)
+                ),
+                &params,
+                |r| Ok(person_from(r, 0)),
+            )
+            .await?;
+        rows.extend(matches);
         Ok(search_page(rows, page, exact_id))
     }
 
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "SELECT EXISTS (SELECT 1 FROM connection WHERE status = 'ACCEPTED' AND \
-                 ((person_id = $1 AND connection_id = $2) OR (person_id = $2 AND connection_id = $1)))",
-            )
-            .await
-            .map_err(map_err)?;
-        Ok(client
-            .query_one(&stmt, &[&a, &b])
-            .await
-            .map_err(map_err)?
-            .get(0))
+        self.fetch_one(
+            "SELECT EXISTS (SELECT 1 FROM connection WHERE status = 'ACCEPTED' AND \
+             ((person_id = $1 AND connection_id = $2) OR (person_id = $2 AND connection_id = $1)))",
+            &[&a, &b],
+            |r| Ok(r.get(0)),
+        )
+        .await
     }
 }

@@ -1,5 +1,5 @@
 use super::people::{PERSON_COLS, PersonMatch, person_from};
-use super::{PgStore, map_err, notifications, record};
+use super::{PgStore, Sql, map_err, notifications, record};
 use crate::adapters::store::msg;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::experiences::{
@@ -96,31 +96,21 @@ fn contact_sql(viewer: &str, other: &str) -> String {
 }
 
 async fn reaction_by_id_tx(tx: &Tx<'_>, id: i64) -> StoreResult<Option<Reaction>> {
-    let stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {REACTION_COLS} FROM {REACTION_JOINS} WHERE r.id = $1"
-        ))
-        .await
-        .map_err(map_err)?;
-    tx.query_opt(&stmt, &[&id])
-        .await
-        .map_err(map_err)?
-        .map(|r| reaction_from(&r))
-        .transpose()
+    tx.fetch_opt(
+        &format!("SELECT {REACTION_COLS} FROM {REACTION_JOINS} WHERE r.id = $1"),
+        &[&id],
+        reaction_from,
+    )
+    .await
 }
 
 async fn connection_by_id_tx(tx: &Tx<'_>, id: i64) -> StoreResult<Option<Connection>> {
-    let stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {CONNECTION_COLS} FROM {CONNECTION_JOINS} WHERE c.id = $1"
-        ))
-        .await
-        .map_err(map_err)?;
-    tx.query_opt(&stmt, &[&id])
-        .await
-        .map_err(map_err)?
-        .map(|r| connection_from(&r))
-        .transpose()
+    tx.fetch_opt(
+        &format!("SELECT {CONNECTION_COLS} FROM {CONNECTION_JOINS} WHERE c.id = $1"),
+        &[&id],
+        connection_from,
+    )
+    .await
 }
 
 #[async_trait]
@@ -136,31 +126,26 @@ impl SocialStore for PgStore {
         // Both persons must still exist (an account deletion may have won the race);
         // FOR SHARE holds them until commit. Checked here so the answer is "Person not
         // found", as in memory, rather than a foreign-key refusal.
-        let stmt = tx
-            .prepare_cached("SELECT id FROM person WHERE id = ANY($1) FOR SHARE")
-            .await
-            .map_err(map_err)?;
         let ids = [new.person_id, new.connection_id];
-        let found = tx.query(&stmt, &[&&ids[..]]).await.map_err(map_err)?;
+        let found = tx
+            .fetch_all(
+                "SELECT id FROM person WHERE id = ANY($1) FOR SHARE",
+                &[&&ids[..]],
+                |_| Ok(()),
+            )
+            .await?;
         if found.len() != 2 {
             return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into()));
         }
         // connection_live_pair_key refuses a second live connection (CONNECTION_EXISTS).
-        let stmt = tx
-            .prepare_cached(
+        let id: i64 = tx
+            .fetch_one(
                 "INSERT INTO connection (uuid, person_id, connection_id, requested_at, status, created_at, updated_at) \
                  VALUES ($1, $2, $3, $4, 'PENDING', $4, $4) RETURNING id",
-            )
-            .await
-            .map_err(map_err)?;
-        let id: i64 = tx
-            .query_one(
-                &stmt,
                 &[&new.uuid, &new.person_id, &new.connection_id, &new.at],
+                |r| Ok(r.get(0)),
             )
-            .await
-            .map_err(map_err)?
-            .get(0);
+            .await?;
         let connection = connection_by_id_tx(&tx, id)
             .await?
             .ok_or_else(|| StoreError::Internal("inserted connection not readable".into()))?;
@@ -171,19 +156,12 @@ impl SocialStore for PgStore {
     }
 
     async fn connection_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Connection>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {CONNECTION_COLS} FROM {CONNECTION_JOINS} WHERE c.uuid = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| connection_from(&r))
-            .transpose()
+        self.fetch_opt(
+            &format!("SELECT {CONNECTION_COLS} FROM {CONNECTION_JOINS} WHERE c.uuid = $1"),
+            &[&uuid],
+            connection_from,
+        )
+        .await
     }
 
     async fn update_connection_status(
@@ -199,16 +177,12 @@ impl SocialStore for PgStore {
         let tx = client.transaction().await.map_err(map_err)?;
         // Compare-and-set: only a row still in `from` moves, so of two concurrent
         // answers exactly one wins and the other gets 409.
-        let stmt = tx
-            .prepare_cached(
-                "UPDATE connection SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
-            )
-            .await
-            .map_err(map_err)?;
         let changed = tx
-            .execute(&stmt, &[&id, &from.as_str(), &to.as_str(), &at])
-            .await
-            .map_err(map_err)?;
+            .exec(
+                "UPDATE connection SET status = $3, updated_at = $4 WHERE id = $1 AND status = $2",
+                &[&id, &from.as_str(), &to.as_str(), &at],
+            )
+            .await?;
         let connection = connection_by_id_tx(&tx, id)
             .await?
             .ok_or_else(|| StoreError::NotFound(msg::CONNECTION_NOT_FOUND.into()))?;
@@ -227,36 +201,27 @@ impl SocialStore for PgStore {
         status: Option<ConnectionStatus>,
         page: &PageRequest,
     ) -> StoreResult<Page<ConnectionEntry>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {CONNECTION_COLS}, {PERSON_COLS} FROM {CONNECTION_JOINS} \
-                 JOIN person p ON p.id = CASE WHEN c.person_id = $1 THEN c.connection_id ELSE c.person_id END \
-                 JOIN account a ON a.id = p.account_id \
-                 WHERE (c.person_id = $1 OR c.connection_id = $1) \
-                   AND ($2::text IS NULL OR c.status = $2) \
-                   AND ($3::bigint IS NULL OR c.id < $3) \
-                 ORDER BY c.id DESC LIMIT $4"
-            ))
-            .await
-            .map_err(map_err)?;
         let status = status.map(|s| s.as_str());
-        let rows = client
-            .query(
-                &stmt,
+        let items = self
+            .fetch_all(
+                &format!(
+                    "SELECT {CONNECTION_COLS}, {PERSON_COLS} FROM {CONNECTION_JOINS} \
+                     JOIN person p ON p.id = CASE WHEN c.person_id = $1 THEN c.connection_id ELSE c.person_id END \
+                     JOIN account a ON a.id = p.account_id \
+                     WHERE (c.person_id = $1 OR c.connection_id = $1) \
+                       AND ($2::text IS NULL OR c.status = $2) \
+                       AND ($3::bigint IS NULL OR c.id < $3) \
+                     ORDER BY c.id DESC LIMIT $4"
+                ),
                 &[&person_id, &status, &page.after, &(page.fetch() as i64)],
+                |r| {
+                    Ok(ConnectionEntry {
+                        connection: connection_from(r)?,
+                        other: person_from(r, CONNECTION_WIDTH),
+                    })
+                },
             )
-            .await
-            .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(|r| {
-                Ok(ConnectionEntry {
-                    connection: connection_from(r)?,
-                    other: person_from(r, CONNECTION_WIDTH),
-                })
-            })
-            .collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         Ok(Page::from_rows(items, page, |e| e.connection.id))
     }
 
@@ -266,21 +231,7 @@ impl SocialStore for PgStore {
         query: &PeopleQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Person>> {
-        let client = self.client().await?;
         let matching = PersonMatch::new(query);
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT c.id, {PERSON_COLS} FROM connection c \
-                 JOIN person p ON p.id = CASE WHEN c.person_id = $1 THEN c.connection_id ELSE c.person_id END \
-                 JOIN account a ON a.id = p.account_id \
-                 WHERE c.status = 'ACCEPTED' AND (c.person_id = $1 OR c.connection_id = $1) \
-                   AND ($2::bigint IS NULL OR c.id < $2) \
-                   AND {} \
-                 ORDER BY c.id DESC LIMIT $6",
-                PersonMatch::clause(3)
-            ))
-            .await
-            .map_err(map_err)?;
         let limit = page.fetch() as i64;
         let params: [&(dyn ToSql + Sync); 6] = [
             &person_id,
@@ -290,9 +241,22 @@ impl SocialStore for PgStore {
             &matching.phone,
             &limit,
         ];
-        let rows = client.query(&stmt, &params).await.map_err(map_err)?;
-        let items: Vec<(i64, Person)> =
-            rows.iter().map(|r| (r.get(0), person_from(r, 1))).collect();
+        let items: Vec<(i64, Person)> = self
+            .fetch_all(
+                &format!(
+                    "SELECT c.id, {PERSON_COLS} FROM connection c \
+                     JOIN person p ON p.id = CASE WHEN c.person_id = $1 THEN c.connection_id ELSE c.person_id END \
+                     JOIN account a ON a.id = p.account_id \
+                     WHERE c.status = 'ACCEPTED' AND (c.person_id = $1 OR c.connection_id = $1) \
+                       AND ($2::bigint IS NULL OR c.id < $2) \
+                       AND {} \
+                     ORDER BY c.id DESC LIMIT $6",
+                    PersonMatch::clause(3)
+                ),
+                &params,
+                |r| Ok((r.get(0), person_from(r, 1))),
+            )
+            .await?;
         Ok(Page::from_rows(items, page, |(id, _)| *id).map(|(_, p)| p))
     }
 
@@ -304,30 +268,21 @@ impl SocialStore for PgStore {
     ) -> StoreResult<Connection> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let stmt = tx
-            .prepare_cached(&format!(
-                "SELECT {CONNECTION_COLS} FROM {CONNECTION_JOINS} \
-                 WHERE c.status = 'ACCEPTED' AND ((c.person_id = $1 AND c.connection_id = $2) \
-                    OR (c.person_id = $2 AND c.connection_id = $1)) \
-                 FOR UPDATE OF c"
-            ))
-            .await
-            .map_err(map_err)?;
-        let connection = match tx
-            .query_opt(&stmt, &[&person_id, &other_id])
-            .await
-            .map_err(map_err)?
-        {
-            Some(r) => connection_from(&r)?,
-            None => return Err(StoreError::NotFound(msg::CONTACT_NOT_FOUND.into())),
-        };
-        let stmt = tx
-            .prepare_cached("DELETE FROM connection WHERE id = $1")
-            .await
-            .map_err(map_err)?;
-        tx.execute(&stmt, &[&connection.id])
-            .await
-            .map_err(map_err)?;
+        let connection = tx
+            .fetch_opt(
+                &format!(
+                    "SELECT {CONNECTION_COLS} FROM {CONNECTION_JOINS} \
+                     WHERE c.status = 'ACCEPTED' AND ((c.person_id = $1 AND c.connection_id = $2) \
+                        OR (c.person_id = $2 AND c.connection_id = $1)) \
+                     FOR UPDATE OF c"
+                ),
+                &[&person_id, &other_id],
+                connection_from,
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(msg::CONTACT_NOT_FOUND.into()))?;
+        tx.exec("DELETE FROM connection WHERE id = $1", &[&connection.id])
+            .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(connection)
@@ -341,16 +296,10 @@ impl SocialStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // INSERT ... SELECT: no row when the poster is gone, answered as in memory.
-        let stmt = tx
-            .prepare_cached(
+        let id: i64 = tx
+            .fetch_opt(
                 "INSERT INTO experience (uuid, person_id, content, visibility, created_at, updated_at) \
                  SELECT $1, p.id, $3, $4, $5, $5 FROM person p WHERE p.id = $2 RETURNING id",
-            )
-            .await
-            .map_err(map_err)?;
-        let row = tx
-            .query_opt(
-                &stmt,
                 &[
                     &new.uuid,
                     &new.person_id,
@@ -358,37 +307,33 @@ impl SocialStore for PgStore {
                     &new.visibility.as_str(),
                     &new.at,
                 ],
+                |r| Ok(r.get(0)),
             )
-            .await
-            .map_err(map_err)?
+            .await?
             .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
-        let stmt = tx
-            .prepare_cached(&format!(
-                "SELECT {EXPERIENCE_COLS} FROM experience e JOIN person p ON p.id = e.person_id WHERE e.id = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        let id: i64 = row.get(0);
-        let experience = experience_from(&tx.query_one(&stmt, &[&id]).await.map_err(map_err)?)?;
+        let experience = tx
+            .fetch_one(
+                &format!(
+                    "SELECT {EXPERIENCE_COLS} FROM experience e JOIN person p ON p.id = e.person_id WHERE e.id = $1"
+                ),
+                &[&id],
+                experience_from,
+            )
+            .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(experience)
     }
 
     async fn experience_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Experience>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_opt(
+            &format!(
                 "SELECT {EXPERIENCE_COLS} FROM experience e JOIN person p ON p.id = e.person_id WHERE e.uuid = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| experience_from(&r))
-            .transpose()
+            ),
+            &[&uuid],
+            experience_from,
+        )
+        .await
     }
 
     async fn list_experiences(
@@ -397,23 +342,18 @@ impl SocialStore for PgStore {
         filter: &ExperienceFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Experience>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {EXPERIENCE_COLS} FROM experience e JOIN person p ON p.id = e.person_id \
-                 WHERE ($2::bigint IS NULL OR e.id < $2) \
-                   AND ($3::timestamptz IS NULL OR e.created_at >= $3) \
-                   AND ($4::timestamptz IS NULL OR e.created_at <= $4) \
-                   AND ($5::uuid IS NULL OR p.uuid = $5) \
-                   AND (e.visibility = 'PUBLIC' OR e.person_id = $1 OR {}) \
-                 ORDER BY e.id DESC LIMIT $6",
-                contact_sql("$1", "e.person_id")
-            ))
-            .await
-            .map_err(map_err)?;
-        let rows = client
-            .query(
-                &stmt,
+        let items = self
+            .fetch_all(
+                &format!(
+                    "SELECT {EXPERIENCE_COLS} FROM experience e JOIN person p ON p.id = e.person_id \
+                     WHERE ($2::bigint IS NULL OR e.id < $2) \
+                       AND ($3::timestamptz IS NULL OR e.created_at >= $3) \
+                       AND ($4::timestamptz IS NULL OR e.created_at <= $4) \
+                       AND ($5::uuid IS NULL OR p.uuid = $5) \
+                       AND (e.visibility = 'PUBLIC' OR e.person_id = $1 OR {}) \
+                     ORDER BY e.id DESC LIMIT $6",
+                    contact_sql("$1", "e.person_id")
+                ),
                 &[
                     &viewer_id,
                     &page.after,
@@ -422,13 +362,9 @@ impl SocialStore for PgStore {
                     &filter.person_uuid,
                     &(page.fetch() as i64),
                 ],
+                experience_from,
             )
-            .await
-            .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(experience_from)
-            .collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         Ok(Page::from_rows(items, page, |e| e.id))
     }
 
@@ -436,16 +372,14 @@ impl SocialStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // Reactions go by ON DELETE CASCADE.
-        let stmt = tx
-            .prepare_cached("DELETE FROM experience WHERE id = $1 RETURNING uuid")
-            .await
-            .map_err(map_err)?;
         let uuid: Uuid = tx
-            .query_opt(&stmt, &[&id])
-            .await
-            .map_err(map_err)?
-            .ok_or_else(|| StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()))?
-            .get(0);
+            .fetch_opt(
+                "DELETE FROM experience WHERE id = $1 RETURNING uuid",
+                &[&id],
+                |r| Ok(r.get(0)),
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()))?;
         delete_experience_assets_tx(&tx, &[uuid]).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
@@ -460,32 +394,25 @@ impl SocialStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // The experience must still be there, and stay until commit.
-        let stmt = tx
-            .prepare_cached("SELECT 1 FROM experience WHERE id = $1 FOR SHARE")
-            .await
-            .map_err(map_err)?;
         if tx
-            .query_opt(&stmt, &[&new.experience_id])
-            .await
-            .map_err(map_err)?
+            .fetch_opt(
+                "SELECT 1 FROM experience WHERE id = $1 FOR SHARE",
+                &[&new.experience_id],
+                |_| Ok(()),
+            )
+            .await?
             .is_none()
         {
             return Err(StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()));
         }
         // A second LIKE meets experience_reaction_one_like_key and inserts nothing;
         // a concurrent one waits for the first to commit and then finds it.
-        let stmt = tx
-            .prepare_cached(
+        let inserted: Option<i64> = tx
+            .fetch_opt(
                 "INSERT INTO experience_reaction (uuid, person_id, experience_id, content, reaction_type, created_at, updated_at) \
                  SELECT $1, p.id, $3, $4, $5, $6, $6 FROM person p WHERE p.id = $2 \
                  ON CONFLICT (person_id, experience_id) WHERE reaction_type = 'LIKE' DO NOTHING \
                  RETURNING id",
-            )
-            .await
-            .map_err(map_err)?;
-        let inserted = tx
-            .query_opt(
-                &stmt,
                 &[
                     &new.uuid,
                     &new.person_id,
@@ -494,29 +421,26 @@ impl SocialStore for PgStore {
                     &new.reaction_type.as_str(),
                     &new.at,
                 ],
+                |r| Ok(r.get(0)),
             )
-            .await
-            .map_err(map_err)?;
+            .await?;
         let (id, created): (i64, bool) = match inserted {
-            Some(row) => (row.get(0), true),
+            Some(id) => (id, true),
             // Nothing inserted and not a like: only a vanished person explains it.
             None if new.reaction_type != ReactionType::Like => {
                 return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into()));
             }
             None => {
-                let stmt = tx
-                    .prepare_cached(
+                let existing = tx
+                    .fetch_opt(
                         "SELECT id FROM experience_reaction \
                          WHERE person_id = $1 AND experience_id = $2 AND reaction_type = 'LIKE'",
+                        &[&new.person_id, &new.experience_id],
+                        |r| Ok(r.get(0)),
                     )
-                    .await
-                    .map_err(map_err)?;
-                match tx
-                    .query_opt(&stmt, &[&new.person_id, &new.experience_id])
-                    .await
-                    .map_err(map_err)?
-                {
-                    Some(row) => (row.get(0), false),
+                    .await?;
+                match existing {
+                    Some(id) => (id, false),
                     // Neither inserted nor an existing like: the person is gone.
                     None => return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into())),
                 }
@@ -533,19 +457,12 @@ impl SocialStore for PgStore {
     }
 
     async fn reaction_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Reaction>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {REACTION_COLS} FROM {REACTION_JOINS} WHERE r.uuid = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&uuid])
-            .await
-            .map_err(map_err)?
-            .map(|r| reaction_from(&r))
-            .transpose()
+        self.fetch_opt(
+            &format!("SELECT {REACTION_COLS} FROM {REACTION_JOINS} WHERE r.uuid = $1"),
+            &[&uuid],
+            reaction_from,
+        )
+        .await
     }
 
     async fn list_reactions(
@@ -555,21 +472,16 @@ impl SocialStore for PgStore {
         scope: ReactionScope,
         page: &PageRequest,
     ) -> StoreResult<Page<Reaction>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {REACTION_COLS} FROM {REACTION_JOINS} \
-                 WHERE r.experience_id = $1 AND ($2::bigint IS NULL OR r.id < $2) \
-                   AND ($3::bool OR r.person_id = $4 OR {}) \
-                 ORDER BY r.id DESC LIMIT $5",
-                contact_sql("$4", "r.person_id")
-            ))
-            .await
-            .map_err(map_err)?;
         let all = scope == ReactionScope::All;
-        let rows = client
-            .query(
-                &stmt,
+        let items = self
+            .fetch_all(
+                &format!(
+                    "SELECT {REACTION_COLS} FROM {REACTION_JOINS} \
+                     WHERE r.experience_id = $1 AND ($2::bigint IS NULL OR r.id < $2) \
+                       AND ($3::bool OR r.person_id = $4 OR {}) \
+                     ORDER BY r.id DESC LIMIT $5",
+                    contact_sql("$4", "r.person_id")
+                ),
                 &[
                     &experience_id,
                     &page.after,
@@ -577,24 +489,20 @@ impl SocialStore for PgStore {
                     &viewer_id,
                     &(page.fetch() as i64),
                 ],
+                reaction_from,
             )
-            .await
-            .map_err(map_err)?;
-        let items = rows
-            .iter()
-            .map(reaction_from)
-            .collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         Ok(Page::from_rows(items, page, |r| r.id))
     }
 
     async fn delete_reaction(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let stmt = tx
-            .prepare_cached("DELETE FROM experience_reaction WHERE id = $1")
-            .await
-            .map_err(map_err)?;
-        if tx.execute(&stmt, &[&id]).await.map_err(map_err)? == 0 {
+        if tx
+            .exec("DELETE FROM experience_reaction WHERE id = $1", &[&id])
+            .await?
+            == 0
+        {
             return Err(StoreError::NotFound(msg::REACTION_NOT_FOUND.into()));
         }
         record(&tx, events).await?;
@@ -614,13 +522,9 @@ pub(crate) async fn delete_experience_assets_tx(
     if experience_uuids.is_empty() {
         return Ok(0);
     }
-    let stmt = tx
-        .prepare_cached(
-            "DELETE FROM asset WHERE parent_type = 'EXPERIENCE' AND parent_uuid = ANY($1)",
-        )
-        .await
-        .map_err(map_err)?;
-    tx.execute(&stmt, &[&experience_uuids])
-        .await
-        .map_err(map_err)
+    tx.exec(
+        "DELETE FROM asset WHERE parent_type = 'EXPERIENCE' AND parent_uuid = ANY($1)",
+        &[&experience_uuids],
+    )
+    .await
 }

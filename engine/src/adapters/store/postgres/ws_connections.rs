@@ -1,4 +1,4 @@
-use super::{PgStore, map_err};
+use super::{PgStore, Sql, map_err};
 use crate::adapters::store::msg;
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};
@@ -32,49 +32,37 @@ fn ws_from(r: &Row) -> StoreResult<WsConnection> {
 #[async_trait]
 impl WsConnectionStore for PgStore {
     async fn insert_ws_connection(&self, new: &NewWsConnection) -> StoreResult<WsConnection> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_one(
+            &format!(
                 "WITH w AS (
                    INSERT INTO ws_connection (uuid, ws_conn_id, person_id, status, connected_at, node_id, created_at, updated_at)
                    VALUES ($1, $2, $3, 'CONNECTED', $4, $5, $4, $4) RETURNING *)
                  SELECT {WS_COLS} FROM w JOIN person p ON p.id = w.person_id"
-            ))
-            .await
-            .map_err(map_err)?;
-        let row = client
-            .query_one(
-                &stmt,
-                &[
-                    &new.uuid,
-                    &new.ws_conn_id,
-                    &new.person_id,
-                    &new.at,
-                    &new.node_id,
-                ],
-            )
-            .await
-            .map_err(map_err)?;
-        ws_from(&row)
+            ),
+            &[
+                &new.uuid,
+                &new.ws_conn_id,
+                &new.person_id,
+                &new.at,
+                &new.node_id,
+            ],
+            ws_from,
+        )
+        .await
     }
 
     async fn ws_connection_by_conn_id(
         &self,
         ws_conn_id: &str,
     ) -> StoreResult<Option<WsConnection>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_opt(
+            &format!(
                 "SELECT {WS_COLS} FROM ws_connection w JOIN person p ON p.id = w.person_id WHERE w.ws_conn_id = $1"
-            ))
-            .await
-            .map_err(map_err)?;
-        client
-            .query_opt(&stmt, &[&ws_conn_id])
-            .await
-            .map_err(map_err)?
-            .map(|r| ws_from(&r))
-            .transpose()
+            ),
+            &[&ws_conn_id],
+            ws_from,
+        )
+        .await
     }
 
     async fn disconnect_ws_connection(
@@ -82,10 +70,9 @@ impl WsConnectionStore for PgStore {
         ws_conn_id: &str,
         at: Timestamp,
     ) -> StoreResult<WsConnection> {
-        let client = self.client().await?;
         // The CASE keeps the first disconnectedAt when the gateway repeats itself.
-        let stmt = client
-            .prepare_cached(&format!(
+        self.fetch_opt(
+            &format!(
                 "WITH w AS (
                    UPDATE ws_connection SET
                        disconnected_at = CASE WHEN status = 'CONNECTED' THEN $2 ELSE disconnected_at END,
@@ -93,17 +80,12 @@ impl WsConnectionStore for PgStore {
                        status = 'DISCONNECTED'
                    WHERE ws_conn_id = $1 RETURNING *)
                  SELECT {WS_COLS} FROM w JOIN person p ON p.id = w.person_id"
-            ))
-            .await
-            .map_err(map_err)?;
-        match client
-            .query_opt(&stmt, &[&ws_conn_id, &at])
-            .await
-            .map_err(map_err)?
-        {
-            Some(r) => ws_from(&r),
-            None => Err(StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into())),
-        }
+            ),
+            &[&ws_conn_id, &at],
+            ws_from,
+        )
+        .await?
+        .ok_or_else(|| StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into()))
     }
 
     async fn list_ws_connections(
@@ -112,25 +94,19 @@ impl WsConnectionStore for PgStore {
         status: Option<WsConnectionStatus>,
         page: &PageRequest,
     ) -> StoreResult<Page<WsConnection>> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(&format!(
-                "SELECT {WS_COLS} FROM ws_connection w JOIN person p ON p.id = w.person_id \
-                 WHERE w.person_id = $1 AND ($2::bigint IS NULL OR w.id < $2) \
-                   AND ($3::text IS NULL OR w.status = $3) \
-                 ORDER BY w.id DESC LIMIT $4"
-            ))
-            .await
-            .map_err(map_err)?;
         let status = status.map(|s| s.as_str());
-        let rows = client
-            .query(
-                &stmt,
+        let items = self
+            .fetch_all(
+                &format!(
+                    "SELECT {WS_COLS} FROM ws_connection w JOIN person p ON p.id = w.person_id \
+                     WHERE w.person_id = $1 AND ($2::bigint IS NULL OR w.id < $2) \
+                       AND ($3::text IS NULL OR w.status = $3) \
+                     ORDER BY w.id DESC LIMIT $4"
+                ),
                 &[&person_id, &page.after, &status, &(page.fetch() as i64)],
+                ws_from,
             )
-            .await
-            .map_err(map_err)?;
-        let items = rows.iter().map(ws_from).collect::<StoreResult<Vec<_>>>()?;
+            .await?;
         Ok(Page::from_rows(items, page, |c| c.id))
     }
 
@@ -140,18 +116,12 @@ impl WsConnectionStore for PgStore {
         before: Timestamp,
         at: Timestamp,
     ) -> StoreResult<u64> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "UPDATE ws_connection SET status = 'DISCONNECTED', disconnected_at = $3, updated_at = $3 \
-                 WHERE node_id = $1 AND status = 'CONNECTED' AND connected_at < $2",
-            )
-            .await
-            .map_err(map_err)?;
-        client
-            .execute(&stmt, &[&node_id, &before, &at])
-            .await
-            .map_err(map_err)
+        self.exec(
+            "UPDATE ws_connection SET status = 'DISCONNECTED', disconnected_at = $3, updated_at = $3 \
+             WHERE node_id = $1 AND status = 'CONNECTED' AND connected_at < $2",
+            &[&node_id, &before, &at],
+        )
+        .await
     }
 
     async fn renew_node_lease(
@@ -160,18 +130,12 @@ impl WsConnectionStore for PgStore {
         expires_at: Timestamp,
         at: Timestamp,
     ) -> StoreResult<()> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached(
-                "INSERT INTO node_lease (node_id, started_at, renewed_at, expires_at) VALUES ($1, $2, $2, $3) \
-                 ON CONFLICT (node_id) DO UPDATE SET renewed_at = EXCLUDED.renewed_at, expires_at = EXCLUDED.expires_at",
-            )
-            .await
-            .map_err(map_err)?;
-        client
-            .execute(&stmt, &[&node_id, &at, &expires_at])
-            .await
-            .map_err(map_err)?;
+        self.exec(
+            "INSERT INTO node_lease (node_id, started_at, renewed_at, expires_at) VALUES ($1, $2, $2, $3) \
+             ON CONFLICT (node_id) DO UPDATE SET renewed_at = EXCLUDED.renewed_at, expires_at = EXCLUDED.expires_at",
+            &[&node_id, &at, &expires_at],
+        )
+        .await?;
         Ok(())
     }
 
@@ -179,42 +143,31 @@ impl WsConnectionStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         // SKIP LOCKED: when several nodes reap at once, each dead node is handled once.
-        let stmt = tx
-            .prepare_cached(
+        let dead: Vec<Uuid> = tx
+            .fetch_all(
                 "DELETE FROM node_lease WHERE node_id IN \
                  (SELECT node_id FROM node_lease WHERE expires_at < $1 FOR UPDATE SKIP LOCKED) RETURNING node_id",
+                &[&at],
+                |r| Ok(r.get(0)),
             )
-            .await
-            .map_err(map_err)?;
-        let dead: Vec<Uuid> = tx
-            .query(&stmt, &[&at])
-            .await
-            .map_err(map_err)?
-            .iter()
-            .map(|r| r.get(0))
-            .collect();
+            .await?;
         if dead.is_empty() {
             return Ok(0);
         }
-        let stmt = tx
-            .prepare_cached(
+        let closed = tx
+            .exec(
                 "UPDATE ws_connection SET status = 'DISCONNECTED', disconnected_at = $2, updated_at = $2 \
                  WHERE node_id = ANY($1) AND status = 'CONNECTED'",
+                &[&dead, &at],
             )
-            .await
-            .map_err(map_err)?;
-        let closed = tx.execute(&stmt, &[&dead, &at]).await.map_err(map_err)?;
+            .await?;
         tx.commit().await.map_err(map_err)?;
         Ok(closed)
     }
 
     async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()> {
-        let client = self.client().await?;
-        let stmt = client
-            .prepare_cached("DELETE FROM node_lease WHERE node_id = $1")
-            .await
-            .map_err(map_err)?;
-        client.execute(&stmt, &[&node_id]).await.map_err(map_err)?;
+        self.exec("DELETE FROM node_lease WHERE node_id = $1", &[&node_id])
+            .await?;
         Ok(())
     }
 }
