@@ -15,14 +15,14 @@ pub fn admin_url() -> String {
         .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
+/// The admin URL with its database (whatever follows `scheme://authority`) replaced by `db`.
 fn url_for(db: &str) -> String {
     let admin = admin_url();
-    match admin.rfind('/') {
-        Some(i) if admin[..i].contains("@") || admin[..i].matches('/').count() > 2 => {
-            format!("{}/{db}", &admin[..i])
-        }
-        _ => format!("{admin}/{db}"),
-    }
+    let (scheme, rest) = admin
+        .split_once("://")
+        .unwrap_or(("postgres", admin.as_str()));
+    let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+    format!("{scheme}://{authority}/{db}")
 }
 
 async fn admin_client() -> Result<tokio_postgres::Client, StoreError> {

@@ -26,7 +26,6 @@ use lapin::options::{
 };
 use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 
@@ -414,6 +413,3 @@ impl Bus for RabbitMqBus {
         self.with_link(async |_: &Channel| Ok(())).await.is_ok()
     }
 }
-
-/// Shared handle type for the engine.
-pub type SharedRabbit = Arc<RabbitMqBus>;
