@@ -8,6 +8,7 @@ use crate::domain::chat::{
 };
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::devices::{Device, NewDevice};
+use crate::domain::escrow::{ChainEvent, EscrowRecord, Settlement};
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
 };
@@ -24,7 +25,7 @@ use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionS
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::StoreResult;
 use crate::events::{EventEnvelope, OutboxRow};
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
 use thiserror::Error;
 use uuid::Uuid;
@@ -395,13 +396,17 @@ pub enum ChainError {
     Config(String),
     #[error("chain unavailable: {0}")]
     Unavailable(String),
+    /// The contract refused the call (e.g. releasing an order already refunded).
+    #[error("reverted: {0}")]
+    Reverted(String),
     #[error("chain error: {0}")]
     Other(String),
 }
 
-/// The escrow chain: Ethereum with the MEscrow contract, or the simulated escrow. For
-/// now it signs quotes; the escrow capability adds paying, releasing, refunding and the
-/// events they emit (OrderPaid, FundReleased, Refunded).
+/// The escrow chain: Ethereum with the MEscrow contract, or the simulated escrow ledger.
+/// Both sign quotes with the same key and encoding, settle orders as the operator, and
+/// report the contract's logs block by block, so one watcher (confirmations, checkpoint,
+/// reorgs) and one order handler serve both.
 #[async_trait]
 pub trait Chain: Send + Sync + 'static {
     /// `ethereum` or `simulated`, for logs.
@@ -412,6 +417,37 @@ pub trait Chain: Send + Sync + 'static {
     /// The platform's signature over the quote (`adapters::chain::quote_digest`), as
     /// `0x` + 65 bytes hex.
     async fn sign_quote(&self, quote: &EscrowQuote) -> Result<String, ChainError>;
+
+    /// `release(orderId)` as the operator: the payee gets amount − fee, the platform the
+    /// fee. Reads the contract first and answers `AlreadyDone` without sending when the
+    /// order is already released, so a retry after a crash never releases twice. Waits
+    /// for the receipt. `Reverted` when the contract refuses (unknown order, refunded).
+    async fn release(&self, order_id: B256) -> Result<Settlement, ChainError>;
+    /// `refund(orderId)` as the operator: the payer gets the whole amount back. Same
+    /// guarantees as [`Chain::release`].
+    async fn refund(&self, order_id: B256) -> Result<Settlement, ChainError>;
+    /// What the contract's storage holds for the order (not what its logs said).
+    async fn escrow_record(&self, order_id: B256) -> Result<EscrowRecord, ChainError>;
+
+    /// The newest block number.
+    async fn latest_block(&self) -> Result<u64, ChainError>;
+    /// The newest finalized block, where the chain has that notion (`None` otherwise).
+    async fn finalized_block(&self) -> Result<Option<u64>, ChainError>;
+    /// The hash of canonical block `number`, `None` past the head (reorg detection).
+    async fn block_hash(&self, number: u64) -> Result<Option<B256>, ChainError>;
+    /// The escrow contract's logs in blocks `from..=to` of the canonical chain, in chain
+    /// order (block, then log index), all with `removed: false`.
+    async fn escrow_logs(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>, ChainError>;
+}
+
+/// Where confirmed chain events go: the order handler (OrderSupervisor). The watcher, the
+/// Alchemy webhook and the inbound `chain.*` queue all feed the same sink.
+#[async_trait]
+pub trait ChainEventSink: Send + Sync + 'static {
+    /// Applies the event (or its removal) idempotently: the same `(tx_hash, log_index)`
+    /// twice changes nothing the second time. `Err` means not applied: deliver it again
+    /// (the watcher does not move its checkpoint past it).
+    async fn on_chain_event(&self, event: ChainEvent) -> Result<(), ChainError>;
 }
 
 // --- realtime: chats, messages, devices, WebSocket connections ---------------------------

@@ -4,6 +4,7 @@
 pub mod chat;
 pub mod connections;
 pub mod devices;
+pub mod escrow;
 pub mod experiences;
 pub mod listing;
 pub mod market;

@@ -4,9 +4,10 @@
 
 use super::{QuoteSigner, address_setting};
 use crate::config::ChainSettings;
+use crate::domain::escrow::{ChainEvent, EscrowRecord, Settlement};
 use crate::domain::order::EscrowQuote;
 use crate::ports::{Chain, ChainError};
-use alloy_primitives::Address;
+use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
 
 pub struct SimulatedChain {
@@ -53,5 +54,39 @@ impl Chain for SimulatedChain {
 
     async fn sign_quote(&self, quote: &EscrowQuote) -> Result<String, ChainError> {
         self.signer.sign(quote)
+    }
+
+    // The escrow ledger (pay, release, refund, blocks of logs) comes with the escrow
+    // capability; until then the simulated chain has no blocks and settles nothing.
+    async fn release(&self, _order_id: B256) -> Result<Settlement, ChainError> {
+        Err(ChainError::Unavailable(
+            "the simulated escrow ledger is not built yet".into(),
+        ))
+    }
+
+    async fn refund(&self, _order_id: B256) -> Result<Settlement, ChainError> {
+        Err(ChainError::Unavailable(
+            "the simulated escrow ledger is not built yet".into(),
+        ))
+    }
+
+    async fn escrow_record(&self, _order_id: B256) -> Result<EscrowRecord, ChainError> {
+        Ok(EscrowRecord::Unknown)
+    }
+
+    async fn latest_block(&self) -> Result<u64, ChainError> {
+        Ok(0)
+    }
+
+    async fn finalized_block(&self) -> Result<Option<u64>, ChainError> {
+        Ok(Some(0))
+    }
+
+    async fn block_hash(&self, _number: u64) -> Result<Option<B256>, ChainError> {
+        Ok(None)
+    }
+
+    async fn escrow_logs(&self, _from: u64, _to: u64) -> Result<Vec<ChainEvent>, ChainError> {
+        Ok(Vec::new())
     }
 }
