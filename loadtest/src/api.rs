@@ -7,10 +7,16 @@ use reqwest::{Method, StatusCode, Url};
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Hardhat / Anvil test accounts #0 and #1 (EIP-55): the poster's and the buyer's wallets.
-/// Addresses are unique per person only, so every virtual user may register the same ones.
-pub const POSTER_ADDRESS: &str = "0xf39Fd6e51aad88F6F4ce6aB8827279cffFb92266";
-pub const BUYER_ADDRESS: &str = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8";
+/// A fresh wallet address: wallet addresses are unique across people, so every virtual
+/// user gets its own. All lowercase carries no EIP-55 checksum and is accepted as it is.
+pub fn random_address() -> String {
+    let bytes: [u8; 20] = rand::random();
+    let mut s = String::from("0x");
+    for b in bytes {
+        s.push_str(&format!("{b:02x}"));
+    }
+    s
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {

@@ -72,7 +72,7 @@ pub struct Run {
 }
 
 impl Run {
-    /// A run from what the recorder holds; throughput is every count over the window.
+    /// A run from what the recorder holds; throughput is each timed count over the window.
     pub fn from_snapshot(
         target: &str,
         url: &str,
@@ -98,9 +98,12 @@ impl Run {
                 .iter()
                 .map(|(k, v)| (k.clone(), v.distribution()))
                 .collect(),
+            // Rates of the series counted over time (delivered, acked, requests...), not of
+            // judgements made at the end (lost, late sends), which read better as counts.
             throughput: snap
                 .counts
                 .iter()
+                .filter(|(k, _)| snap.timeline.iter().any(|t| t.rates.contains_key(*k)))
                 .map(|(k, v)| (format!("{k}/s"), *v as f64 / w))
                 .collect(),
             counts: snap.counts,
@@ -172,13 +175,13 @@ pub fn table(r: &Report) -> String {
         }
         let _ = writeln!(
             s,
-            "   {:<26} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  (ms)",
+            "   {:<34} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}  (ms)",
             "latency", "count", "p50", "p90", "p99", "p99.9", "max"
         );
         for (k, l) in &run.latencies {
             let _ = writeln!(
                 s,
-                "   {:<26} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                "   {:<34} {:>8} {:>8} {:>8} {:>8} {:>8} {:>8}",
                 k,
                 l.count,
                 ms(l.p50_ms),
@@ -189,26 +192,27 @@ pub fn table(r: &Report) -> String {
             );
         }
         for (k, v) in &run.throughput {
-            let _ = writeln!(s, "   {k:<26} {v:>10.1}");
+            let _ = writeln!(s, "   {k:<34} {v:>10.1}");
         }
         for (k, v) in &run.counts {
-            let _ = writeln!(s, "   {:<26} {v:>10}", format!("{k} (count)"));
+            let _ = writeln!(s, "   {:<34} {v:>10}", format!("{k} (count)"));
         }
         if run.errors.is_empty() {
-            let _ = writeln!(s, "   errors                     {:>10}", 0);
+            let _ = writeln!(s, "   {:<34} {:>10}", "errors", 0);
         }
         for (k, v) in &run.errors {
-            let _ = writeln!(s, "   {:<26} {v:>10}", format!("error: {k}"));
+            let _ = writeln!(s, "   {:<34} {v:>10}", format!("error: {k}"));
         }
         let pct = |v: Option<f64>| v.map_or("n/a".to_string(), |v| format!("{v:.0}%"));
         let _ = writeln!(
             s,
-            "   cpu (of one core)          client {}  server {}",
+            "   {:<34} client {}  server {}",
+            "cpu (% of one core)",
             pct(run.client_cpu_pct),
             pct(run.server_cpu_pct)
         );
         for (k, v) in &run.extra {
-            let _ = writeln!(s, "   {k:<26} {v:>10.1}");
+            let _ = writeln!(s, "   {k:<34} {v:>10.1}");
         }
         for n in &run.notes {
             let _ = writeln!(s, "   note: {n}");

@@ -132,19 +132,25 @@ fn free_port() -> anyhow::Result<u16> {
 async fn start_engine(bin: &PathBuf, env: &[(&str, String)]) -> anyhow::Result<Target> {
     let port = free_port()?;
     let data_dir = std::env::temp_dir().join(format!("metmos-load-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&data_dir)?;
+    // The engine's own log goes to a file: its lines would tear the progress bars.
+    let log_path = data_dir.join("engine.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
     let mut cmd = Command::new(bin);
     cmd.env("METMOS__HTTP__PORT", port.to_string())
         .env("METMOS__HTTP__HOST", "127.0.0.1")
         .env("METMOS__DATA_DIR", &data_dir)
         .env("METMOS__LOG__FILTER", "warn")
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(log)
         .kill_on_drop(true);
     let mut settings = BTreeMap::new();
     settings.insert(
         "started by".into(),
         format!("metmos-load: {} (embedded defaults)", bin.display()),
     );
+    settings.insert("log".into(), log_path.display().to_string());
     for (k, v) in env {
         cmd.env(k, v);
         settings.insert((*k).to_string(), v.clone());
@@ -160,7 +166,10 @@ async fn start_engine(bin: &PathBuf, env: &[(&str, String)]) -> anyhow::Result<T
             break;
         }
         if let Some(status) = child.try_wait()? {
-            bail!("the engine exited during start-up ({status})");
+            bail!(
+                "the engine exited during start-up ({status}); its log: {}",
+                log_path.display()
+            );
         }
         if tokio::time::Instant::now() > deadline {
             let _ = child.start_kill();

@@ -111,6 +111,8 @@ pub async fn run(target: &Target, a: &ConnectionsArgs, progress: &Progress) -> a
     // Hold: a sample pinged each second, the server's memory read.
     let hold_bar = progress.timed("hold", c.duration);
     let hold_start = Instant::now();
+    let client_cpu = crate::procinfo::CpuMeter::start(std::process::id());
+    let server_cpu = target.pid.and_then(crate::procinfo::CpuMeter::start);
     let mut rss_max = 0u64;
     let mut rss_samples = Vec::new();
     while hold_start.elapsed() < c.duration {
@@ -137,6 +139,10 @@ pub async fn run(target: &Target, a: &ConnectionsArgs, progress: &Progress) -> a
         ));
     }
     hold_bar.finish();
+    let (client_cpu, server_cpu) = (
+        client_cpu.and_then(|m| m.percent()),
+        server_cpu.and_then(|m| m.percent()),
+    );
 
     // A last ping on every connection: each one must still answer.
     let bar = progress.count("final ping", pingers.len() as u64);
@@ -173,8 +179,9 @@ pub async fn run(target: &Target, a: &ConnectionsArgs, progress: &Progress) -> a
         "ping (sampled)",
         rec.snapshot(),
     );
-    // Per-second rates mean little for idle sockets; the counts say it all.
-    run.throughput.clear();
+    // CPU while holding idle sockets (and answering the sampled pings).
+    run.client_cpu_pct = client_cpu;
+    run.server_cpu_pct = server_cpu;
     run.extra.insert("ramp seconds".into(), ramp_secs);
     run.extra
         .insert("connections held".into(), pingers.len() as f64);

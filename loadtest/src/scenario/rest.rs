@@ -256,7 +256,12 @@ async fn request(
     let (kind, path, token) = {
         let mut rng = rand::rng();
         let kind = Kind::pick(mix, rng.random());
-        let user = fx.users.choose(&mut rng).expect("users were seeded");
+        // History is read by the chat's own members (users 0 and 1); the rest by anyone.
+        let user = if kind == Kind::History {
+            &fx.users[rng.random_range(0..2)]
+        } else {
+            fx.users.choose(&mut rng).expect("users were seeded")
+        };
         let path = match kind {
             Kind::Search => format!(
                 "/listings?q={}&limit=20",

@@ -1,4 +1,4 @@
-//! `trade`: per virtual user (a poster and a buyer, both with a wallet), the whole commerce
+//! `trade`: per virtual user (a poster and a buyer, each with a wallet of its own), the whole commerce
 //! path over and over: listing → offer → accept → order → pay (`POST /dev/chain/pay`, the
 //! simulated chain) → PAID → complete → COMPLETED. Flows per second and each step's latency.
 //!
@@ -6,7 +6,7 @@
 //! scenario then stops each flow after the order and says so in the report.
 
 use super::{Clock, RateMeter, timed_phases};
-use crate::api::{Api, ApiError, BUYER_ADDRESS, POSTER_ADDRESS, User};
+use crate::api::{Api, ApiError, User, random_address};
 use crate::cli::TradeArgs;
 use crate::progress::Progress;
 use crate::report::Run;
@@ -73,8 +73,8 @@ pub async fn run(target: &Target, a: &TradeArgs, progress: &Progress) -> anyhow:
         .map(|(poster, buyer)| {
             let (api, bar) = (&api, bar.clone());
             async move {
-                api.wallet(&poster, POSTER_ADDRESS).await?;
-                api.wallet(&buyer, BUYER_ADDRESS).await?;
+                api.wallet(&poster, &random_address()).await?;
+                api.wallet(&buyer, &random_address()).await?;
                 bar.inc(1);
                 Ok::<_, ApiError>(Vu { poster, buyer })
             }
