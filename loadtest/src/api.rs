@@ -86,6 +86,9 @@ pub struct User {
 pub struct Api {
     base: Url,
     http: reqwest::Client,
+    /// Fixtures only: a 429 waits its Retry-After and tries again (the clock has not
+    /// started). Measured calls never retry: a 429 there is an error, counted by cause.
+    retry_429: bool,
 }
 
 impl Api {
@@ -95,7 +98,19 @@ impl Api {
             .pool_max_idle_per_host(1024)
             .build()
             .expect("a TLS-less reqwest client always builds");
-        Self { base, http }
+        Self {
+            base,
+            http,
+            retry_429: false,
+        }
+    }
+
+    /// The same client for fixtures: 429s are waited out (Retry-After) and retried.
+    pub fn for_setup(&self) -> Self {
+        Self {
+            retry_429: true,
+            ..self.clone()
+        }
     }
 
     pub fn base(&self) -> &Url {
@@ -114,6 +129,38 @@ impl Api {
 
     /// One call; 2xx answers the JSON body (Null when empty), anything else an error.
     pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+        extra_header: Option<(&str, &str)>,
+    ) -> Result<Value, ApiError> {
+        let mut tries = 0;
+        loop {
+            let r = self
+                .call_once(method.clone(), path, token, body.clone(), extra_header)
+                .await;
+            match r {
+                Err(ApiError::Status {
+                    status: StatusCode::TOO_MANY_REQUESTS,
+                    ref retry_after,
+                    ..
+                }) if self.retry_429 && tries < 60 => {
+                    tries += 1;
+                    let secs = retry_after
+                        .as_deref()
+                        .and_then(|v| v.trim().parse::<f64>().ok())
+                        .unwrap_or(1.0)
+                        .clamp(0.05, 10.0);
+                    tokio::time::sleep(Duration::from_secs_f64(secs)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn call_once(
         &self,
         method: Method,
         path: &str,

@@ -81,7 +81,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ("connect_rate", a.connect_rate.into()),
                 ("ping_sample", a.ping_sample.into()),
             ]);
-            let t = target(&a.common, &[]).await?;
+            let t = target(&a.common, &connections::engine_env(&a)).await?;
             let r = connections::run(&t, &a, &progress).await;
             t.stop().await;
             finish(&a.common, "connections", params, vec![r?], BTreeMap::new())
@@ -102,7 +102,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ),
                 ("mix", format!("{:?}", a.mix).into()),
             ]);
-            let t = target(&a.common, &[]).await?;
+            let t = target(&a.common, &rest::engine_env(&a)).await?;
             let r = rest::run(&t, &a, &progress).await;
             t.stop().await;
             finish(&a.common, "rest", params, vec![r?], BTreeMap::new())
@@ -110,7 +110,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Trade(a) => {
             let progress = Progress::new(a.common.quiet);
             let params = params(&[("vus", a.vus.into())]);
-            let t = target(&a.common, &[]).await?;
+            let t = target(&a.common, &trade::engine_env(&a)).await?;
             let r = trade::run(&t, &a, &progress).await;
             t.stop().await;
             finish(&a.common, "trade", params, vec![r?], BTreeMap::new())

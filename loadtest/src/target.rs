@@ -18,6 +18,20 @@ use tokio::process::{Child, Command};
 pub const ENGINE_DEFAULT_WS_RATE: f64 = 20.0;
 pub const ENGINE_DEFAULT_WS_BURST: f64 = 40.0;
 
+/// What every engine the harness starts needs for its fixtures: `POST /dev/users` is
+/// anonymous, and the anonymous REST bucket (`rate_limits.anonymous`, 300/min, burst 100 by
+/// default) would make creating `users` take minutes. Engines without REST limits ignore
+/// these keys.
+pub fn setup_env(users: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("METMOS__RATE_LIMITS__ANONYMOUS__PER_MINUTE", "60000".into()),
+        (
+            "METMOS__RATE_LIMITS__ANONYMOUS__BURST",
+            (users + 100).max(100).to_string(),
+        ),
+    ]
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Kind {

@@ -26,15 +26,18 @@ use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 
 /// Engine settings a chat run needs: the per-connection limits raised above what each
-/// connection sends (twice the rate, four seconds of burst), never below the defaults.
+/// connection sends (twice the rate, four seconds of burst), never below the defaults; and
+/// room in the anonymous REST bucket for creating the users.
 pub fn engine_env(a: &ChatArgs) -> Vec<(&'static str, String)> {
     let per_conn = a.rate / f64::from(a.users);
     let rate = (per_conn * 2.0).ceil().max(ENGINE_DEFAULT_WS_RATE);
     let burst = (per_conn * 4.0).ceil().max(ENGINE_DEFAULT_WS_BURST);
-    vec![
+    let mut env = vec![
         ("METMOS__WS__MESSAGES_PER_SECOND", format!("{rate}")),
         ("METMOS__WS__BURST", format!("{burst}")),
-    ]
+    ];
+    env.extend(crate::target::setup_env(a.users));
+    env
 }
 
 /// Members of each chat, as indices into the users: groups of `size`, a smaller last group
@@ -119,7 +122,7 @@ struct UserOutcome {
 
 /// Sets the chat scenario up on `target` and runs it; one Run for the report.
 pub async fn run(target: &Target, a: &ChatArgs, progress: &Progress) -> anyhow::Result<Run> {
-    let api = target.api();
+    let api = target.api().for_setup();
     let c = &a.common;
     progress.note(&format!(
         "chat on the {} at {}: {} users, chats of {}, {} msg/s for {:?} after {:?} of warm-up",

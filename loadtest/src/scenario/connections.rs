@@ -30,9 +30,27 @@ struct Counters {
     closed: AtomicU64,
 }
 
+/// The engine's cap on sockets per person (`ws.max_connections_per_person`) when the
+/// branch that adds it is in.
+pub const ENGINE_DEFAULT_SOCKETS_PER_PERSON: u32 = 10;
+
+/// Engine settings for N sockets over `users`: the per-person socket cap raised when each
+/// user holds more than the default, and room for creating the users.
+pub fn engine_env(a: &ConnectionsArgs) -> Vec<(&'static str, String)> {
+    let mut env = crate::target::setup_env(a.users);
+    let per_person = a.connections.div_ceil(a.users.min(a.connections).max(1));
+    if per_person > ENGINE_DEFAULT_SOCKETS_PER_PERSON {
+        env.push((
+            "METMOS__WS__MAX_CONNECTIONS_PER_PERSON",
+            per_person.to_string(),
+        ));
+    }
+    env
+}
+
 pub async fn run(target: &Target, a: &ConnectionsArgs, progress: &Progress) -> anyhow::Result<Run> {
     let c = &a.common;
-    let api = target.api();
+    let api = target.api().for_setup();
     let limit = crate::procinfo::raise_nofile_limit();
     progress.note(&format!(
         "connections on the {} at {}: {} sockets at {}/s, held {:?} (open-file limit {limit})",
@@ -205,6 +223,17 @@ pub async fn run(target: &Target, a: &ConnectionsArgs, progress: &Progress) -> a
             "no server pid (--engine-pid, or --engine-bin to have the harness start it): memory not reported"
                 .into(),
         );
+    }
+    let per_person = a.connections.div_ceil(n_users.max(1));
+    if target.kind == crate::target::Kind::Engine
+        && per_person > ENGINE_DEFAULT_SOCKETS_PER_PERSON
+        && !target
+            .settings
+            .contains_key("METMOS__WS__MAX_CONNECTIONS_PER_PERSON")
+    {
+        run.notes.push(format!(
+            "each user holds {per_person} sockets: an engine capping sockets per person ({ENGINE_DEFAULT_SOCKETS_PER_PERSON} by default) needs METMOS__WS__MAX_CONNECTIONS_PER_PERSON raised, or pass more --users"
+        ));
     }
     if let Some(kb) = rss_kb(std::process::id()) {
         run.extra.insert("client RSS (KB)".into(), kb as f64);

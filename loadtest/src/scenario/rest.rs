@@ -126,6 +126,30 @@ struct Fixture {
     chat: String,
 }
 
+/// Engine settings for this load: the per-person REST read bucket (`rate_limits.reads`,
+/// 1200/min by default) raised to twice what each user sends in open loop, or out of reach
+/// in closed loop (whose rate is whatever the server sustains); writes raised for seeding.
+pub fn engine_env(a: &RestArgs) -> Vec<(&'static str, String)> {
+    let reads_per_minute = match a.rate {
+        Some(r) => ((r / f64::from(a.users) * 60.0 * 2.0).ceil() as u64).max(1200),
+        None => 6_000_000,
+    };
+    let mut env = crate::target::setup_env(a.users);
+    env.extend([
+        (
+            "METMOS__RATE_LIMITS__READS__PER_MINUTE",
+            reads_per_minute.to_string(),
+        ),
+        (
+            "METMOS__RATE_LIMITS__READS__BURST",
+            (reads_per_minute / 2).max(600).to_string(),
+        ),
+        ("METMOS__RATE_LIMITS__WRITES__PER_MINUTE", "60000".into()),
+        ("METMOS__RATE_LIMITS__WRITES__BURST", "1000".into()),
+    ]);
+    env
+}
+
 pub async fn run(target: &Target, a: &RestArgs, progress: &Progress) -> anyhow::Result<Run> {
     let c = &a.common;
     let api = target.api();
@@ -141,7 +165,7 @@ pub async fn run(target: &Target, a: &RestArgs, progress: &Progress) -> anyhow::
         c.duration,
         c.warmup
     ));
-    let fx = seed(&api, a, progress).await?;
+    let fx = seed(&api.for_setup(), a, progress).await?;
     let fx = Arc::new(fx);
     let rec = Arc::new(Recorder::new());
     let clock = Clock::starting_soon(c.warmup, c.duration, c.drain);
@@ -238,7 +262,7 @@ pub async fn run(target: &Target, a: &RestArgs, progress: &Progress) -> anyhow::
     run.extra
         .insert("catalogue listings".into(), f64::from(a.listings));
     run.notes.push(
-        "REST rate limits (429 with Retry-After) count as errors by cause; if the engine limits REST per person, raise its limits for a load run or spread the load over more --users"
+        "REST rate limits (429 with Retry-After) count as errors by cause. An engine the harness starts gets METMOS__RATE_LIMITS__READS__PER_MINUTE / __BURST raised for this load; against a running engine raise them there (or spread the load over more --users)"
             .into(),
     );
     Ok(run)

@@ -45,9 +45,23 @@ enum Reached {
     Ordered,
 }
 
+/// Engine settings for this load: each flow is 7 writes and a few polls per virtual user,
+/// above the per-person REST buckets (`rate_limits.writes` 600/min, `reads` 1200/min), so an
+/// engine the harness starts gets them raised; and room for creating the users.
+pub fn engine_env(a: &TradeArgs) -> Vec<(&'static str, String)> {
+    let mut env = crate::target::setup_env(a.vus * 2);
+    env.extend([
+        ("METMOS__RATE_LIMITS__WRITES__PER_MINUTE", "600000".into()),
+        ("METMOS__RATE_LIMITS__WRITES__BURST", "10000".into()),
+        ("METMOS__RATE_LIMITS__READS__PER_MINUTE", "600000".into()),
+        ("METMOS__RATE_LIMITS__READS__BURST", "10000".into()),
+    ]);
+    env
+}
+
 pub async fn run(target: &Target, a: &TradeArgs, progress: &Progress) -> anyhow::Result<Run> {
     let c = &a.common;
-    let api = target.api();
+    let setup = target.api().for_setup();
     progress.note(&format!(
         "trade on the {} at {}: {} virtual users for {:?} after {:?} of warm-up",
         target.kind.label(),
@@ -58,7 +72,7 @@ pub async fn run(target: &Target, a: &TradeArgs, progress: &Progress) -> anyhow:
     ));
     let tag = crate::api::run_tag();
     let bar = progress.count("users", u64::from(a.vus) * 2);
-    let users = api
+    let users = setup
         .users(
             &format!("lt{tag}t"),
             a.vus * 2,
@@ -71,7 +85,7 @@ pub async fn run(target: &Target, a: &TradeArgs, progress: &Progress) -> anyhow:
     let bar = progress.count("wallets", u64::from(a.vus));
     let vus: Vec<Vu> = stream::iter(users.chunks(2).map(|p| (p[0].clone(), p[1].clone())))
         .map(|(poster, buyer)| {
-            let (api, bar) = (&api, bar.clone());
+            let (api, bar) = (&setup, bar.clone());
             async move {
                 api.wallet(&poster, &random_address()).await?;
                 api.wallet(&buyer, &random_address()).await?;
@@ -86,10 +100,10 @@ pub async fn run(target: &Target, a: &TradeArgs, progress: &Progress) -> anyhow:
         .collect::<Result<_, _>>()
         .context("registering wallets")?;
     bar.finish();
-    let category = api.item_category(&vus[0].poster).await?;
+    let category = setup.item_category(&vus[0].poster).await?;
 
     let shared = Arc::new(Shared {
-        api,
+        api: target.api(),
         clock: Clock::starting_soon(c.warmup, c.duration, c.drain),
         rec: Recorder::new(),
         category,
