@@ -2,9 +2,12 @@
 //! the `metmos` binary and the tests.
 
 pub mod error;
+pub mod conn;
 pub mod extract;
+pub mod input_guard;
 pub mod metrics;
 pub mod openapi;
+pub mod rate_limit;
 pub mod routes;
 pub mod startup;
 pub mod state;

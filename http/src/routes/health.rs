@@ -1,7 +1,9 @@
 //! `GET /health` (the NestJS terminus body) and `GET /metrics`.
 
-use crate::error::ApiResult;
+use crate::error::{ApiError, ApiResult, ErrorBody, route_not_found};
 use crate::extract::state;
+use metmos_engine::error::Error;
+use secrecy::ExposeSecret;
 use actix_web::{HttpRequest, HttpResponse, get};
 use serde_json::json;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -63,14 +65,49 @@ async fn health(req: HttpRequest) -> ApiResult<HttpResponse> {
     })
 }
 
-/// Prometheus metrics of this node (text exposition format).
-#[utoipa::path(tag = "health", responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")))]
+/// Prometheus metrics of this node (text exposition format). With `metrics.token` set,
+/// only with `Authorization: Bearer <token>`; with `metrics.bind` set, only there.
+#[utoipa::path(tag = "health", responses(
+    (status = 200, description = "Prometheus text format", body = String, content_type = "text/plain"),
+    (status = 401, description = "metrics.token is set and the bearer token is not it", body = ErrorBody)
+))]
 #[get("/metrics")]
 async fn metrics(req: HttpRequest) -> ApiResult<HttpResponse> {
+    render_metrics(req).await
+}
+
+/// Marks the app of the separate `metrics.bind` listener.
+#[derive(Clone, Copy)]
+pub struct MetricsListener;
+
+/// `/metrics` on either listener.
+pub async fn render_metrics(req: HttpRequest) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
+    let settings = &state.engine.settings.metrics;
+    if settings.bind.is_some() && req.app_data::<MetricsListener>().is_none() {
+        // Served on its own address only: here it does not exist.
+        return Ok(route_not_found(req).await);
+    }
+    if let Some(token) = &settings.token {
+        let given = req
+            .headers()
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        if !same_bytes(given.as_bytes(), token.expose_secret().as_bytes()) {
+            return Err(ApiError(Error::unauthorized("Invalid metrics token")));
+        }
+    }
     state.metrics.sample_realtime(&state.realtime.stats);
     let body = state.metrics.render(&state.engine).await;
     Ok(HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4")
         .body(body))
+}
+
+/// Equality in time independent of where the inputs differ (a token compared with `==`
+/// leaks its prefix through timing).
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
