@@ -441,15 +441,15 @@ impl Default for RateLimitSettings {
             enabled: true,
             reads: BucketSettings {
                 per_minute: 1200,
-                burst: 300,
+                burst: 600,
             },
             writes: BucketSettings {
-                per_minute: 300,
-                burst: 100,
+                per_minute: 600,
+                burst: 200,
             },
             anonymous: BucketSettings {
-                per_minute: 120,
-                burst: 60,
+                per_minute: 300,
+                burst: 100,
             },
         }
     }
