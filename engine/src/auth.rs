@@ -166,8 +166,12 @@ impl Authenticator {
 
     /// INTERNAL endpoints: the shared key, compared in constant time.
     pub fn check_internal_key(&self, presented: Option<&str>) -> Result<(), Error> {
-        let ok = presented
-            .is_some_and(|p| constant_time_eq(p.as_bytes(), self.internal_api_key.expose_secret().as_bytes()));
+        let ok = presented.is_some_and(|p| {
+            constant_time_eq(
+                p.as_bytes(),
+                self.internal_api_key.expose_secret().as_bytes(),
+            )
+        });
         if ok {
             Ok(())
         } else {

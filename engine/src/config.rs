@@ -716,7 +716,10 @@ mod tests {
         assert!(err.to_string().contains("auth.internal_api_key"), "{err}");
         let loaded = Settings::load_with(
             Some(&path),
-            &[("auth.internal_api_key", "a-real-deployment-key-0123456789abcdef")],
+            &[(
+                "auth.internal_api_key",
+                "a-real-deployment-key-0123456789abcdef",
+            )],
         )
         .expect("production example loads with its own key");
         assert_eq!(loaded.auth.mode, AuthMode::Cognito);
@@ -744,8 +747,8 @@ mod tests {
     #[test]
     fn outside_dev_mode_a_shipped_or_short_internal_key_is_refused() {
         let shipped = "metmos-dev-internal-key-change-me";
-        let err = Settings::load_with(None, &[GATEWAY, ("auth.internal_api_key", shipped)])
-            .unwrap_err();
+        let err =
+            Settings::load_with(None, &[GATEWAY, ("auth.internal_api_key", shipped)]).unwrap_err();
         assert!(err.to_string().contains("auth.internal_api_key"), "{err}");
         let example = "set-me-from-the-environment-0123456789";
         assert!(example.len() >= 32);
@@ -754,7 +757,10 @@ mod tests {
         assert!(err.to_string().contains("shipped"), "{err}");
         let err = Settings::load_with(
             None,
-            &[GATEWAY, ("auth.internal_api_key", "only-twenty-five-chars-xx")],
+            &[
+                GATEWAY,
+                ("auth.internal_api_key", "only-twenty-five-chars-xx"),
+            ],
         )
         .unwrap_err();
         assert!(err.to_string().contains("32 characters"), "{err}");
@@ -762,7 +768,10 @@ mod tests {
             None,
             &[
                 GATEWAY,
-                ("auth.internal_api_key", "a-real-deployment-key-0123456789abcdef"),
+                (
+                    "auth.internal_api_key",
+                    "a-real-deployment-key-0123456789abcdef",
+                ),
             ],
         );
         assert!(ok.is_ok(), "{:?}", ok.err());
@@ -778,7 +787,10 @@ mod tests {
             "{err}"
         );
         for host in ["127.0.0.1", "localhost", "::1", "127.0.0.2"] {
-            assert!(Settings::load_with(None, &[("http.host", host)]).is_ok(), "{host}");
+            assert!(
+                Settings::load_with(None, &[("http.host", host)]).is_ok(),
+                "{host}"
+            );
         }
         let s = Settings::load_with(
             None,
@@ -801,7 +813,10 @@ mod tests {
                 ("auth.dev_secret", "dev-secret-AAAAAAAAAAAAAAAA"),
                 ("auth.internal_api_key", "internal-key-BBBBBBBBBBBBBBBB"),
                 ("chain.operator_key", "0xoperatorCCCCCCCCCCCC"),
-                ("chain.quote_signer_key", "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"),
+                (
+                    "chain.quote_signer_key",
+                    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+                ),
                 ("chain.alchemy_signing_key", "whsec_DDDDDDDDDDDD"),
                 ("s3.cloudfront.private_key_pem", "-----BEGIN EEEEEEEEEEEE"),
                 ("metrics.token", "metrics-token-FFFFFFFFFFFF"),
@@ -824,7 +839,10 @@ mod tests {
         ] {
             assert!(!printed.contains(secret), "{secret} printed: {printed}");
         }
-        assert!(printed.contains("postgres://app:[REDACTED]@db:5432/metmos"), "{printed}");
+        assert!(
+            printed.contains("postgres://app:[REDACTED]@db:5432/metmos"),
+            "{printed}"
+        );
         assert_eq!(
             s.auth.internal_api_key.expose_secret(),
             "internal-key-BBBBBBBBBBBBBBBB"

@@ -245,7 +245,9 @@ impl Engine {
     /// `within`; answers whether they all did (a task stuck on a dead dependency is
     /// left to the process's exit, and logged).
     pub async fn stopped(&self, within: std::time::Duration) -> bool {
-        let done = tokio::time::timeout(within, self.tasks.wait()).await.is_ok();
+        let done = tokio::time::timeout(within, self.tasks.wait())
+            .await
+            .is_ok();
         if !done {
             tracing::warn!(
                 running = self.tasks.len(),

@@ -22,7 +22,10 @@ pub const CLOSE_GRACE: Duration = Duration::from_secs(1);
 /// it on Linux, the platform this runs on).
 pub fn bind(host: &str, port: u16, send_buffer_bytes: usize) -> std::io::Result<TcpListener> {
     let addr: SocketAddr = (host, port).to_socket_addrs()?.next().ok_or_else(|| {
-        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{host} has no address"))
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{host} has no address"),
+        )
     })?;
     let socket = Socket::new(
         socket2::Domain::for_address(addr),

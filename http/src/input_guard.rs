@@ -60,5 +60,7 @@ pub async fn guard(
         }
         req.set_payload(body.freeze().into());
     }
-    next.call(req).await.map(ServiceResponse::map_into_boxed_body)
+    next.call(req)
+        .await
+        .map(ServiceResponse::map_into_boxed_body)
 }

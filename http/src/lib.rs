@@ -1,8 +1,8 @@
 //! The HTTP and WebSocket front of the Metmos engine. `startup` builds the app for both
 //! the `metmos` binary and the tests.
 
-pub mod error;
 pub mod conn;
+pub mod error;
 pub mod extract;
 pub mod input_guard;
 pub mod metrics;

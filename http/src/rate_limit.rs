@@ -96,18 +96,23 @@ pub async fn limit(
     let limits = req.app_data::<web::Data<RateLimits>>().cloned();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let (Some(limits), Some(state)) = (limits, state) else {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     };
     if exempt(req.path()) {
-        return next.call(req).await.map(ServiceResponse::map_into_boxed_body);
+        return next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body);
     }
     let header = |name: &str| req.headers().get(name).and_then(|v| v.to_str().ok());
     // The WebSocket upgrade may carry its token in the query (browsers).
-    let query_token = web::Query::<std::collections::HashMap<String, String>>::from_query(
-        req.query_string(),
-    )
-    .ok()
-    .and_then(|q| q.get("token").cloned());
+    let query_token =
+        web::Query::<std::collections::HashMap<String, String>>::from_query(req.query_string())
+            .ok()
+            .and_then(|q| q.get("token").cloned());
     let credentials = Credentials {
         authorization: header("authorization").or(query_token.as_deref()),
         gateway_user_id: header(GATEWAY_USER_HEADER),
@@ -122,7 +127,10 @@ pub async fn limit(
     };
     let write = !matches!(req.method().as_str(), "GET" | "HEAD" | "OPTIONS");
     match limits.check(&who, write) {
-        Ok(()) => next.call(req).await.map(ServiceResponse::map_into_boxed_body),
+        Ok(()) => next
+            .call(req)
+            .await
+            .map(ServiceResponse::map_into_boxed_body),
         Err(retry_after_secs) => {
             if let Who::Address(ip) = &who {
                 tracing::info!(%ip, retry_after_secs, "rate limited (by address)");
@@ -167,6 +175,10 @@ mod tests {
         // Reads have their own bucket; bob and an address have theirs.
         assert!(limits.check(&alice, false).is_ok());
         assert!(limits.check(&Who::Subject("bob".into()), true).is_ok());
-        assert!(limits.check(&Who::Address([10, 0, 0, 1].into()), true).is_ok());
+        assert!(
+            limits
+                .check(&Who::Address([10, 0, 0, 1].into()), true)
+                .is_ok()
+        );
     }
 }

@@ -32,11 +32,8 @@ impl Application {
     /// Binds `http.host:http.port` (port 0 picks a free one) and prepares the server.
     pub fn build(engine: Arc<Engine>) -> std::io::Result<Self> {
         let http = &engine.settings.http;
-        let listener = crate::conn::bind(
-            &http.host,
-            http.port,
-            engine.settings.ws.send_buffer_bytes,
-        )?;
+        let listener =
+            crate::conn::bind(&http.host, http.port, engine.settings.ws.send_buffer_bytes)?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             engine: engine.clone(),

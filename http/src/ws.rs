@@ -30,9 +30,9 @@ use metmos_actors::user_session::{
     ConnHandle, ConnId, KillReason, KillSwitch, Outbound, SendChat, UserSession,
 };
 use metmos_engine::domain::people::Person;
+use metmos_engine::domain::text;
 use metmos_engine::error::Error;
 use metmos_engine::services::chat::CreateMessageDto;
-use metmos_engine::domain::text;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -179,7 +179,9 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
         });
         return Ok(response);
     }
-    let tcp = req.conn_data::<ConnSocket>().and_then(ConnSocket::try_clone);
+    let tcp = req
+        .conn_data::<ConnSocket>()
+        .and_then(ConnSocket::try_clone);
 
     let conn = ConnId(Uuid::new_v4());
     let ws_conn_id = conn.0.to_string();
@@ -487,7 +489,9 @@ impl Socket {
         let closed = tokio::time::timeout(CLOSE_GRACE, session.close(reason))
             .await
             .is_ok_and(|r| r.is_ok());
-        if (too_slow || !closed) && let Some(tcp) = &self.tcp {
+        if (too_slow || !closed)
+            && let Some(tcp) = &self.tcp
+        {
             tracing::info!(person = %self.person.uuid, conn = %self.conn.0, "websocket aborted: close frame not taken");
             tcp.abort();
         }

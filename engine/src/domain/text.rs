@@ -43,7 +43,13 @@ fn refusal(field: &str, c: char) -> String {
 /// lines. The message names the offending field by its path (`data.messageContent`).
 pub fn check_json(value: &Value) -> Result<(), String> {
     fn walk(path: &str, value: &Value) -> Result<(), String> {
-        let name = |p: &str| if p.is_empty() { "body".to_string() } else { p.to_string() };
+        let name = |p: &str| {
+            if p.is_empty() {
+                "body".to_string()
+            } else {
+                p.to_string()
+            }
+        };
         match value {
             Value::String(s) => check(&name(path), s, TextKind::Free).map(|_| ()),
             Value::Array(items) => items
@@ -111,14 +117,19 @@ mod tests {
 
     #[test]
     fn lines_refuse_every_control_free_text_keeps_newline_and_tab() {
-        for c in ['\0', '\u{1}', '\r', '\n', '\t', '\u{1b}', '\u{1f}', '\u{7f}'] {
+        for c in [
+            '\0', '\u{1}', '\r', '\n', '\t', '\u{1b}', '\u{1f}', '\u{7f}',
+        ] {
             let s = format!("a{c}b");
             assert!(check("name", &s, TextKind::Line).is_err(), "{c:?}");
         }
         assert!(check("bio", "one\ntwo\tthree", TextKind::Free).is_ok());
         for c in ['\0', '\r', '\u{1b}', '\u{7f}'] {
             let err = check("bio", &format!("a{c}b"), TextKind::Free).unwrap_err();
-            assert!(err.starts_with("bio must not contain control characters"), "{err}");
+            assert!(
+                err.starts_with("bio must not contain control characters"),
+                "{err}"
+            );
         }
         assert!(check("name", "Zoë 🦀 ordinary", TextKind::Line).is_ok());
     }

@@ -74,7 +74,12 @@ mod tests {
 
     #[test]
     fn dates_postgresql_cannot_store_are_refused() {
-        for raw in ["-200000-01-01", "+300000-01-01", "300000-01-01", "0000-01-01"] {
+        for raw in [
+            "-200000-01-01",
+            "+300000-01-01",
+            "300000-01-01",
+            "0000-01-01",
+        ] {
             assert!(parse("createdAtStart", raw).is_err(), "{raw}");
         }
         assert!(parse("t", "9999-12-31T23:59:59.999Z").is_ok());

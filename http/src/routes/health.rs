@@ -2,9 +2,9 @@
 
 use crate::error::{ApiError, ApiResult, ErrorBody, route_not_found};
 use crate::extract::state;
+use actix_web::{HttpRequest, HttpResponse, get};
 use metmos_engine::error::Error;
 use secrecy::ExposeSecret;
-use actix_web::{HttpRequest, HttpResponse, get};
 use serde_json::json;
 use utoipa_actix_web::service_config::ServiceConfig;
 

@@ -200,7 +200,8 @@ impl TestApp {
     }
 
     pub fn internal_key(&self) -> String {
-        secrecy::ExposeSecret::expose_secret(&self.engine.settings.auth.internal_api_key).to_string()
+        secrecy::ExposeSecret::expose_secret(&self.engine.settings.auth.internal_api_key)
+            .to_string()
     }
 
     /// `POST /dev/users` with just a username (email derived).

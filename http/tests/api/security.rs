@@ -54,7 +54,9 @@ async fn the_log_of_a_token_upgrade_holds_neither_token_nor_search_term() {
         .unwrap();
     let token = signed_up["accessToken"].as_str().unwrap().to_string();
     let url = format!("ws://127.0.0.1:{port}/ws?token={token}");
-    let (mut ws, _) = tokio_tungstenite::connect_async(url).await.expect("upgrade");
+    let (mut ws, _) = tokio_tungstenite::connect_async(url)
+        .await
+        .expect("upgrade");
     ws.send(tokio_tungstenite::tungstenite::Message::text(
         r#"{"action":"ping"}"#,
     ))
@@ -90,7 +92,10 @@ async fn the_log_of_a_token_upgrade_holds_neither_token_nor_search_term() {
     assert!(logs.contains("token=[redacted]"), "{logs}");
     let signature = token.rsplit('.').next().unwrap();
     assert!(!logs.contains(signature), "the token leaked: {logs}");
-    assert!(!logs.contains("secretsearchterm"), "the search leaked: {logs}");
+    assert!(
+        !logs.contains("secretsearchterm"),
+        "the search leaked: {logs}"
+    );
 }
 
 /// A string no field may hold: NUL and ESC.
@@ -102,7 +107,9 @@ fn fill_path(path: &str) -> String {
     let mut rest = path;
     while let Some(start) = rest.find('{') {
         out.push_str(&rest[..start]);
-        let end = rest[start..].find('}').map_or(rest.len(), |e| start + e + 1);
+        let end = rest[start..]
+            .find('}')
+            .map_or(rest.len(), |e| start + e + 1);
         out.push_str("00000000-0000-4000-8000-000000000000");
         rest = &rest[end..];
     }
@@ -392,7 +399,10 @@ async fn raw_upgrade_never_reading(app: &TestApp, token: &str) -> (tokio::net::T
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let socket = tokio::net::TcpSocket::new_v4().unwrap();
     socket.set_recv_buffer_size(4096).unwrap();
-    let mut tcp = socket.connect(([127, 0, 0, 1], app.port).into()).await.unwrap();
+    let mut tcp = socket
+        .connect(([127, 0, 0, 1], app.port).into())
+        .await
+        .unwrap();
     let port = tcp.local_addr().unwrap().port();
     let request = format!(
         "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\
@@ -427,7 +437,8 @@ fn server_side_fd(server_port: u16, client_port: u16) -> bool {
             let cols: Vec<&str> = line.split_whitespace().collect();
             let local = format!("{} ", cols.get(1)?);
             let remote = format!("{} ", cols.get(2)?);
-            (local.contains(&want) && remote.contains(&peer)).then(|| cols.get(9).map(|s| s.to_string()))?
+            (local.contains(&want) && remote.contains(&peer))
+                .then(|| cols.get(9).map(|s| s.to_string()))?
         })
         .filter(|inode| inode != "0")
         .collect();
@@ -438,7 +449,11 @@ fn server_side_fd(server_port: u16, client_port: u16) -> bool {
         .map(|dir| {
             dir.filter_map(Result::ok).any(|e| {
                 std::fs::read_link(e.path())
-                    .map(|l| inodes.iter().any(|i| l.to_string_lossy() == format!("socket:[{i}]")))
+                    .map(|l| {
+                        inodes
+                            .iter()
+                            .any(|i| l.to_string_lossy() == format!("socket:[{i}]"))
+                    })
                     .unwrap_or(false)
             })
         })
@@ -448,11 +463,20 @@ fn server_side_fd(server_port: u16, client_port: u16) -> bool {
 /// `/metrics` with `metrics.token`: 401 without the bearer token, 200 with it.
 #[actix_web::test]
 async fn metrics_require_the_token_when_one_is_set() {
-    let app = TestApp::spawn_with(Backend::Memory, &[("metrics.token", "metrics-token-0123456789")]).await;
+    let app = TestApp::spawn_with(
+        Backend::Memory,
+        &[("metrics.token", "metrics-token-0123456789")],
+    )
+    .await;
     let r = app.get("/metrics", None).await.expect_error(401);
     assert_eq!(r.message(), "Invalid metrics token");
-    app.get("/metrics", Some("Bearer wrong-token-0123456789")).await.expect_error(401);
-    let r = app.get("/metrics", Some("Bearer metrics-token-0123456789")).await.expect(200);
+    app.get("/metrics", Some("Bearer wrong-token-0123456789"))
+        .await
+        .expect_error(401);
+    let r = app
+        .get("/metrics", Some("Bearer metrics-token-0123456789"))
+        .await
+        .expect(200);
     assert!(r.text.contains("metmos_http_requests_total"), "{}", r.text);
 }
 
@@ -466,12 +490,29 @@ async fn metrics_move_to_their_own_address() {
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
     let client = reqwest::Client::new();
-    let r = client.get(format!("http://127.0.0.1:{port}/metrics")).send().await.unwrap();
+    let r = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404);
-    let r = client.get(format!("http://127.0.0.1:{metrics_port}/metrics")).send().await.unwrap();
+    let r = client
+        .get(format!("http://127.0.0.1:{metrics_port}/metrics"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    assert!(r.text().await.unwrap().contains("metmos_ws_connections_open"));
-    let r = client.get(format!("http://127.0.0.1:{metrics_port}/people/me")).send().await.unwrap();
+    assert!(
+        r.text()
+            .await
+            .unwrap()
+            .contains("metmos_ws_connections_open")
+    );
+    let r = client
+        .get(format!("http://127.0.0.1:{metrics_port}/people/me"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 404, "only /metrics there");
     handle.stop(true).await;
     engine.shutdown();
@@ -496,8 +537,18 @@ async fn health_keeps_the_bus_under_info_and_echoes_no_error_text() {
         let down = TestApp::spawn_with(backend, &[("amqp.url", closed.as_str())]).await;
         let r = down.get("/health", None).await.expect(200);
         assert_eq!(r.body["status"], "ok", "{}", r.text);
-        assert_eq!(r.body["info"]["bus"], json!({"status": "down"}), "{}", r.text);
-        assert_eq!(r.body["details"]["bus"], json!({"status": "down"}), "{}", r.text);
+        assert_eq!(
+            r.body["info"]["bus"],
+            json!({"status": "down"}),
+            "{}",
+            r.text
+        );
+        assert_eq!(
+            r.body["details"]["bus"],
+            json!({"status": "down"}),
+            "{}",
+            r.text
+        );
         assert_eq!(r.body["error"], json!({}), "{}", r.text);
     }
 
@@ -512,6 +563,16 @@ async fn health_keeps_the_bus_under_info_and_echoes_no_error_text() {
         .await
         .unwrap();
     let r = up.get("/health", None).await.expect(503);
-    assert_eq!(r.body["error"]["database"], json!({"status": "down"}), "{}", r.text);
-    assert_eq!(r.body["details"]["database"], json!({"status": "down"}), "{}", r.text);
+    assert_eq!(
+        r.body["error"]["database"],
+        json!({"status": "down"}),
+        "{}",
+        r.text
+    );
+    assert_eq!(
+        r.body["details"]["database"],
+        json!({"status": "down"}),
+        "{}",
+        r.text
+    );
 }
