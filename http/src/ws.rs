@@ -179,9 +179,7 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
         });
         return Ok(response);
     }
-    let tcp = req
-        .conn_data::<ConnSocket>()
-        .and_then(ConnSocket::try_clone);
+    let tcp = ConnSocket::of(&req);
 
     let conn = ConnId(Uuid::new_v4());
     let ws_conn_id = conn.0.to_string();
