@@ -64,6 +64,8 @@ async fn serves_then_stops_gracefully_on_sigterm() {
         "start-up names the adapters: {logs}"
     );
     assert!(logs.contains("stopping background tasks"), "{logs}");
+    // Shutdown waited for every tracked task (relay, lease, bus bridge) to end.
+    assert!(logs.contains("background tasks stopped"), "{logs}");
 }
 
 #[actix_web::test]
