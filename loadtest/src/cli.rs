@@ -7,9 +7,6 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// The embedded engine's INTERNAL key (config/default.toml); staging sets its own.
-pub const DEFAULT_INTERNAL_KEY: &str = "metmos-dev-internal-key-change-me";
-
 #[derive(Debug, Parser)]
 #[command(
     name = "metmos-load",
@@ -79,9 +76,6 @@ pub struct Common {
     /// Requests in flight while creating fixtures.
     #[arg(long, default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=1024))]
     pub setup_concurrency: u32,
-    /// `x-internal-api-key` for the INTERNAL endpoints.
-    #[arg(long, env = "METMOS_LOAD_INTERNAL_KEY", default_value = DEFAULT_INTERNAL_KEY, hide_default_value = true)]
-    pub internal_api_key: String,
     /// No progress bars (they are hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,

@@ -111,7 +111,13 @@ impl Run {
             client_cpu_pct: None,
             server_cpu_pct: None,
             extra: BTreeMap::new(),
-            timeline: snap.timeline,
+            // The window's whole seconds only: a drain second is partial and would read as
+            // a collapse of throughput.
+            timeline: snap
+                .timeline
+                .into_iter()
+                .filter(|t| (t.t as f64) < window_secs.ceil())
+                .collect(),
             notes: Vec::new(),
         }
     }
