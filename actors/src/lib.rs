@@ -11,6 +11,7 @@
 
 pub mod bus_bridge;
 pub mod chat_room;
+pub mod cluster;
 pub mod frames;
 pub mod notifier;
 pub mod presence;
@@ -38,6 +39,8 @@ pub struct RealtimeStats {
     pub sessions: AtomicUsize,
     /// Running chat rooms.
     pub rooms: AtomicUsize,
+    /// Frames to and from other nodes.
+    pub cluster: Arc<cluster::ClusterStats>,
 }
 
 impl RealtimeStats {
@@ -68,7 +71,8 @@ impl Realtime {
         // address exists before it runs, which breaks the circle.
         let presence_ctx: Context<Presence> = Context::new();
         let presence = presence_ctx.address();
-        let notifier = Notifier::new(presence.clone(), engine.clone()).start();
+        let link = cluster::ClusterLink::start(engine.clone(), stats.cluster.clone());
+        let notifier = Notifier::new(presence.clone(), link).start();
         let idle = Duration::from_secs(engine.settings.ws.room_idle_secs);
         let rooms =
             RoomRegistry::new(engine.clone(), notifier.clone(), idle, stats.clone()).start();
@@ -86,6 +90,7 @@ impl Realtime {
             engine.clone(),
             presence.clone(),
             rooms.clone(),
+            stats.cluster.clone(),
         ));
         tracing::info!(node_id = %engine.node_id, "realtime actors started");
         Self {
