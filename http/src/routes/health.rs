@@ -11,7 +11,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// Health check used by the load balancer. The store down is 503; the broker down is
-/// 200 with `bus` down, because the API keeps working and events wait in the outbox.
+/// 200 with `bus` degraded under `info`, because the API keeps working and events wait
+/// in the outbox.
 #[utoipa::path(
     tag = "health",
     responses(
@@ -28,16 +29,19 @@ async fn health(req: HttpRequest) -> ApiResult<HttpResponse> {
         Ok(()) => json!({"status": "up"}),
         Err(e) => json!({"status": "down", "message": e.to_string()}),
     };
+    // The broker down degrades the node, it does not fail it: reported under `info`
+    // with the backlog waiting in the outbox.
     let bus = if engine.bus.healthy().await {
         json!({"status": "up"})
     } else {
-        json!({"status": "down"})
+        let backlog = engine.store.outbox_backlog().await.ok();
+        json!({"status": "degraded", "message": "broker unreachable; events wait in the outbox", "outboxBacklog": backlog})
     };
     let db_up = database["status"] == "up";
     let mut info = serde_json::Map::new();
     let mut error = serde_json::Map::new();
     for (name, value) in [("database", &database), ("bus", &bus)] {
-        if value["status"] == "up" {
+        if value["status"] != "down" {
             info.insert(name.into(), value.clone());
         } else {
             error.insert(name.into(), value.clone());

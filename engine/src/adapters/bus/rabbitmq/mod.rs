@@ -37,6 +37,9 @@ use uuid::Uuid;
 mod inbound;
 mod node;
 
+pub use inbound::REASON_HEADER;
+pub use node::queue_name as node_queue_name;
+
 pub const EVENTS_EXCHANGE: &str = "metmos.events";
 pub const UNROUTED: &str = "metmos.unrouted";
 pub const DEAD_LETTER_EXCHANGE: &str = "metmos.dlx";
