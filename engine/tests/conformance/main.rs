@@ -4,6 +4,8 @@
 
 mod harness;
 
+mod inbound;
+
 mod bus;
 mod chat;
 mod market;
