@@ -189,3 +189,115 @@ impl Drop for ScratchVhost {
         let _ = rabbitmqctl(&["-q", "delete_vhost", &self.name]);
     }
 }
+
+/// A TCP path to a real server that a test can cut and restore: cutting closes every
+/// connection through it and refuses new ones, as a broker that stops does (its peers
+/// see their connections drop, then connection refused); restoring listens again on the
+/// same port. Lets a test take "the broker" away from one engine without touching the
+/// shared broker other tests use.
+pub struct TcpCut {
+    pub port: u16,
+    target: String,
+    up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpCut {
+    /// Starts forwarding a fresh local port to `target` (`host:port`).
+    pub async fn start(target: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let mut cut = Self {
+            port,
+            target: target.to_string(),
+            up: std::sync::Arc::new(up),
+            task: None,
+        };
+        cut.task = Some(tokio::spawn(Self::serve(
+            listener,
+            cut.target.clone(),
+            cut.up.clone(),
+        )));
+        Ok(cut)
+    }
+
+    async fn serve(
+        listener: tokio::net::TcpListener,
+        target: String,
+        up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    ) {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            let mut down = up.subscribe();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = down.wait_for(|up| !*up) => {}
+                }
+            });
+        }
+    }
+
+    /// Drops every connection and stops listening.
+    pub fn cut(&mut self) {
+        let _ = self.up.send(false);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restore(&mut self) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
+        let (up, _) = tokio::sync::watch::channel(true);
+        self.up = std::sync::Arc::new(up);
+        self.task = Some(tokio::spawn(Self::serve(
+            listener,
+            self.target.clone(),
+            self.up.clone(),
+        )));
+        Ok(())
+    }
+}
+
+impl Drop for TcpCut {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+impl ScratchVhost {
+    /// The vhost's URL through a [`TcpCut`] on `port` instead of the broker's own.
+    pub fn url_via(&self, port: u16) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{port}/{}", self.name)
+    }
+
+    /// The names of the vhost's queues, sorted.
+    pub fn queues(&self) -> Result<Vec<String>, String> {
+        let out = std::process::Command::new("rabbitmqctl")
+            .args([
+                "-q",
+                "list_queues",
+                "-p",
+                &self.name,
+                "name",
+                "--no-table-headers",
+            ])
+            .output()
+            .map_err(|e| format!("rabbitmqctl: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}

@@ -12,4 +12,5 @@ mod market;
 mod notifications;
 mod outbox;
 mod people;
+mod relay;
 mod social;
