@@ -8,6 +8,7 @@ mod inbound;
 
 mod bus;
 mod chat;
+mod events_doc;
 mod market;
 mod notifications;
 mod outbox;
