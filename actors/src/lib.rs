@@ -266,4 +266,53 @@ mod tests {
         assert_eq!(reason, KillReason::AccountGone);
         engine.shutdown();
     }
+
+    #[actix::test]
+    async fn frames_arriving_twice_or_late_are_dropped_by_seq() {
+        use frames::ChatSeq;
+        use presence::Route;
+        use user_session::{ConnHandle, KillSwitch, Outbound};
+        let engine = engine().await;
+        let realtime = Realtime::start(engine.clone());
+        let a = person(&engine, "alice").await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let conn = ConnId(Uuid::new_v4());
+        realtime
+            .presence
+            .send(presence::Connect {
+                person: a.clone(),
+                conn: ConnHandle {
+                    id: conn,
+                    tx,
+                    kill: Arc::new(KillSwitch::default()),
+                },
+            })
+            .await
+            .unwrap();
+        let chat = Uuid::new_v4();
+        let route = |seq: i64, except: Option<ConnId>| Route {
+            persons: vec![a.uuid],
+            frame: frames::Frame::from(format!("{{\"seq\":{seq}}}")),
+            except,
+            order: Some(ChatSeq { chat, seq }),
+            offline: None,
+        };
+        // Own message framed to no other connection: does not move the seq on.
+        realtime.presence.send(route(9, Some(conn))).await.unwrap();
+        for seq in [1, 3, 3, 2, 4] {
+            realtime.presence.send(route(seq, None)).await.unwrap();
+        }
+        let mut got = Vec::new();
+        while let Ok(Some(Outbound::Frame(f))) =
+            tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+        {
+            got.push(f.to_string());
+        }
+        assert_eq!(
+            got,
+            ["{\"seq\":1}", "{\"seq\":3}", "{\"seq\":4}"],
+            "twice (3) and late (2) dropped"
+        );
+        engine.shutdown();
+    }
 }

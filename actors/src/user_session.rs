@@ -191,6 +191,18 @@ pub struct Deliver {
 impl Handler<Deliver> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
+        let ids: Vec<ConnId> = self
+            .conns
+            .keys()
+            .copied()
+            .filter(|id| Some(*id) != msg.except)
+            .collect();
+        // Only frames that reach a connection move the seq on: the sender's own message
+        // (framed to their other connections, here none) must not make an earlier
+        // message of someone else, still on its way from another node, look late.
+        if ids.is_empty() {
+            return;
+        }
         if let Some(order) = msg.order {
             let last = self.last_seq.entry(order.chat).or_insert(0);
             if order.seq <= *last {
@@ -199,12 +211,6 @@ impl Handler<Deliver> for UserSession {
             }
             *last = order.seq;
         }
-        let ids: Vec<ConnId> = self
-            .conns
-            .keys()
-            .copied()
-            .filter(|id| Some(*id) != msg.except)
-            .collect();
         for id in ids {
             self.offer(id, Outbound::Frame(msg.frame.clone()));
         }
