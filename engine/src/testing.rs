@@ -301,3 +301,116 @@ impl ScratchVhost {
         Ok(names)
     }
 }
+
+/// A PostgreSQL server of the test's own (initdb in a temp dir, its own port), for tests
+/// that stop or restart the database: the shared server on 5432 serves other tests
+/// meanwhile and is never touched. Runs the server as the `postgres` user when the test
+/// runs as root (initdb refuses root). Stopped and removed on drop.
+pub struct PrivatePostgres {
+    pub port: u16,
+    pub url: String,
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePostgres {
+    fn run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
+        Self::run_in(&self.bin, tool, args)
+    }
+
+    fn run_in(bin: &std::path::Path, tool: &str, args: &[&str]) -> Result<(), String> {
+        let exe = bin.join(tool);
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0"))
+            .unwrap_or(false);
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd
+            .args(args)
+            .output()
+            .map_err(|e| format!("{tool}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{tool} {args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// initdb and start on a free port (blocking: call from `spawn_blocking`).
+    pub fn start() -> Result<Self, String> {
+        let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("no PostgreSQL server binaries: {e}"))?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .collect();
+        versions.sort();
+        let bin = versions.pop().ok_or("no initdb found")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let dir = std::env::temp_dir().join(format!("metmos-pg-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let _ = std::process::Command::new("chown")
+            .args(["postgres:postgres", &dir.to_string_lossy()])
+            .status();
+        let data = dir.to_string_lossy().to_string();
+        Self::run_in(
+            &bin,
+            "initdb",
+            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
+        )?;
+        let pg = Self {
+            port,
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            bin,
+        };
+        pg.pg_ctl("start")?;
+        Ok(pg)
+    }
+
+    fn pg_ctl(&self, action: &str) -> Result<(), String> {
+        let data = self.dir.to_string_lossy().to_string();
+        let log = self.dir.join("server.log").to_string_lossy().to_string();
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port, data
+        );
+        match action {
+            "stop" => self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]),
+            _ => self.run(
+                "pg_ctl",
+                &["-D", &data, "-o", &opts, "-l", &log, "-w", action],
+            ),
+        }
+    }
+
+    /// Stops the server (fast: open connections are cut), blocking.
+    pub fn stop(&self) -> Result<(), String> {
+        self.pg_ctl("stop")
+    }
+
+    /// Starts it again on the same port, blocking.
+    pub fn resume(&self) -> Result<(), String> {
+        self.pg_ctl("start")
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -516,3 +516,86 @@ async fn broker_outage_mid_burst_loses_nothing() {
     );
     assert!(integration.healthy().await);
 }
+
+/// PostgreSQL restarted under load (a private server: the shared one serves other
+/// tests): the engine recovers without a restart of its own, and no message acked to a
+/// sender is lost.
+#[actix_web::test]
+async fn postgres_restart_under_load_loses_no_acked_message() {
+    use metmos_engine::testing::PrivatePostgres;
+    use std::sync::Arc;
+    let pg = Arc::new(
+        tokio::task::spawn_blocking(PrivatePostgres::start)
+            .await
+            .unwrap()
+            .expect("private PostgreSQL"),
+    );
+    let app = TestApp::spawn_on(
+        Backend::Postgres,
+        None,
+        &[
+            ("database.url", &pg.url),
+            ("ws.messages_per_second", "10000"),
+            ("ws.burst", "10000"),
+        ],
+    )
+    .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let chat = contact_chat(&app, &alice, &bob).await;
+    let mut ws = WsClient::connect(&app, &alice.token).await;
+
+    let mut acked: Vec<String> = Vec::new();
+    let mut refused = 0;
+    let mut outage = None;
+    let mut recovered = false;
+    for i in 0..400 {
+        if i == 40 {
+            let pg = pg.clone();
+            // Down for a second, then back, while messages keep coming.
+            outage = Some(tokio::task::spawn_blocking(move || {
+                pg.stop().expect("stop");
+                std::thread::sleep(Duration::from_secs(1));
+                pg.resume().expect("start");
+            }));
+        }
+        let uuid = new_uuid();
+        ws.send_message(&chat, &uuid, &format!("load {i}")).await;
+        let f = ws.next_json().await;
+        match f["type"].as_str() {
+            Some("ack") => {
+                assert_eq!(f["messageUuid"], uuid.as_str());
+                acked.push(uuid);
+            }
+            Some("error") => refused += 1,
+            other => panic!("unexpected frame {other:?}: {f}"),
+        }
+        if let Some(o) = &outage
+            && o.is_finished()
+            && f["type"] == "ack"
+            && refused > 0
+        {
+            recovered = true;
+            if acked.len() > 60 {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    outage.expect("outage ran").await.unwrap();
+    assert!(
+        refused > 0,
+        "the outage was felt (messages refused, not acked)"
+    );
+    assert!(recovered, "messages are acked again after the restart");
+    let health = app.get("/health", None).await.expect(200);
+    assert_eq!(health.body["status"], "ok");
+    let stored: HashSet<String> = history(&app, &alice, &chat)
+        .await
+        .iter()
+        .map(|m| m["uuid"].as_str().unwrap().to_string())
+        .collect();
+    let lost: Vec<&String> = acked.iter().filter(|u| !stored.contains(*u)).collect();
+    assert!(lost.is_empty(), "acked but not stored: {lost:?}");
+    drop(app);
+}
