@@ -20,13 +20,15 @@ use lapin::Confirmation;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions,
 };
-use lapin::types::{FieldTable, ShortString};
+use lapin::types::{AMQPValue, FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Connection};
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// How many node messages wait for the node's bridge before the consumer stops reading.
 const NODE_BUFFER: usize = 1024;
+/// Node messages (batches) the broker keeps for a node that does not keep up.
+const NODE_QUEUE_MAX: i32 = 100_000;
 
 pub fn queue_name(node: Uuid) -> String {
     format!("metmos.node.{node}")
@@ -72,6 +74,9 @@ async fn declare(
     let channel = connection.create_channel().await.map_err(unavailable)?;
     RabbitMqBus::declare_topology(&channel).await?;
     let queue = queue_name(node);
+    // Bounded in the broker too: past this, the oldest frames go (their apps resync).
+    let mut args = FieldTable::default();
+    args.insert("x-max-length".into(), AMQPValue::LongInt(NODE_QUEUE_MAX));
     channel
         .queue_declare(
             queue.as_str().into(),
@@ -80,7 +85,7 @@ async fn declare(
                 auto_delete: true,
                 ..Default::default()
             },
-            FieldTable::default(),
+            args,
         )
         .await
         .map_err(unavailable)?;
