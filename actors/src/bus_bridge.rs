@@ -26,11 +26,12 @@ pub async fn run(
 ) {
     let mut shutdown = engine.shutdown_signal();
     loop {
-        let mut messages = match engine
-            .bus
-            .subscribe_node(engine.node_id, &["account.deleted"])
-            .await
-        {
+        // A connect attempt may take seconds with the broker away: shutdown wins.
+        let subscribed = tokio::select! {
+            s = engine.bus.subscribe_node(engine.node_id, &["account.deleted"]) => s,
+            _ = shutdown.recv() => return,
+        };
+        let mut messages = match subscribed {
             Ok(rx) => rx,
             Err(e) => {
                 tracing::warn!(error = %e, "node queue not subscribed yet; frames for persons here are pushed meanwhile");

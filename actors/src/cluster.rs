@@ -82,7 +82,7 @@ impl ClusterLink {
             engine: engine.clone(),
             slots: Arc::new(Semaphore::new(PUSHES_IN_FLIGHT)),
         };
-        tokio::spawn(run(engine, rx, pushes.clone(), stats));
+        engine.spawn(run(engine.clone(), rx, pushes.clone(), stats));
         Self { tx, pushes }
     }
 
@@ -92,7 +92,8 @@ impl ClusterLink {
             // push, as they would with no cluster.
             let pending = e.into_inner();
             let pushes = self.pushes.clone();
-            tokio::spawn(async move {
+            let engine = self.pushes.engine.clone();
+            engine.spawn(async move {
                 let Ok(offline) = pending.offline.await else {
                     return;
                 };
@@ -116,7 +117,7 @@ impl Pushes {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        self.engine.spawn(async move {
             for person in persons {
                 let Ok(_slot) = this.slots.acquire().await else {
                     return;
@@ -134,7 +135,16 @@ async fn run(
     stats: Arc<ClusterStats>,
 ) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+    let stop = engine.cancelled();
+    loop {
+        // Ends with the engine (its tracker waits for it), or when the Notifier is gone.
+        let got = tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => n,
+            _ = stop.cancelled() => 0,
+        };
+        if got == 0 {
+            return;
+        }
         let mut items = Vec::with_capacity(batch.len());
         for p in batch.drain(..) {
             let offline = p.offline.await.unwrap_or_default();

@@ -571,6 +571,9 @@ pub trait WsConnectionStore: Send + Sync {
         persons: &[Uuid],
         except: Uuid,
     ) -> StoreResult<Vec<(Uuid, Uuid)>>;
+    /// Deletes DISCONNECTED rows that disconnected before `before`
+    /// (`ws.keep_disconnected_days`); CONNECTED rows are never touched. Returns how many.
+    async fn prune_disconnected_ws_connections(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
 // ---------------------------------------------------------------------------------------

@@ -183,10 +183,12 @@ impl InboundService {
     /// subscription ends or the broker is away.
     pub async fn run(self, bus: Arc<dyn Bus>, mut shutdown: broadcast::Receiver<()>) {
         loop {
-            let mut messages = match bus
-                .subscribe_inbound(INBOUND_QUEUE, &INBOUND_BINDINGS)
-                .await
-            {
+            // A connect attempt may take seconds with the broker away: shutdown wins.
+            let subscribed = tokio::select! {
+                s = bus.subscribe_inbound(INBOUND_QUEUE, &INBOUND_BINDINGS) => s,
+                _ = shutdown.recv() => return,
+            };
+            let mut messages = match subscribed {
                 Ok(rx) => rx,
                 Err(e) => {
                     tracing::debug!(error = %e, "inbound queue not subscribed yet");
