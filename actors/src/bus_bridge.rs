@@ -1,41 +1,64 @@
-//! Bus bridge for the realtime actors: domain events that change who may be reached.
-//! `account.deleted` closes the person's open sockets on this node and drops them from
-//! running chat rooms (their token already stops working for anything new). Each node
-//! has a queue of its own, since every node holds its own sockets and rooms.
+//! Bus bridge for the realtime actors: this node's own queue (`Bus::subscribe_node`),
+//! which carries frames other nodes send to persons connected here, and the domain
+//! events that change who may be reached: `account.deleted` closes the person's open
+//! sockets on this node and drops them from running chat rooms (their token already
+//! stops working for anything new). The queue lives as long as the node: when the node
+//! dies, the broker deletes it, and what it held was for sockets that died too.
 
+use crate::cluster::{self, ClusterStats};
 use crate::presence::{Kick, Presence};
 use crate::room_registry::{PersonGone, RoomRegistry};
 use actix::Addr;
 use metmos_engine::Engine;
 use metmos_engine::events::Event;
+use metmos_engine::ports::NodeMessage;
 use std::sync::Arc;
+use std::time::Duration;
 
-pub async fn run(engine: Arc<Engine>, presence: Addr<Presence>, rooms: Addr<RoomRegistry>) {
-    let queue = format!("metmos.realtime.{}", engine.node_id);
-    let mut subscription = match engine.bus.subscribe(&queue, "account.deleted").await {
-        Ok(s) => s,
-        Err(e) => {
-            tracing::warn!(error = %e, "realtime bus bridge not subscribed; deleted accounts keep open sockets until they close");
-            return;
-        }
-    };
+/// Wait before trying to subscribe again while the broker is away.
+const RESUBSCRIBE: Duration = Duration::from_millis(500);
+
+pub async fn run(
+    engine: Arc<Engine>,
+    presence: Addr<Presence>,
+    rooms: Addr<RoomRegistry>,
+    stats: Arc<ClusterStats>,
+) {
     let mut shutdown = engine.shutdown_signal();
     loop {
-        let delivery = tokio::select! {
-            d = subscription.deliveries.recv() => d,
-            _ = shutdown.recv() => None,
+        // A connect attempt may take seconds with the broker away: shutdown wins.
+        let subscribed = tokio::select! {
+            s = engine.bus.subscribe_node(engine.node_id, &["account.deleted"]) => s,
+            _ = shutdown.recv() => return,
         };
-        let Some(delivery) = delivery else { break };
-        if let Event::AccountDeleted(deleted) = &delivery.envelope.event
-            && let Some(person_uuid) = deleted.person_uuid
-        {
-            tracing::info!(person = %person_uuid, "account deleted; closing its sockets");
-            presence.do_send(Kick { person_uuid });
-            rooms.do_send(PersonGone { person_uuid });
-        }
-        // Applying is idempotent (closing closed sockets does nothing): ack at once.
-        if let Err(e) = delivery.ack().await {
-            tracing::warn!(error = %e, "realtime bus bridge could not ack");
+        let mut messages = match subscribed {
+            Ok(rx) => rx,
+            Err(e) => {
+                tracing::warn!(error = %e, "node queue not subscribed yet; frames for persons here are pushed meanwhile");
+                tokio::select! {
+                    _ = tokio::time::sleep(RESUBSCRIBE) => continue,
+                    _ = shutdown.recv() => return,
+                }
+            }
+        };
+        loop {
+            let message = tokio::select! {
+                m = messages.recv() => m,
+                _ = shutdown.recv() => return,
+            };
+            match message {
+                Some(NodeMessage::Frames(payload)) => cluster::receive(&payload, &presence, &stats),
+                Some(NodeMessage::Event(envelope)) => {
+                    if let Event::AccountDeleted(deleted) = &envelope.event
+                        && let Some(person_uuid) = deleted.person_uuid
+                    {
+                        tracing::info!(person = %person_uuid, "account deleted; closing its sockets");
+                        presence.do_send(Kick { person_uuid });
+                        rooms.do_send(PersonGone { person_uuid });
+                    }
+                }
+                None => break,
+            }
         }
     }
 }

@@ -5,7 +5,7 @@
 //! next message waits until the previous one is stored and handed on, every receiver
 //! gets the chat's messages in seq order.
 
-use crate::frames::ServerFrame;
+use crate::frames::{ChatSeq, ServerFrame};
 use crate::notifier::{Deliver, Notifier};
 use crate::room_registry::{Post, RoomGone, RoomRegistry};
 use crate::user_session::ConnId;
@@ -123,16 +123,22 @@ impl ChatRoom {
             ),
             data,
         };
+        let order = Some(ChatSeq {
+            chat: m.chat_uuid,
+            seq: m.seq,
+        });
         self.notifier.do_send(Deliver {
             persons: others,
             frame: frame.clone(),
             except: None,
+            order,
             push: Some(push),
         });
         self.notifier.do_send(Deliver {
             persons: vec![sender.uuid],
             frame,
             except: origin,
+            order,
             push: None,
         });
     }

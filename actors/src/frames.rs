@@ -11,6 +11,16 @@ use uuid::Uuid;
 /// A serialized text frame, cheap to hand to every receiver.
 pub type Frame = Arc<str>;
 
+/// Where a chat message frame sits in its chat: receivers drop a frame whose seq is
+/// not above the last one they passed on for that chat (a duplicate, or one overtaken
+/// by a later message delivered through another node); the app fills such a gap from
+/// history.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct ChatSeq {
+    pub chat: Uuid,
+    pub seq: i64,
+}
+
 #[derive(Debug, Serialize)]
 #[serde(
     tag = "type",

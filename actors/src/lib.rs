@@ -11,6 +11,7 @@
 
 pub mod bus_bridge;
 pub mod chat_room;
+pub mod cluster;
 pub mod frames;
 pub mod notifier;
 pub mod presence;
@@ -38,6 +39,8 @@ pub struct RealtimeStats {
     pub sessions: AtomicUsize,
     /// Running chat rooms.
     pub rooms: AtomicUsize,
+    /// Frames to and from other nodes.
+    pub cluster: Arc<cluster::ClusterStats>,
 }
 
 impl RealtimeStats {
@@ -68,7 +71,8 @@ impl Realtime {
         // address exists before it runs, which breaks the circle.
         let presence_ctx: Context<Presence> = Context::new();
         let presence = presence_ctx.address();
-        let notifier = Notifier::new(presence.clone(), engine.clone()).start();
+        let link = cluster::ClusterLink::start(engine.clone(), stats.cluster.clone());
+        let notifier = Notifier::new(presence.clone(), link).start();
         let idle = Duration::from_secs(engine.settings.ws.room_idle_secs);
         let rooms =
             RoomRegistry::new(engine.clone(), notifier.clone(), idle, stats.clone()).start();
@@ -86,6 +90,7 @@ impl Realtime {
             engine.clone(),
             presence.clone(),
             rooms.clone(),
+            stats.cluster.clone(),
         ));
         tracing::info!(node_id = %engine.node_id, "realtime actors started");
         Self {
@@ -259,6 +264,55 @@ mod tests {
             .await
             .expect("the socket is told to close");
         assert_eq!(reason, KillReason::AccountGone);
+        engine.shutdown();
+    }
+
+    #[actix::test]
+    async fn frames_arriving_twice_or_late_are_dropped_by_seq() {
+        use frames::ChatSeq;
+        use presence::Route;
+        use user_session::{ConnHandle, KillSwitch, Outbound};
+        let engine = engine().await;
+        let realtime = Realtime::start(engine.clone());
+        let a = person(&engine, "alice").await;
+        let (tx, mut rx) = tokio::sync::mpsc::channel(16);
+        let conn = ConnId(Uuid::new_v4());
+        realtime
+            .presence
+            .send(presence::Connect {
+                person: a.clone(),
+                conn: ConnHandle {
+                    id: conn,
+                    tx,
+                    kill: Arc::new(KillSwitch::default()),
+                },
+            })
+            .await
+            .unwrap();
+        let chat = Uuid::new_v4();
+        let route = |seq: i64, except: Option<ConnId>| Route {
+            persons: vec![a.uuid],
+            frame: frames::Frame::from(format!("{{\"seq\":{seq}}}")),
+            except,
+            order: Some(ChatSeq { chat, seq }),
+            offline: None,
+        };
+        // Own message framed to no other connection: does not move the seq on.
+        realtime.presence.send(route(9, Some(conn))).await.unwrap();
+        for seq in [1, 3, 3, 2, 4] {
+            realtime.presence.send(route(seq, None)).await.unwrap();
+        }
+        let mut got = Vec::new();
+        while let Ok(Some(Outbound::Frame(f))) =
+            tokio::time::timeout(Duration::from_millis(300), rx.recv()).await
+        {
+            got.push(f.to_string());
+        }
+        assert_eq!(
+            got,
+            ["{\"seq\":1}", "{\"seq\":3}", "{\"seq\":4}"],
+            "twice (3) and late (2) dropped"
+        );
         engine.shutdown();
     }
 }

@@ -1,39 +1,30 @@
 //! Notifier: decides by presence how something reaches a person. Online on this node →
 //! the frame goes to every one of their connections (through Presence and their
-//! UserSession, in the order it was handed over); not online → a push to their devices
+//! UserSession, in the order it was handed over); online on another node → through
+//! that node's queue ([`crate::cluster`]); online nowhere → a push to their devices
 //! (when the caller asked for one). Chat rooms use it for messages, and
 //! [`NotifierSink`] plugs it into the engine's `NotificationSink` port, so stored trade
 //! and social notifications go out the same way.
 
-use crate::frames::{Frame, ServerFrame};
+use crate::cluster::{ClusterLink, Pending};
+use crate::frames::{ChatSeq, Frame, ServerFrame};
 use crate::presence::{Presence, Route};
 use crate::user_session::ConnId;
 use actix::prelude::*;
-use metmos_engine::Engine;
 use metmos_engine::domain::notifications::Notification;
 use metmos_engine::ports::{NotificationSink, PushMessage};
 use metmos_engine::services::notifications::NotificationView;
-use std::sync::Arc;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
-
-/// Pushes in flight at once; more wait their turn instead of opening ever more
-/// requests to the push service.
-const PUSHES_IN_FLIGHT: usize = 32;
 
 pub struct Notifier {
     presence: Addr<Presence>,
-    engine: Arc<Engine>,
-    push_slots: Arc<Semaphore>,
+    cluster: ClusterLink,
 }
 
 impl Notifier {
-    pub fn new(presence: Addr<Presence>, engine: Arc<Engine>) -> Self {
-        Self {
-            presence,
-            engine,
-            push_slots: Arc::new(Semaphore::new(PUSHES_IN_FLIGHT)),
-        }
+    pub fn new(presence: Addr<Presence>, cluster: ClusterLink) -> Self {
+        Self { presence, cluster }
     }
 }
 
@@ -42,42 +33,36 @@ impl Actor for Notifier {
 }
 
 /// Something for `persons`: `frame` to their connections (but `except`), and `push` to
-/// the devices of those not online.
+/// the devices of those online on no node.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Deliver {
     pub persons: Vec<Uuid>,
     pub frame: Frame,
     pub except: Option<ConnId>,
+    /// Set on chat message frames: receivers drop what arrives twice or late.
+    pub order: Option<ChatSeq>,
     pub push: Option<PushMessage>,
 }
 
 impl Handler<Deliver> for Notifier {
     type Result = ();
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
-        let offline = msg.push.map(|push| {
-            let (tx, rx) = oneshot::channel::<Vec<Uuid>>();
-            let engine = self.engine.clone();
-            let slots = self.push_slots.clone();
-            let tracked = self.engine.clone();
-            tracked.spawn_local(async move {
-                let Ok(persons) = rx.await else { return };
-                for person in persons {
-                    let Ok(_slot) = slots.acquire().await else {
-                        return;
-                    };
-                    engine.devices.push_to_person(person, &push).await;
-                }
-            });
-            tx
-        });
-        // Frames go on synchronously (do_send keeps the order chat rooms rely on); only
-        // the pushes wait for Presence's answer.
+        let (tx, rx) = oneshot::channel::<Vec<Uuid>>();
+        // Frames go on synchronously (do_send keeps the order chat rooms rely on); those
+        // not online here go, in the same order, to the cluster task: other nodes or push.
         self.presence.do_send(Route {
             persons: msg.persons,
-            frame: msg.frame,
+            frame: msg.frame.clone(),
             except: msg.except,
-            offline,
+            order: msg.order,
+            offline: Some(tx),
+        });
+        self.cluster.forward(Pending {
+            offline: rx,
+            frame: msg.frame,
+            order: msg.order,
+            push: msg.push,
         });
     }
 }
@@ -99,6 +84,7 @@ impl NotificationSink for NotifierSink {
             persons: vec![n.person_uuid],
             frame,
             except: None,
+            order: None,
             push: Some(PushMessage {
                 notification_type: n.notification_type,
                 title: n.title.clone(),

@@ -4,7 +4,7 @@
 //! (The cluster's view is the `ws_connection` table, with the node id on every row.)
 
 use crate::RealtimeStats;
-use crate::frames::Frame;
+use crate::frames::{ChatSeq, Frame};
 use crate::room_registry::RoomRegistry;
 use crate::user_session::{
     AddConnection, CloseAll, ConnHandle, ConnId, Deliver, RemoveConnection, StopSession,
@@ -114,6 +114,7 @@ pub struct Route {
     pub persons: Vec<Uuid>,
     pub frame: Frame,
     pub except: Option<ConnId>,
+    pub order: Option<ChatSeq>,
     pub offline: Option<oneshot::Sender<Vec<Uuid>>>,
 }
 
@@ -126,6 +127,7 @@ impl Handler<Route> for Presence {
                 Some(entry) => entry.session.do_send(Deliver {
                     frame: msg.frame.clone(),
                     except: msg.except,
+                    order: msg.order,
                 }),
                 None => offline.push(person),
             }

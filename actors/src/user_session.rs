@@ -8,7 +8,7 @@
 //! through history when it reconnects). Memory stays bounded and the person's other
 //! connections, and everyone else, are not slowed down.
 
-use crate::frames::Frame;
+use crate::frames::{ChatSeq, Frame};
 use crate::room_registry::{Post, RoomRegistry, ToRoom};
 use actix::prelude::*;
 use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
@@ -95,6 +95,8 @@ pub struct UserSession {
     person: Person,
     conns: HashMap<ConnId, Conn>,
     rooms: Addr<RoomRegistry>,
+    /// The last seq passed on per chat (frames arriving twice or late are dropped).
+    last_seq: HashMap<Uuid, i64>,
 }
 
 impl UserSession {
@@ -103,6 +105,7 @@ impl UserSession {
             person,
             conns: HashMap::new(),
             rooms,
+            last_seq: HashMap::new(),
         }
     }
 
@@ -181,6 +184,8 @@ impl Handler<RemoveConnection> for UserSession {
 pub struct Deliver {
     pub frame: Frame,
     pub except: Option<ConnId>,
+    /// Set on chat message frames.
+    pub order: Option<ChatSeq>,
 }
 
 impl Handler<Deliver> for UserSession {
@@ -192,6 +197,20 @@ impl Handler<Deliver> for UserSession {
             .copied()
             .filter(|id| Some(*id) != msg.except)
             .collect();
+        // Only frames that reach a connection move the seq on: the sender's own message
+        // (framed to their other connections, here none) must not make an earlier
+        // message of someone else, still on its way from another node, look late.
+        if ids.is_empty() {
+            return;
+        }
+        if let Some(order) = msg.order {
+            let last = self.last_seq.entry(order.chat).or_insert(0);
+            if order.seq <= *last {
+                tracing::debug!(chat = %order.chat, seq = order.seq, last = *last, "frame dropped by seq");
+                return;
+            }
+            *last = order.seq;
+        }
         for id in ids {
             self.offer(id, Outbound::Frame(msg.frame.clone()));
         }

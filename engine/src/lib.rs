@@ -24,6 +24,7 @@ use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
 use crate::services::experiences::ExperienceService;
+use crate::services::inbound::{ChainEvents, InboundService};
 use crate::services::market::MarketService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
@@ -63,6 +64,11 @@ pub struct Engine {
     pub relay_stats: Arc<RelayStats>,
     /// Hands committed notifications to the realtime front once it is attached.
     pub deliverer: Deliverer,
+    /// The chain event handler (the order handler attaches itself): the inbound queue's
+    /// `chain.*` messages go there, as the watcher's and the webhook's do.
+    pub chain_events: ChainEvents,
+    /// Consumer of the `metmos.inbound` queue (`chain.*`, `integration.*`).
+    pub inbound: InboundService,
     pub people: PeopleService,
     pub notifications: NotificationService,
     pub connections: ConnectionService,
@@ -133,6 +139,7 @@ impl Engine {
         let outbox = OutboxSignal::default();
         let relay_stats = Arc::new(RelayStats::default());
         let deliverer = Deliverer::default();
+        let chain_events = ChainEvents::default();
         let chain = adapters::chain::from_settings(&settings.chain)?;
         let market = MarketService::new(
             store.clone(),
@@ -162,6 +169,8 @@ impl Engine {
             accounts: AccountService::new(store.clone(), outbox.clone()),
             market,
             chain,
+            inbound: InboundService::new(store.clone(), deliverer.clone(), chain_events.clone()),
+            chain_events,
             deliverer,
             settings: Arc::new(settings),
             node_id,
@@ -192,6 +201,12 @@ impl Engine {
             engine.relay_stats.clone(),
         );
         engine.spawn(relay.run(engine.shutdown.subscribe()));
+        engine.spawn(
+            engine
+                .inbound
+                .clone()
+                .run(engine.bus.clone(), engine.shutdown.subscribe()),
+        );
         Ok(engine)
     }
 

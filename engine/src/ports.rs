@@ -240,6 +240,16 @@ pub trait NotificationStore: Send + Sync {
         notifications: &[NewNotification],
         events: &[EventEnvelope],
     ) -> StoreResult<Vec<Notification>>;
+    /// Inbound effect with its inbox row: stores `notifications` and records that
+    /// `consumer` handled `key`, in ONE transaction. `None` (nothing written) when `key`
+    /// was already handled: a redelivered message is applied once.
+    async fn insert_notifications_once(
+        &self,
+        consumer: &str,
+        key: &str,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<Option<Vec<Notification>>>;
     /// A person's notifications, newest first.
     async fn list_notifications(
         &self,
@@ -259,6 +269,8 @@ pub trait OutboxStore: Send + Sync {
     async fn outbox_backlog(&self) -> StoreResult<i64>;
     /// Records that `consumer` handled `key`; false when it already had (a redelivery).
     async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool>;
+    /// When the oldest unpublished row was written (`/metrics`: age of the backlog).
+    async fn outbox_oldest_pending(&self) -> StoreResult<Option<Timestamp>>;
 }
 
 /// Builds the events of offers a change touches that the caller could not know in
@@ -552,6 +564,13 @@ pub trait WsConnectionStore: Send + Sync {
     async fn reap_expired_nodes(&self, at: Timestamp) -> StoreResult<u64>;
     /// A node stopping cleanly gives its lease back.
     async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()>;
+    /// Where else `persons` are connected: `(person uuid, node id)` for each node other
+    /// than `except` holding a CONNECTED row of theirs (cross-node delivery).
+    async fn nodes_of_persons(
+        &self,
+        persons: &[Uuid],
+        except: Uuid,
+    ) -> StoreResult<Vec<(Uuid, Uuid)>>;
     /// Deletes DISCONNECTED rows that disconnected before `before`
     /// (`ws.keep_disconnected_days`); CONNECTED rows are never touched. Returns how many.
     async fn prune_disconnected_ws_connections(&self, before: Timestamp) -> StoreResult<u64>;
@@ -580,6 +599,90 @@ pub trait Bus: Send + Sync + 'static {
     /// `#`). Deliveries must be acked once applied; an unacked one comes again.
     async fn subscribe(&self, queue: &str, binding: &str) -> Result<Subscription, BusError>;
     async fn healthy(&self) -> bool;
+    /// Resolves once the bus has a live link again (at once when it has one). The outbox
+    /// relay waits on this instead of sleeping out its backoff, so it drains as soon as
+    /// the broker is back.
+    async fn wait_connected(&self);
+
+    /// Node-to-node: `payload` (a batch of frames) to node `node`'s own queue through
+    /// the direct exchange `metmos.nodes`, never `metmos.events`. `Ok(false)`: no such
+    /// node queue (the node is gone): the caller falls back to a push.
+    async fn send_to_node(&self, node: Uuid, payload: &[u8]) -> Result<bool, BusError>;
+    /// This node's own queue: what other nodes send it, and the events matching
+    /// `bindings`. The queue lives only as long as this node's connection (RabbitMQ:
+    /// exclusive), so a dead node leaves nothing behind; what it held was for sockets
+    /// that died with it, whose clients resync by history when they reconnect.
+    async fn subscribe_node(
+        &self,
+        node: Uuid,
+        bindings: &[&str],
+    ) -> Result<tokio::sync::mpsc::Receiver<NodeMessage>, BusError>;
+
+    /// A durable inbound queue of messages from outside (`chain.*`, `integration.*`):
+    /// raw bodies, decoded by the consumer, which acks only after the effect committed,
+    /// requeues on a passing failure (dead-lettered after the delivery limit), and
+    /// rejects a malformed message at once, with the reason kept beside it in
+    /// `QUEUE.dead`.
+    async fn subscribe_inbound(
+        &self,
+        queue: &str,
+        bindings: &[&str],
+    ) -> Result<tokio::sync::mpsc::Receiver<InboundMessage>, BusError>;
+}
+
+/// What arrives on a node's own queue.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeMessage {
+    /// A batch of frames another node sent this one (`metmos.nodes`).
+    Frames(Vec<u8>),
+    /// A domain event this node bound to.
+    Event(EventEnvelope),
+}
+
+/// One message of an inbound queue.
+pub struct InboundMessage {
+    /// The routing key it was published with (`chain.escrow`, `integration.notification`).
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    pub redelivered: bool,
+    acker: Box<dyn InboundAcker>,
+}
+
+impl InboundMessage {
+    pub fn new(
+        routing_key: String,
+        body: Vec<u8>,
+        redelivered: bool,
+        acker: Box<dyn InboundAcker>,
+    ) -> Self {
+        Self {
+            routing_key,
+            body,
+            redelivered,
+            acker,
+        }
+    }
+    /// Applied (or already applied): done.
+    pub async fn ack(self) -> Result<(), BusError> {
+        self.acker.ack().await
+    }
+    /// Not applied this time (store or chain unavailable): delivered again, and
+    /// dead-lettered once the delivery limit is reached.
+    pub async fn retry(self) -> Result<(), BusError> {
+        self.acker.retry().await
+    }
+    /// Malformed or refused for good: dead-lettered at once with `reason`
+    /// (RabbitMQ: header `x-metmos-reason` on the copy in `QUEUE.dead`).
+    pub async fn reject(self, reason: &str) -> Result<(), BusError> {
+        self.acker.reject(reason).await
+    }
+}
+
+#[async_trait]
+pub trait InboundAcker: Send + Sync {
+    async fn ack(self: Box<Self>) -> Result<(), BusError>;
+    async fn retry(self: Box<Self>) -> Result<(), BusError>;
+    async fn reject(self: Box<Self>, reason: &str) -> Result<(), BusError>;
 }
 
 /// Deliveries of one subscription, bounded: a slow consumer slows its producer down

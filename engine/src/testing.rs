@@ -189,3 +189,228 @@ impl Drop for ScratchVhost {
         let _ = rabbitmqctl(&["-q", "delete_vhost", &self.name]);
     }
 }
+
+/// A TCP path to a real server that a test can cut and restore: cutting closes every
+/// connection through it and refuses new ones, as a broker that stops does (its peers
+/// see their connections drop, then connection refused); restoring listens again on the
+/// same port. Lets a test take "the broker" away from one engine without touching the
+/// shared broker other tests use.
+pub struct TcpCut {
+    pub port: u16,
+    target: String,
+    up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TcpCut {
+    /// Starts forwarding a fresh local port to `target` (`host:port`).
+    pub async fn start(target: &str) -> std::io::Result<Self> {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let port = listener.local_addr()?.port();
+        let (up, _) = tokio::sync::watch::channel(true);
+        let mut cut = Self {
+            port,
+            target: target.to_string(),
+            up: std::sync::Arc::new(up),
+            task: None,
+        };
+        cut.task = Some(tokio::spawn(Self::serve(
+            listener,
+            cut.target.clone(),
+            cut.up.clone(),
+        )));
+        Ok(cut)
+    }
+
+    async fn serve(
+        listener: tokio::net::TcpListener,
+        target: String,
+        up: std::sync::Arc<tokio::sync::watch::Sender<bool>>,
+    ) {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            let target = target.clone();
+            let mut down = up.subscribe();
+            tokio::spawn(async move {
+                let Ok(mut outbound) = tokio::net::TcpStream::connect(&target).await else {
+                    return;
+                };
+                tokio::select! {
+                    _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound) => {}
+                    _ = down.wait_for(|up| !*up) => {}
+                }
+            });
+        }
+    }
+
+    /// Drops every connection and stops listening.
+    pub fn cut(&mut self) {
+        let _ = self.up.send(false);
+        if let Some(task) = self.task.take() {
+            task.abort();
+        }
+    }
+
+    /// Listens again on the same port.
+    pub async fn restore(&mut self) -> std::io::Result<()> {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", self.port)).await?;
+        let (up, _) = tokio::sync::watch::channel(true);
+        self.up = std::sync::Arc::new(up);
+        self.task = Some(tokio::spawn(Self::serve(
+            listener,
+            self.target.clone(),
+            self.up.clone(),
+        )));
+        Ok(())
+    }
+}
+
+impl Drop for TcpCut {
+    fn drop(&mut self) {
+        self.cut();
+    }
+}
+
+impl ScratchVhost {
+    /// The vhost's URL through a [`TcpCut`] on `port` instead of the broker's own.
+    pub fn url_via(&self, port: u16) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{port}/{}", self.name)
+    }
+
+    /// The names of the vhost's queues, sorted.
+    pub fn queues(&self) -> Result<Vec<String>, String> {
+        let out = std::process::Command::new("rabbitmqctl")
+            .args([
+                "-q",
+                "list_queues",
+                "-p",
+                &self.name,
+                "name",
+                "--no-table-headers",
+            ])
+            .output()
+            .map_err(|e| format!("rabbitmqctl: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).into_owned());
+        }
+        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect();
+        names.sort();
+        Ok(names)
+    }
+}
+
+/// A PostgreSQL server of the test's own (initdb in a temp dir, its own port), for tests
+/// that stop or restart the database: the shared server on 5432 serves other tests
+/// meanwhile and is never touched. Runs the server as the `postgres` user when the test
+/// runs as root (initdb refuses root). Stopped and removed on drop.
+pub struct PrivatePostgres {
+    pub port: u16,
+    pub url: String,
+    dir: std::path::PathBuf,
+    bin: std::path::PathBuf,
+}
+
+impl PrivatePostgres {
+    fn run(&self, tool: &str, args: &[&str]) -> Result<(), String> {
+        Self::run_in(&self.bin, tool, args)
+    }
+
+    fn run_in(bin: &std::path::Path, tool: &str, args: &[&str]) -> Result<(), String> {
+        let exe = bin.join(tool);
+        let root = std::process::Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout.starts_with(b"0"))
+            .unwrap_or(false);
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        let out = cmd
+            .args(args)
+            .output()
+            .map_err(|e| format!("{tool}: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "{tool} {args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    /// initdb and start on a free port (blocking: call from `spawn_blocking`).
+    pub fn start() -> Result<Self, String> {
+        let mut versions: Vec<std::path::PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+            .map_err(|e| format!("no PostgreSQL server binaries: {e}"))?
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .collect();
+        versions.sort();
+        let bin = versions.pop().ok_or("no initdb found")?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map_err(|e| e.to_string())?
+            .port();
+        let dir = std::env::temp_dir().join(format!("metmos-pg-{}", Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        let _ = std::process::Command::new("chown")
+            .args(["postgres:postgres", &dir.to_string_lossy()])
+            .status();
+        let data = dir.to_string_lossy().to_string();
+        Self::run_in(
+            &bin,
+            "initdb",
+            &["-D", &data, "-A", "trust", "-U", "postgres", "--no-sync"],
+        )?;
+        let pg = Self {
+            port,
+            url: format!("postgres://postgres@127.0.0.1:{port}/postgres"),
+            dir,
+            bin,
+        };
+        pg.pg_ctl("start")?;
+        Ok(pg)
+    }
+
+    fn pg_ctl(&self, action: &str) -> Result<(), String> {
+        let data = self.dir.to_string_lossy().to_string();
+        let log = self.dir.join("server.log").to_string_lossy().to_string();
+        let opts = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port, data
+        );
+        match action {
+            "stop" => self.run("pg_ctl", &["-D", &data, "-m", "fast", "-w", "stop"]),
+            _ => self.run(
+                "pg_ctl",
+                &["-D", &data, "-o", &opts, "-l", &log, "-w", action],
+            ),
+        }
+    }
+
+    /// Stops the server (fast: open connections are cut), blocking.
+    pub fn stop(&self) -> Result<(), String> {
+        self.pg_ctl("stop")
+    }
+
+    /// Starts it again on the same port, blocking.
+    pub fn resume(&self) -> Result<(), String> {
+        self.pg_ctl("start")
+    }
+}
+
+impl Drop for PrivatePostgres {
+    fn drop(&mut self) {
+        let _ = self.stop();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -1,5 +1,6 @@
 //! `/metrics` in the Prometheus text format: requests by route and status with latency
-//! histograms, open WebSocket connections, pool usage and the outbox backlog.
+//! histograms, open WebSocket connections, pool usage, the outbox backlog and its age,
+//! inbound messages consumed and dead-lettered, and frames to and from other nodes.
 
 use prometheus::{
     Encoder, HistogramOpts, HistogramVec, IntCounterVec, IntGauge, Opts, Registry, TextEncoder,
@@ -18,6 +19,13 @@ pub struct Metrics {
     outbox_backlog: IntGauge,
     outbox_published: IntGauge,
     outbox_failures: IntGauge,
+    outbox_oldest_age: IntGauge,
+    inbound_consumed: IntGauge,
+    inbound_dead_lettered: IntGauge,
+    inbound_retried: IntGauge,
+    cluster_frames_sent: IntGauge,
+    cluster_frames_received: IntGauge,
+    cluster_sends_failed: IntGauge,
 }
 
 impl Metrics {
@@ -64,6 +72,34 @@ impl Metrics {
                 "outbox_publish_failures_total",
                 "Failed publish rounds on this node",
             ),
+            outbox_oldest_age: gauge(
+                "outbox_oldest_unpublished_age_seconds",
+                "Age of the oldest event not yet published (0 when none waits)",
+            ),
+            inbound_consumed: gauge(
+                "inbound_consumed_total",
+                "Inbound messages applied and acked by this node",
+            ),
+            inbound_dead_lettered: gauge(
+                "inbound_dead_lettered_total",
+                "Inbound messages this node dead-lettered (malformed or refused)",
+            ),
+            inbound_retried: gauge(
+                "inbound_retried_total",
+                "Inbound messages requeued after a passing failure",
+            ),
+            cluster_frames_sent: gauge(
+                "cluster_frames_sent_total",
+                "Frames sent to other nodes through metmos.nodes",
+            ),
+            cluster_frames_received: gauge(
+                "cluster_frames_received_total",
+                "Frames received from other nodes",
+            ),
+            cluster_sends_failed: gauge(
+                "cluster_sends_failed_total",
+                "Node messages not delivered (node gone or broker down; pushed instead)",
+            ),
             http_requests,
             http_latency,
             registry,
@@ -80,6 +116,13 @@ impl Metrics {
             Box::new(m.outbox_backlog.clone()),
             Box::new(m.outbox_published.clone()),
             Box::new(m.outbox_failures.clone()),
+            Box::new(m.outbox_oldest_age.clone()),
+            Box::new(m.inbound_consumed.clone()),
+            Box::new(m.inbound_dead_lettered.clone()),
+            Box::new(m.inbound_retried.clone()),
+            Box::new(m.cluster_frames_sent.clone()),
+            Box::new(m.cluster_frames_received.clone()),
+            Box::new(m.cluster_sends_failed.clone()),
         ] {
             m.registry.register(c).expect("unique metric names");
         }
@@ -99,6 +142,14 @@ impl Metrics {
     pub fn sample_realtime(&self, stats: &metmos_actors::RealtimeStats) {
         self.realtime_sessions.set(stats.sessions() as i64);
         self.chat_rooms.set(stats.rooms() as i64);
+        let c = &stats.cluster;
+        use std::sync::atomic::Ordering::Relaxed;
+        self.cluster_frames_sent
+            .set(c.frames_sent.load(Relaxed) as i64);
+        self.cluster_frames_received
+            .set(c.frames_received.load(Relaxed) as i64);
+        self.cluster_sends_failed
+            .set(c.sends_failed.load(Relaxed) as i64);
     }
 
     /// Samples the gauges read from elsewhere, then renders the text format.
@@ -115,6 +166,21 @@ impl Metrics {
             .set(engine.relay_stats.published.load(Ordering::Relaxed) as i64);
         self.outbox_failures
             .set(engine.relay_stats.failures.load(Ordering::Relaxed) as i64);
+        if let Ok(oldest) = engine.store.outbox_oldest_pending().await {
+            let age = oldest.map_or(0, |at| {
+                (metmos_engine::domain::time::now() - at)
+                    .num_seconds()
+                    .max(0)
+            });
+            self.outbox_oldest_age.set(age);
+        }
+        let inbound = &engine.inbound.stats;
+        self.inbound_consumed
+            .set(inbound.consumed.load(Ordering::Relaxed) as i64);
+        self.inbound_dead_lettered
+            .set(inbound.dead_lettered.load(Ordering::Relaxed) as i64);
+        self.inbound_retried
+            .set(inbound.retried.load(Ordering::Relaxed) as i64);
         let mut out = Vec::new();
         let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
         String::from_utf8(out).unwrap_or_default()

@@ -6,6 +6,7 @@ pub mod connections;
 pub mod devices;
 pub mod escrow;
 pub mod experiences;
+pub mod inbound;
 pub mod listing;
 pub mod market;
 pub mod money;

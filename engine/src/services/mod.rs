@@ -6,6 +6,7 @@ pub mod chat;
 pub mod connections;
 pub mod devices;
 pub mod experiences;
+pub mod inbound;
 pub mod market;
 pub mod notifications;
 pub mod outbox;

@@ -1,9 +1,14 @@
 //! The outbox relay: publishes committed events to the bus, oldest first, and marks each
 //! row published only after the bus confirmed it. A crash between the two publishes the
 //! event again on restart (at least once); consumers deduplicate on `eventId`.
+//!
+//! Broker down: the API keeps committing, the outbox grows, and the relay stops
+//! publishing; it waits on [`Bus::wait_connected`] (a cheap connect probe every 250 ms)
+//! instead of sleeping out a backoff, so the backlog starts draining, oldest first, as
+//! soon as the broker is back. Other failures (the store, a broker nack) back off.
 
 use crate::domain::time;
-use crate::ports::{Bus, Store};
+use crate::ports::{Bus, BusError, Store};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -16,6 +21,15 @@ const POLL: Duration = Duration::from_millis(500);
 /// Wait before retrying after the bus refused, doubling up to the cap.
 const BACKOFF_START: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
+
+/// Why a drain stopped: the bus (broker down, or it refused an event) or the store.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    #[error(transparent)]
+    Bus(BusError),
+    #[error("store: {0}")]
+    Store(String),
+}
 
 /// Figures for `/metrics`.
 #[derive(Debug, Default)]
@@ -58,14 +72,14 @@ impl OutboxRelay {
     }
 
     /// Publishes everything pending now; returns how many went out.
-    pub async fn drain_once(&self) -> Result<usize, String> {
+    pub async fn drain_once(&self) -> Result<usize, RelayError> {
         let mut total = 0;
         loop {
             let rows = self
                 .store
                 .outbox_pending(BATCH)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| RelayError::Store(e.to_string()))?;
             if rows.is_empty() {
                 return Ok(total);
             }
@@ -78,7 +92,7 @@ impl OutboxRelay {
                         // Order matters to consumers: stop at the first failure and retry
                         // from this row, rather than publish later events ahead of it.
                         let _ = self.store.outbox_mark_failed(row.id, &e.to_string()).await;
-                        failure = Some(e.to_string());
+                        failure = Some(e);
                         break;
                     }
                 }
@@ -87,7 +101,7 @@ impl OutboxRelay {
                 self.store
                     .outbox_mark_published(&done, time::now())
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(|e| RelayError::Store(e.to_string()))?;
                 self.stats
                     .published
                     .fetch_add(done.len() as u64, Ordering::Relaxed);
@@ -95,7 +109,7 @@ impl OutboxRelay {
             }
             if let Some(e) = failure {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
-                return Err(e);
+                return Err(RelayError::Bus(e));
             }
             if rows.len() < BATCH {
                 return Ok(total);
@@ -110,6 +124,17 @@ impl OutboxRelay {
         loop {
             match self.drain_once().await {
                 Ok(_) => backoff = BACKOFF_START,
+                Err(RelayError::Bus(BusError::Unavailable(e))) => {
+                    tracing::warn!(error = %e, "broker unavailable; events wait in the outbox until it is back");
+                    tokio::select! {
+                        _ = self.bus.wait_connected() => {
+                            tracing::info!("broker back; draining the outbox");
+                        }
+                        _ = shutdown.recv() => return,
+                    }
+                    backoff = BACKOFF_START;
+                    continue;
+                }
                 Err(e) => {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay could not publish");
                     tokio::select! {

@@ -2,13 +2,16 @@
 //! virtual host of its own per test).
 
 use metmos_engine::adapters::bus::inprocess::InProcessBus;
-use metmos_engine::adapters::bus::rabbitmq::{RabbitMqBus, UNROUTED};
+use metmos_engine::adapters::bus::rabbitmq::{
+    EVENTS_EXCHANGE, REASON_HEADER, RabbitMqBus, UNROUTED,
+};
 use metmos_engine::config::AmqpSettings;
 use metmos_engine::domain::time;
 use metmos_engine::events::{AccountCreated, Event, EventEnvelope, PersonChanged};
-use metmos_engine::ports::{Bus, Delivery, Subscription};
+use metmos_engine::ports::{Bus, Delivery, InboundMessage, NodeMessage, Subscription};
 use metmos_engine::testing::ScratchVhost;
 use std::time::Duration;
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 const LIMIT: u32 = 3;
@@ -230,4 +233,169 @@ async fn broker_down_is_unavailable_not_fatal() {
         matches!(err, metmos_engine::ports::BusError::Unavailable(_)),
         "{err:?}"
     );
+}
+
+impl Subject {
+    /// What an outside publisher does: a raw message with a routing key on
+    /// `metmos.events` (where the inbound queue is bound).
+    async fn publish_inbound(&self, routing_key: &str, body: &[u8]) {
+        match self {
+            Subject::InProcess(b) => assert!(b.publish_inbound(routing_key, body).await),
+            Subject::Rabbit(_, vhost) => {
+                let conn = lapin::Connection::connect(&vhost.url, Default::default())
+                    .await
+                    .unwrap();
+                let channel = conn.create_channel().await.unwrap();
+                channel.confirm_select(Default::default()).await.unwrap();
+                channel
+                    .basic_publish(
+                        EVENTS_EXCHANGE.into(),
+                        routing_key.into(),
+                        Default::default(),
+                        body,
+                        lapin::BasicProperties::default().with_delivery_mode(2),
+                    )
+                    .await
+                    .unwrap()
+                    .await
+                    .unwrap();
+                let _ = conn.close(200, "done".into()).await;
+            }
+        }
+    }
+
+    /// Inbound messages dead-lettered: (body, reason).
+    async fn inbound_dead(&self, queue: &str) -> Vec<(Vec<u8>, String)> {
+        match self {
+            Subject::InProcess(b) => b
+                .inbound_dead_letters()
+                .into_iter()
+                .map(|d| (d.body, d.reason))
+                .collect(),
+            Subject::Rabbit(_, vhost) => {
+                let conn = lapin::Connection::connect(&vhost.url, Default::default())
+                    .await
+                    .unwrap();
+                let channel = conn.create_channel().await.unwrap();
+                let mut out = Vec::new();
+                for _ in 0..40 {
+                    while let Some(msg) = channel
+                        .basic_get(
+                            format!("{queue}.dead").as_str().into(),
+                            lapin::options::BasicGetOptions { no_ack: true },
+                        )
+                        .await
+                        .unwrap()
+                    {
+                        let reason = msg
+                            .delivery
+                            .properties
+                            .headers()
+                            .as_ref()
+                            .and_then(|h| h.inner().get(REASON_HEADER).cloned());
+                        let reason = match reason {
+                            Some(lapin::types::AMQPValue::LongString(s)) => s.to_string(),
+                            other => format!("{other:?}"),
+                        };
+                        out.push((msg.delivery.data, reason));
+                    }
+                    if !out.is_empty() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                out
+            }
+        }
+    }
+}
+
+async fn next_inbound(rx: &mut mpsc::Receiver<InboundMessage>) -> InboundMessage {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("delivered in time")
+        .expect("open")
+}
+
+async fn next_node(rx: &mut mpsc::Receiver<NodeMessage>) -> NodeMessage {
+    tokio::time::timeout(Duration::from_secs(5), rx.recv())
+        .await
+        .expect("delivered in time")
+        .expect("open")
+}
+
+bus_conformance! {
+    async fn node_messages_reach_only_their_node(subject) {
+        let bus = subject.bus();
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let mut node_a = bus.subscribe_node(a, &["account.*"]).await.unwrap();
+        let mut node_b = bus.subscribe_node(b, &[]).await.unwrap();
+        assert!(bus.send_to_node(a, b"frames for a").await.unwrap());
+        assert_eq!(next_node(&mut node_a).await, NodeMessage::Frames(b"frames for a".to_vec()));
+        assert!(!bus.send_to_node(Uuid::new_v4(), b"nobody").await.unwrap(), "no such node: returned");
+        let e = account_event();
+        bus.publish(&e).await.unwrap();
+        assert_eq!(next_node(&mut node_a).await, NodeMessage::Event(e));
+        let got = tokio::time::timeout(Duration::from_millis(300), node_b.recv()).await;
+        assert!(got.is_err(), "node b got nothing");
+        // A node that stops takes its queue with it: frames for it come back.
+        drop(node_b);
+        let mut gone = false;
+        for _ in 0..40 {
+            if !bus.send_to_node(b, b"late").await.unwrap() { gone = true; break; }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(gone, "the stopped node's queue is gone");
+    }
+
+    async fn inbound_acks_requeues_and_dead_letters_with_a_reason(subject) {
+        let bus = subject.bus();
+        let mut rx = bus.subscribe_inbound("metmos.inbound", &["chain.*", "integration.*"]).await.unwrap();
+        subject.publish_inbound("integration.notification", b"first").await;
+        let m = next_inbound(&mut rx).await;
+        assert_eq!((m.routing_key.as_str(), m.body.as_slice(), m.redelivered), ("integration.notification", &b"first"[..], false));
+        m.retry().await.unwrap();
+        let again = next_inbound(&mut rx).await;
+        assert!(again.redelivered, "a retried message says so");
+        again.ack().await.unwrap();
+        subject.publish_inbound("chain.escrow", b"not json").await;
+        let poison = next_inbound(&mut rx).await;
+        assert_eq!(poison.routing_key, "chain.escrow");
+        poison.reject("not a JSON envelope").await.unwrap();
+        let got = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+        assert!(got.is_err(), "a rejected message does not come back");
+        assert_eq!(subject.inbound_dead("metmos.inbound").await, vec![(b"not json".to_vec(), "not a JSON envelope".to_string())]);
+    }
+
+    async fn inbound_dead_letters_after_the_delivery_limit(subject) {
+        let bus = subject.bus();
+        let mut rx = bus.subscribe_inbound("metmos.inbound", &["integration.*"]).await.unwrap();
+        subject.publish_inbound("integration.notification", b"flaky").await;
+        for _ in 0..=LIMIT {
+            next_inbound(&mut rx).await.retry().await.unwrap();
+        }
+        let got = tokio::time::timeout(Duration::from_millis(300), rx.recv()).await;
+        assert!(got.is_err(), "dead-lettered after {LIMIT} requeues");
+        let dead = subject.inbound_dead("metmos.inbound").await;
+        assert_eq!(dead.len(), 1);
+        assert_eq!(dead[0].0, b"flaky");
+    }
+}
+
+/// The relay's wait: resolves at once when the broker is there, and a broker that is
+/// down keeps it waiting.
+#[tokio::test]
+async fn wait_connected_follows_the_broker() {
+    let subject = rabbit();
+    tokio::time::timeout(Duration::from_secs(5), subject.bus().wait_connected())
+        .await
+        .expect("connected");
+    let settings = AmqpSettings {
+        url: None,
+        prefetch: 8,
+        delivery_limit: 3,
+    };
+    let down = RabbitMqBus::new("amqp://guest:guest@127.0.0.1:9/%2f", &settings);
+    let waited = tokio::time::timeout(Duration::from_millis(600), down.wait_connected()).await;
+    assert!(waited.is_err(), "no broker, no wake-up");
 }

@@ -4,10 +4,14 @@
 
 mod harness;
 
+mod inbound;
+
 mod bus;
 mod chat;
+mod events_doc;
 mod market;
 mod notifications;
 mod outbox;
 mod people;
+mod relay;
 mod social;

@@ -13,7 +13,8 @@ pub fn configure(cfg: &mut ServiceConfig) {
 }
 
 /// Health check used by the load balancer. The store down is 503; the broker down is
-/// 200 with `bus` down, because the API keeps working and events wait in the outbox.
+/// 200 with `bus` down under `info` (the node is degraded, not failed), because the
+/// API keeps working and events wait in the outbox.
 #[utoipa::path(
     tag = "health",
     responses(

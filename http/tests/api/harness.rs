@@ -136,6 +136,31 @@ impl TestApp {
         }
     }
 
+    /// Another node on adapters shared with other apps of the test (several engines
+    /// in one process: one memory store, one in-process bus).
+    pub async fn spawn_sharing(
+        store: Arc<dyn metmos_engine::ports::Store>,
+        bus: Arc<dyn metmos_engine::ports::Bus>,
+        overrides: &[(&str, &str)],
+    ) -> Self {
+        let engine = Engine::assemble(test_settings(overrides), store, bus)
+            .await
+            .expect("engine starts");
+        let app = Application::build(engine.clone()).expect("app binds");
+        let port = app.port();
+        let handle = app.handle();
+        actix_web::rt::spawn(app.run_until_stopped());
+        Self {
+            base: format!("http://127.0.0.1:{port}"),
+            port,
+            client: reqwest::Client::new(),
+            engine,
+            backend: Backend::Memory,
+            handle,
+            db: None,
+        }
+    }
+
     /// Stops the server and hands back its database, for restart tests.
     pub async fn stop(mut self) -> Option<ScratchDatabase> {
         self.handle.stop(true).await;

@@ -8,6 +8,7 @@ mod auth;
 mod categories;
 mod chats;
 mod cli;
+mod cluster;
 mod connections;
 mod errors;
 mod experiences;

@@ -35,12 +35,27 @@ impl WsClient {
             .expect("websocket upgrade")
     }
 
+    /// Connects to the node listening on `port` (another engine process).
+    pub async fn connect_port(port: u16, token: &str) -> Self {
+        Self::try_connect_port(port, "/ws", &[("authorization", token)])
+            .await
+            .expect("websocket upgrade")
+    }
+
     pub async fn try_connect(
         app: &TestApp,
         path: &str,
         headers: &[(&str, &str)],
     ) -> Result<Self, Refused> {
-        let mut req = format!("ws://127.0.0.1:{}{path}", app.port)
+        Self::try_connect_port(app.port, path, headers).await
+    }
+
+    pub async fn try_connect_port(
+        port: u16,
+        path: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<Self, Refused> {
+        let mut req = format!("ws://127.0.0.1:{port}{path}")
             .into_client_request()
             .expect("request");
         for (k, v) in headers {

@@ -7,12 +7,15 @@
 
 use super::topic_matches;
 use crate::events::EventEnvelope;
-use crate::ports::{Acker, Bus, BusError, Delivery, Subscription};
+use crate::ports::{
+    Acker, Bus, BusError, Delivery, InboundAcker, InboundMessage, NodeMessage, Subscription,
+};
 use async_trait::async_trait;
 use parking_lot::Mutex;
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use tokio::sync::mpsc;
+use uuid::Uuid;
 
 /// How many deliveries a subscription buffers before `publish` waits.
 const QUEUE_CAPACITY: usize = 1024;
@@ -38,6 +41,25 @@ struct Inner {
     queues: Mutex<Vec<Queue>>,
     unrouted: Mutex<VecDeque<EventEnvelope>>,
     dead_letters: Mutex<VecDeque<EventEnvelope>>,
+    /// Node queues of the engines sharing this bus (tests run two in one process).
+    nodes: Mutex<HashMap<Uuid, mpsc::Sender<NodeMessage>>>,
+    inbound: Mutex<Vec<InboundQueue>>,
+    /// Inbound messages refused for good: (routing key, body, reason).
+    inbound_dead: Mutex<VecDeque<DeadInbound>>,
+}
+
+/// An inbound message dead-lettered, with why.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeadInbound {
+    pub routing_key: String,
+    pub body: Vec<u8>,
+    pub reason: String,
+}
+
+struct InboundQueue {
+    name: String,
+    bindings: Vec<String>,
+    tx: mpsc::Sender<InboundMessage>,
 }
 
 struct Queue {
@@ -58,6 +80,9 @@ impl InProcessBus {
                 queues: Mutex::default(),
                 unrouted: Mutex::default(),
                 dead_letters: Mutex::default(),
+                nodes: Mutex::default(),
+                inbound: Mutex::default(),
+                inbound_dead: Mutex::default(),
             }),
         }
     }
@@ -70,6 +95,38 @@ impl InProcessBus {
     /// Deliveries a consumer refused for good.
     pub fn dead_letters(&self) -> Vec<EventEnvelope> {
         self.inner.dead_letters.lock().iter().cloned().collect()
+    }
+
+    /// Inbound messages dead-lettered, with their reasons.
+    pub fn inbound_dead_letters(&self) -> Vec<DeadInbound> {
+        self.inner.inbound_dead.lock().iter().cloned().collect()
+    }
+
+    /// What an outside publisher does on RabbitMQ: a raw message with a routing key, to
+    /// every inbound queue bound to it. False when no inbound queue is bound.
+    pub async fn publish_inbound(&self, routing_key: &str, body: &[u8]) -> bool {
+        let targets: Vec<mpsc::Sender<InboundMessage>> = {
+            let mut queues = self.inner.inbound.lock();
+            queues.retain(|q| !q.tx.is_closed());
+            queues
+                .iter()
+                .filter(|q| q.bindings.iter().any(|b| topic_matches(b, routing_key)))
+                .map(|q| q.tx.clone())
+                .collect()
+        };
+        let routed = !targets.is_empty();
+        for tx in targets {
+            let message = InProcessInbound {
+                routing_key: routing_key.to_string(),
+                body: body.to_vec(),
+                attempts: 1,
+                requeue_to: tx.clone(),
+                bus: self.inner.clone(),
+            }
+            .into_message(false);
+            let _ = tx.send(message).await;
+        }
+        routed
     }
 
     fn keep(list: &Mutex<VecDeque<EventEnvelope>>, e: EventEnvelope) {
@@ -115,6 +172,65 @@ impl Acker for InProcessAcker {
             InProcessBus::keep(&self.bus.dead_letters, self.envelope);
             Ok(())
         }
+    }
+}
+
+struct InProcessInbound {
+    routing_key: String,
+    body: Vec<u8>,
+    attempts: u32,
+    requeue_to: mpsc::Sender<InboundMessage>,
+    bus: Arc<Inner>,
+}
+
+impl InProcessInbound {
+    fn into_message(self, redelivered: bool) -> InboundMessage {
+        InboundMessage::new(
+            self.routing_key.clone(),
+            self.body.clone(),
+            redelivered,
+            Box::new(self),
+        )
+    }
+
+    fn dead(self, reason: &str) {
+        let mut l = self.bus.inbound_dead.lock();
+        if l.len() == KEEP {
+            l.pop_front();
+        }
+        l.push_back(DeadInbound {
+            routing_key: self.routing_key,
+            body: self.body,
+            reason: reason.to_string(),
+        });
+    }
+}
+
+#[async_trait]
+impl InboundAcker for InProcessInbound {
+    async fn ack(self: Box<Self>) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    async fn retry(self: Box<Self>) -> Result<(), BusError> {
+        if self.attempts <= self.bus.delivery_limit {
+            let tx = self.requeue_to.clone();
+            let again = InProcessInbound {
+                attempts: self.attempts + 1,
+                ..*self
+            };
+            tx.send(again.into_message(true))
+                .await
+                .map_err(|_| BusError::Other("subscription closed".into()))
+        } else {
+            self.dead("delivery limit reached");
+            Ok(())
+        }
+    }
+
+    async fn reject(self: Box<Self>, reason: &str) -> Result<(), BusError> {
+        self.dead(reason);
+        Ok(())
     }
 }
 
@@ -172,6 +288,71 @@ impl Bus for InProcessBus {
 
     async fn healthy(&self) -> bool {
         true
+    }
+
+    async fn wait_connected(&self) {}
+
+    async fn send_to_node(&self, node: Uuid, payload: &[u8]) -> Result<bool, BusError> {
+        let tx = self.inner.nodes.lock().get(&node).cloned();
+        match tx {
+            Some(tx) => Ok(tx.send(NodeMessage::Frames(payload.to_vec())).await.is_ok()),
+            None => Ok(false),
+        }
+    }
+
+    async fn subscribe_node(
+        &self,
+        node: Uuid,
+        bindings: &[&str],
+    ) -> Result<mpsc::Receiver<NodeMessage>, BusError> {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        {
+            let mut nodes = self.inner.nodes.lock();
+            nodes.retain(|_, tx| !tx.is_closed());
+            if nodes.contains_key(&node) {
+                return Err(BusError::Other(format!("node {node} already has a queue")));
+            }
+            nodes.insert(node, tx.clone());
+        }
+        // Events reach the node queue like any subscription's, acked on arrival (the
+        // node queue is not durable on RabbitMQ either).
+        for binding in bindings {
+            let mut sub = self
+                .subscribe(&format!("metmos.node.{node}.{binding}"), binding)
+                .await?;
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                while let Some(d) = sub.deliveries.recv().await {
+                    let envelope = d.envelope.clone();
+                    let _ = d.ack().await;
+                    if tx.send(NodeMessage::Event(envelope)).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        Ok(rx)
+    }
+
+    async fn subscribe_inbound(
+        &self,
+        queue: &str,
+        bindings: &[&str],
+    ) -> Result<mpsc::Receiver<InboundMessage>, BusError> {
+        let (tx, rx) = mpsc::channel(QUEUE_CAPACITY);
+        let mut queues = self.inner.inbound.lock();
+        queues.retain(|q| !q.tx.is_closed());
+        if queues.iter().any(|q| q.name == queue) {
+            return Err(BusError::Other(format!(
+                "queue {queue} already has a consumer"
+            )));
+        }
+        queues.push(InboundQueue {
+            name: queue.to_string(),
+            bindings: bindings.iter().map(|b| b.to_string()).collect(),
+            tx,
+        });
+        Ok(rx)
     }
 }
 

@@ -33,6 +33,23 @@ impl NotificationStore for MemoryStore {
         Ok(stored)
     }
 
+    async fn insert_notifications_once(
+        &self,
+        consumer: &str,
+        key: &str,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<Option<Vec<Notification>>> {
+        // One write lock: the inbox row and the effect are one change.
+        let mut s = self.state.write();
+        if !s.processed.insert((consumer.to_string(), key.to_string())) {
+            return Ok(None);
+        }
+        let stored = s.put_notifications(notifications);
+        s.record(events);
+        Ok(Some(stored))
+    }
+
     async fn list_notifications(
         &self,
         person_id: i64,

@@ -49,6 +49,16 @@ impl OutboxStore for MemoryStore {
             .count() as i64)
     }
 
+    async fn outbox_oldest_pending(&self) -> StoreResult<Option<Timestamp>> {
+        Ok(self
+            .state
+            .read()
+            .outbox
+            .values()
+            .find(|e| !e.published)
+            .map(|e| e.row.envelope.occurred_at))
+    }
+
     async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool> {
         Ok(self
             .state

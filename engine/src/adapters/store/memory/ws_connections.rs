@@ -184,6 +184,28 @@ impl WsConnectionStore for MemoryStore {
         Ok(closed)
     }
 
+    async fn nodes_of_persons(
+        &self,
+        persons: &[Uuid],
+        except: Uuid,
+    ) -> StoreResult<Vec<(Uuid, Uuid)>> {
+        let s = self.state.read();
+        let mut found: Vec<(Uuid, Uuid)> =
+            s.ws.connections
+                .values()
+                .filter(|c| c.status == WsConnectionStatus::Connected)
+                .filter(|c| persons.contains(&c.person_uuid))
+                .filter_map(|c| {
+                    c.node_id
+                        .filter(|n| *n != except)
+                        .map(|n| (c.person_uuid, n))
+                })
+                .collect();
+        found.sort_unstable();
+        found.dedup();
+        Ok(found)
+    }
+
     async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()> {
         self.state.write().ws.leases.remove(&node_id);
         Ok(())

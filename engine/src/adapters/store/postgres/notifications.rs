@@ -85,6 +85,33 @@ impl NotificationStore for PgStore {
         Ok(stored)
     }
 
+    async fn insert_notifications_once(
+        &self,
+        consumer: &str,
+        key: &str,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<Option<Vec<Notification>>> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // The inbox row first: a concurrent redelivery waits on it and then finds it
+        // taken, so only one of them writes the effect.
+        let fresh = tx
+            .exec(
+                "INSERT INTO processed_event (consumer, event_key) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[&consumer, &key],
+            )
+            .await?
+            == 1;
+        if !fresh {
+            return Ok(None);
+        }
+        let stored = insert_tx(&tx, notifications).await?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(Some(stored))
+    }
+
     async fn list_notifications(
         &self,
         person_id: i64,

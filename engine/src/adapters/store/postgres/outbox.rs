@@ -52,6 +52,16 @@ impl OutboxStore for PgStore {
         .await
     }
 
+    async fn outbox_oldest_pending(&self) -> StoreResult<Option<Timestamp>> {
+        // The partial index on unpublished ids finds the oldest row without a scan.
+        self.fetch_opt(
+            "SELECT occurred_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1",
+            &[],
+            |r| Ok(r.get(0)),
+        )
+        .await
+    }
+
     async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool> {
         Ok(self
             .exec(

@@ -173,6 +173,21 @@ impl WsConnectionStore for PgStore {
         Ok(closed)
     }
 
+    async fn nodes_of_persons(
+        &self,
+        persons: &[Uuid],
+        except: Uuid,
+    ) -> StoreResult<Vec<(Uuid, Uuid)>> {
+        let connected = WsConnectionStatus::Connected.as_str();
+        self.fetch_all(
+            "SELECT DISTINCT p.uuid, w.node_id FROM ws_connection w JOIN person p ON p.id = w.person_id \
+             WHERE p.uuid = ANY($1) AND w.status = $2 AND w.node_id IS NOT NULL AND w.node_id <> $3",
+            &[&persons, &connected, &except],
+            |r| Ok((r.get(0), r.get(1))),
+        )
+        .await
+    }
+
     async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()> {
         self.exec("DELETE FROM node_lease WHERE node_id = $1", &[&node_id])
             .await?;

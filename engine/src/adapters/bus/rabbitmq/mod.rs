@@ -10,14 +10,18 @@
 //!   quorum queue whose dead letters go to `Q.dead`. The broker counts deliveries, so a
 //!   message that keeps failing (nacked with requeue) is dead-lettered after
 //!   `amqp.delivery_limit` requeues instead of looping forever.
-//! - `metmos.nodes`: direct exchange for node-to-node deliveries (routing key = node id).
+//! - `metmos.nodes`: direct exchange for node-to-node deliveries (routing key = node id)
+//!   into each node's own exclusive queue `metmos.node.<id>` ([`node`]), which the broker
+//!   deletes with the node's connection: a dead node leaves no queue behind.
+//! - `metmos.inbound`: the durable quorum queue of messages from outside (`chain.*`,
+//!   `integration.*`), see [`inbound`] and `docs/events.md`.
 //!
 //! The broker may be down at start and may go away later: the engine keeps serving,
 //! events wait in the outbox, and the link is re-established on the next use.
 
 use crate::config::AmqpSettings;
 use crate::events::EventEnvelope;
-use crate::ports::{Acker, Bus, BusError, Delivery, Subscription};
+use crate::ports::{Acker, Bus, BusError, Delivery, InboundMessage, NodeMessage, Subscription};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use lapin::options::{
@@ -28,6 +32,13 @@ use lapin::types::{AMQPValue, FieldTable, LongString, ShortString};
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
+use uuid::Uuid;
+
+mod inbound;
+mod node;
+
+pub use inbound::REASON_HEADER;
+pub use node::queue_name as node_queue_name;
 
 pub const EVENTS_EXCHANGE: &str = "metmos.events";
 pub const UNROUTED: &str = "metmos.unrouted";
@@ -36,10 +47,15 @@ pub const NODES_EXCHANGE: &str = "metmos.nodes";
 
 /// How long a connect attempt may take before the broker counts as down.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How often a waiter probes a broker that is down.
+const RECONNECT_PROBE: Duration = Duration::from_millis(250);
+/// Reconnect backoff of the consumers: first wait and cap.
+pub(super) const CONSUMER_BACKOFF_START: Duration = Duration::from_millis(200);
+pub(super) const CONSUMER_BACKOFF_MAX: Duration = Duration::from_secs(2);
 
 pub struct RabbitMqBus {
-    url: String,
-    settings: AmqpSettings,
+    pub(super) url: String,
+    pub(super) settings: AmqpSettings,
     /// The publishing link; `None` until first use and after a failure.
     link: Mutex<Option<Link>>,
 }
@@ -49,11 +65,11 @@ struct Link {
     channel: Channel,
 }
 
-fn unavailable(e: impl std::fmt::Display) -> BusError {
+pub(super) fn unavailable(e: impl std::fmt::Display) -> BusError {
     BusError::Unavailable(e.to_string())
 }
 
-fn long(s: &str) -> AMQPValue {
+pub(super) fn long(s: &str) -> AMQPValue {
     AMQPValue::LongString(LongString::from(s.as_bytes().to_vec()))
 }
 
@@ -67,7 +83,7 @@ impl RabbitMqBus {
         }
     }
 
-    async fn connect(url: &str) -> Result<Connection, BusError> {
+    pub(super) async fn connect(url: &str) -> Result<Connection, BusError> {
         let props = ConnectionProperties::default().with_connection_name("metmos-engine".into());
         tokio::time::timeout(CONNECT_TIMEOUT, Connection::connect(url, props))
             .await
@@ -76,7 +92,7 @@ impl RabbitMqBus {
     }
 
     /// Declares the shared exchanges and the unrouted queue (idempotent).
-    async fn declare_topology(channel: &Channel) -> Result<(), BusError> {
+    pub(super) async fn declare_topology(channel: &Channel) -> Result<(), BusError> {
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..Default::default()
@@ -139,7 +155,7 @@ impl RabbitMqBus {
     }
 
     /// The publishing channel, (re)connecting when there is none or it broke.
-    async fn with_link<T>(
+    pub(super) async fn with_link<T>(
         &self,
         f: impl AsyncFnOnce(&Channel) -> Result<T, BusError>,
     ) -> Result<T, BusError> {
@@ -183,6 +199,30 @@ impl RabbitMqBus {
     ) -> Result<lapin::Consumer, BusError> {
         let channel = connection.create_channel().await.map_err(unavailable)?;
         Self::declare_topology(&channel).await?;
+        Self::declare_quorum(&channel, queue, &[binding], settings).await?;
+        channel
+            .basic_qos(settings.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        channel
+            .basic_consume(
+                queue.into(),
+                ShortString::from(format!("metmos-{}", uuid::Uuid::new_v4())),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Declares the durable quorum queue `queue`, dead-lettering to `queue.dead` after
+    /// the delivery limit, bound to `metmos.events` by each of `bindings` (idempotent).
+    pub(super) async fn declare_quorum(
+        channel: &Channel,
+        queue: &str,
+        bindings: &[&str],
+        settings: &AmqpSettings,
+    ) -> Result<(), BusError> {
         let dead = format!("{queue}.dead");
         channel
             .queue_declare(
@@ -224,29 +264,19 @@ impl RabbitMqBus {
             )
             .await
             .map_err(unavailable)?;
-        channel
-            .queue_bind(
-                queue.into(),
-                EVENTS_EXCHANGE.into(),
-                binding.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)?;
-        channel
-            .basic_qos(settings.prefetch, BasicQosOptions::default())
-            .await
-            .map_err(unavailable)?;
-        channel
-            .basic_consume(
-                queue.into(),
-                ShortString::from(format!("metmos-{}", uuid::Uuid::new_v4())),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)
+        for binding in bindings {
+            channel
+                .queue_bind(
+                    queue.into(),
+                    EVENTS_EXCHANGE.into(),
+                    (*binding).into(),
+                    QueueBindOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 }
 
@@ -287,10 +317,10 @@ async fn forward(
     first_conn: Connection,
 ) {
     let mut consumer = Some((first, first_conn));
-    let mut backoff = Duration::from_millis(200);
+    let mut backoff = CONSUMER_BACKOFF_START;
     loop {
         if let Some((mut stream, connection)) = consumer.take() {
-            backoff = Duration::from_millis(200);
+            backoff = CONSUMER_BACKOFF_START;
             loop {
                 let next = tokio::select! {
                     next = stream.next() => next,
@@ -342,7 +372,7 @@ async fn forward(
             return;
         }
         tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(Duration::from_secs(10));
+        backoff = (backoff * 2).min(CONSUMER_BACKOFF_MAX);
         match RabbitMqBus::connect(&url).await {
             Ok(connection) => {
                 match RabbitMqBus::consume(&connection, &queue, &binding, &settings).await {
@@ -411,5 +441,33 @@ impl Bus for RabbitMqBus {
 
     async fn healthy(&self) -> bool {
         self.with_link(async |_: &Channel| Ok(())).await.is_ok()
+    }
+
+    async fn wait_connected(&self) {
+        // A refused connect fails at once, so probing often costs nothing while the
+        // broker is down and wakes the caller within a probe of its return.
+        while !self.healthy().await {
+            tokio::time::sleep(RECONNECT_PROBE).await;
+        }
+    }
+
+    async fn send_to_node(&self, node: Uuid, payload: &[u8]) -> Result<bool, BusError> {
+        node::send(self, node, payload).await
+    }
+
+    async fn subscribe_node(
+        &self,
+        node: Uuid,
+        bindings: &[&str],
+    ) -> Result<mpsc::Receiver<NodeMessage>, BusError> {
+        node::subscribe(self, node, bindings).await
+    }
+
+    async fn subscribe_inbound(
+        &self,
+        queue: &str,
+        bindings: &[&str],
+    ) -> Result<mpsc::Receiver<InboundMessage>, BusError> {
+        inbound::subscribe(self, queue, bindings).await
     }
 }

@@ -1,0 +1,253 @@
+//! Cross-node delivery. A frame for a person not online on this node goes, when the
+//! cluster's `ws_connection` rows show them connected to another node, to that node's
+//! own queue through the direct exchange `metmos.nodes` (routing key = node id), never
+//! through `metmos.events`; the receiving node's bus bridge hands it to its Presence.
+//! Only a person connected nowhere (or whose node's queue is gone, or while the broker
+//! is down) is pushed instead.
+//!
+//! The sending side is one task fed in delivery order by the Notifier: it takes
+//! whatever has queued up since its last round (up to [`MAX_BATCH`]), looks up where
+//! all those persons are in ONE store query, and sends each node ONE message holding
+//! every frame for it, in order. Per-chat order therefore holds from a room to a remote
+//! session; frames of one chat stored by rooms on two nodes may still interleave, which
+//! receivers settle by `seq` (see `ChatSeq`).
+
+use crate::frames::{ChatSeq, Frame};
+use crate::presence::{Presence, Route};
+use actix::Addr;
+use metmos_engine::Engine;
+use metmos_engine::ports::PushMessage;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{Semaphore, mpsc, oneshot};
+use uuid::Uuid;
+
+/// Deliveries waiting for the cluster task; past this the Notifier pushes directly.
+const QUEUE: usize = 65_536;
+/// Deliveries resolved per round (one store query, one message per node).
+pub const MAX_BATCH: usize = 512;
+/// Pushes in flight at once; more wait their turn instead of opening ever more
+/// requests to the push service.
+const PUSHES_IN_FLIGHT: usize = 32;
+
+/// Figures for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ClusterStats {
+    /// Frames sent to other nodes (one per frame and node).
+    pub frames_sent: AtomicU64,
+    /// Frames received from other nodes.
+    pub frames_received: AtomicU64,
+    /// Node messages whose node queue was gone or could not be sent to (pushed instead).
+    pub sends_failed: AtomicU64,
+}
+
+/// One message on `metmos.nodes`: frames for persons of the receiving node, in order.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NodeBatch {
+    pub from: Uuid,
+    pub frames: Vec<NodeFrame>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct NodeFrame {
+    pub persons: Vec<Uuid>,
+    pub frame: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub order: Option<ChatSeq>,
+}
+
+/// A delivery whose local part Presence is doing; the rest is ours.
+pub struct Pending {
+    /// Presence answers who of the persons is not online here.
+    pub offline: oneshot::Receiver<Vec<Uuid>>,
+    pub frame: Frame,
+    pub order: Option<ChatSeq>,
+    pub push: Option<PushMessage>,
+}
+
+/// The Notifier's handle on the cluster task.
+#[derive(Clone)]
+pub struct ClusterLink {
+    tx: mpsc::Sender<Pending>,
+    pushes: Pushes,
+}
+
+impl ClusterLink {
+    /// Starts the task (on the current runtime).
+    pub fn start(engine: Arc<Engine>, stats: Arc<ClusterStats>) -> Self {
+        let (tx, rx) = mpsc::channel(QUEUE);
+        let pushes = Pushes {
+            engine: engine.clone(),
+            slots: Arc::new(Semaphore::new(PUSHES_IN_FLIGHT)),
+        };
+        engine.spawn(run(engine.clone(), rx, pushes.clone(), stats));
+        Self { tx, pushes }
+    }
+
+    pub fn forward(&self, pending: Pending) {
+        if let Err(e) = self.tx.try_send(pending) {
+            // Saturated (or stopping): nobody elsewhere is tried; the offline get their
+            // push, as they would with no cluster.
+            let pending = e.into_inner();
+            let pushes = self.pushes.clone();
+            let engine = self.pushes.engine.clone();
+            engine.spawn(async move {
+                let Ok(offline) = pending.offline.await else {
+                    return;
+                };
+                if let Some(push) = pending.push {
+                    pushes.send(offline, Arc::new(push));
+                }
+            });
+        }
+    }
+}
+
+#[derive(Clone)]
+struct Pushes {
+    engine: Arc<Engine>,
+    slots: Arc<Semaphore>,
+}
+
+impl Pushes {
+    fn send(&self, persons: Vec<Uuid>, push: Arc<PushMessage>) {
+        if persons.is_empty() {
+            return;
+        }
+        let this = self.clone();
+        self.engine.spawn(async move {
+            for person in persons {
+                let Ok(_slot) = this.slots.acquire().await else {
+                    return;
+                };
+                this.engine.devices.push_to_person(person, &push).await;
+            }
+        });
+    }
+}
+
+async fn run(
+    engine: Arc<Engine>,
+    mut rx: mpsc::Receiver<Pending>,
+    pushes: Pushes,
+    stats: Arc<ClusterStats>,
+) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    let stop = engine.cancelled();
+    loop {
+        // Ends with the engine (its tracker waits for it), or when the Notifier is gone.
+        let got = tokio::select! {
+            n = rx.recv_many(&mut batch, MAX_BATCH) => n,
+            _ = stop.cancelled() => 0,
+        };
+        if got == 0 {
+            return;
+        }
+        let mut items = Vec::with_capacity(batch.len());
+        for p in batch.drain(..) {
+            let offline = p.offline.await.unwrap_or_default();
+            if !offline.is_empty() {
+                items.push((offline, p.frame, p.order, p.push.map(Arc::new)));
+            }
+        }
+        if items.is_empty() {
+            continue;
+        }
+        let mut persons: Vec<Uuid> = items.iter().flat_map(|i| i.0.iter().copied()).collect();
+        persons.sort_unstable();
+        persons.dedup();
+        let located = match engine
+            .store
+            .nodes_of_persons(&persons, engine.node_id)
+            .await
+        {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot tell where persons are connected; pushing");
+                Vec::new()
+            }
+        };
+        // node → its frames, in delivery order.
+        let mut per_node: BTreeMap<Uuid, Vec<NodeFrame>> = BTreeMap::new();
+        for (offline, frame, order, _) in &items {
+            let mut here: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
+            for (person, node) in &located {
+                if offline.contains(person) {
+                    here.entry(*node).or_default().push(*person);
+                }
+            }
+            for (node, persons) in here {
+                per_node.entry(node).or_default().push(NodeFrame {
+                    persons,
+                    frame: frame.to_string(),
+                    order: *order,
+                });
+            }
+        }
+        let mut reached: HashSet<Uuid> = HashSet::new();
+        for (node, frames) in per_node {
+            let count = frames.len() as u64;
+            let who: Vec<Uuid> = frames.iter().flat_map(|f| f.persons.clone()).collect();
+            let batch = NodeBatch {
+                from: engine.node_id,
+                frames,
+            };
+            let payload = match serde_json::to_vec(&batch) {
+                Ok(p) => p,
+                Err(e) => {
+                    tracing::error!(error = %e, "node batch does not serialize");
+                    continue;
+                }
+            };
+            match engine.bus.send_to_node(node, &payload).await {
+                Ok(true) => {
+                    stats.frames_sent.fetch_add(count, Ordering::Relaxed);
+                    reached.extend(who);
+                }
+                Ok(false) => {
+                    stats.sends_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(%node, "node queue gone; its persons are pushed");
+                }
+                Err(e) => {
+                    stats.sends_failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::warn!(%node, error = %e, "frames not sent to node; pushing");
+                }
+            }
+        }
+        for (offline, _, _, push) in items {
+            if let Some(push) = push {
+                let rest: Vec<Uuid> = offline
+                    .into_iter()
+                    .filter(|p| !reached.contains(p))
+                    .collect();
+                pushes.send(rest, push);
+            }
+        }
+    }
+}
+
+/// The receiving side: frames another node sent this one, handed to Presence (those no
+/// longer online here simply miss them and resync by history).
+pub fn receive(payload: &[u8], presence: &Addr<Presence>, stats: &ClusterStats) {
+    let batch: NodeBatch = match serde_json::from_slice(payload) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(error = %e, "undecodable node batch dropped");
+            return;
+        }
+    };
+    stats
+        .frames_received
+        .fetch_add(batch.frames.len() as u64, Ordering::Relaxed);
+    for f in batch.frames {
+        presence.do_send(Route {
+            persons: f.persons,
+            frame: Frame::from(f.frame),
+            except: None,
+            order: f.order,
+            offline: None,
+        });
+    }
+}
