@@ -18,7 +18,10 @@ use crate::domain::notifications::{
     NewNotification, Notification, NotificationFilter, NotificationType,
 };
 use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery};
-use crate::domain::order::{EscrowQuote, NewOrder, Order};
+use crate::domain::order::{
+    ChainEventRecord, EscrowQuote, NewOrder, Order, OrderChange, OrderChangeOutcome, OrderQuery,
+    Payment,
+};
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
 use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
@@ -49,6 +52,7 @@ pub trait Store:
     + SocialStore
     + AccountDeletionStore
     + MarketStore
+    + OrderStore
     + ChatStore
     + DeviceStore
     + WsConnectionStore
@@ -383,6 +387,43 @@ pub trait MarketStore: Send + Sync {
     /// Whether the person is payer or payee of an order whose funds the escrow holds
     /// (PAID, RELEASING, REFUNDING): their account may not be deleted meanwhile.
     async fn has_funds_in_escrow(&self, person_uuid: Uuid) -> StoreResult<bool>;
+}
+
+/// The escrow lifecycle of orders after creation: what the OrderActor reads and the one
+/// write it makes per step. The rules are the domain's (`OrderStatus::transition`,
+/// `OrderAction::effects`); the store checks them again under the order row's lock with
+/// the version the caller decided on, so two actors or nodes never both move one order.
+#[async_trait]
+pub trait OrderStore: Send + Sync {
+    async fn order_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Order>>;
+    /// The order a log's `orderId` names.
+    async fn order_by_escrow_id(&self, escrow_order_id: B256) -> StoreResult<Option<Order>>;
+    /// Newest first.
+    async fn list_orders(&self, query: &OrderQuery, page: &PageRequest)
+    -> StoreResult<Page<Order>>;
+    /// Every order that is not final (boot rehydration, expiry sweep), oldest first.
+    async fn unfinished_orders(&self) -> StoreResult<Vec<Order>>;
+    /// One step: see [`OrderChange`]. NotFound "Order not found"; Conflict "Order changed
+    /// meanwhile" on a stale version, or the lifecycle's refusal (of the order, its offer
+    /// or its listing). A chain event already recorded answers `Replay`, writing nothing.
+    async fn apply_order_change(&self, change: &OrderChange) -> StoreResult<OrderChangeOutcome>;
+    /// Records a log that changes no order (rejected, or nothing to do) with `events`
+    /// (e.g. `payment.mismatched`); false, and nothing written, if it was recorded before.
+    async fn record_chain_event(
+        &self,
+        record: &ChainEventRecord,
+        events: &[EventEnvelope],
+    ) -> StoreResult<bool>;
+    /// Drops the dedupe row of a removed log (and its payment row) when its order needs
+    /// no undoing; false when there was none.
+    async fn forget_chain_event(&self, tx_hash: B256, log_index: u64) -> StoreResult<bool>;
+    async fn chain_event(
+        &self,
+        tx_hash: B256,
+        log_index: u64,
+    ) -> StoreResult<Option<ChainEventRecord>>;
+    /// The order's payments, in chain order.
+    async fn payments_of(&self, order_id: i64) -> StoreResult<Vec<Payment>>;
 }
 
 // ---------------------------------------------------------------------------------------

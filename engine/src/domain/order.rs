@@ -287,6 +287,104 @@ pub fn decide_create(offer: OfferStatus, listing: ListingStatus) -> Result<(), R
     Ok(())
 }
 
+// A money movement of an order seen on chain (`payment` table).
+wire_enum! {
+    pub enum PaymentKind ("kind") {
+        Payment = "PAYMENT",
+        Release = "RELEASE",
+        Refund = "REFUND",
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Payment {
+    pub uuid: Uuid,
+    pub kind: PaymentKind,
+    pub tx_hash: B256,
+    pub log_index: u64,
+    pub block_number: u64,
+    pub from: Address,
+    pub to: Address,
+    /// Wei; a log can carry any uint256.
+    pub value: alloy_primitives::U256,
+}
+
+/// One escrow log as the engine recorded it (`chain_event`): its dedupe key, whether it
+/// was applied, and why not.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChainEventRecord {
+    pub tx_hash: B256,
+    pub log_index: u64,
+    pub block_hash: B256,
+    pub block_number: u64,
+    /// `OrderPaid`, `FundReleased`, `Refunded`.
+    pub event_type: String,
+    /// The order's row id, when the log names one of ours.
+    pub order_id: Option<i64>,
+    pub payload: serde_json::Value,
+    pub applied: bool,
+    pub rejected_reason: Option<String>,
+    pub at: Timestamp,
+}
+
+/// What a chain event does to the dedupe and payment tables with its order step.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ChainTouch {
+    /// A REST command or the clock: no log involved.
+    None,
+    /// Insert the dedupe row (applied) and, for money moved, the payment row. If the
+    /// dedupe row exists already, nothing at all is written (a replay).
+    Record(ChainEventRecord, Option<Payment>),
+    /// A reorg removed the log: delete its dedupe row and its payment row, so the
+    /// re-mined log applies again.
+    Removed { tx_hash: B256, log_index: u64 },
+}
+
+/// One order step, decided by the caller on the order it read at `expected_version`;
+/// the store locks the order row, checks the version (another node or actor may have
+/// moved it meanwhile: Conflict, read again and decide again), re-checks the step with
+/// [`OrderStatus::transition`] and writes the step's [`OrderEffects`], `chain`,
+/// notifications and events in one transaction.
+#[derive(Debug, Clone)]
+pub struct OrderChange {
+    pub order_id: i64,
+    pub expected_version: i64,
+    pub action: OrderAction,
+    pub chain: ChainTouch,
+    pub notifications: Vec<super::notifications::NewNotification>,
+    pub events: Vec<crate::events::EventEnvelope>,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum OrderChangeOutcome {
+    Applied {
+        order: Order,
+        notifications: Vec<super::notifications::Notification>,
+    },
+    /// The chain event was recorded before: nothing changed.
+    Replay,
+}
+
+/// `GET /orders`: the caller's orders, as payer, payee or either, of one status or any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderQuery {
+    pub person: Uuid,
+    pub role: Option<OrderRole>,
+    pub status: Option<OrderStatus>,
+}
+
+impl OrderQuery {
+    pub fn matches(&self, o: &Order) -> bool {
+        let role_ok = match self.role {
+            None => o.payer_uuid == self.person || o.payee_uuid == self.person,
+            Some(OrderRole::Payer) => o.payer_uuid == self.person,
+            Some(OrderRole::Payee) => o.payee_uuid == self.person,
+        };
+        role_ok && self.status.is_none_or(|s| s == o.status)
+    }
+}
+
 /// The escrow contract's order id: the order uuid's 16 bytes right-aligned in 32.
 pub fn escrow_order_id(order_uuid: Uuid) -> B256 {
     let mut bytes = [0u8; 32];

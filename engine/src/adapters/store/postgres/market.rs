@@ -36,7 +36,7 @@ use uuid::Uuid;
 /// The statuses of an order that is not final (`OrderStatus::OPEN`), as SQL.
 const OPEN_ORDER: &str = "('AWAITING_PAYMENT', 'PAID', 'RELEASING', 'REFUNDING')";
 
-fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
+pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("stored {what} does not parse: {detail}"))
 }
 
@@ -45,12 +45,12 @@ fn wei(r: &Row, i: usize) -> StoreResult<Wei> {
     Wei::parse_wei(&text).map_err(|e| corrupt("amount", e))
 }
 
-fn wire<T>(r: &Row, i: usize, parse: fn(&str) -> Result<T, String>) -> StoreResult<T> {
+pub(super) fn wire<T>(r: &Row, i: usize, parse: fn(&str) -> Result<T, String>) -> StoreResult<T> {
     let text: String = r.get(i);
     parse(&text).map_err(|e| corrupt("enum", e))
 }
 
-fn address(r: &Row, i: usize) -> StoreResult<Address> {
+pub(super) fn address(r: &Row, i: usize) -> StoreResult<Address> {
     let text: String = r.get(i);
     Address::from_str(&text).map_err(|e| corrupt("address", e))
 }
@@ -272,11 +272,11 @@ fn wallet_from(r: &Row) -> StoreResult<Wallet> {
 
 // --- orders -----------------------------------------------------------------------------
 
-const ORDER_COLS: &str = "id, uuid, status, offer_uuid, listing_uuid, listing_title, payer_uuid, payee_uuid, \
+pub(super) const ORDER_COLS: &str = "id, uuid, status, offer_uuid, listing_uuid, listing_title, payer_uuid, payee_uuid, \
      payer_address, payee_address, currency, listing_price::text, total_platform_fee::text, platform_fee_tax::text, \
      order_total::text, chain_id, escrow_contract, escrow_order_id, deadline, quote_signature, version, created_at, updated_at";
 
-fn order_from(r: &Row) -> StoreResult<Order> {
+pub(super) fn order_from(r: &Row) -> StoreResult<Order> {
     let fees = Fees {
         price: wei(r, 11)?,
         platform_fee: wei(r, 12)?,
