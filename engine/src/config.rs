@@ -309,6 +309,14 @@ pub struct MarketSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderSettings {
     pub payment_timeout_secs: u64,
+    /// How often every node looks for unpaid orders past their deadline (the OrderActor's
+    /// timer does it on time; the sweep covers orders no actor holds).
+    #[serde(default = "default_sweep_secs")]
+    pub expiry_sweep_secs: u64,
+}
+
+fn default_sweep_secs() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -324,6 +332,13 @@ pub struct ChainSettings {
     pub confirmations: Option<String>,
     pub start_block: Option<u64>,
     pub alchemy_signing_key: Option<String>,
+    /// How often the chain follower asks for new blocks, in milliseconds.
+    #[serde(default = "default_poll_interval_ms")]
+    pub poll_interval_ms: u64,
+}
+
+fn default_poll_interval_ms() -> u64 {
+    250
 }
 
 fn default_chain_id() -> u64 {

@@ -18,7 +18,8 @@ use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Chain, Pusher, Store};
+use crate::adapters::chain::simulated::SimulatedChain;
+use crate::ports::{Bus, Chain, ChainEventSink, Pusher, Store};
 use crate::services::accounts::AccountService;
 use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
@@ -56,6 +57,11 @@ pub struct Engine {
     pub bus: Arc<dyn Bus>,
     /// The escrow chain (simulated unless `chain.rpc_url` is set).
     pub chain: Arc<dyn Chain>,
+    /// The simulated escrow ledger when that adapter runs (`POST /dev/chain/pay`, tests).
+    pub simulated_chain: Option<Arc<SimulatedChain>>,
+    /// Where chain events go (the OrderSupervisor, once the actors attach it): the chain
+    /// follower, the webhook and the inbound queue all hand events to it.
+    chain_sink: parking_lot::RwLock<Option<Arc<dyn ChainEventSink>>>,
     pub auth: Arc<Authenticator>,
     pub outbox: OutboxSignal,
     pub relay_stats: Arc<RelayStats>,
@@ -88,6 +94,15 @@ impl Engine {
     /// Connects the adapters the settings select (migrating PostgreSQL when asked),
     /// starts the background tasks, and logs the choice of each port.
     pub async fn start(settings: Settings) -> Result<Arc<Self>, StartError> {
+        Self::start_on_chain(settings, None).await
+    }
+
+    /// As [`Engine::start`], on a simulated ledger that outlives this engine (restart
+    /// tests: the chain keeps its blocks while the engine stops and starts again).
+    pub async fn start_on_chain(
+        settings: Settings,
+        simulated: Option<Arc<SimulatedChain>>,
+    ) -> Result<Arc<Self>, StartError> {
         let store: Arc<dyn Store> = match &settings.database.url {
             Some(url) => {
                 let pg = PgStore::connect(url, &settings.database).await?;
@@ -112,7 +127,7 @@ impl Engine {
                 settings.amqp.delivery_limit,
             )),
         };
-        Self::assemble(settings, store, bus).await
+        Self::assemble_on_chain(settings, store, bus, simulated).await
     }
 
     /// Builds the engine on adapters chosen by the caller (tests pick their own database).
@@ -121,13 +136,31 @@ impl Engine {
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
     ) -> Result<Arc<Self>, StartError> {
+        Self::assemble_on_chain(settings, store, bus, None).await
+    }
+
+    /// As [`Engine::assemble`], optionally on a given simulated ledger.
+    pub async fn assemble_on_chain(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        simulated: Option<Arc<SimulatedChain>>,
+    ) -> Result<Arc<Self>, StartError> {
         let auth = Arc::new(Authenticator::new(&settings.auth).await?);
         let node_id = settings.node.id.unwrap_or_else(Uuid::new_v4);
         let (shutdown, _) = broadcast::channel(1);
         let outbox = OutboxSignal::default();
         let relay_stats = Arc::new(RelayStats::default());
         let deliverer = Deliverer::default();
-        let chain = adapters::chain::from_settings(&settings.chain)?;
+        let simulated = match (simulated, &settings.chain.rpc_url) {
+            (Some(sim), _) => Some(sim),
+            (None, None) => Some(Arc::new(SimulatedChain::from_settings(&settings.chain)?)),
+            (None, Some(_)) => None,
+        };
+        let chain: Arc<dyn Chain> = match &simulated {
+            Some(sim) => sim.clone(),
+            None => adapters::chain::from_settings(&settings.chain)?,
+        };
         let market = MarketService::new(
             store.clone(),
             chain.clone(),
@@ -155,6 +188,8 @@ impl Engine {
             accounts: AccountService::new(store.clone(), outbox.clone()),
             market,
             chain,
+            simulated_chain: simulated,
+            chain_sink: parking_lot::RwLock::new(None),
             deliverer,
             settings: Arc::new(settings),
             node_id,
@@ -192,6 +227,24 @@ impl Engine {
             bus: self.bus.adapter_name(),
             auth: self.auth.mode().as_str(),
         }
+    }
+
+    /// Attaches the handler of chain events and starts following the chain into it.
+    /// Called once by the actors when the OrderSupervisor runs.
+    pub fn attach_chain_sink(&self, sink: Arc<dyn ChainEventSink>) -> Result<(), StartError> {
+        *self.chain_sink.write() = Some(sink.clone());
+        let follower = services::chain_follower::ChainFollower::new(
+            self.chain.clone(),
+            sink,
+            &self.settings.chain,
+        )?;
+        tokio::spawn(follower.run(self.shutdown.subscribe()));
+        Ok(())
+    }
+
+    /// The handler of chain events, once attached (webhook, inbound queue, tests).
+    pub fn chain_sink(&self) -> Option<Arc<dyn ChainEventSink>> {
+        self.chain_sink.read().clone()
     }
 
     /// A receiver that fires when the engine shuts down.
