@@ -13,12 +13,12 @@ pub mod testing;
 
 use crate::adapters::bus::inprocess::InProcessBus;
 use crate::adapters::bus::rabbitmq::RabbitMqBus;
+use crate::adapters::chain::simulated::SimulatedChain;
 use crate::adapters::pusher::recording::RecordingPusher;
 use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::adapters::chain::simulated::SimulatedChain;
 use crate::ports::{Bus, Chain, ChainEventSink, Pusher, Store};
 use crate::services::accounts::AccountService;
 use crate::services::chat::ChatService;

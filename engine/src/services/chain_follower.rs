@@ -48,7 +48,9 @@ impl ChainFollower {
             None | Some("") => Confirmations::Blocks(0),
             Some("finalized") => Confirmations::Finalized,
             Some(n) => Confirmations::Blocks(n.parse().map_err(|_| {
-                ChainError::Config("chain.confirmations must be a number of blocks or \"finalized\"".into())
+                ChainError::Config(
+                    "chain.confirmations must be a number of blocks or \"finalized\"".into(),
+                )
             })?),
         };
         Ok(Self {
@@ -119,7 +121,10 @@ impl ChainFollower {
                 removed.removed = true;
                 self.sink.on_chain_event(removed).await?;
             }
-            tracing::warn!(block = n, "chain reorg: block no longer canonical, its logs removed");
+            tracing::warn!(
+                block = n,
+                "chain reorg: block no longer canonical, its logs removed"
+            );
             self.delivered.pop_back();
             self.next = n;
         }

@@ -224,6 +224,22 @@ impl SimulatedChain {
         result
     }
 
+    /// The order's payer wallet pays with the order's quote and signature: `amount`
+    /// (default: the order total) as `msg.value`.
+    pub fn pay_order(
+        &self,
+        order: &crate::domain::order::Order,
+        amount: Option<Wei>,
+    ) -> Result<B256, ChainError> {
+        let value = amount.unwrap_or(order.quote.amount);
+        self.pay(
+            order.quote.payer,
+            &order.quote,
+            &order.quote_signature,
+            U256::from(value.0),
+        )
+    }
+
     fn try_pay(
         &self,
         from: Address,
