@@ -52,7 +52,7 @@ pub trait Store:
     + SocialStore
     + AccountDeletionStore
     + MarketStore
-    + OrderStore
+    + OrderLifecycleStore
     + ChatStore
     + DeviceStore
     + WsConnectionStore
@@ -269,15 +269,22 @@ pub trait OutboxStore: Send + Sync {
 /// advance (the open offers a cancelled listing cancels), inside the same transaction.
 pub type OfferEvents<'a> = &'a (dyn Fn(&Offer) -> EventEnvelope + Send + Sync);
 
-/// The marketplace: categories, listings, offers, wallets and orders.
+/// The marketplace: categories and listings ([`ListingStore`]), offers ([`OfferStore`]),
+/// wallets ([`WalletStore`]) and orders ([`OrderStore`]), one trait per resource so each
+/// adapter keeps one file per resource.
 ///
-/// Lifecycle rules are checked here, under the row locks of the change, with the domain's
-/// transition functions (`ListingStatus::transition`, `OfferStatus::transition`): a
-/// refused transition is `Conflict` with the domain's words, the same from both adapters.
-/// Authorization (who may) is the service's; whether the change is still allowed when
-/// it commits is the store's.
+/// Lifecycle rules are checked in the stores, under the row locks of the change, with the
+/// domain's transition functions (`ListingStatus::transition`, `OfferStatus::transition`):
+/// a refused transition is `Conflict` with the domain's words, the same from both
+/// adapters. Authorization (who may) is the service's; whether the change is still
+/// allowed when it commits is the store's.
+pub trait MarketStore: ListingStore + OfferStore + WalletStore + OrderStore {}
+
+impl<T: ListingStore + OfferStore + WalletStore + OrderStore> MarketStore for T {}
+
+/// Categories and listings (see [`MarketStore`]).
 #[async_trait]
-pub trait MarketStore: Send + Sync {
+pub trait ListingStore: Send + Sync {
     /// The seeded categories in seed order, optionally of one type.
     async fn list_categories(
         &self,
@@ -322,7 +329,11 @@ pub trait MarketStore: Send + Sync {
         query: &ListingQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Listing>>;
+}
 
+/// Offers (see [`MarketStore`]).
+#[async_trait]
+pub trait OfferStore: Send + Sync {
     /// The listing must be PUBLISHED (Conflict naming its status); one open offer per
     /// person per listing (Conflict "You already have an open offer on this listing").
     /// The notifications (the poster's OFFER_RECEIVED) are stored in the same transaction.
@@ -355,7 +366,11 @@ pub trait MarketStore: Send + Sync {
     /// Newest first; only what `query.viewer` may see.
     async fn list_offers(&self, query: &OfferQuery, page: &PageRequest)
     -> StoreResult<Page<Offer>>;
+}
 
+/// Wallets (see [`MarketStore`]).
+#[async_trait]
+pub trait WalletStore: Send + Sync {
     /// Conflict "Wallet address is already registered" for an address already stored
     /// (whatever its case, whoever's).
     async fn insert_wallet(
@@ -372,7 +387,11 @@ pub trait MarketStore: Send + Sync {
         person_uuid: Uuid,
         page: &PageRequest,
     ) -> StoreResult<Page<Wallet>>;
+}
 
+/// Orders (see [`MarketStore`]).
+#[async_trait]
+pub trait OrderStore: Send + Sync {
     /// Stores an AWAITING_PAYMENT order for its offer, which must still be ACCEPTED on a
     /// PUBLISHED listing (Conflict naming the status). If the offer already has an open
     /// order, that one comes back instead with `false` (and `events` are not written):
@@ -394,7 +413,7 @@ pub trait MarketStore: Send + Sync {
 /// `OrderAction::effects`); the store checks them again under the order row's lock with
 /// the version the caller decided on, so two actors or nodes never both move one order.
 #[async_trait]
-pub trait OrderStore: Send + Sync {
+pub trait OrderLifecycleStore: Send + Sync {
     async fn order_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Order>>;
     /// The order a log's `orderId` names.
     async fn order_by_escrow_id(&self, escrow_order_id: B256) -> StoreResult<Option<Order>>;

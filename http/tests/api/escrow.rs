@@ -456,7 +456,7 @@ async fn an_engine_restart_mid_release_completes_without_releasing_twice() {
         )
         .await
         .unwrap();
-        use metmos_engine::ports::OrderStore;
+        use metmos_engine::ports::OrderLifecycleStore;
         let o = pg.order_by_uuid(order_uuid).await.unwrap().unwrap();
         let change = metmos_engine::domain::order::OrderChange {
             order_id: o.id,

@@ -10,7 +10,6 @@ mod chat;
 mod devices;
 mod market;
 mod notifications;
-mod orders;
 mod outbox;
 mod people;
 mod social;
@@ -57,7 +56,7 @@ pub(crate) struct State {
     pub offers: BTreeMap<i64, Offer>,
     pub wallets: BTreeMap<i64, Wallet>,
     pub orders: BTreeMap<i64, Order>,
-    pub escrow: orders::EscrowTables,
+    pub escrow: market::EscrowTables,
     // realtime
     pub chats: chat::ChatTables,
     pub devices: devices::DeviceTable,

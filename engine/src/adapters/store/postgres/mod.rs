@@ -6,7 +6,6 @@ mod chat;
 mod devices;
 mod market;
 pub(crate) mod notifications;
-mod orders;
 mod outbox;
 mod people;
 pub(crate) mod social;

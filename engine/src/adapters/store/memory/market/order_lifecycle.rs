@@ -2,7 +2,7 @@
 //! rule is checked (version, order, offer, listing) before anything is written, so a
 //! refused step leaves nothing behind.
 
-use super::{MemoryStore, State};
+use crate::adapters::store::memory::{MemoryStore, State};
 use crate::adapters::store::msg;
 use crate::domain::offer::OfferStatus;
 use crate::domain::order::{
@@ -11,7 +11,7 @@ use crate::domain::order::{
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
-use crate::ports::OrderStore;
+use crate::ports::OrderLifecycleStore;
 use alloy_primitives::B256;
 use async_trait::async_trait;
 use std::collections::BTreeMap;
@@ -170,7 +170,7 @@ impl State {
 }
 
 #[async_trait]
-impl OrderStore for MemoryStore {
+impl OrderLifecycleStore for MemoryStore {
     async fn order_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Order>> {
         Ok(self
             .state

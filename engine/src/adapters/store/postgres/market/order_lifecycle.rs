@@ -3,10 +3,11 @@
 //! nodes never both move one order; then the listing and the offer rows, in that order
 //! (as every marketplace change does), each moved by its own transition function.
 
-use super::market::{ORDER_COLS, address, corrupt, order_from, wire};
-use super::notifications::insert_tx;
-use super::{PgStore, Sql, map_err, record};
+use super::orders::{ORDER_COLS, order_from};
+use super::{address, corrupt, wire};
 use crate::adapters::store::msg;
+use crate::adapters::store::postgres::notifications::insert_tx;
+use crate::adapters::store::postgres::{PgStore, Sql, map_err, record};
 use crate::domain::listing::ListingStatus;
 use crate::domain::offer::OfferStatus;
 use crate::domain::order::{
@@ -16,7 +17,7 @@ use crate::domain::order::{
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
-use crate::ports::OrderStore;
+use crate::ports::OrderLifecycleStore;
 use alloy_primitives::{B256, U256};
 use async_trait::async_trait;
 use deadpool_postgres::Transaction;
@@ -109,7 +110,7 @@ async fn forget(tx: &Transaction<'_>, tx_hash: B256, log_index: u64) -> StoreRes
 /// Account deletion: the person's unpaid orders are cancelled (nobody can pay to or
 /// from someone who is gone), inside the deletion's transaction. Which orders may be
 /// cancelled is `OrderStatus::transition`'s answer for `Cancel` with no funds held.
-pub(super) async fn cancel_unpaid_orders_tx(
+pub(crate) async fn cancel_unpaid_orders_tx(
     tx: &Transaction<'_>,
     person_uuid: Uuid,
 ) -> StoreResult<u64> {
@@ -131,7 +132,7 @@ pub(super) async fn cancel_unpaid_orders_tx(
 }
 
 #[async_trait]
-impl OrderStore for PgStore {
+impl OrderLifecycleStore for PgStore {
     async fn order_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Order>> {
         self.fetch_opt(
             &format!("SELECT {ORDER_COLS} FROM orders WHERE uuid = $1"),
