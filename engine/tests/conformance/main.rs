@@ -8,6 +8,7 @@ mod bus;
 mod chat;
 mod market;
 mod notifications;
+mod orders;
 mod outbox;
 mod people;
 mod social;
