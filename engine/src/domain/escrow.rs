@@ -313,7 +313,8 @@ mod tests {
         let stranger = Address::repeat_byte(0x99);
         let total = U256::from(o.quote.amount.0);
         let fee = U256::from(o.quote.fee.0);
-        let cases: Vec<(Box<dyn Fn(&mut EscrowLog)>, ChainRejection)> = vec![
+        type Case<'a> = (Box<dyn Fn(&mut EscrowLog) + 'a>, ChainRejection);
+        let cases: Vec<Case> = vec![
             (
                 Box::new(|l| {
                     if let EscrowLog::Paid { payer, .. } = l {

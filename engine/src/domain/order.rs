@@ -328,6 +328,8 @@ pub struct ChainEventRecord {
 }
 
 /// What a chain event does to the dedupe and payment tables with its order step.
+// One per order step, moved into the store call and dropped: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum ChainTouch {
     /// A REST command or the clock: no log involved.
@@ -356,6 +358,8 @@ pub struct OrderChange {
     pub at: Timestamp,
 }
 
+// One per order step, returned and consumed at once: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum OrderChangeOutcome {
     Applied {
@@ -780,14 +784,14 @@ pub(crate) mod tests {
             Ok(())
         );
         for o in OfferStatus::ALL
-            .into_iter()
+            .iter()
             .copied()
             .filter(|s| *s != OfferStatus::Accepted)
         {
             assert!(decide_create(o, ListingStatus::Published).is_err(), "{o}");
         }
         for l in ListingStatus::ALL
-            .into_iter()
+            .iter()
             .copied()
             .filter(|s| *s != ListingStatus::Published)
         {
