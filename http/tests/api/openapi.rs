@@ -12,8 +12,6 @@ const NOT_YET_BUILT: &[&str] = &[
     "POST /assets",
     "GET /assets",
     "DELETE /assets/{uuid}",
-    "PATCH /orders/{uuid}/complete",
-    "PATCH /orders/{uuid}/cancel",
     "POST /ethereum/alchemy-webhook",
 ];
 
