@@ -18,8 +18,9 @@ use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Chain, Pusher, Store};
+use crate::ports::{Bus, Chain, ChainEventSink, Pusher, Store};
 use crate::services::accounts::AccountService;
+use crate::services::chain_watcher::{ChainWatchSignal, ChainWatcher, WatchOptions};
 use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
@@ -56,6 +57,8 @@ pub struct Engine {
     pub bus: Arc<dyn Bus>,
     /// The escrow chain (simulated unless `chain.rpc_url` is set).
     pub chain: Arc<dyn Chain>,
+    /// Wakes the chain watcher early (the Alchemy webhook's hint); harmless before it runs.
+    pub chain_watch: ChainWatchSignal,
     pub auth: Arc<Authenticator>,
     pub outbox: OutboxSignal,
     pub relay_stats: Arc<RelayStats>,
@@ -155,6 +158,7 @@ impl Engine {
             accounts: AccountService::new(store.clone(), outbox.clone()),
             market,
             chain,
+            chain_watch: ChainWatchSignal::default(),
             deliverer,
             settings: Arc::new(settings),
             node_id,
@@ -192,6 +196,22 @@ impl Engine {
             bus: self.bus.adapter_name(),
             auth: self.auth.mode().as_str(),
         }
+    }
+
+    /// Starts the chain watcher, delivering confirmed escrow logs to `sink` (the order
+    /// handler, which lives above the engine and so is handed in once it is built). It
+    /// stops on [`Engine::shutdown`].
+    pub fn start_chain_watcher(&self, sink: Arc<dyn ChainEventSink>) -> Result<(), StartError> {
+        let options = WatchOptions::from_settings(&self.settings.chain)?;
+        let watcher = ChainWatcher::new(
+            self.chain.clone(),
+            self.store.clone(),
+            sink,
+            options,
+            self.chain_watch.clone(),
+        );
+        tokio::spawn(watcher.run(self.shutdown.subscribe()));
+        Ok(())
     }
 
     /// A receiver that fires when the engine shuts down.
