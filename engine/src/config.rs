@@ -581,7 +581,15 @@ mod tests {
         assert!(missing.is_empty(), "undocumented keys: {missing:?}");
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../config/production.example.toml");
-        let loaded = Settings::load_with(Some(&path), &[]).expect("production example loads");
+        // The operator key comes from the environment in production (never a file).
+        let loaded = Settings::load_with(
+            Some(&path),
+            &[(
+                "chain.operator_key",
+                "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+            )],
+        )
+        .expect("production example loads");
         assert_eq!(loaded.auth.mode, AuthMode::Cognito);
     }
 
@@ -608,5 +616,47 @@ mod tests {
             .expect("loads");
         assert_eq!(s.http.port, 9000);
         assert_eq!(s.market.fee_bps, 250);
+    }
+
+    #[test]
+    fn an_rpc_url_names_every_missing_chain_key() {
+        let err = Settings::load_with(
+            None,
+            &[
+                ("chain.rpc_url", "http://127.0.0.1:8545"),
+                ("chain.contract_address", ""),
+            ],
+        )
+        .err()
+        .expect("refused");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: chain.rpc_url is set, so chain.contract_address, \
+             chain.operator_key must be set too"
+        );
+    }
+
+    #[test]
+    fn confirmations_are_blocks_or_finalized() {
+        let load = |c: &str| Settings::load_with(None, &[("chain.confirmations", c)]);
+        assert_eq!(
+            load("12").unwrap().chain.confirmations().unwrap(),
+            Confirmations::Blocks(12)
+        );
+        assert_eq!(
+            load("finalized").unwrap().chain.confirmations().unwrap(),
+            Confirmations::Finalized
+        );
+        assert_eq!(
+            Settings::load(None).unwrap().chain.confirmations().unwrap(),
+            Confirmations::Blocks(0)
+        );
+        assert!(
+            load("soon")
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("chain.confirmations")
+        );
     }
 }
