@@ -21,6 +21,7 @@ use crate::config::Settings;
 use crate::ports::{Bus, Chain, ChainEventSink, Pusher, Store};
 use crate::services::accounts::AccountService;
 use crate::services::chain_watcher::{ChainWatchSignal, ChainWatcher, WatchOptions};
+use crate::services::chain_webhook::ChainWebhookService;
 use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
@@ -59,6 +60,8 @@ pub struct Engine {
     pub chain: Arc<dyn Chain>,
     /// Wakes the chain watcher early (the Alchemy webhook's hint); harmless before it runs.
     pub chain_watch: ChainWatchSignal,
+    /// `POST /ethereum/alchemy-webhook`: verifies and dedupes notifications, wakes the watcher.
+    pub chain_webhook: ChainWebhookService,
     pub auth: Arc<Authenticator>,
     pub outbox: OutboxSignal,
     pub relay_stats: Arc<RelayStats>,
@@ -131,6 +134,12 @@ impl Engine {
         let relay_stats = Arc::new(RelayStats::default());
         let deliverer = Deliverer::default();
         let chain = adapters::chain::from_settings(&settings.chain)?;
+        let chain_watch = ChainWatchSignal::default();
+        let chain_webhook = ChainWebhookService::new(
+            store.clone(),
+            chain_watch.clone(),
+            settings.chain.alchemy_signing_key.clone(),
+        );
         let market = MarketService::new(
             store.clone(),
             chain.clone(),
@@ -158,7 +167,8 @@ impl Engine {
             accounts: AccountService::new(store.clone(), outbox.clone()),
             market,
             chain,
-            chain_watch: ChainWatchSignal::default(),
+            chain_watch,
+            chain_webhook,
             deliverer,
             settings: Arc::new(settings),
             node_id,

@@ -44,6 +44,11 @@ impl ChainWatchSignal {
     pub fn wake(&self) {
         self.0.notify_one();
     }
+
+    /// Resolves at the next wake, or at once when one came while nobody waited.
+    pub async fn woken(&self) {
+        self.0.notified().await;
+    }
 }
 
 /// How the watcher behaves, from `[chain]`.
@@ -131,7 +136,7 @@ impl ChainWatcher {
             }
             tokio::select! {
                 _ = shutdown.recv() => break,
-                _ = self.signal.0.notified() => {}
+                _ = self.signal.woken() => {}
                 _ = tokio::time::sleep(self.options.poll) => {}
             }
         }

@@ -3,6 +3,7 @@
 
 pub mod accounts;
 pub mod chain_watcher;
+pub mod chain_webhook;
 pub mod chat;
 pub mod connections;
 pub mod devices;

@@ -10,6 +10,7 @@ mod chats;
 mod cli;
 mod connections;
 mod errors;
+mod ethereum;
 mod experiences;
 mod list_conventions;
 mod listings;
