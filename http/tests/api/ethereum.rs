@@ -21,14 +21,12 @@ const KEY: &str = "whsec_metmos_test_signing_key";
 
 /// The original system's example notification (reference postman collection), raw.
 fn collection_example() -> (String, String) {
+    // `shared/` sits beside the checkout at some depth (as in openapi.rs).
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../shared/reference/api/listing-api.postman_collection.json");
-    let path = if path.exists() {
-        path
-    } else {
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../../../shared/reference/api/listing-api.postman_collection.json")
-    };
+        .ancestors()
+        .map(|a| a.join("shared/reference/api/listing-api.postman_collection.json"))
+        .find(|p| p.is_file())
+        .expect("shared/reference/api beside the checkout");
     let collection: Value =
         serde_json::from_str(&std::fs::read_to_string(&path).expect("postman collection"))
             .expect("collection parses");
