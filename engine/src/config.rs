@@ -487,7 +487,9 @@ impl Settings {
         }
         self.chain.confirmations()?;
         if self.chain.poll_ms == 0 || self.chain.log_range == 0 || self.chain.reorg_window == 0 {
-            return invalid("chain.poll_ms, chain.log_range and chain.reorg_window must be at least 1");
+            return invalid(
+                "chain.poll_ms, chain.log_range and chain.reorg_window must be at least 1",
+            );
         }
         if self.chain.rpc_url.is_some() {
             // The Ethereum adapter needs all of these; name every one that is missing.
@@ -627,8 +629,7 @@ mod tests {
                 ("chain.contract_address", ""),
             ],
         )
-        .err()
-        .expect("refused");
+        .expect_err("refused");
         assert_eq!(
             err.to_string(),
             "invalid configuration: chain.rpc_url is set, so chain.contract_address, \

@@ -2,13 +2,13 @@
 //! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
 //! Services depend on these traits only.
 
+use crate::domain::chain_watch::ChainCheckpoint;
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
     NewMessage,
 };
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::devices::{Device, NewDevice};
-use crate::domain::chain_watch::ChainCheckpoint;
 use crate::domain::escrow::{ChainEvent, EscrowRecord, Settlement};
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,

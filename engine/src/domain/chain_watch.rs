@@ -43,9 +43,7 @@ pub fn next_range(next_block: u64, confirmed: Option<u64>, max_blocks: u64) -> O
     if next_block > head {
         return None;
     }
-    let to = next_block
-        .saturating_add(max_blocks.max(1) - 1)
-        .min(head);
+    let to = next_block.saturating_add(max_blocks.max(1) - 1).min(head);
     Some((next_block, to))
 }
 
@@ -88,7 +86,7 @@ pub fn judge_reorg(
             ..e.clone()
         })
         .collect();
-    removed.sort_by(|a, b| (b.block_number, b.log_index).cmp(&(a.block_number, a.log_index)));
+    removed.sort_by_key(|e| std::cmp::Reverse((e.block_number, e.log_index)));
     let lowest_stale = removed
         .iter()
         .map(|e| e.block_number)
@@ -145,7 +143,10 @@ mod tests {
         assert_eq!(confirmed_head(10, None, Confirmations::Blocks(0)), Some(10));
         assert_eq!(confirmed_head(10, None, Confirmations::Blocks(3)), Some(7));
         assert_eq!(confirmed_head(2, None, Confirmations::Blocks(3)), None);
-        assert_eq!(confirmed_head(10, Some(4), Confirmations::Finalized), Some(4));
+        assert_eq!(
+            confirmed_head(10, Some(4), Confirmations::Finalized),
+            Some(4)
+        );
         assert_eq!(confirmed_head(10, None, Confirmations::Finalized), None);
     }
 
@@ -155,7 +156,10 @@ mod tests {
         assert_eq!(next_range(5, None, 100), None);
         assert_eq!(next_range(5, Some(5), 100), Some((5, 5)));
         assert_eq!(next_range(5, Some(500), 100), Some((5, 104)));
-        assert_eq!(next_range(0, Some(u64::MAX), u64::MAX), Some((0, u64::MAX - 1)));
+        assert_eq!(
+            next_range(0, Some(u64::MAX), u64::MAX),
+            Some((0, u64::MAX - 1))
+        );
     }
 
     #[test]
@@ -166,7 +170,9 @@ mod tests {
             last_block: Some((12, B256::repeat_byte(12))),
         };
         assert_eq!(
-            blocks_to_verify(&delivered, &checkpoint).into_iter().collect::<Vec<_>>(),
+            blocks_to_verify(&delivered, &checkpoint)
+                .into_iter()
+                .collect::<Vec<_>>(),
             vec![10, 12]
         );
         // Block 12 changed, block 10 did not.
@@ -191,7 +197,12 @@ mod tests {
         );
         // A block past the head (None) is stale too.
         let gone = HashMap::from([(10, None), (12, None)]);
-        assert_eq!(judge_reorg(&delivered, &checkpoint, &gone, 0, 100).removed.len(), 3);
+        assert_eq!(
+            judge_reorg(&delivered, &checkpoint, &gone, 0, 100)
+                .removed
+                .len(),
+            3
+        );
     }
 
     #[test]

@@ -61,11 +61,23 @@ mod tests {
         assert_eq!(decide_settlement(&held, Release), Ok(SettleDecision::Send));
         assert_eq!(decide_settlement(&held, Refund), Ok(SettleDecision::Send));
         let released = EscrowRecord::Released;
-        assert_eq!(decide_settlement(&released, Release), Ok(SettleDecision::AlreadyDone));
-        assert_eq!(decide_settlement(&released, Refund), Err(SettleRefusal::AlreadyReleased));
+        assert_eq!(
+            decide_settlement(&released, Release),
+            Ok(SettleDecision::AlreadyDone)
+        );
+        assert_eq!(
+            decide_settlement(&released, Refund),
+            Err(SettleRefusal::AlreadyReleased)
+        );
         let refunded = EscrowRecord::Refunded;
-        assert_eq!(decide_settlement(&refunded, Refund), Ok(SettleDecision::AlreadyDone));
-        assert_eq!(decide_settlement(&refunded, Release), Err(SettleRefusal::AlreadyRefunded));
+        assert_eq!(
+            decide_settlement(&refunded, Refund),
+            Ok(SettleDecision::AlreadyDone)
+        );
+        assert_eq!(
+            decide_settlement(&refunded, Release),
+            Err(SettleRefusal::AlreadyRefunded)
+        );
         for call in [Release, Refund] {
             assert_eq!(
                 decide_settlement(&EscrowRecord::Unknown, call),

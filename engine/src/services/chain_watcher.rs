@@ -147,14 +147,14 @@ impl ChainWatcher {
     #[tracing::instrument(name = "chain_watch.round", skip(self), fields(watcher = %self.key))]
     pub async fn round(&self) -> Result<Round, WatchError> {
         let o = &self.options;
-        let mut checkpoint = self
-            .store
-            .chain_checkpoint(&self.key)
-            .await?
-            .unwrap_or(ChainCheckpoint {
-                next_block: o.start_block,
-                last_block: None,
-            });
+        let mut checkpoint =
+            self.store
+                .chain_checkpoint(&self.key)
+                .await?
+                .unwrap_or(ChainCheckpoint {
+                    next_block: o.start_block,
+                    last_block: None,
+                });
         let mut delivered = self.store.chain_recent_logs(&self.key).await?;
         let mut round = Round::default();
 
@@ -189,7 +189,11 @@ impl ChainWatcher {
                 last_block: None,
             };
             self.store
-                .chain_advance(&self.key, &checkpoint, self.keep_from(checkpoint.next_block))
+                .chain_advance(
+                    &self.key,
+                    &checkpoint,
+                    self.keep_from(checkpoint.next_block),
+                )
                 .await?;
         }
 

@@ -53,8 +53,8 @@ impl From<WebhookRefusal> for Error {
 pub fn verify_signature(key: &str, body: &[u8], signature: &str) -> Result<(), WebhookRefusal> {
     let given = alloy_primitives::hex::decode(signature.trim())
         .map_err(|_| WebhookRefusal::BadSignature)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(key.as_bytes())
-        .map_err(|_| WebhookRefusal::BadSignature)?;
+    let mut mac =
+        Hmac::<Sha256>::new_from_slice(key.as_bytes()).map_err(|_| WebhookRefusal::BadSignature)?;
     mac.update(body);
     mac.verify_slice(&given)
         .map_err(|_| WebhookRefusal::BadSignature)
@@ -114,8 +114,8 @@ impl ChainWebhookService {
         let key = self.key.as_ref().ok_or(WebhookRefusal::NotConfigured)?;
         let signature = signature.ok_or(WebhookRefusal::MissingSignature)?;
         verify_signature(&key.0, body, signature)?;
-        let n: Notification = serde_json::from_slice(body)
-            .map_err(|e| WebhookRefusal::Malformed(e.to_string()))?;
+        let n: Notification =
+            serde_json::from_slice(body).map_err(|e| WebhookRefusal::Malformed(e.to_string()))?;
         if n.id.is_empty() || n.id.len() > 200 {
             return Err(WebhookRefusal::Malformed("id must be 1 to 200 characters".into()).into());
         }

@@ -73,7 +73,8 @@ impl LocalChain {
             "--logging.quiet",
         ]);
         for k in TEST_KEYS {
-            cmd.arg("--wallet.accounts").arg(format!("{k},{BALANCE_WEI}"));
+            cmd.arg("--wallet.accounts")
+                .arg(format!("{k},{BALANCE_WEI}"));
         }
         let child = cmd
             .stdin(Stdio::null())
@@ -132,7 +133,13 @@ impl LocalChain {
             .ok_or("artifact has no bytecode")?;
         let mut input = bytecode.to_vec();
         input.extend(
-            (operator, quote_signer, platform, U256::from(reclaim_delay_secs)).abi_encode_params(),
+            (
+                operator,
+                quote_signer,
+                platform,
+                U256::from(reclaim_delay_secs),
+            )
+                .abi_encode_params(),
         );
         let deployer = key(0);
         let tx = self
@@ -187,14 +194,22 @@ impl LocalChain {
     }
 
     pub async fn block_number(&self) -> u64 {
-        let n: U64 = self.rpc.call("eth_blockNumber", json!([])).await.expect("block");
+        let n: U64 = self
+            .rpc
+            .call("eth_blockNumber", json!([]))
+            .await
+            .expect("block");
         n.to()
     }
 
     /// Mines `n` empty blocks.
     pub async fn mine(&self, n: usize) {
         for _ in 0..n {
-            let _: Value = self.rpc.call("evm_mine", json!([])).await.expect("evm_mine");
+            let _: Value = self
+                .rpc
+                .call("evm_mine", json!([]))
+                .await
+                .expect("evm_mine");
         }
     }
 
@@ -229,7 +244,10 @@ impl LocalChain {
     pub async fn block_hash(&self, number: u64) -> B256 {
         let block: Value = self
             .rpc
-            .call("eth_getBlockByNumber", json!([format!("{number:#x}"), false]))
+            .call(
+                "eth_getBlockByNumber",
+                json!([format!("{number:#x}"), false]),
+            )
             .await
             .expect("block");
         B256::from_str(block["hash"].as_str().expect("hash")).expect("hash parses")

@@ -19,24 +19,36 @@ fn event(block: u64, index: u64, log: EscrowLog) -> ChainEvent {
 fn logs() -> Vec<ChainEvent> {
     let order_id = B256::repeat_byte(7);
     vec![
-        event(10, 0, EscrowLog::Paid {
-            order_id,
-            payer: Address::repeat_byte(1),
-            payee: Address::repeat_byte(2),
-            amount: U256::MAX,
-            fee: U256::from(5u64),
-        }),
-        event(12, 3, EscrowLog::Released {
-            order_id,
-            payee: Address::repeat_byte(2),
-            payee_amount: U256::MAX - U256::from(5u64),
-            fee: U256::from(5u64),
-        }),
-        event(12, 1, EscrowLog::Refunded {
-            order_id,
-            payer: Address::repeat_byte(1),
-            amount: U256::from(1u64) << 200,
-        }),
+        event(
+            10,
+            0,
+            EscrowLog::Paid {
+                order_id,
+                payer: Address::repeat_byte(1),
+                payee: Address::repeat_byte(2),
+                amount: U256::MAX,
+                fee: U256::from(5u64),
+            },
+        ),
+        event(
+            12,
+            3,
+            EscrowLog::Released {
+                order_id,
+                payee: Address::repeat_byte(2),
+                payee_amount: U256::MAX - U256::from(5u64),
+                fee: U256::from(5u64),
+            },
+        ),
+        event(
+            12,
+            1,
+            EscrowLog::Refunded {
+                order_id,
+                payer: Address::repeat_byte(1),
+                amount: U256::from(1u64) << 200,
+            },
+        ),
     ]
 }
 

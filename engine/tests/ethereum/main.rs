@@ -42,7 +42,12 @@ impl Fixture {
         let node = LocalChain::start().await.expect("local node");
         let platform = fresh_address();
         let contract = node
-            .deploy_escrow(key(OPERATOR).address(), key(0).address(), platform, 30 * 86_400)
+            .deploy_escrow(
+                key(OPERATOR).address(),
+                key(0).address(),
+                platform,
+                30 * 86_400,
+            )
             .await
             .expect("deployed");
         let mut settings = node.settings(contract, TEST_KEYS[OPERATOR]);
@@ -106,7 +111,10 @@ fn u(w: Wei) -> U256 {
 async fn the_contract_accepts_what_the_engine_signs_and_release_pays_exactly_once() {
     let f = Fixture::start().await;
     let q = f.quote().await;
-    assert_eq!(f.chain.escrow_record(q.order_id).await.unwrap(), EscrowRecord::Unknown);
+    assert_eq!(
+        f.chain.escrow_record(q.order_id).await.unwrap(),
+        EscrowRecord::Unknown
+    );
     let paid_tx = f.pay(&q).await;
     assert_eq!(
         f.chain.escrow_record(q.order_id).await.unwrap(),
@@ -135,31 +143,56 @@ async fn the_contract_accepts_what_the_engine_signs_and_release_pays_exactly_onc
             pay_calldata(&other, &signed_for_payer).unwrap(),
         )
         .await;
-    assert!(format!("{refused:?}").contains("BadSignature"), "{refused:?}");
+    assert!(
+        format!("{refused:?}").contains("BadSignature"),
+        "{refused:?}"
+    );
     let twice = f
         .node
         .sender(&key(PAYER))
-        .send(Some(f.contract), u(q.amount), pay_calldata(&q, &signature).unwrap())
+        .send(
+            Some(f.contract),
+            u(q.amount),
+            pay_calldata(&q, &signature).unwrap(),
+        )
         .await;
     assert!(format!("{twice:?}").contains("AlreadyPaid"), "{twice:?}");
 
     // Release: the payee gets the price, the platform the fee, to the wei.
     let operator = key(OPERATOR).address();
-    let (payee0, platform0) = (f.node.balance(f.payee).await, f.node.balance(f.platform).await);
+    let (payee0, platform0) = (
+        f.node.balance(f.payee).await,
+        f.node.balance(f.platform).await,
+    );
     let released = f.chain.release(q.order_id).await.unwrap();
-    let Settlement::Sent { tx_hash: release_tx } = released else {
+    let Settlement::Sent {
+        tx_hash: release_tx,
+    } = released
+    else {
         panic!("sent: {released:?}")
     };
-    assert_eq!(f.node.balance(f.payee).await - payee0, u(q.amount) - u(q.fee));
+    assert_eq!(
+        f.node.balance(f.payee).await - payee0,
+        u(q.amount) - u(q.fee)
+    );
     assert_eq!(f.node.balance(f.platform).await - platform0, u(q.fee));
     assert_eq!(f.node.balance(f.contract).await, U256::ZERO);
-    assert_eq!(f.chain.escrow_record(q.order_id).await.unwrap(), EscrowRecord::Released);
+    assert_eq!(
+        f.chain.escrow_record(q.order_id).await.unwrap(),
+        EscrowRecord::Released
+    );
 
     // A second release is read from the contract: no transaction at all.
     let nonce = f.node.nonce(operator).await;
-    assert_eq!(f.chain.release(q.order_id).await.unwrap(), Settlement::AlreadyDone);
+    assert_eq!(
+        f.chain.release(q.order_id).await.unwrap(),
+        Settlement::AlreadyDone
+    );
     assert_eq!(f.node.nonce(operator).await, nonce, "nothing was sent");
-    assert!(matches!(f.chain.refund(q.order_id).await, Err(ChainError::Reverted(_))));
+    assert!(matches!(
+        f.chain.refund(q.order_id).await,
+        Err(ChainError::Reverted(_))
+    ));
     assert_eq!(f.node.nonce(operator).await, nonce, "nothing was sent");
 
     // The logs, decoded, in chain order.
@@ -205,25 +238,48 @@ async fn refund_returns_the_whole_amount_and_is_never_sent_twice() {
     let f = Fixture::start().await;
     let q = f.quote().await;
     let unknown = escrow_order_id(Uuid::new_v4());
-    assert!(matches!(f.chain.release(unknown).await, Err(ChainError::Reverted(_))));
-    assert!(matches!(f.chain.refund(unknown).await, Err(ChainError::Reverted(_))));
+    assert!(matches!(
+        f.chain.release(unknown).await,
+        Err(ChainError::Reverted(_))
+    ));
+    assert!(matches!(
+        f.chain.refund(unknown).await,
+        Err(ChainError::Reverted(_))
+    ));
 
     f.pay(&q).await;
     let payer0 = f.node.balance(q.payer).await;
     let Settlement::Sent { .. } = f.chain.refund(q.order_id).await.unwrap() else {
         panic!("refund sent")
     };
-    assert_eq!(f.node.balance(q.payer).await - payer0, u(q.amount), "refunded in full");
+    assert_eq!(
+        f.node.balance(q.payer).await - payer0,
+        u(q.amount),
+        "refunded in full"
+    );
     assert_eq!(f.node.balance(f.contract).await, U256::ZERO);
-    assert_eq!(f.chain.escrow_record(q.order_id).await.unwrap(), EscrowRecord::Refunded);
+    assert_eq!(
+        f.chain.escrow_record(q.order_id).await.unwrap(),
+        EscrowRecord::Refunded
+    );
 
     let operator = key(OPERATOR).address();
     let nonce = f.node.nonce(operator).await;
-    assert_eq!(f.chain.refund(q.order_id).await.unwrap(), Settlement::AlreadyDone);
-    assert!(matches!(f.chain.release(q.order_id).await, Err(ChainError::Reverted(_))));
+    assert_eq!(
+        f.chain.refund(q.order_id).await.unwrap(),
+        Settlement::AlreadyDone
+    );
+    assert!(matches!(
+        f.chain.release(q.order_id).await,
+        Err(ChainError::Reverted(_))
+    ));
     assert_eq!(f.node.nonce(operator).await, nonce, "nothing was sent");
 
-    let logs = f.chain.escrow_logs(0, f.node.block_number().await).await.unwrap();
+    let logs = f
+        .chain
+        .escrow_logs(0, f.node.block_number().await)
+        .await
+        .unwrap();
     assert_eq!(
         logs.last().map(|e| e.log.clone()),
         Some(EscrowLog::Refunded {

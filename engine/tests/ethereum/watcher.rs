@@ -189,7 +189,13 @@ async fn the_running_watcher_wakes_on_the_signal_and_stops_on_shutdown() {
     let mut opts = options(Confirmations::Blocks(0));
     // A poll far away: only the wake can explain a prompt delivery.
     opts.poll = Duration::from_secs(3600);
-    let w = ChainWatcher::new(f.chain.clone(), store.clone(), sink.clone(), opts, signal.clone());
+    let w = ChainWatcher::new(
+        f.chain.clone(),
+        store.clone(),
+        sink.clone(),
+        opts,
+        signal.clone(),
+    );
     let (shutdown, rx) = tokio::sync::broadcast::channel(1);
     let task = tokio::spawn(w.run(rx));
     // Its first round has run (it wrote a checkpoint): it now sleeps on the long poll.

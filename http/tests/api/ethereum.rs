@@ -49,7 +49,11 @@ fn collection_example() -> (String, String) {
     (raw, signature)
 }
 
-async fn post_raw(app: &TestApp, body: impl Into<String>, signature: Option<&str>) -> crate::harness::Resp {
+async fn post_raw(
+    app: &TestApp,
+    body: impl Into<String>,
+    signature: Option<&str>,
+) -> crate::harness::Resp {
     let mut req = app
         .client
         .post(app.url("/ethereum/alchemy-webhook"))
@@ -73,26 +77,36 @@ async fn webhook_checks(backend: Backend) {
     // No signature, or the original system's (made with a key we do not have): 401.
     let r = post_raw(&app, raw.clone(), None).await.expect_error(401);
     assert_eq!(r.message(), "missing x-alchemy-signature");
-    let r = post_raw(&app, raw.clone(), Some(&original_signature)).await.expect_error(401);
+    let r = post_raw(&app, raw.clone(), Some(&original_signature))
+        .await
+        .expect_error(401);
     assert_eq!(r.message(), "invalid x-alchemy-signature");
-    let r = post_raw(&app, raw.clone(), Some("not hex")).await.expect_error(401);
+    let r = post_raw(&app, raw.clone(), Some("not hex"))
+        .await
+        .expect_error(401);
     assert_eq!(r.message(), "invalid x-alchemy-signature");
     assert!(!woken(&app), "nothing unverified wakes the watcher");
 
     // The same body signed with our key: accepted, the watcher woken.
     let signature = signature_of(KEY, raw.as_bytes());
-    let r = post_raw(&app, raw.clone(), Some(&signature)).await.expect(200);
+    let r = post_raw(&app, raw.clone(), Some(&signature))
+        .await
+        .expect(200);
     assert_eq!(r.body, json!({"received": true, "duplicate": false}));
     assert!(woken(&app));
 
     // Replayed: acknowledged, nothing done.
-    let r = post_raw(&app, raw.clone(), Some(&signature)).await.expect(200);
+    let r = post_raw(&app, raw.clone(), Some(&signature))
+        .await
+        .expect(200);
     assert_eq!(r.body, json!({"received": true, "duplicate": true}));
     assert!(!woken(&app));
 
     // A body changed after signing does not verify.
     let tampered = raw.replace("whevt_mc4epdgdb3vzxbwj", "whevt_other");
-    post_raw(&app, tampered, Some(&signature)).await.expect_error(401);
+    post_raw(&app, tampered, Some(&signature))
+        .await
+        .expect_error(401);
 
     // Signed but not a notification: 400.
     let junk = "[1,2,3]";
@@ -121,8 +135,14 @@ async fn alchemy_webhook_is_verified_deduplicated_and_wakes_the_watcher_postgres
 async fn without_a_signing_key_the_webhook_refuses_everything() {
     let app = TestApp::spawn(Backend::Memory).await;
     let (raw, signature) = collection_example();
-    let r = post_raw(&app, raw, Some(&signature)).await.expect_error(401);
-    assert!(r.message().contains("chain.alchemy_signing_key"), "{}", r.message());
+    let r = post_raw(&app, raw, Some(&signature))
+        .await
+        .expect_error(401);
+    assert!(
+        r.message().contains("chain.alchemy_signing_key"),
+        "{}",
+        r.message()
+    );
 }
 
 #[derive(Default)]
@@ -161,7 +181,9 @@ async fn a_webhook_hint_makes_the_watcher_deliver_the_payment_from_the_node() {
     .await;
     assert_eq!(app.engine.chain.adapter_name(), "ethereum");
     let sink = Arc::new(RecordingSink::default());
-    app.engine.start_chain_watcher(sink.clone()).expect("watcher starts");
+    app.engine
+        .start_chain_watcher(sink.clone())
+        .expect("watcher starts");
 
     // Pay an order with the engine's quote signature.
     let payer = key(2);
@@ -201,7 +223,10 @@ async fn a_webhook_hint_makes_the_watcher_deliver_the_payment_from_the_node() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(delivered.len(), 1, "{delivered:?}");
-    assert_eq!((delivered[0].tx_hash, delivered[0].contract), (tx, contract));
+    assert_eq!(
+        (delivered[0].tx_hash, delivered[0].contract),
+        (tx, contract)
+    );
     assert!(matches!(
         delivered[0].log,
         EscrowLog::Paid { order_id, amount, .. } if order_id == quote.order_id && amount == U256::from(quote.amount.0)

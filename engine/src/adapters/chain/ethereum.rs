@@ -136,7 +136,11 @@ impl JsonRpc {
     }
 
     /// Calls `method`; a node error is `ChainError::Other` with its message.
-    pub async fn call<T: DeserializeOwned>(&self, method: &str, params: Value) -> Result<T, ChainError> {
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        params: Value,
+    ) -> Result<T, ChainError> {
         self.try_call(method, params)
             .await?
             .map_err(|e| ChainError::Other(format!("{method}: {} ({})", e.message, e.code)))
@@ -208,11 +212,12 @@ pub struct OperatorKey(PrivateKeySigner);
 
 impl OperatorKey {
     pub fn from_hex(setting: &str, key: &str) -> Result<Self, ChainError> {
-        let bytes = B256::from_str(key.trim())
-            .map_err(|_| ChainError::Config(format!("{setting} must be a 32-byte hex private key")))?;
-        PrivateKeySigner::from_bytes(&bytes)
-            .map(Self)
-            .map_err(|_| ChainError::Config(format!("{setting} is not a valid secp256k1 private key")))
+        let bytes = B256::from_str(key.trim()).map_err(|_| {
+            ChainError::Config(format!("{setting} must be a 32-byte hex private key"))
+        })?;
+        PrivateKeySigner::from_bytes(&bytes).map(Self).map_err(|_| {
+            ChainError::Config(format!("{setting} is not a valid secp256k1 private key"))
+        })
     }
 
     pub fn address(&self) -> Address {
@@ -263,7 +268,8 @@ impl TxSender<'_> {
     ) -> Result<(Bytes, B256), TxFailure> {
         let from = self.key.address();
         let kind = to.map_or(TxKind::Create, TxKind::Call);
-        let mut estimate = json!({"from": from, "value": value, "data": Bytes::from(input.clone())});
+        let mut estimate =
+            json!({"from": from, "value": value, "data": Bytes::from(input.clone())});
         if let Some(to) = to {
             estimate["to"] = json!(to);
         }
@@ -369,7 +375,12 @@ impl TxSender<'_> {
     }
 
     /// Signs, sends and waits for a transaction.
-    pub async fn send(&self, to: Option<Address>, value: U256, input: Vec<u8>) -> Result<B256, TxFailure> {
+    pub async fn send(
+        &self,
+        to: Option<Address>,
+        value: U256,
+        input: Vec<u8>,
+    ) -> Result<B256, TxFailure> {
         let (raw, hash) = self.sign(to, value, input).await?;
         self.send_raw(&raw).await?;
         self.wait(hash).await
@@ -493,7 +504,11 @@ impl EthereumChain {
                 Ok(SettleDecision::Send) => {}
                 Err(refusal) => return Err(ChainError::Reverted(refusal.to_string())),
             }
-            match self.sender().send(Some(self.contract), U256::ZERO, input.clone()).await {
+            match self
+                .sender()
+                .send(Some(self.contract), U256::ZERO, input.clone())
+                .await
+            {
                 Ok(tx_hash) => {
                     tracing::info!(?call, tx = %tx_hash, "operator transaction mined");
                     return Ok(Settlement::Sent { tx_hash });
@@ -620,9 +635,12 @@ impl Chain for EthereumChain {
 
 /// A log of the contract as a [`ChainEvent`]; `None` for a pending log (no block yet).
 fn decode_log(l: &RpcLog) -> Result<Option<ChainEvent>, ChainError> {
-    let (Some(block_number), Some(block_hash), Some(tx_hash), Some(log_index)) =
-        (l.block_number, l.block_hash, l.transaction_hash, l.log_index)
-    else {
+    let (Some(block_number), Some(block_hash), Some(tx_hash), Some(log_index)) = (
+        l.block_number,
+        l.block_hash,
+        l.transaction_hash,
+        l.log_index,
+    ) else {
         return Ok(None);
     };
     let bad = |e: alloy_sol_types::Error| ChainError::Other(format!("log does not decode: {e}"));

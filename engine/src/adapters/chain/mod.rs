@@ -218,9 +218,8 @@ mod tests {
             from_settings(&rpc).err().unwrap().to_string(),
             "chain.operator_key must be a 32-byte hex private key"
         );
-        rpc.operator_key = Some(
-            "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d".into(),
-        );
+        rpc.operator_key =
+            Some("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d".into());
         let chain = from_settings(&rpc).unwrap();
         assert_eq!(chain.adapter_name(), "ethereum");
     }

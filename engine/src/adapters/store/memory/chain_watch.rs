@@ -43,7 +43,11 @@ impl ChainWatchStore for MemoryStore {
 
     async fn chain_log_delivered(&self, watcher: &str, event: &ChainEvent) -> StoreResult<()> {
         let mut s = self.state.write();
-        let w = s.chain_watch.watchers.entry(watcher.to_string()).or_default();
+        let w = s
+            .chain_watch
+            .watchers
+            .entry(watcher.to_string())
+            .or_default();
         let mut kept = event.clone();
         kept.removed = false;
         w.logs.insert((event.tx_hash, event.log_index), kept);
@@ -70,7 +74,11 @@ impl ChainWatchStore for MemoryStore {
         keep_from: u64,
     ) -> StoreResult<()> {
         let mut s = self.state.write();
-        let w = s.chain_watch.watchers.entry(watcher.to_string()).or_default();
+        let w = s
+            .chain_watch
+            .watchers
+            .entry(watcher.to_string())
+            .or_default();
         w.checkpoint = Some(checkpoint.clone());
         w.logs.retain(|_, e| e.block_number >= keep_from);
         Ok(())

@@ -137,21 +137,27 @@ fn encode(e: &ChainEvent) -> Value {
             payee,
             amount,
             fee,
-        } => json!({"event": "OrderPaid", "orderId": order_id.to_string(), "payer": payer.to_string(),
-                    "payee": payee.to_string(), "amount": amount.to_string(), "fee": fee.to_string()}),
+        } => {
+            json!({"event": "OrderPaid", "orderId": order_id.to_string(), "payer": payer.to_string(),
+                    "payee": payee.to_string(), "amount": amount.to_string(), "fee": fee.to_string()})
+        }
         EscrowLog::Released {
             order_id,
             payee,
             payee_amount,
             fee,
-        } => json!({"event": "FundReleased", "orderId": order_id.to_string(), "payee": payee.to_string(),
-                    "payeeAmount": payee_amount.to_string(), "fee": fee.to_string()}),
+        } => {
+            json!({"event": "FundReleased", "orderId": order_id.to_string(), "payee": payee.to_string(),
+                    "payeeAmount": payee_amount.to_string(), "fee": fee.to_string()})
+        }
         EscrowLog::Refunded {
             order_id,
             payer,
             amount,
-        } => json!({"event": "Refunded", "orderId": order_id.to_string(), "payer": payer.to_string(),
-                    "amount": amount.to_string()}),
+        } => {
+            json!({"event": "Refunded", "orderId": order_id.to_string(), "payer": payer.to_string(),
+                    "amount": amount.to_string()})
+        }
     };
     v["contract"] = json!(e.contract.to_string());
     v
