@@ -309,3 +309,31 @@ async fn an_operator_key_the_contract_does_not_trust_is_refused_by_the_contract(
     assert!(!shown.contains(&TEST_KEYS[3][2..]), "{shown}");
     assert!(shown.contains(&key(3).address().to_string()), "{shown}");
 }
+
+#[tokio::test]
+async fn concurrent_operator_calls_each_get_their_own_nonce() {
+    let f = Fixture::start().await;
+    let (a, b) = (f.quote().await, f.quote().await);
+    f.pay(&a).await;
+    f.pay(&b).await;
+    let operator = key(OPERATOR).address();
+    let nonce = f.node.nonce(operator).await;
+    let (released, refunded) =
+        tokio::join!(f.chain.release(a.order_id), f.chain.refund(b.order_id));
+    let (Ok(Settlement::Sent { tx_hash: ta }), Ok(Settlement::Sent { tx_hash: tb })) =
+        (released, refunded)
+    else {
+        panic!("both sent")
+    };
+    assert_ne!(ta, tb);
+    assert_eq!(f.node.nonce(operator).await, nonce + 2);
+    assert_eq!(
+        f.chain.escrow_record(a.order_id).await.unwrap(),
+        EscrowRecord::Released
+    );
+    assert_eq!(
+        f.chain.escrow_record(b.order_id).await.unwrap(),
+        EscrowRecord::Refunded
+    );
+    assert_eq!(f.node.balance(f.contract).await, U256::ZERO);
+}

@@ -225,3 +225,21 @@ async fn the_running_watcher_wakes_on_the_signal_and_stops_on_shutdown() {
         .expect("stops on shutdown")
         .unwrap();
 }
+
+#[tokio::test]
+async fn with_the_finalized_tag_the_watcher_delivers_up_to_the_finalized_block() {
+    // ganache finalizes every block at once; the adapter reads the tag from the node.
+    let f = Fixture::start().await;
+    assert_eq!(
+        f.chain.finalized_block().await.unwrap(),
+        Some(f.node.block_number().await)
+    );
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new());
+    let sink = Arc::new(RecordingSink::default());
+    let w = watcher(&f, &store, &sink, Confirmations::Finalized);
+    let q = f.quote().await;
+    let tx = f.pay(&q).await;
+    let round = w.round().await.unwrap();
+    assert_eq!(round.delivered, 1);
+    assert_eq!(sink.taken()[0].tx_hash, tx);
+}
