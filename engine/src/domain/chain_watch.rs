@@ -60,12 +60,30 @@ pub struct ReorgVerdict {
     pub rewind_to: Option<u64>,
 }
 
-/// The blocks whose canonical hash the watcher must read to judge a reorg.
-pub fn blocks_to_verify(delivered: &[ChainEvent], checkpoint: &ChainCheckpoint) -> BTreeSet<u64> {
+/// The blocks whose canonical hash the watcher must read to judge a reorg, given whether
+/// the checkpoint's own block is still canonical. Each block commits to its parent's hash,
+/// so an intact checkpoint block means nothing at or below it changed: only logs delivered
+/// above it (a round the sink interrupted) need their blocks checked. Otherwise every
+/// kept log's block is checked, and the checkpoint's.
+pub fn blocks_to_verify(
+    delivered: &[ChainEvent],
+    checkpoint: &ChainCheckpoint,
+    checkpoint_intact: bool,
+) -> BTreeSet<u64> {
+    let floor = match checkpoint.last_block {
+        Some((n, _)) if checkpoint_intact => Some(n),
+        _ => None,
+    };
     delivered
         .iter()
         .map(|e| e.block_number)
-        .chain(checkpoint.last_block.map(|(n, _)| n))
+        .filter(|n| floor.is_none_or(|f| *n > f))
+        .chain(
+            checkpoint
+                .last_block
+                .map(|(n, _)| n)
+                .filter(|_| floor.is_none()),
+        )
         .collect()
 }
 
@@ -170,10 +188,20 @@ mod tests {
             last_block: Some((12, B256::repeat_byte(12))),
         };
         assert_eq!(
-            blocks_to_verify(&delivered, &checkpoint)
+            blocks_to_verify(&delivered, &checkpoint, false)
                 .into_iter()
                 .collect::<Vec<_>>(),
             vec![10, 12]
+        );
+        // An intact checkpoint block vouches for everything at or below it...
+        assert!(blocks_to_verify(&delivered, &checkpoint, true).is_empty());
+        // ...but not for a log delivered above it by an interrupted round.
+        let above = [delivered.clone(), vec![event(14, 4, 0)]].concat();
+        assert_eq!(
+            blocks_to_verify(&above, &checkpoint, true)
+                .into_iter()
+                .collect::<Vec<_>>(),
+            vec![14]
         );
         // Block 12 changed, block 10 did not.
         let canonical = HashMap::from([

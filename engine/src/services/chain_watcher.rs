@@ -158,10 +158,19 @@ impl ChainWatcher {
         let mut delivered = self.store.chain_recent_logs(&self.key).await?;
         let mut round = Round::default();
 
-        // 1. Reorgs: compare what was delivered (and the checkpoint) with the canonical chain.
+        // 1. Reorgs: compare what was delivered (and the checkpoint) with the canonical
+        // chain; usually one call, the checkpoint block's hash, vouches for all of it.
         let mut canonical = HashMap::new();
-        for n in blocks_to_verify(&delivered, &checkpoint) {
-            canonical.insert(n, self.chain.block_hash(n).await?);
+        let mut intact = false;
+        if let Some((n, hash)) = checkpoint.last_block {
+            let now = self.chain.block_hash(n).await?;
+            intact = now == Some(hash);
+            canonical.insert(n, now);
+        }
+        for n in blocks_to_verify(&delivered, &checkpoint, intact) {
+            if !canonical.contains_key(&n) {
+                canonical.insert(n, self.chain.block_hash(n).await?);
+            }
         }
         let verdict = judge_reorg(
             &delivered,
