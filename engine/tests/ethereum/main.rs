@@ -337,3 +337,15 @@ async fn concurrent_operator_calls_each_get_their_own_nonce() {
     );
     assert_eq!(f.node.balance(f.contract).await, U256::ZERO);
 }
+
+#[tokio::test]
+async fn a_node_of_another_chain_is_refused_before_anything_is_sent_or_read() {
+    let f = Fixture::start_with(|s| s.chain_id = 1).await;
+    let expected = ChainError::Config(
+        "chain.chain_id is 1 but the node at chain.rpc_url serves chain 31337".into(),
+    );
+    let nonce = f.node.nonce(key(OPERATOR).address()).await;
+    assert_eq!(f.chain.release(B256::ZERO).await, Err(expected.clone()));
+    assert_eq!(f.chain.escrow_logs(0, 1).await, Err(expected));
+    assert_eq!(f.node.nonce(key(OPERATOR).address()).await, nonce);
+}

@@ -435,6 +435,9 @@ pub struct EthereumChain {
     /// One operator transaction at a time: nonces stay in order and a retry always sees
     /// the previous attempt's outcome.
     sending: tokio::sync::Mutex<()>,
+    /// Set once the node was seen to serve `chain_id` (quotes and transactions for another
+    /// chain would all revert or be refused, so nothing is sent or read before that).
+    node_checked: tokio::sync::OnceCell<()>,
 }
 
 impl std::fmt::Debug for EthereumChain {
@@ -470,7 +473,26 @@ impl EthereumChain {
             poll: Duration::from_millis(s.poll_ms.max(1)),
             receipt_timeout: Duration::from_secs(s.receipt_timeout_secs.max(1)),
             sending: tokio::sync::Mutex::new(()),
+            node_checked: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// Checks (once) that the node serves the configured chain.
+    async fn check_node(&self) -> Result<(), ChainError> {
+        self.node_checked
+            .get_or_try_init(|| async {
+                let id: U64 = self.rpc.call("eth_chainId", json!([])).await?;
+                if id.to::<u64>() == self.chain_id {
+                    Ok(())
+                } else {
+                    Err(ChainError::Config(format!(
+                        "chain.chain_id is {} but the node at chain.rpc_url serves chain {id}",
+                        self.chain_id
+                    )))
+                }
+            })
+            .await
+            .map(|_| ())
     }
 
     pub fn operator_address(&self) -> Address {
@@ -489,6 +511,7 @@ impl EthereumChain {
 
     #[tracing::instrument(name = "chain.settle", skip(self), fields(order_id = %order_id))]
     async fn settle(&self, order_id: B256, call: OperatorCall) -> Result<Settlement, ChainError> {
+        self.check_node().await?;
         let _one_at_a_time = self.sending.lock().await;
         let input = match call {
             OperatorCall::Release => MEscrow::releaseCall { orderId: order_id }.abi_encode(),
@@ -607,6 +630,7 @@ impl Chain for EthereumChain {
     }
 
     async fn escrow_logs(&self, from: u64, to: u64) -> Result<Vec<ChainEvent>, ChainError> {
+        self.check_node().await?;
         let filter = json!({
             "address": self.contract,
             "fromBlock": hex_u64(from),
