@@ -21,6 +21,8 @@ use crate::auth::Authenticator;
 use crate::config::Settings;
 use crate::ports::{Bus, Chain, ChainEventSink, Pusher, Store};
 use crate::services::accounts::AccountService;
+use crate::services::chain_watcher::{ChainWatchSignal, ChainWatcher, WatchOptions};
+use crate::services::chain_webhook::ChainWebhookService;
 use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
@@ -62,6 +64,10 @@ pub struct Engine {
     /// Where chain events go (the OrderSupervisor, once the actors attach it): the chain
     /// follower, the webhook and the inbound queue all hand events to it.
     chain_sink: parking_lot::RwLock<Option<Arc<dyn ChainEventSink>>>,
+    /// Wakes the chain watcher early (the Alchemy webhook's hint); harmless before it runs.
+    pub chain_watch: ChainWatchSignal,
+    /// `POST /ethereum/alchemy-webhook`: verifies and dedupes notifications, wakes the watcher.
+    pub chain_webhook: ChainWebhookService,
     pub auth: Arc<Authenticator>,
     pub outbox: OutboxSignal,
     pub relay_stats: Arc<RelayStats>,
@@ -161,6 +167,12 @@ impl Engine {
             Some(sim) => sim.clone(),
             None => adapters::chain::from_settings(&settings.chain)?,
         };
+        let chain_watch = ChainWatchSignal::default();
+        let chain_webhook = ChainWebhookService::new(
+            store.clone(),
+            chain_watch.clone(),
+            settings.chain.alchemy_signing_key.clone(),
+        );
         let market = MarketService::new(
             store.clone(),
             chain.clone(),
@@ -190,6 +202,8 @@ impl Engine {
             chain,
             simulated_chain: simulated,
             chain_sink: parking_lot::RwLock::new(None),
+            chain_watch,
+            chain_webhook,
             deliverer,
             settings: Arc::new(settings),
             node_id,
@@ -229,17 +243,27 @@ impl Engine {
         }
     }
 
-    /// Attaches the handler of chain events and starts following the chain into it.
+    /// Starts the chain watcher, delivering confirmed escrow logs to `sink` (the order
+    /// handler, which lives above the engine and so is handed in once it is built). It
+    /// stops on [`Engine::shutdown`].
+    pub fn start_chain_watcher(&self, sink: Arc<dyn ChainEventSink>) -> Result<(), StartError> {
+        let options = WatchOptions::from_settings(&self.settings.chain)?;
+        let watcher = ChainWatcher::new(
+            self.chain.clone(),
+            self.store.clone(),
+            sink,
+            options,
+            self.chain_watch.clone(),
+        );
+        tokio::spawn(watcher.run(self.shutdown.subscribe()));
+        Ok(())
+    }
+
+    /// Attaches the handler of chain events and starts the chain watcher into it.
     /// Called once by the actors when the OrderSupervisor runs.
     pub fn attach_chain_sink(&self, sink: Arc<dyn ChainEventSink>) -> Result<(), StartError> {
         *self.chain_sink.write() = Some(sink.clone());
-        let follower = services::chain_follower::ChainFollower::new(
-            self.chain.clone(),
-            sink,
-            &self.settings.chain,
-        )?;
-        tokio::spawn(follower.run(self.shutdown.subscribe()));
-        Ok(())
+        self.start_chain_watcher(sink)
     }
 
     /// The handler of chain events, once attached (webhook, inbound queue, tests).

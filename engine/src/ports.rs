@@ -2,6 +2,7 @@
 //! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
 //! Services depend on these traits only.
 
+use crate::domain::chain_watch::ChainCheckpoint;
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
     NewMessage,
@@ -56,6 +57,7 @@ pub trait Store:
     + ChatStore
     + DeviceStore
     + WsConnectionStore
+    + ChainWatchStore
     + Send
     + Sync
     + 'static
@@ -508,6 +510,34 @@ pub trait ChainEventSink: Send + Sync + 'static {
     /// twice changes nothing the second time. `Err` means not applied: deliver it again
     /// (the watcher does not move its checkpoint past it).
     async fn on_chain_event(&self, event: ChainEvent) -> Result<(), ChainError>;
+}
+
+/// The chain watcher's memory (`services::chain_watcher`): its checkpoint and the logs it
+/// delivered from recent blocks, per watcher key (chain id and contract), so that a
+/// restart resumes where it stopped and a reorg can name the logs it removed.
+#[async_trait]
+pub trait ChainWatchStore: Send + Sync {
+    /// `None` before the watcher's first checkpoint.
+    async fn chain_checkpoint(&self, watcher: &str) -> StoreResult<Option<ChainCheckpoint>>;
+    /// The delivered logs still kept, in chain order (block, then log index).
+    async fn chain_recent_logs(&self, watcher: &str) -> StoreResult<Vec<ChainEvent>>;
+    /// Keeps a log the sink accepted; the same `(tx_hash, log_index)` again replaces it
+    /// (a re-mined log with its new block).
+    async fn chain_log_delivered(&self, watcher: &str, event: &ChainEvent) -> StoreResult<()>;
+    /// Forgets a log whose removal the sink accepted.
+    async fn chain_log_removed(
+        &self,
+        watcher: &str,
+        tx_hash: B256,
+        log_index: u64,
+    ) -> StoreResult<()>;
+    /// Moves the checkpoint and drops kept logs of blocks below `keep_from`, together.
+    async fn chain_advance(
+        &self,
+        watcher: &str,
+        checkpoint: &ChainCheckpoint,
+        keep_from: u64,
+    ) -> StoreResult<()>;
 }
 
 // --- realtime: chats, messages, devices, WebSocket connections ---------------------------

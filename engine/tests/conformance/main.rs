@@ -5,6 +5,7 @@
 mod harness;
 
 mod bus;
+mod chain_watch;
 mod chat;
 mod market;
 mod notifications;

@@ -11,6 +11,7 @@ mod cli;
 mod connections;
 mod errors;
 mod escrow;
+mod ethereum;
 mod experiences;
 mod list_conventions;
 mod listings;

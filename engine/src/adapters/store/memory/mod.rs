@@ -6,6 +6,7 @@
 //! columns do, so cursors behave alike.
 
 mod account_deletion;
+mod chain_watch;
 mod chat;
 mod devices;
 mod market;
@@ -61,6 +62,8 @@ pub(crate) struct State {
     pub chats: chat::ChatTables,
     pub devices: devices::DeviceTable,
     pub ws: ws_connections::WsTables,
+    // chain watcher
+    pub chain_watch: chain_watch::ChainWatchTables,
 }
 
 pub(crate) struct OutboxEntry {
