@@ -17,6 +17,7 @@ pub mod paging;
 pub mod people;
 pub mod search;
 pub mod settlement;
+pub mod text;
 pub mod time;
 pub mod wallet;
 pub mod ws_connections;

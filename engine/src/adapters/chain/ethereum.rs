@@ -458,11 +458,13 @@ impl EthereumChain {
             .ok_or_else(|| ChainError::Config("chain.rpc_url must be set".into()))?;
         let operator = s
             .operator_key
-            .as_deref()
+            .as_ref()
+            .map(secrecy::ExposeSecret::expose_secret)
             .ok_or_else(|| ChainError::Config("chain.operator_key must be set".into()))?;
         let quotes = s
             .quote_signer_key
-            .as_deref()
+            .as_ref()
+            .map(secrecy::ExposeSecret::expose_secret)
             .ok_or_else(|| ChainError::Config("chain.quote_signer_key must be set".into()))?;
         Ok(Self {
             rpc: JsonRpc::new(url)?,

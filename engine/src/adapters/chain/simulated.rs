@@ -93,6 +93,7 @@ pub struct Revert {
     pub value: U256,
     pub reason: String,
 }
+use secrecy::ExposeSecret;
 
 pub struct SimulatedChain {
     chain_id: u64,
@@ -115,12 +116,13 @@ impl SimulatedChain {
     pub fn from_settings(settings: &ChainSettings) -> Result<Self, ChainError> {
         let key = settings
             .quote_signer_key
-            .as_deref()
+            .as_ref()
+            .map(|k| k.expose_secret())
             .ok_or_else(|| ChainError::Config("chain.quote_signer_key must be set".into()))?;
         let signer = QuoteSigner::from_hex(key)?;
         // The operator settles; with no operator key configured, the quote key's address
         // plays it (the simulated chain has no gas to pay).
-        let operator = match settings.operator_key.as_deref() {
+        let operator = match settings.operator_key.as_ref().map(|k| k.expose_secret()) {
             Some(k) => QuoteSigner::from_hex(k)
                 .map_err(|_| {
                     ChainError::Config(
