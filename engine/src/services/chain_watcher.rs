@@ -38,11 +38,18 @@ pub enum WatchError {
 /// Wakes the watcher before its next poll (the Alchemy webhook's hint). Cheap to clone;
 /// a wake while the watcher is busy is kept for when it next waits.
 #[derive(Clone, Default)]
-pub struct ChainWatchSignal(Arc<Notify>);
+pub struct ChainWatchSignal(Arc<Notify>, Arc<std::sync::atomic::AtomicU64>);
 
 impl ChainWatchSignal {
     pub fn wake(&self) {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.0.notify_one();
+    }
+
+    /// How many wakes were given so far (observable even after the running watcher took
+    /// them: tests, metrics).
+    pub fn wakes(&self) -> u64 {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Resolves at the next wake, or at once when one came while nobody waited.
