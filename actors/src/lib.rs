@@ -14,6 +14,8 @@ pub mod chat_room;
 pub mod cluster;
 pub mod frames;
 pub mod notifier;
+pub mod order_actor;
+pub mod order_supervisor;
 pub mod presence;
 pub mod room_registry;
 pub mod user_session;

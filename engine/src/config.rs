@@ -384,6 +384,14 @@ pub struct MarketSettings {
 #[derive(Debug, Clone, Deserialize)]
 pub struct OrderSettings {
     pub payment_timeout_secs: u64,
+    /// How often every node looks for unpaid orders past their deadline (the OrderActor's
+    /// timer does it on time; the sweep covers orders no actor holds).
+    #[serde(default = "default_sweep_secs")]
+    pub expiry_sweep_secs: u64,
+}
+
+fn default_sweep_secs() -> u64 {
+    30
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -399,10 +407,59 @@ pub struct ChainSettings {
     pub confirmations: Option<String>,
     pub start_block: Option<u64>,
     pub alchemy_signing_key: Option<SecretString>,
+    /// How often the chain watcher polls (it is also woken by the Alchemy webhook), and
+    /// how often the Ethereum adapter looks for an operator transaction's receipt.
+    #[serde(default = "default_chain_poll_ms")]
+    pub poll_ms: u64,
+    /// Most blocks one `eth_getLogs` asks for (providers cap the range).
+    #[serde(default = "default_chain_log_range")]
+    pub log_range: u64,
+    /// How many blocks behind the checkpoint the watcher keeps delivered logs, to notice
+    /// a reorg that removes them.
+    #[serde(default = "default_chain_reorg_window")]
+    pub reorg_window: u64,
+    /// How long an operator transaction may wait for its receipt before the call answers
+    /// `Unavailable` (a retry reads the contract first, so it never settles twice).
+    #[serde(default = "default_chain_receipt_timeout_secs")]
+    pub receipt_timeout_secs: u64,
 }
 
 fn default_chain_id() -> u64 {
     31337
+}
+
+fn default_chain_poll_ms() -> u64 {
+    2000
+}
+
+fn default_chain_log_range() -> u64 {
+    2000
+}
+
+fn default_chain_reorg_window() -> u64 {
+    128
+}
+
+fn default_chain_receipt_timeout_secs() -> u64 {
+    120
+}
+
+use crate::domain::chain_watch::Confirmations;
+
+impl ChainSettings {
+    /// `chain.confirmations` parsed: a number of blocks or `finalized`; unset means 0
+    /// (the simulated chain and a local node, where nothing reorgs on its own).
+    pub fn confirmations(&self) -> Result<Confirmations, ConfigError> {
+        match self.confirmations.as_deref().map(str::trim) {
+            None | Some("") => Ok(Confirmations::Blocks(0)),
+            Some("finalized") => Ok(Confirmations::Finalized),
+            Some(n) => n.parse().map(Confirmations::Blocks).map_err(|_| {
+                ConfigError::Invalid(
+                    "chain.confirmations must be a number of blocks or \"finalized\"".into(),
+                )
+            }),
+        }
+    }
 }
 
 /// `/metrics` protection: a bearer token, a separate listen address, or both.
@@ -607,6 +664,42 @@ impl Settings {
         if self.ws.client_timeout_secs <= self.ws.heartbeat_secs {
             return invalid("ws.client_timeout_secs must be longer than ws.heartbeat_secs");
         }
+        self.chain.confirmations()?;
+        if self.chain.poll_ms == 0 || self.chain.log_range == 0 || self.chain.reorg_window == 0 {
+            return invalid(
+                "chain.poll_ms, chain.log_range and chain.reorg_window must be at least 1",
+            );
+        }
+        if self.chain.rpc_url.is_some() {
+            // The Ethereum adapter needs all of these; name every one that is missing.
+            let missing: Vec<&str> = [
+                (
+                    "chain.contract_address",
+                    self.chain.contract_address.as_deref(),
+                ),
+                (
+                    "chain.operator_key",
+                    self.chain.operator_key.as_ref().map(|k| k.expose_secret()),
+                ),
+                (
+                    "chain.quote_signer_key",
+                    self.chain
+                        .quote_signer_key
+                        .as_ref()
+                        .map(|k| k.expose_secret()),
+                ),
+            ]
+            .into_iter()
+            .filter(|(_, v)| v.is_none_or(|v| v.trim().is_empty()))
+            .map(|(k, _)| k)
+            .collect();
+            if !missing.is_empty() {
+                return Err(ConfigError::Invalid(format!(
+                    "chain.rpc_url is set, so {} must be set too",
+                    missing.join(", ")
+                )));
+            }
+        }
         if !matches!(self.log.format.as_str(), "pretty" | "json") {
             return invalid("log.format must be \"pretty\" or \"json\"");
         }
@@ -716,10 +809,17 @@ mod tests {
         assert!(err.to_string().contains("auth.internal_api_key"), "{err}");
         let loaded = Settings::load_with(
             Some(&path),
-            &[(
-                "auth.internal_api_key",
-                "a-real-deployment-key-0123456789abcdef",
-            )],
+            &[
+                (
+                    "auth.internal_api_key",
+                    "a-real-deployment-key-0123456789abcdef",
+                ),
+                // The operator key comes from the environment in production (never a file).
+                (
+                    "chain.operator_key",
+                    "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
+                ),
+            ],
         )
         .expect("production example loads with its own key");
         assert_eq!(loaded.auth.mode, AuthMode::Cognito);
@@ -865,5 +965,46 @@ mod tests {
             .expect("loads");
         assert_eq!(s.http.port, 9000);
         assert_eq!(s.market.fee_bps, 250);
+    }
+
+    #[test]
+    fn an_rpc_url_names_every_missing_chain_key() {
+        let err = Settings::load_with(
+            None,
+            &[
+                ("chain.rpc_url", "http://127.0.0.1:8545"),
+                ("chain.contract_address", ""),
+            ],
+        )
+        .expect_err("refused");
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration: chain.rpc_url is set, so chain.contract_address, \
+             chain.operator_key must be set too"
+        );
+    }
+
+    #[test]
+    fn confirmations_are_blocks_or_finalized() {
+        let load = |c: &str| Settings::load_with(None, &[("chain.confirmations", c)]);
+        assert_eq!(
+            load("12").unwrap().chain.confirmations().unwrap(),
+            Confirmations::Blocks(12)
+        );
+        assert_eq!(
+            load("finalized").unwrap().chain.confirmations().unwrap(),
+            Confirmations::Finalized
+        );
+        assert_eq!(
+            Settings::load(None).unwrap().chain.confirmations().unwrap(),
+            Confirmations::Blocks(0)
+        );
+        assert!(
+            load("soon")
+                .err()
+                .unwrap()
+                .to_string()
+                .contains("chain.confirmations")
+        );
     }
 }

@@ -102,6 +102,23 @@ pub enum Event {
     WalletRemoved(WalletChanged),
     #[serde(rename = "order.created")]
     OrderCreated(OrderCreated),
+    #[serde(rename = "order.paid")]
+    OrderPaid(OrderChanged),
+    #[serde(rename = "order.releasing")]
+    OrderReleasing(OrderChanged),
+    #[serde(rename = "order.completed")]
+    OrderCompleted(OrderChanged),
+    #[serde(rename = "order.refunding")]
+    OrderRefunding(OrderChanged),
+    #[serde(rename = "order.cancelled")]
+    OrderCancelled(OrderChanged),
+    #[serde(rename = "order.expired")]
+    OrderExpired(OrderChanged),
+    #[serde(rename = "order.payment_undone")]
+    OrderPaymentUndone(OrderChanged),
+    /// An escrow log that does not match its order: recorded, raised, never applied.
+    #[serde(rename = "payment.mismatched")]
+    PaymentMismatched(PaymentMismatched),
     // --- realtime: chats and messages ---
     #[serde(rename = "chat.created")]
     ChatCreated(ChatCreated),
@@ -138,6 +155,14 @@ impl Event {
             Event::WalletAdded(_) => "wallet.added",
             Event::WalletRemoved(_) => "wallet.removed",
             Event::OrderCreated(_) => "order.created",
+            Event::OrderPaid(_) => "order.paid",
+            Event::OrderReleasing(_) => "order.releasing",
+            Event::OrderCompleted(_) => "order.completed",
+            Event::OrderRefunding(_) => "order.refunding",
+            Event::OrderCancelled(_) => "order.cancelled",
+            Event::OrderExpired(_) => "order.expired",
+            Event::OrderPaymentUndone(_) => "order.payment_undone",
+            Event::PaymentMismatched(_) => "payment.mismatched",
             Event::ChatCreated(_) => "chat.created",
             Event::MessageSent(_) => "message.sent",
         }
@@ -256,6 +281,33 @@ pub struct OrderCreated {
     pub order_total: String,
     pub escrow_order_id: String,
     pub deadline: u64,
+}
+
+/// An order step: who, what, and the status after it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderChanged {
+    pub order_uuid: Uuid,
+    pub offer_uuid: Uuid,
+    pub listing_uuid: Uuid,
+    pub payer_uuid: Uuid,
+    pub payee_uuid: Uuid,
+    pub status: String,
+    /// The escrow log behind the step, if one was (`0x…` tx hash).
+    pub tx_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PaymentMismatched {
+    /// `None` when the log names no order of ours.
+    pub order_uuid: Option<Uuid>,
+    pub escrow_order_id: String,
+    pub tx_hash: String,
+    pub log_index: u64,
+    /// `OrderPaid`, `FundReleased`, `Refunded`.
+    pub event: String,
+    pub reason: String,
 }
 
 // --- realtime: chats and messages ---

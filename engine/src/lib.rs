@@ -13,13 +13,16 @@ pub mod testing;
 
 use crate::adapters::bus::inprocess::InProcessBus;
 use crate::adapters::bus::rabbitmq::RabbitMqBus;
+use crate::adapters::chain::simulated::SimulatedChain;
 use crate::adapters::pusher::recording::RecordingPusher;
 use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Chain, Pusher, Store};
+use crate::ports::{Bus, Chain, ChainEventSink, Pusher, Store};
 use crate::services::accounts::AccountService;
+use crate::services::chain_watcher::{ChainWatchSignal, ChainWatcher, WatchOptions};
+use crate::services::chain_webhook::ChainWebhookService;
 use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
@@ -59,6 +62,12 @@ pub struct Engine {
     pub bus: Arc<dyn Bus>,
     /// The escrow chain (simulated unless `chain.rpc_url` is set).
     pub chain: Arc<dyn Chain>,
+    /// The simulated escrow ledger when that adapter runs (`POST /dev/chain/pay`, tests).
+    pub simulated_chain: Option<Arc<SimulatedChain>>,
+    /// Wakes the chain watcher early (the Alchemy webhook's hint); harmless before it runs.
+    pub chain_watch: ChainWatchSignal,
+    /// `POST /ethereum/alchemy-webhook`: verifies and dedupes notifications, wakes the watcher.
+    pub chain_webhook: ChainWebhookService,
     pub auth: Arc<Authenticator>,
     pub outbox: OutboxSignal,
     pub relay_stats: Arc<RelayStats>,
@@ -100,6 +109,15 @@ impl Engine {
     /// Connects the adapters the settings select (migrating PostgreSQL when asked),
     /// starts the background tasks, and logs the choice of each port.
     pub async fn start(settings: Settings) -> Result<Arc<Self>, StartError> {
+        Self::start_on_chain(settings, None).await
+    }
+
+    /// As [`Engine::start`], on a simulated ledger that outlives this engine (restart
+    /// tests: the chain keeps its blocks while the engine stops and starts again).
+    pub async fn start_on_chain(
+        settings: Settings,
+        simulated: Option<Arc<SimulatedChain>>,
+    ) -> Result<Arc<Self>, StartError> {
         let store: Arc<dyn Store> = match &settings.database.url {
             Some(url) => {
                 let pg = PgStore::connect(url, &settings.database).await?;
@@ -124,7 +142,7 @@ impl Engine {
                 settings.amqp.delivery_limit,
             )),
         };
-        Self::assemble(settings, store, bus).await
+        Self::assemble_on_chain(settings, store, bus, simulated).await
     }
 
     /// Builds the engine on adapters chosen by the caller (tests pick their own database).
@@ -133,6 +151,16 @@ impl Engine {
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
     ) -> Result<Arc<Self>, StartError> {
+        Self::assemble_on_chain(settings, store, bus, None).await
+    }
+
+    /// As [`Engine::assemble`], optionally on a given simulated ledger.
+    pub async fn assemble_on_chain(
+        settings: Settings,
+        store: Arc<dyn Store>,
+        bus: Arc<dyn Bus>,
+        simulated: Option<Arc<SimulatedChain>>,
+    ) -> Result<Arc<Self>, StartError> {
         let auth = Arc::new(Authenticator::new(&settings.auth).await?);
         let node_id = settings.node.id.unwrap_or_else(Uuid::new_v4);
         let (shutdown, _) = broadcast::channel(1);
@@ -140,7 +168,25 @@ impl Engine {
         let relay_stats = Arc::new(RelayStats::default());
         let deliverer = Deliverer::default();
         let chain_events = ChainEvents::default();
-        let chain = adapters::chain::from_settings(&settings.chain)?;
+        let simulated = match (simulated, &settings.chain.rpc_url) {
+            (Some(sim), _) => Some(sim),
+            (None, None) => Some(Arc::new(SimulatedChain::from_settings(&settings.chain)?)),
+            (None, Some(_)) => None,
+        };
+        let chain: Arc<dyn Chain> = match &simulated {
+            Some(sim) => sim.clone(),
+            None => adapters::chain::from_settings(&settings.chain)?,
+        };
+        let chain_watch = ChainWatchSignal::default();
+        let chain_webhook = ChainWebhookService::new(
+            store.clone(),
+            chain_watch.clone(),
+            settings
+                .chain
+                .alchemy_signing_key
+                .as_ref()
+                .map(|k| secrecy::ExposeSecret::expose_secret(k).to_string()),
+        );
         let market = MarketService::new(
             store.clone(),
             chain.clone(),
@@ -171,6 +217,9 @@ impl Engine {
             chain,
             inbound: InboundService::new(store.clone(), deliverer.clone(), chain_events.clone()),
             chain_events,
+            simulated_chain: simulated,
+            chain_watch,
+            chain_webhook,
             deliverer,
             settings: Arc::new(settings),
             node_id,
@@ -216,6 +265,34 @@ impl Engine {
             bus: self.bus.adapter_name(),
             auth: self.auth.mode().as_str(),
         }
+    }
+
+    /// Starts the chain watcher, delivering confirmed escrow logs to `sink` (the order
+    /// handler, which lives above the engine and so is handed in once it is built). It
+    /// stops on [`Engine::shutdown`].
+    pub fn start_chain_watcher(&self, sink: Arc<dyn ChainEventSink>) -> Result<(), StartError> {
+        let options = WatchOptions::from_settings(&self.settings.chain)?;
+        let watcher = ChainWatcher::new(
+            self.chain.clone(),
+            self.store.clone(),
+            sink,
+            options,
+            self.chain_watch.clone(),
+        );
+        self.spawn(watcher.run(self.shutdown.subscribe()));
+        Ok(())
+    }
+
+    /// Attaches the handler of chain events and starts the chain watcher into it.
+    /// Called once by the actors when the OrderSupervisor runs.
+    pub fn attach_chain_sink(&self, sink: Arc<dyn ChainEventSink>) -> Result<(), StartError> {
+        self.chain_events.attach(sink.clone());
+        self.start_chain_watcher(sink)
+    }
+
+    /// The handler of chain events, once attached (webhook, inbound queue, tests).
+    pub fn chain_sink(&self) -> Option<Arc<dyn ChainEventSink>> {
+        self.chain_events.attached()
     }
 
     /// A receiver that fires when the engine shuts down.

@@ -2,6 +2,7 @@
 //! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
 //! Services depend on these traits only.
 
+use crate::domain::chain_watch::ChainCheckpoint;
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
     NewMessage,
@@ -18,7 +19,10 @@ use crate::domain::notifications::{
     NewNotification, Notification, NotificationFilter, NotificationType,
 };
 use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery};
-use crate::domain::order::{EscrowQuote, NewOrder, Order};
+use crate::domain::order::{
+    ChainEventRecord, EscrowQuote, NewOrder, Order, OrderChange, OrderChangeOutcome, OrderQuery,
+    Payment,
+};
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
 use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
@@ -49,9 +53,11 @@ pub trait Store:
     + SocialStore
     + AccountDeletionStore
     + MarketStore
+    + OrderLifecycleStore
     + ChatStore
     + DeviceStore
     + WsConnectionStore
+    + ChainWatchStore
     + Send
     + Sync
     + 'static
@@ -277,15 +283,22 @@ pub trait OutboxStore: Send + Sync {
 /// advance (the open offers a cancelled listing cancels), inside the same transaction.
 pub type OfferEvents<'a> = &'a (dyn Fn(&Offer) -> EventEnvelope + Send + Sync);
 
-/// The marketplace: categories, listings, offers, wallets and orders.
+/// The marketplace: categories and listings ([`ListingStore`]), offers ([`OfferStore`]),
+/// wallets ([`WalletStore`]) and orders ([`OrderStore`]), one trait per resource so each
+/// adapter keeps one file per resource.
 ///
-/// Lifecycle rules are checked here, under the row locks of the change, with the domain's
-/// transition functions (`ListingStatus::transition`, `OfferStatus::transition`): a
-/// refused transition is `Conflict` with the domain's words, the same from both adapters.
-/// Authorization (who may) is the service's; whether the change is still allowed when
-/// it commits is the store's.
+/// Lifecycle rules are checked in the stores, under the row locks of the change, with the
+/// domain's transition functions (`ListingStatus::transition`, `OfferStatus::transition`):
+/// a refused transition is `Conflict` with the domain's words, the same from both
+/// adapters. Authorization (who may) is the service's; whether the change is still
+/// allowed when it commits is the store's.
+pub trait MarketStore: ListingStore + OfferStore + WalletStore + OrderStore {}
+
+impl<T: ListingStore + OfferStore + WalletStore + OrderStore> MarketStore for T {}
+
+/// Categories and listings (see [`MarketStore`]).
 #[async_trait]
-pub trait MarketStore: Send + Sync {
+pub trait ListingStore: Send + Sync {
     /// The seeded categories in seed order, optionally of one type.
     async fn list_categories(
         &self,
@@ -330,7 +343,11 @@ pub trait MarketStore: Send + Sync {
         query: &ListingQuery,
         page: &PageRequest,
     ) -> StoreResult<Page<Listing>>;
+}
 
+/// Offers (see [`MarketStore`]).
+#[async_trait]
+pub trait OfferStore: Send + Sync {
     /// The listing must be PUBLISHED (Conflict naming its status); one open offer per
     /// person per listing (Conflict "You already have an open offer on this listing").
     /// The notifications (the poster's OFFER_RECEIVED) are stored in the same transaction.
@@ -363,7 +380,11 @@ pub trait MarketStore: Send + Sync {
     /// Newest first; only what `query.viewer` may see.
     async fn list_offers(&self, query: &OfferQuery, page: &PageRequest)
     -> StoreResult<Page<Offer>>;
+}
 
+/// Wallets (see [`MarketStore`]).
+#[async_trait]
+pub trait WalletStore: Send + Sync {
     /// Conflict "Wallet address is already registered" for an address already stored
     /// (whatever its case, whoever's).
     async fn insert_wallet(
@@ -380,7 +401,11 @@ pub trait MarketStore: Send + Sync {
         person_uuid: Uuid,
         page: &PageRequest,
     ) -> StoreResult<Page<Wallet>>;
+}
 
+/// Orders (see [`MarketStore`]).
+#[async_trait]
+pub trait OrderStore: Send + Sync {
     /// Stores an AWAITING_PAYMENT order for its offer, which must still be ACCEPTED on a
     /// PUBLISHED listing (Conflict naming the status). If the offer already has an open
     /// order, that one comes back instead with `false` (and `events` are not written):
@@ -395,6 +420,43 @@ pub trait MarketStore: Send + Sync {
     /// Whether the person is payer or payee of an order whose funds the escrow holds
     /// (PAID, RELEASING, REFUNDING): their account may not be deleted meanwhile.
     async fn has_funds_in_escrow(&self, person_uuid: Uuid) -> StoreResult<bool>;
+}
+
+/// The escrow lifecycle of orders after creation: what the OrderActor reads and the one
+/// write it makes per step. The rules are the domain's (`OrderStatus::transition`,
+/// `OrderAction::effects`); the store checks them again under the order row's lock with
+/// the version the caller decided on, so two actors or nodes never both move one order.
+#[async_trait]
+pub trait OrderLifecycleStore: Send + Sync {
+    async fn order_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Order>>;
+    /// The order a log's `orderId` names.
+    async fn order_by_escrow_id(&self, escrow_order_id: B256) -> StoreResult<Option<Order>>;
+    /// Newest first.
+    async fn list_orders(&self, query: &OrderQuery, page: &PageRequest)
+    -> StoreResult<Page<Order>>;
+    /// Every order that is not final (boot rehydration, expiry sweep), oldest first.
+    async fn unfinished_orders(&self) -> StoreResult<Vec<Order>>;
+    /// One step: see [`OrderChange`]. NotFound "Order not found"; Conflict "Order changed
+    /// meanwhile" on a stale version, or the lifecycle's refusal (of the order, its offer
+    /// or its listing). A chain event already recorded answers `Replay`, writing nothing.
+    async fn apply_order_change(&self, change: &OrderChange) -> StoreResult<OrderChangeOutcome>;
+    /// Records a log that changes no order (rejected, or nothing to do) with `events`
+    /// (e.g. `payment.mismatched`); false, and nothing written, if it was recorded before.
+    async fn record_chain_event(
+        &self,
+        record: &ChainEventRecord,
+        events: &[EventEnvelope],
+    ) -> StoreResult<bool>;
+    /// Drops the dedupe row of a removed log (and its payment row) when its order needs
+    /// no undoing; false when there was none.
+    async fn forget_chain_event(&self, tx_hash: B256, log_index: u64) -> StoreResult<bool>;
+    async fn chain_event(
+        &self,
+        tx_hash: B256,
+        log_index: u64,
+    ) -> StoreResult<Option<ChainEventRecord>>;
+    /// The order's payments, in chain order.
+    async fn payments_of(&self, order_id: i64) -> StoreResult<Vec<Payment>>;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -460,6 +522,34 @@ pub trait ChainEventSink: Send + Sync + 'static {
     /// twice changes nothing the second time. `Err` means not applied: deliver it again
     /// (the watcher does not move its checkpoint past it).
     async fn on_chain_event(&self, event: ChainEvent) -> Result<(), ChainError>;
+}
+
+/// The chain watcher's memory (`services::chain_watcher`): its checkpoint and the logs it
+/// delivered from recent blocks, per watcher key (chain id and contract), so that a
+/// restart resumes where it stopped and a reorg can name the logs it removed.
+#[async_trait]
+pub trait ChainWatchStore: Send + Sync {
+    /// `None` before the watcher's first checkpoint.
+    async fn chain_checkpoint(&self, watcher: &str) -> StoreResult<Option<ChainCheckpoint>>;
+    /// The delivered logs still kept, in chain order (block, then log index).
+    async fn chain_recent_logs(&self, watcher: &str) -> StoreResult<Vec<ChainEvent>>;
+    /// Keeps a log the sink accepted; the same `(tx_hash, log_index)` again replaces it
+    /// (a re-mined log with its new block).
+    async fn chain_log_delivered(&self, watcher: &str, event: &ChainEvent) -> StoreResult<()>;
+    /// Forgets a log whose removal the sink accepted.
+    async fn chain_log_removed(
+        &self,
+        watcher: &str,
+        tx_hash: B256,
+        log_index: u64,
+    ) -> StoreResult<()>;
+    /// Moves the checkpoint and drops kept logs of blocks below `keep_from`, together.
+    async fn chain_advance(
+        &self,
+        watcher: &str,
+        checkpoint: &ChainCheckpoint,
+        keep_from: u64,
+    ) -> StoreResult<()>;
 }
 
 // --- realtime: chats, messages, devices, WebSocket connections ---------------------------

@@ -2,6 +2,8 @@
 //! created from a migrated template (fast: a file copy, not a migration run) and dropped
 //! when the guard goes out of scope. Used by this crate's and `metmos-http`'s tests.
 
+pub mod local_chain;
+
 use crate::adapters::store::postgres::PgStore;
 use crate::config::DatabaseSettings;
 use crate::error::StoreError;

@@ -45,6 +45,13 @@ impl Modify for SecuritySchemes {
                 "INTERNAL endpoints: the key in auth.internal_api_key",
             ))),
         );
+        components.add_security_scheme(
+            "alchemy",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                "x-alchemy-signature",
+                "Alchemy webhooks: hex HMAC-SHA256 of the raw body with chain.alchemy_signing_key",
+            ))),
+        );
     }
 }
 

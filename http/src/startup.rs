@@ -39,6 +39,7 @@ impl Application {
             engine: engine.clone(),
             metrics: Arc::new(Metrics::new()),
             realtime: metmos_actors::Realtime::start(engine.clone()),
+            orders: metmos_actors::order_supervisor::Orders::start(engine.clone()),
         });
         let max_body = http.max_body_bytes;
         let dev_mode = engine.auth.mode() == AuthMode::Dev;

@@ -10,4 +10,6 @@ pub struct AppState {
     pub metrics: Arc<Metrics>,
     /// The realtime actors of this node (WebSocket sessions, chat rooms, notifier).
     pub realtime: Realtime,
+    /// The order actors (OrderSupervisor): order commands and chain events.
+    pub orders: metmos_actors::order_supervisor::Orders,
 }

@@ -1,6 +1,7 @@
 //! Pure domain: types that parse instead of validate, state machines, money. Nothing here
 //! does I/O, so every rule can be unit-tested without a store.
 
+pub mod chain_watch;
 pub mod chat;
 pub mod connections;
 pub mod devices;
@@ -16,6 +17,7 @@ pub mod order;
 pub mod paging;
 pub mod people;
 pub mod search;
+pub mod settlement;
 pub mod text;
 pub mod time;
 pub mod wallet;

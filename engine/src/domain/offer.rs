@@ -32,16 +32,19 @@ pub enum OfferAction {
     Refund,
     /// The order completed: funds released to the payee.
     Complete,
+    /// A reorg took the order's payment out of the chain: accepted again, payable again.
+    Unpay,
 }
 
 impl OfferAction {
-    pub const ALL: [OfferAction; 6] = [
+    pub const ALL: [OfferAction; 7] = [
         Self::Update,
         Self::Accept,
         Self::Cancel,
         Self::Pay,
         Self::Refund,
         Self::Complete,
+        Self::Unpay,
     ];
 
     pub fn verb(self) -> &'static str {
@@ -52,6 +55,7 @@ impl OfferAction {
             Self::Pay => "pay",
             Self::Refund => "refund",
             Self::Complete => "complete",
+            Self::Unpay => "unpay",
         }
     }
 }
@@ -68,6 +72,7 @@ impl OfferStatus {
             (S::Accepted, A::Pay) => S::Paid,
             (S::Paid, A::Refund) => S::Cancelled,
             (S::Paid, A::Complete) => S::Completed,
+            (S::Paid, A::Unpay) => S::Accepted,
             _ => {
                 return Err(Refused(format!(
                     "Cannot {} an offer that is {}",
@@ -174,8 +179,8 @@ mod tests {
     /// The whole table: every status × every action, the expected outcome spelled out.
     #[test]
     fn offer_transition_table_is_exactly_the_lifecycle() {
-        let table: [(OfferStatus, [Option<OfferStatus>; 6]); 5] = [
-            //              Update          Accept            Cancel             Pay           Refund             Complete
+        let table: [(OfferStatus, [Option<OfferStatus>; 7]); 5] = [
+            //              Update          Accept            Cancel             Pay           Refund             Complete    Unpay
             (
                 S::Offered,
                 [
@@ -185,11 +190,20 @@ mod tests {
                     None,
                     None,
                     None,
+                    None,
                 ],
             ),
             (
                 S::Accepted,
-                [None, None, Some(S::Cancelled), Some(S::Paid), None, None],
+                [
+                    None,
+                    None,
+                    Some(S::Cancelled),
+                    Some(S::Paid),
+                    None,
+                    None,
+                    None,
+                ],
             ),
             (
                 S::Paid,
@@ -200,10 +214,11 @@ mod tests {
                     None,
                     Some(S::Cancelled),
                     Some(S::Completed),
+                    Some(S::Accepted),
                 ],
             ),
-            (S::Completed, [None, None, None, None, None, None]),
-            (S::Cancelled, [None, None, None, None, None, None]),
+            (S::Completed, [None; 7]),
+            (S::Cancelled, [None; 7]),
         ];
         assert_eq!(table.len(), S::ALL.len(), "every status has a row");
         for (from, row) in table {

@@ -58,6 +58,11 @@ impl ChainEvents {
     pub fn attach(&self, sink: Arc<dyn ChainEventSink>) {
         *self.0.write() = Some(sink);
     }
+
+    /// The attached handler, if any.
+    pub fn attached(&self) -> Option<Arc<dyn ChainEventSink>> {
+        self.0.read().clone()
+    }
 }
 
 #[async_trait]

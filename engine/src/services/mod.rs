@@ -2,6 +2,8 @@
 //! input into domain types, and hands the store one atomic change with its events.
 
 pub mod accounts;
+pub mod chain_watcher;
+pub mod chain_webhook;
 pub mod chat;
 pub mod connections;
 pub mod devices;

@@ -7,10 +7,12 @@ mod harness;
 mod inbound;
 
 mod bus;
+mod chain_watch;
 mod chat;
 mod events_doc;
 mod market;
 mod notifications;
+mod orders;
 mod outbox;
 mod people;
 mod relay;

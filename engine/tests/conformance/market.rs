@@ -101,7 +101,12 @@ async fn act(store: &dyn Store, l: &Listing, action: ListingAction) -> Result<Li
         .await
 }
 
-async fn published(store: &dyn Store, poster: &Person, kind: ListingType, title: &str) -> Listing {
+pub(crate) async fn published(
+    store: &dyn Store,
+    poster: &Person,
+    kind: ListingType,
+    title: &str,
+) -> Listing {
     let l = listing(store, poster, kind, title, "description").await;
     let p = act(store, &l, ListingAction::Publish).await.unwrap();
     // Timestamps are milliseconds: keep successive listings apart for window filters.
@@ -120,7 +125,7 @@ fn new_offer(l: &Listing, offeror: &Person, price: u128) -> NewOffer {
     }
 }
 
-async fn offer(store: &dyn Store, l: &Listing, offeror: &Person) -> Offer {
+pub(crate) async fn offer(store: &dyn Store, l: &Listing, offeror: &Person) -> Offer {
     store
         .insert_offer(&new_offer(l, offeror, 900), &[], &[])
         .await
@@ -128,7 +133,7 @@ async fn offer(store: &dyn Store, l: &Listing, offeror: &Person) -> Offer {
         .0
 }
 
-async fn accept(store: &dyn Store, o: &Offer) -> Result<Offer, StoreError> {
+pub(crate) async fn accept(store: &dyn Store, o: &Offer) -> Result<Offer, StoreError> {
     store
         .transition_offer(o.uuid, OfferAction::Accept, time::now(), &[], &[])
         .await
@@ -150,7 +155,7 @@ fn wallet(p: &Person, address: &str) -> NewWallet {
 }
 
 /// A signed order for an accepted offer (as the service builds it).
-fn new_order(o: &Offer, l: &Listing) -> NewOrder {
+pub(crate) fn new_order(o: &Offer, l: &Listing) -> NewOrder {
     let uuid = Uuid::new_v4();
     let Parties { payer, payee } = o.parties();
     let fees = Fees::compute(o.price, 500, 1000).unwrap();
@@ -184,7 +189,7 @@ fn new_order(o: &Offer, l: &Listing) -> NewOrder {
 }
 
 /// A published listing with an accepted offer and its open order.
-async fn ordered(store: &dyn Store) -> (Person, Person, Listing, Offer, Order) {
+pub(crate) async fn ordered(store: &dyn Store) -> (Person, Person, Listing, Offer, Order) {
     let poster = person(store, "poster").await;
     let buyer = person(store, "buyer").await;
     let l = published(store, &poster, ListingType::ItemSale, "Fridge").await;

@@ -7,6 +7,7 @@ pub mod chats;
 pub mod connections;
 pub mod dev;
 pub mod devices;
+pub mod ethereum;
 pub mod experiences;
 pub mod health;
 pub mod listings;
@@ -33,6 +34,7 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     offers::configure(cfg);
     wallets::configure(cfg);
     orders::configure(cfg);
+    ethereum::configure(cfg);
     chats::configure(cfg);
     devices::configure(cfg);
     ws_connections::configure(cfg);

@@ -1,19 +1,88 @@
-//! `POST /orders`: the payer's order for an accepted offer, with its escrow quote.
-//! (`PATCH /orders/{uuid}/complete|cancel` come with the escrow lifecycle.)
+//! `/orders`: the payer's order for an accepted offer with its escrow quote, then its
+//! lifecycle: complete (release to the payee) and cancel (refund, or just cancel when
+//! unpaid), both through the offer's OrderActor; and the parties' reads.
 
-use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, state};
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use crate::error::{ApiError, ApiResult, ErrorBody};
+use crate::extract::{AuthCaller, parse_uuid, state};
+use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use metmos_engine::domain::PageRequest;
+use metmos_engine::domain::order::{OrderAction, OrderQuery, OrderRole, OrderStatus};
+use metmos_engine::error::Error;
 use metmos_engine::services::market::{CreateOrderDto, OrderView};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
 pub fn configure(cfg: &mut ServiceConfig) {
-    cfg.service(create);
+    cfg.service(create)
+        .service(list)
+        .service(get_one)
+        .service(complete)
+        .service(cancel);
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrdersPage {
+    pub orders: Vec<OrderView>,
+    /// Cursor of the next page; null on the last.
+    pub after: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(rename_all = "camelCase")]
+pub struct OrderListQuery {
+    /// `payer` or `payee`; both when absent.
+    role: Option<String>,
+    /// One order status (AWAITING_PAYMENT, PAID, RELEASING, COMPLETED, REFUNDING,
+    /// CANCELLED, EXPIRED).
+    status: Option<String>,
+    /// 1 to 100, default 10.
+    limit: Option<String>,
+    /// Cursor from the previous page.
+    after: Option<String>,
+}
+
+/// `GET /orders` as a command: whose orders, which ones, which page.
+struct ListOrders {
+    query: OrderQuery,
+    page: PageRequest,
+}
+
+impl ListOrders {
+    fn parse(me: Uuid, raw: OrderListQuery) -> Result<Self, Error> {
+        let mut problems = Vec::new();
+        let present = |v: &Option<String>| {
+            v.as_deref()
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+        };
+        let role = present(&raw.role)
+            .and_then(|r| OrderRole::parse(&r).map_err(|e| problems.push(e)).ok());
+        let status = present(&raw.status)
+            .and_then(|s| OrderStatus::parse(&s).map_err(|e| problems.push(e)).ok());
+        let page = PageRequest::parse(raw.limit.as_deref(), raw.after.as_deref())
+            .map_err(|p| problems.extend(p))
+            .ok();
+        match page {
+            Some(page) if problems.is_empty() => Ok(Self {
+                query: OrderQuery {
+                    person: me,
+                    role,
+                    status,
+                },
+                page,
+            }),
+            _ => Err(Error::Validation(problems)),
+        }
+    }
 }
 
 /// Creates the order of an ACCEPTED offer, right before payment; only the payer may
 /// (ITEM_SALE / SERVICE_SALE: the offeror; ITEM_PURCHASE / SERVICE_PURCHASE: the
 /// poster). Both parties need a wallet. Asking again answers the open order (200).
+/// Unpaid at its quote's `deadline` (`orders.payment_timeout_secs`), it becomes EXPIRED.
 #[utoipa::path(
     tag = "orders",
     security(("bearer" = []), ("gateway" = [])),
@@ -40,9 +109,127 @@ async fn create(
         .create_order(&caller, body.into_inner())
         .await?;
     let view = OrderView::from(&order);
+    if created {
+        // Its offer's actor arms the expiry timer.
+        state.orders.track(order);
+    }
     Ok(if created {
         HttpResponse::Created().json(view)
     } else {
         HttpResponse::Ok().json(view)
     })
+}
+
+/// The caller's orders, newest first: as payer, as payee, or both; optionally of one
+/// status.
+#[utoipa::path(
+    tag = "orders",
+    security(("bearer" = []), ("gateway" = [])),
+    params(OrderListQuery),
+    responses((status = 200, body = OrdersPage), (status = 400, body = ErrorBody))
+)]
+#[get("/orders")]
+async fn list(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    query: web::Query<OrderListQuery>,
+) -> ApiResult<web::Json<OrdersPage>> {
+    let state = state(&req)?;
+    let me = caller.person()?.uuid;
+    let cmd = ListOrders::parse(me, query.into_inner())?;
+    let page = state
+        .engine
+        .market
+        .list_orders(&cmd.query, &cmd.page)
+        .await?;
+    Ok(web::Json(OrdersPage {
+        orders: page.items.iter().map(OrderView::from).collect(),
+        after: page.after,
+    }))
+}
+
+/// One order, for its payer or payee (anyone else: 404).
+#[utoipa::path(
+    tag = "orders",
+    security(("bearer" = []), ("gateway" = [])),
+    params(("uuid" = String, Path, description = "Order uuid")),
+    responses((status = 200, body = OrderView), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody))
+)]
+#[get("/orders/{uuid}")]
+async fn get_one(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<OrderView>> {
+    let state = state(&req)?;
+    let uuid = parse_uuid("uuid", &path)?;
+    let order = state
+        .engine
+        .market
+        .order_for(caller.person()?.uuid, uuid)
+        .await?;
+    Ok(web::Json(OrderView::from(&order)))
+}
+
+async fn payer_command(
+    req: &HttpRequest,
+    caller: &metmos_engine::services::people::Caller,
+    raw: &str,
+    action: OrderAction,
+) -> Result<web::Json<OrderView>, ApiError> {
+    let state = state(req)?;
+    let uuid = parse_uuid("uuid", raw)?;
+    let order = state
+        .orders
+        .command(caller.person()?.uuid, uuid, action)
+        .await?;
+    Ok(web::Json(OrderView::from(&order)))
+}
+
+/// The payer confirms delivery: PAID → RELEASING, answered at once; the operator then
+/// releases the escrow (payee gets the price, the platform its fee) and, once the
+/// `FundReleased` event is confirmed, order, offer and listing are COMPLETED and both
+/// parties get LISTING_COMPLETED.
+#[utoipa::path(
+    tag = "orders",
+    security(("bearer" = []), ("gateway" = [])),
+    params(("uuid" = String, Path, description = "Order uuid")),
+    responses(
+        (status = 200, description = "RELEASING", body = OrderView),
+        (status = 403, description = "Not the payer", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Not PAID", body = ErrorBody)
+    )
+)]
+#[patch("/orders/{uuid}/complete")]
+async fn complete(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<OrderView>> {
+    payer_command(&req, &caller, &path, OrderAction::Complete).await
+}
+
+/// The payer cancels. Unpaid: CANCELLED at once, no chain call (the offer stays
+/// ACCEPTED). Paid: REFUNDING, answered at once; the operator refunds the payer in full
+/// and, once `Refunded` is confirmed, order and offer are CANCELLED, the listing is
+/// PUBLISHED again and both parties get ORDER_CANCELLED.
+#[utoipa::path(
+    tag = "orders",
+    security(("bearer" = []), ("gateway" = [])),
+    params(("uuid" = String, Path, description = "Order uuid")),
+    responses(
+        (status = 200, description = "CANCELLED (unpaid) or REFUNDING", body = OrderView),
+        (status = 403, description = "Not the payer", body = ErrorBody),
+        (status = 404, body = ErrorBody),
+        (status = 409, description = "Neither AWAITING_PAYMENT nor PAID", body = ErrorBody)
+    )
+)]
+#[patch("/orders/{uuid}/cancel")]
+async fn cancel(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+    path: web::Path<String>,
+) -> ApiResult<web::Json<OrderView>> {
+    payer_command(&req, &caller, &path, OrderAction::Cancel).await
 }

@@ -119,8 +119,20 @@ impl TestApp {
         db: Option<ScratchDatabase>,
         overrides: &[(&str, &str)],
     ) -> Self {
+        Self::spawn_on_chain(backend, db, overrides, None).await
+    }
+
+    /// As [`TestApp::spawn_on`], on a simulated ledger that outlives the app (restarts).
+    pub async fn spawn_on_chain(
+        backend: Backend,
+        db: Option<ScratchDatabase>,
+        overrides: &[(&str, &str)],
+        chain: Option<Arc<metmos_engine::adapters::chain::simulated::SimulatedChain>>,
+    ) -> Self {
         let settings = test_settings(overrides);
-        let engine = Engine::start(settings).await.expect("engine starts");
+        let engine = Engine::start_on_chain(settings, chain)
+            .await
+            .expect("engine starts");
         let app = Application::build(engine.clone()).expect("app binds");
         let port = app.port();
         let handle = app.handle();

@@ -11,6 +11,8 @@ mod cli;
 mod cluster;
 mod connections;
 mod errors;
+mod escrow;
+mod ethereum;
 mod experiences;
 mod list_conventions;
 mod listings;

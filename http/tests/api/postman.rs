@@ -3,8 +3,9 @@
 //! auth mode: the same methods, paths, query strings and raw bodies, with
 //! `x-cognito-user-id` naming the caller. Only the collection's fixed uuids are replaced
 //! by the ones this run created (its listings, offers and wallets do not exist here).
-//! Left out: payment (`/orders/{uuid}/complete`, `/orders/{uuid}/cancel`,
-//! `/ethereum/alchemy-webhook`), which the escrow capability serves.
+//! Left out: payment (`/orders/{uuid}/complete`, `/orders/{uuid}/cancel`), which the
+//! escrow capability serves; the collection's `/ethereum/alchemy-webhook` example is
+//! replayed by `ethereum.rs` (it needs a signing key and a chain).
 
 use crate::harness::{Backend, Resp, TestApp};
 use crate::market::SERVICE_CATEGORY;

@@ -2,6 +2,7 @@
 //! the simulated escrow embedded for `cargo run` and tests. What both share lives here:
 //! the quote encoding the contract verifies, and the quote key that signs it.
 
+pub mod ethereum;
 pub mod simulated;
 
 use crate::config::ChainSettings;
@@ -100,14 +101,12 @@ pub(crate) fn address_setting(key: &str, raw: Option<&str>) -> Result<Address, C
     crate::domain::wallet::parse_address(key, raw).map_err(ChainError::Config)
 }
 
-/// The adapter the settings select. `chain.rpc_url` set selects Ethereum, which the
-/// escrow capability adds; until then such a configuration is refused at start rather
-/// than silently simulated.
+/// The adapter the settings select: `chain.rpc_url` set selects Ethereum (the MEscrow
+/// contract at `chain.contract_address`, operator calls signed with `chain.operator_key`),
+/// unset the simulated escrow.
 pub fn from_settings(settings: &ChainSettings) -> Result<Arc<dyn Chain>, ChainError> {
     if settings.rpc_url.is_some() {
-        return Err(ChainError::Config(
-            "chain.rpc_url is set, but this build has only the simulated chain".into(),
-        ));
+        return Ok(Arc::new(ethereum::EthereumChain::from_settings(settings)?));
     }
     Ok(Arc::new(simulated::SimulatedChain::from_settings(
         settings,
@@ -210,13 +209,19 @@ mod tests {
         );
         let mut rpc = settings.chain;
         rpc.rpc_url = Some("http://127.0.0.1:8545".into());
-        assert!(
-            from_settings(&rpc)
-                .err()
-                .unwrap()
-                .to_string()
-                .contains("chain.rpc_url")
+        assert_eq!(
+            from_settings(&rpc).err().unwrap().to_string(),
+            "chain.operator_key must be set"
         );
+        rpc.operator_key = Some("0x1234".into());
+        assert_eq!(
+            from_settings(&rpc).err().unwrap().to_string(),
+            "chain.operator_key must be a 32-byte hex private key"
+        );
+        rpc.operator_key =
+            Some("0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d".into());
+        let chain = from_settings(&rpc).unwrap();
+        assert_eq!(chain.adapter_name(), "ethereum");
     }
 
     #[test]

@@ -30,6 +30,9 @@ pub mod msg {
     pub const ACCEPTED_OFFER_EXISTS: &str = "Listing already has an accepted offer";
     pub const WALLET_ADDRESS_TAKEN: &str = "Wallet address is already registered";
     pub const OFFER_HAS_OPEN_ORDER: &str = "Cannot cancel an offer with an open order";
+    pub const ORDER_NOT_FOUND: &str = "Order not found";
+    /// Another actor or node moved the order after the caller read it.
+    pub const ORDER_CHANGED: &str = "Order changed meanwhile; try again";
 
     use crate::domain::listing::ListingStatus;
     use crate::domain::offer::OfferStatus;

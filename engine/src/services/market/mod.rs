@@ -5,6 +5,7 @@
 //! (someone else's draft, wallet, or an offer between two other people) answers 404; one
 //! they may see but not change answers 403.
 
+mod escrow;
 mod listings;
 mod offers;
 mod orders;

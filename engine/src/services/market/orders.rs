@@ -116,7 +116,7 @@ impl From<&Order> for OrderView {
     }
 }
 
-fn chain_error(e: ChainError) -> Error {
+pub(super) fn chain_error(e: ChainError) -> Error {
     match e {
         ChainError::Unavailable(m) => Error::Unavailable(m),
         other => Error::Internal(other.to_string()),

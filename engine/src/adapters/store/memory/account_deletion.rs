@@ -45,6 +45,7 @@ impl State {
         // marketplace: wallets, listings and their offers, offers made (orders stay as
         // financial records, as `orders.offer_id ON DELETE SET NULL` keeps them)
         if let Some(uuid) = self.persons.get(&person_id).map(|p| p.uuid) {
+            self.cancel_unpaid_orders_of(uuid, crate::domain::time::now());
             self.remove_person_market_data(uuid);
         }
         // TODO(assets): the person's asset objects, when assets exist.

@@ -6,6 +6,7 @@
 //! columns do, so cursors behave alike.
 
 mod account_deletion;
+mod chain_watch;
 mod chat;
 mod devices;
 mod market;
@@ -56,10 +57,13 @@ pub(crate) struct State {
     pub offers: BTreeMap<i64, Offer>,
     pub wallets: BTreeMap<i64, Wallet>,
     pub orders: BTreeMap<i64, Order>,
+    pub escrow: market::EscrowTables,
     // realtime
     pub chats: chat::ChatTables,
     pub devices: devices::DeviceTable,
     pub ws: ws_connections::WsTables,
+    // chain watcher
+    pub chain_watch: chain_watch::ChainWatchTables,
 }
 
 pub(crate) struct OutboxEntry {

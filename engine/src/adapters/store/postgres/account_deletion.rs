@@ -66,6 +66,9 @@ impl AccountDeletionStore for PgStore {
             )
             .await?;
         account_deletion_blockers(&tx, person).await?;
+        if let Some((_, person_uuid)) = person {
+            super::market::cancel_unpaid_orders_tx(&tx, person_uuid).await?;
+        }
         if let Some((person_id, _)) = person {
             // The asset table's parent is polymorphic (no foreign key): the rows of the
             // person's experiences go explicitly.

@@ -2,6 +2,7 @@
 //! transaction per change (outbox rows included).
 
 mod account_deletion;
+mod chain_watch;
 mod chat;
 mod devices;
 mod market;

@@ -1,0 +1,402 @@
+//! Categories and listings on PostgreSQL.
+
+use super::super::{PgStore, Sql, map_err, record};
+use super::offers::{OFFER_RETURNING, offer_returned};
+use super::{OPEN_ORDER, corrupt, wei, wire};
+use crate::adapters::store::msg;
+use crate::domain::listing::{
+    AdditionalFields, Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, Location,
+    NewListing, open_order_refusal,
+};
+use crate::domain::market::{
+    Category, CategoryType, Currency, CurrencyType, ListingType, ServiceDelivery,
+};
+use crate::domain::{Page, PageRequest, Timestamp};
+use crate::error::{StoreError, StoreResult};
+use crate::events::EventEnvelope;
+use crate::ports::{ListingStore, OfferEvents};
+use async_trait::async_trait;
+use deadpool_postgres::{GenericClient, Transaction};
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+use uuid::Uuid;
+
+// --- categories -------------------------------------------------------------------------
+
+const CATEGORY_COLS: &str = "id, uuid, name, description, category_type, created_at, updated_at";
+
+fn category_from(r: &Row) -> StoreResult<Category> {
+    Ok(Category {
+        id: r.get(0),
+        uuid: r.get(1),
+        name: r.get(2),
+        description: r.get(3),
+        category_type: wire(r, 4, CategoryType::parse)?,
+        created_at: r.get(5),
+        updated_at: r.get(6),
+    })
+}
+
+// --- listings ---------------------------------------------------------------------------
+
+const LISTING_SELECT: &str = "SELECT l.id, l.uuid, l.person_uuid, l.listing_type, l.title, l.description, l.price::text, \
+     l.currency_type, l.currency, l.status, c.uuid, l.additional_fields, l.service_delivery, l.created_at, l.updated_at, \
+     loc.uuid, loc.address, loc.suburb, loc.city, loc.state_region, loc.country, loc.postal_code, loc.latitude, \
+     loc.longitude, loc.place_id, loc.created_at, loc.updated_at \
+     FROM listing l JOIN category c ON c.id = l.category_id LEFT JOIN location loc ON loc.id = l.location_id";
+
+fn listing_from(r: &Row) -> StoreResult<Listing> {
+    let fields: serde_json::Value = r.get(11);
+    let additional_fields: AdditionalFields =
+        serde_json::from_value(fields).map_err(|e| corrupt("additional_fields", e))?;
+    let service_delivery: Option<String> = r.get(12);
+    let location_uuid: Option<Uuid> = r.get(15);
+    let location = location_uuid.map(|uuid| Location {
+        uuid,
+        address: r.get(16),
+        suburb: r.get(17),
+        city: r.get(18),
+        state_region: r.get(19),
+        country: r.get(20),
+        postal_code: r.get(21),
+        latitude: r.get(22),
+        longitude: r.get(23),
+        place_id: r.get(24),
+        created_at: r.get(25),
+        updated_at: r.get(26),
+    });
+    Ok(Listing {
+        id: r.get(0),
+        uuid: r.get(1),
+        person_uuid: r.get(2),
+        listing_type: wire(r, 3, ListingType::parse)?,
+        title: r.get(4),
+        description: r.get(5),
+        price: wei(r, 6)?,
+        currency_type: wire(r, 7, CurrencyType::parse)?,
+        currency: wire(r, 8, Currency::parse)?,
+        status: wire(r, 9, ListingStatus::parse)?,
+        category_uuid: r.get(10),
+        additional_fields,
+        location,
+        service_delivery: service_delivery
+            .map(|s| ServiceDelivery::parse(&s).map_err(|e| corrupt("service_delivery", e)))
+            .transpose()?,
+        created_at: r.get(13),
+        updated_at: r.get(14),
+    })
+}
+
+fn additional_fields_json(f: &AdditionalFields) -> serde_json::Value {
+    // A struct of optional strings: serializing cannot fail.
+    serde_json::to_value(f).unwrap_or_else(|_| serde_json::json!({}))
+}
+
+pub(super) async fn lock_listing(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<Listing> {
+    tx.fetch_opt(
+        &format!("{LISTING_SELECT} WHERE l.uuid = $1 FOR UPDATE OF l"),
+        &[&uuid],
+        listing_from,
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound(msg::LISTING_NOT_FOUND.into()))
+}
+
+/// The status of listing `id`, its row locked.
+pub(super) async fn lock_listing_status(
+    tx: &Transaction<'_>,
+    id: i64,
+) -> StoreResult<ListingStatus> {
+    tx.fetch_opt(
+        "SELECT status FROM listing WHERE id = $1 FOR UPDATE",
+        &[&id],
+        |r| wire(r, 0, ListingStatus::parse),
+    )
+    .await?
+    .ok_or_else(|| StoreError::NotFound(msg::LISTING_NOT_FOUND.into()))
+}
+
+async fn listing_has_open_order(tx: &Transaction<'_>, listing_uuid: Uuid) -> StoreResult<bool> {
+    tx.fetch_one(
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE listing_uuid = $1 AND status IN {OPEN_ORDER})"
+        ),
+        &[&listing_uuid],
+        |r| Ok(r.get(0)),
+    )
+    .await
+}
+
+async fn insert_location(tx: &Transaction<'_>, l: &Location) -> StoreResult<i64> {
+    tx.fetch_one(
+        "INSERT INTO location (uuid, address, suburb, city, state_region, country, postal_code, latitude, longitude, \
+         place_id, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) RETURNING id",
+        &[
+            &l.uuid,
+            &l.address,
+            &l.suburb,
+            &l.city,
+            &l.state_region,
+            &l.country,
+            &l.postal_code,
+            &l.latitude,
+            &l.longitude,
+            &l.place_id,
+            &l.created_at,
+            &l.updated_at,
+        ],
+        |r| Ok(r.get(0)),
+    )
+    .await
+}
+
+#[async_trait]
+impl ListingStore for PgStore {
+    async fn list_categories(
+        &self,
+        category_type: Option<CategoryType>,
+    ) -> StoreResult<Vec<Category>> {
+        let kind = category_type.map(|t| t.as_str());
+        self.fetch_all(
+            &format!(
+                "SELECT {CATEGORY_COLS} FROM category WHERE ($1::text IS NULL OR category_type = $1) ORDER BY id"
+            ),
+            &[&kind],
+            category_from,
+        )
+        .await
+    }
+
+    async fn category_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Category>> {
+        self.fetch_opt(
+            &format!("SELECT {CATEGORY_COLS} FROM category WHERE uuid = $1"),
+            &[&uuid],
+            category_from,
+        )
+        .await
+    }
+
+    async fn insert_listing(
+        &self,
+        listing: &NewListing,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Listing> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let category_id: i64 = tx
+            .fetch_opt(
+                "SELECT id FROM category WHERE uuid = $1",
+                &[&listing.category_uuid],
+                |r| Ok(r.get(0)),
+            )
+            .await?
+            .ok_or_else(|| StoreError::NotFound(msg::CATEGORY_NOT_FOUND.into()))?;
+        let location_id = match &listing.location {
+            Some(l) => Some(insert_location(&tx, l).await?),
+            None => None,
+        };
+        let id = tx
+            .fetch_one(
+                "INSERT INTO listing (uuid, person_uuid, listing_type, title, description, price, currency_type, currency, \
+                 status, category_id, additional_fields, location_id, service_delivery, created_at, updated_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, 'DRAFT', $9, $10, $11, $12, $13, $13) RETURNING id",
+                &[
+                    &listing.uuid,
+                    &listing.person_uuid,
+                    &listing.listing_type.as_str(),
+                    &listing.title,
+                    &listing.description,
+                    &listing.price.to_wei_string(),
+                    &listing.currency_type.as_str(),
+                    &listing.currency.as_str(),
+                    &category_id,
+                    &additional_fields_json(&listing.additional_fields),
+                    &location_id,
+                    &listing.service_delivery.map(|d| d.as_str()),
+                    &listing.at,
+                ],
+                |r| Ok(r.get(0)),
+            )
+            .await?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(listing.stored(id))
+    }
+
+    async fn listing_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Listing>> {
+        self.fetch_opt(
+            &format!("{LISTING_SELECT} WHERE l.uuid = $1"),
+            &[&uuid],
+            listing_from,
+        )
+        .await
+    }
+
+    async fn update_listing(
+        &self,
+        uuid: Uuid,
+        patch: &ListingPatch,
+        at: Timestamp,
+        events: &[EventEnvelope],
+    ) -> StoreResult<Listing> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let mut listing = lock_listing(&tx, uuid).await?;
+        listing
+            .status
+            .transition(ListingAction::Edit)
+            .map_err(|e| StoreError::Conflict(e.0))?;
+        if listing_has_open_order(&tx, uuid).await? {
+            return Err(StoreError::Conflict(open_order_refusal("edit").0));
+        }
+        let old_location = listing.location.clone();
+        patch.apply(&mut listing, at);
+        let mut location_id: Option<Option<i64>> = None;
+        match (&old_location, &listing.location) {
+            (Some(old), None) => {
+                // The listing's location_id becomes NULL by its FK (ON DELETE SET NULL).
+                tx.exec("DELETE FROM location WHERE uuid = $1", &[&old.uuid])
+                    .await?;
+            }
+            (Some(_), Some(l)) if patch.location.is_some() => {
+                tx.exec(
+                    "UPDATE location SET address = $2, suburb = $3, city = $4, state_region = $5, country = $6, \
+                     postal_code = $7, latitude = $8, longitude = $9, place_id = $10, updated_at = $11 WHERE uuid = $1",
+                    &[
+                        &l.uuid,
+                        &l.address,
+                        &l.suburb,
+                        &l.city,
+                        &l.state_region,
+                        &l.country,
+                        &l.postal_code,
+                        &l.latitude,
+                        &l.longitude,
+                        &l.place_id,
+                        &l.updated_at,
+                    ],
+                )
+                .await?;
+            }
+            (None, Some(l)) => location_id = Some(Some(insert_location(&tx, l).await?)),
+            _ => {}
+        }
+        tx.exec(
+            "UPDATE listing SET title = $2, description = $3, price = $4::text::numeric, additional_fields = $5, \
+             location_id = CASE WHEN $6 THEN $7 ELSE location_id END, updated_at = $8 WHERE id = $1",
+            &[
+                &listing.id,
+                &listing.title,
+                &listing.description,
+                &listing.price.to_wei_string(),
+                &additional_fields_json(&listing.additional_fields),
+                &location_id.is_some(),
+                &location_id.flatten(),
+                &at,
+            ],
+        )
+        .await?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(listing)
+    }
+
+    async fn transition_listing(
+        &self,
+        uuid: Uuid,
+        action: ListingAction,
+        at: Timestamp,
+        events: &[EventEnvelope],
+        offer_event: OfferEvents<'_>,
+    ) -> StoreResult<Listing> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let mut listing = lock_listing(&tx, uuid).await?;
+        let next = listing
+            .status
+            .transition(action)
+            .map_err(|e| StoreError::Conflict(e.0))?;
+        if action.blocked_by_open_order() && listing_has_open_order(&tx, uuid).await? {
+            return Err(StoreError::Conflict(open_order_refusal(action.verb()).0));
+        }
+        tx.exec(
+            "UPDATE listing SET status = $2, updated_at = $3 WHERE id = $1",
+            &[&listing.id, &next.as_str(), &at],
+        )
+        .await?;
+        listing.status = next;
+        listing.updated_at = at;
+        let cascade = if next == ListingStatus::Cancelled {
+            tx.fetch_all(
+                &format!(
+                    "UPDATE offer SET status = 'CANCELLED', updated_at = $2 \
+                     WHERE listing_id = $1 AND status IN ('OFFERED', 'ACCEPTED') RETURNING {OFFER_RETURNING}"
+                ),
+                &[&listing.id, &at],
+                |r| Ok(offer_event(&offer_returned(r, &listing)?)),
+            )
+            .await?
+        } else {
+            Vec::new()
+        };
+        record(&tx, events).await?;
+        record(&tx, &cascade).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(listing)
+    }
+
+    async fn delete_listing(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let listing = lock_listing(&tx, uuid).await?;
+        if listing_has_open_order(&tx, uuid).await? {
+            return Err(StoreError::Conflict(open_order_refusal("delete").0));
+        }
+        // Offers go by their FK (CASCADE), the location by trigger, orders keep their
+        // record (offer_id SET NULL).
+        tx.exec("DELETE FROM listing WHERE id = $1", &[&listing.id])
+            .await?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(())
+    }
+
+    async fn search_listings(
+        &self,
+        query: &ListingQuery,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Listing>> {
+        // Two statements rather than `$q IS NULL OR ...`, so that a cached generic plan
+        // cannot lose the GIN index on `document`.
+        let text = if query.q.is_some() {
+            " AND l.document @@ websearch_to_tsquery('english', $8)"
+        } else {
+            ""
+        };
+        let sql = format!(
+            "{LISTING_SELECT} WHERE ($1::bigint IS NULL OR l.id < $1) \
+               AND (NOT $2 OR l.status = 'PUBLISHED') \
+               AND (cardinality($3::text[]) = 0 OR l.listing_type = ANY($3)) \
+               AND ($4::uuid IS NULL OR l.person_uuid = $4) \
+               AND ($5::timestamptz IS NULL OR l.updated_at >= $5) \
+               AND ($6::timestamptz IS NULL OR l.updated_at <= $6){text} \
+             ORDER BY l.id DESC LIMIT $7"
+        );
+        let types: Vec<&str> = query.listing_types.iter().map(|t| t.as_str()).collect();
+        let limit = page.fetch() as i64;
+        let mut params: Vec<&(dyn ToSql + Sync)> = vec![
+            &page.after,
+            &query.published_only,
+            &types,
+            &query.person_uuid,
+            &query.updated_at_start,
+            &query.updated_at_end,
+            &limit,
+        ];
+        if let Some(q) = &query.q {
+            params.push(q);
+        }
+        let items = self.fetch_all(&sql, &params, listing_from).await?;
+        Ok(Page::from_rows(items, page, |l| l.id))
+    }
+}
