@@ -4,8 +4,8 @@
 use super::Timestamp;
 use super::market::{Currency, CurrencyType, ListingType, ServiceDelivery, wire_enum};
 use super::money::Wei;
+use super::refusal::Refusal;
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use uuid::Uuid;
 
 wire_enum! {
@@ -65,20 +65,9 @@ impl ListingAction {
     }
 }
 
-/// A transition the lifecycle forbids (409), worded with the current status:
-/// "Cannot publish a listing that is CANCELLED".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused(pub String);
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 impl ListingStatus {
     /// The lifecycle, in one place: the status after `action`, or why not.
-    pub fn transition(self, action: ListingAction) -> Result<ListingStatus, Refused> {
+    pub fn transition(self, action: ListingAction) -> Result<ListingStatus, Refusal> {
         use ListingAction as A;
         use ListingStatus as S;
         let next = match (self, action) {
@@ -90,11 +79,10 @@ impl ListingStatus {
             (S::Ordered, A::ReopenAfterOrder) => S::Published,
             (S::Ordered, A::Complete) => S::Completed,
             _ => {
-                return Err(Refused(format!(
-                    "Cannot {} a listing that is {}",
-                    action.verb(),
-                    self.as_str()
-                )));
+                return Err(Refusal::ListingTransition {
+                    status: self,
+                    action,
+                });
             }
         };
         Ok(next)
@@ -104,11 +92,6 @@ impl ListingStatus {
     pub fn is_public(self) -> bool {
         self != ListingStatus::Draft
     }
-}
-
-/// The 409 for an owner action while an order is open.
-pub fn open_order_refusal(verb: &str) -> Refused {
-    Refused(format!("Cannot {verb} a listing with an open order"))
 }
 
 /// Where an in-person listing is. `state_region` keeps the spec's spelling on the wire.
@@ -363,11 +346,10 @@ mod tests {
                     Some(to) => assert_eq!(got, Ok(to), "{from} --{}--> {to}", action.verb()),
                     None => assert_eq!(
                         got,
-                        Err(Refused(format!(
-                            "Cannot {} a listing that is {}",
-                            action.verb(),
-                            from.as_str()
-                        ))),
+                        Err(Refusal::ListingTransition {
+                            status: from,
+                            action
+                        }),
                         "{from} --{}--> refused",
                         action.verb()
                     ),
@@ -383,7 +365,10 @@ mod tests {
             "Cannot publish a listing that is CANCELLED"
         );
         assert_eq!(
-            open_order_refusal("cancel").to_string(),
+            Refusal::ListingHasOpenOrder {
+                change: crate::domain::refusal::OwnerChange::Action(A::Cancel)
+            }
+            .to_string(),
             "Cannot cancel a listing with an open order"
         );
     }

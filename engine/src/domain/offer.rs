@@ -2,9 +2,9 @@
 //! (reference/diagrams/offer-lifecycle.png).
 
 use super::Timestamp;
-use super::listing::Refused;
 use super::market::{ListingType, Parties, wire_enum};
 use super::money::Wei;
+use super::refusal::Refusal;
 use uuid::Uuid;
 
 wire_enum! {
@@ -58,7 +58,7 @@ impl OfferAction {
 
 impl OfferStatus {
     /// The lifecycle, in one place: the status after `action`, or why not.
-    pub fn transition(self, action: OfferAction) -> Result<OfferStatus, Refused> {
+    pub fn transition(self, action: OfferAction) -> Result<OfferStatus, Refusal> {
         use OfferAction as A;
         use OfferStatus as S;
         let next = match (self, action) {
@@ -69,11 +69,10 @@ impl OfferStatus {
             (S::Paid, A::Refund) => S::Cancelled,
             (S::Paid, A::Complete) => S::Completed,
             _ => {
-                return Err(Refused(format!(
-                    "Cannot {} an offer that is {}",
-                    action.verb(),
-                    self.as_str()
-                )));
+                return Err(Refusal::OfferTransition {
+                    status: self,
+                    action,
+                });
             }
         };
         Ok(next)
@@ -213,11 +212,10 @@ mod tests {
                     Some(to) => assert_eq!(got, Ok(to), "{from} --{}--> {to}", action.verb()),
                     None => assert_eq!(
                         got,
-                        Err(Refused(format!(
-                            "Cannot {} an offer that is {}",
-                            action.verb(),
-                            from.as_str()
-                        ))),
+                        Err(Refusal::OfferTransition {
+                            status: from,
+                            action
+                        }),
                         "{from} --{}--> refused",
                         action.verb()
                     ),

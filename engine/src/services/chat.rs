@@ -8,6 +8,7 @@ use crate::domain::chat::{
 };
 use crate::domain::offer::OfferQuery;
 use crate::domain::people::Person;
+use crate::domain::refusal::Refusal;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Problems, Result};
@@ -19,8 +20,6 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-pub const CHAT_NOT_FOUND: &str = crate::adapters::store::msg::CHAT_NOT_FOUND;
 
 // --- wire types -------------------------------------------------------------------------
 
@@ -384,9 +383,9 @@ impl ChatService {
             .store
             .chat_by_uuid(chat_uuid)
             .await?
-            .ok_or_else(|| Error::not_found(CHAT_NOT_FOUND))?;
+            .ok_or_else(|| Error::Refused(Refusal::ChatNotFound))?;
         if !self.store.is_participant(chat.id, me.id).await? {
-            return Err(Error::not_found(CHAT_NOT_FOUND));
+            return Err(Error::Refused(Refusal::ChatNotFound));
         }
         Ok(self.store.list_messages(chat.id, &filter, &page).await?)
     }

@@ -508,10 +508,7 @@ impl MarketService {
         let current = self.own_listing(me, uuid, action.verb()).await?;
         // The target status does not depend on the source, so the event can be built
         // now; the store refuses (and writes nothing) if the transition is not allowed.
-        let target = current
-            .status
-            .transition(action)
-            .map_err(|e| Error::conflict(e.0))?;
+        let target = current.status.transition(action).map_err(Error::Refused)?;
         let at = time::now();
         let mut after = current.clone();
         after.status = target;

@@ -249,7 +249,7 @@ impl MarketService {
         let target = current
             .status
             .transition(OfferAction::Accept)
-            .map_err(|e| Error::conflict(e.0))?;
+            .map_err(Error::Refused)?;
         let at = time::now();
         let mut after = current.clone();
         after.status = target;
@@ -294,7 +294,7 @@ impl MarketService {
         let target = current
             .status
             .transition(OfferAction::Cancel)
-            .map_err(|e| Error::conflict(e.0))?;
+            .map_err(Error::Refused)?;
         let at = time::now();
         let mut after = current.clone();
         after.status = target;

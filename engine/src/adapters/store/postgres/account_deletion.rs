@@ -8,7 +8,7 @@
 
 use super::social::delete_experience_assets_tx;
 use super::{PgStore, Sql, map_err, record};
-use crate::adapters::store::msg;
+use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::AccountDeletionStore;
@@ -35,7 +35,7 @@ async fn account_deletion_blockers(tx: &Tx<'_>, person: Option<(i64, Uuid)>) -> 
         )
         .await?;
     if !escrow.is_empty() {
-        return Err(StoreError::Conflict(msg::ACCOUNT_HAS_ESCROW.into()));
+        return Err(StoreError::Refused(Refusal::AccountHasEscrow));
     }
     Ok(())
 }
@@ -54,7 +54,7 @@ impl AccountDeletionStore for PgStore {
             .await?
             .is_none()
         {
-            return Err(StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::AccountNotFound));
         }
         // Locking the person waits out any change that holds it (a connection request
         // to them holds it FOR SHARE) and keeps new ones off until the deletion commits.

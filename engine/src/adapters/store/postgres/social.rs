@@ -1,6 +1,5 @@
 use super::people::{PERSON_COLS, PersonMatch, person_from};
 use super::{PgStore, Sql, map_err, notifications, record};
-use crate::adapters::store::msg;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
@@ -8,6 +7,7 @@ use crate::domain::experiences::{
 };
 use crate::domain::notifications::{NewNotification, Notification};
 use crate::domain::people::{PeopleQuery, Person};
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -135,7 +135,7 @@ impl SocialStore for PgStore {
             )
             .await?;
         if found.len() != 2 {
-            return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
         // connection_live_pair_key refuses a second live connection (CONNECTION_EXISTS).
         let id: i64 = tx
@@ -185,9 +185,9 @@ impl SocialStore for PgStore {
             .await?;
         let connection = connection_by_id_tx(&tx, id)
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::CONNECTION_NOT_FOUND.into()))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::ConnectionNotFound))?;
         if changed == 0 {
-            return Err(StoreError::Conflict(msg::CONNECTION_NOT_PENDING.into()));
+            return Err(StoreError::Refused(Refusal::ConnectionNotPending));
         }
         let stored = notifications::insert_tx(&tx, notifications).await?;
         record(&tx, events).await?;
@@ -280,7 +280,7 @@ impl SocialStore for PgStore {
                 connection_from,
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::CONTACT_NOT_FOUND.into()))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::ContactNotFound))?;
         tx.exec("DELETE FROM connection WHERE id = $1", &[&connection.id])
             .await?;
         record(&tx, events).await?;
@@ -310,7 +310,7 @@ impl SocialStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::PersonNotFound))?;
         let experience = tx
             .fetch_one(
                 &format!(
@@ -379,7 +379,7 @@ impl SocialStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::ExperienceNotFound))?;
         delete_experience_assets_tx(&tx, &[uuid]).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
@@ -403,7 +403,7 @@ impl SocialStore for PgStore {
             .await?
             .is_none()
         {
-            return Err(StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::ExperienceNotFound));
         }
         // A second LIKE meets experience_reaction_one_like_key and inserts nothing;
         // a concurrent one waits for the first to commit and then finds it.
@@ -428,7 +428,7 @@ impl SocialStore for PgStore {
             Some(id) => (id, true),
             // Nothing inserted and not a like: only a vanished person explains it.
             None if new.reaction_type != ReactionType::Like => {
-                return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into()));
+                return Err(StoreError::Refused(Refusal::PersonNotFound));
             }
             None => {
                 let existing = tx
@@ -442,7 +442,7 @@ impl SocialStore for PgStore {
                 match existing {
                     Some(id) => (id, false),
                     // Neither inserted nor an existing like: the person is gone.
-                    None => return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into())),
+                    None => return Err(StoreError::Refused(Refusal::PersonNotFound)),
                 }
             }
         };
@@ -503,7 +503,7 @@ impl SocialStore for PgStore {
             .await?
             == 0
         {
-            return Err(StoreError::NotFound(msg::REACTION_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::ReactionNotFound));
         }
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;

@@ -1,17 +1,15 @@
 //! Categories and listings in memory.
 
 use super::super::MemoryStore;
-use super::{conflict, not_found};
-use crate::adapters::store::msg;
 use crate::domain::listing::{
     Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, NewListing,
-    open_order_refusal,
 };
 use crate::domain::market::{Category, CategoryType};
 use crate::domain::offer::OfferStatus;
+use crate::domain::refusal::{OwnerChange, Refusal};
 use crate::domain::search::{TextQuery, lexemes};
 use crate::domain::{Page, PageRequest, Timestamp, time};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::{ListingStore, OfferEvents};
 use async_trait::async_trait;
@@ -121,11 +119,11 @@ impl ListingStore for MemoryStore {
         events: &[EventEnvelope],
     ) -> StoreResult<Listing> {
         if !CATEGORIES.iter().any(|c| c.uuid == listing.category_uuid) {
-            return Err(not_found(msg::CATEGORY_NOT_FOUND));
+            return Err(StoreError::Refused(Refusal::CategoryNotFound));
         }
         let mut s = self.state.write();
         if s.person_by_uuid(listing.person_uuid).is_none() {
-            return Err(not_found(msg::PERSON_NOT_FOUND));
+            return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
         let id = s.next_id("listing");
         let stored = listing.stored(id);
@@ -152,13 +150,15 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
         let status = s.listings[&id].listing.status;
         status
             .transition(ListingAction::Edit)
-            .map_err(|e| conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         if s.listing_has_open_order(uuid) {
-            return Err(conflict(open_order_refusal("edit").0));
+            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
+                change: OwnerChange::Action(ListingAction::Edit),
+            }));
         }
         let mut listing = s.listings[&id].listing.clone();
         patch.apply(&mut listing, at);
@@ -178,14 +178,16 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
         let next = s.listings[&id]
             .listing
             .status
             .transition(action)
-            .map_err(|e| conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         if action.blocked_by_open_order() && s.listing_has_open_order(uuid) {
-            return Err(conflict(open_order_refusal(action.verb()).0));
+            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
+                change: OwnerChange::Action(action),
+            }));
         }
         let mut cascade = Vec::new();
         if next == ListingStatus::Cancelled {
@@ -202,7 +204,7 @@ impl ListingStore for MemoryStore {
         let row = s
             .listings
             .get_mut(&id)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
         row.listing.status = next;
         row.listing.updated_at = at;
         let listing = row.listing.clone();
@@ -215,9 +217,11 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
         if s.listing_has_open_order(uuid) {
-            return Err(conflict(open_order_refusal("delete").0));
+            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
+                change: OwnerChange::Delete,
+            }));
         }
         s.listings.remove(&id);
         s.offers.retain(|_, o| o.listing_id != id);

@@ -1,13 +1,12 @@
 //! Offers in memory.
 
 use super::super::MemoryStore;
-use super::{conflict, not_found};
-use crate::adapters::store::msg;
 use crate::domain::listing::ListingStatus;
 use crate::domain::notifications::{NewNotification, Notification};
 use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus};
+use crate::domain::refusal::{ListingStep, Refusal};
 use crate::domain::{Page, PageRequest, Timestamp};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::OfferStore;
 use async_trait::async_trait;
@@ -27,17 +26,17 @@ impl OfferStore for MemoryStore {
             .values()
             .find(|r| r.listing.uuid == offer.listing_uuid)
             .map(|r| r.listing.clone())
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
         if listing.status != ListingStatus::Published {
-            return Err(conflict(msg::listing_not_published(
-                "make an offer",
-                listing.status,
-            )));
+            return Err(StoreError::Refused(Refusal::ListingNotPublished {
+                step: ListingStep::MakeOffer,
+                status: listing.status,
+            }));
         }
         if s.offers.values().any(|o| {
             o.listing_id == listing.id && o.person_uuid == offer.person_uuid && o.status.is_open()
         }) {
-            return Err(conflict(msg::OPEN_OFFER_EXISTS));
+            return Err(StoreError::Refused(Refusal::OpenOfferExists));
         }
         let id = s.next_id("offer");
         let stored = Offer {
@@ -80,15 +79,15 @@ impl OfferStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .offer_id(uuid)
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
         let offer = s
             .offers
             .get_mut(&id)
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
         offer
             .status
             .transition(OfferAction::Update)
-            .map_err(|e| conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         patch.apply(offer, at);
         let updated = offer.clone();
         s.record(events);
@@ -106,37 +105,40 @@ impl OfferStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .offer_id(uuid)
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
         let offer = s.offers[&id].clone();
-        let next = offer.status.transition(action).map_err(|e| conflict(e.0))?;
+        let next = offer
+            .status
+            .transition(action)
+            .map_err(StoreError::Refused)?;
         match action {
             OfferAction::Accept => {
                 let listing_status = s
                     .listings
                     .get(&offer.listing_id)
                     .map(|r| r.listing.status)
-                    .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+                    .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
                 if listing_status != ListingStatus::Published {
-                    return Err(conflict(msg::listing_not_published(
-                        "accept an offer",
-                        listing_status,
-                    )));
+                    return Err(StoreError::Refused(Refusal::ListingNotPublished {
+                        step: ListingStep::AcceptOffer,
+                        status: listing_status,
+                    }));
                 }
                 if s.offers.values().any(|o| {
                     o.listing_id == offer.listing_id && o.id != id && o.status.holds_listing()
                 }) {
-                    return Err(conflict(msg::ACCEPTED_OFFER_EXISTS));
+                    return Err(StoreError::Refused(Refusal::AcceptedOfferExists));
                 }
             }
             OfferAction::Cancel if s.open_order_of(uuid).is_some() => {
-                return Err(conflict(msg::OFFER_HAS_OPEN_ORDER));
+                return Err(StoreError::Refused(Refusal::OfferHasOpenOrder));
             }
             _ => {}
         }
         let o = s
             .offers
             .get_mut(&id)
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
         o.status = next;
         o.updated_at = at;
         let updated = o.clone();

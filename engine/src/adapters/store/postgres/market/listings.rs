@@ -3,14 +3,14 @@
 use super::super::{PgStore, Sql, map_err, record};
 use super::offers::{OFFER_RETURNING, offer_returned};
 use super::{OPEN_ORDER, corrupt, wei, wire};
-use crate::adapters::store::msg;
 use crate::domain::listing::{
     AdditionalFields, Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, Location,
-    NewListing, open_order_refusal,
+    NewListing,
 };
 use crate::domain::market::{
     Category, CategoryType, Currency, CurrencyType, ListingType, ServiceDelivery,
 };
+use crate::domain::refusal::{OwnerChange, Refusal};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -99,7 +99,7 @@ pub(super) async fn lock_listing(tx: &Transaction<'_>, uuid: Uuid) -> StoreResul
         listing_from,
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound(msg::LISTING_NOT_FOUND.into()))
+    .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))
 }
 
 /// The status of listing `id`, its row locked.
@@ -113,7 +113,7 @@ pub(super) async fn lock_listing_status(
         |r| wire(r, 0, ListingStatus::parse),
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound(msg::LISTING_NOT_FOUND.into()))
+    .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))
 }
 
 async fn listing_has_open_order(tx: &Transaction<'_>, listing_uuid: Uuid) -> StoreResult<bool> {
@@ -190,7 +190,7 @@ impl ListingStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::CATEGORY_NOT_FOUND.into()))?;
+            .ok_or_else(|| StoreError::Refused(Refusal::CategoryNotFound))?;
         let location_id = match &listing.location {
             Some(l) => Some(insert_location(&tx, l).await?),
             None => None,
@@ -245,9 +245,11 @@ impl ListingStore for PgStore {
         listing
             .status
             .transition(ListingAction::Edit)
-            .map_err(|e| StoreError::Conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         if listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Conflict(open_order_refusal("edit").0));
+            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
+                change: OwnerChange::Action(ListingAction::Edit),
+            }));
         }
         let old_location = listing.location.clone();
         patch.apply(&mut listing, at);
@@ -315,9 +317,11 @@ impl ListingStore for PgStore {
         let next = listing
             .status
             .transition(action)
-            .map_err(|e| StoreError::Conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         if action.blocked_by_open_order() && listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Conflict(open_order_refusal(action.verb()).0));
+            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
+                change: OwnerChange::Action(action),
+            }));
         }
         tx.exec(
             "UPDATE listing SET status = $2, updated_at = $3 WHERE id = $1",
@@ -350,7 +354,9 @@ impl ListingStore for PgStore {
         let tx = client.transaction().await.map_err(map_err)?;
         let listing = lock_listing(&tx, uuid).await?;
         if listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Conflict(open_order_refusal("delete").0));
+            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
+                change: OwnerChange::Delete,
+            }));
         }
         // Offers go by their FK (CASCADE), the location by trigger, orders keep their
         // record (offer_id SET NULL).

@@ -5,11 +5,11 @@ use super::super::{PgStore, Sql, map_err, record};
 use super::listings::{lock_listing, lock_listing_status};
 use super::orders::open_order;
 use super::{wei, wire};
-use crate::adapters::store::msg;
 use crate::domain::listing::{Listing, ListingStatus};
 use crate::domain::market::ListingType;
 use crate::domain::notifications::{NewNotification, Notification};
 use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus};
+use crate::domain::refusal::{ListingStep, Refusal};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -70,7 +70,7 @@ pub(super) async fn lock_offer(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<
         offer_from,
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound(msg::OFFER_NOT_FOUND.into()))
+    .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))
 }
 
 /// The listing id of an offer (unlocked: it never changes), to lock the listing before
@@ -82,7 +82,7 @@ pub(super) async fn listing_id_of_offer(tx: &Transaction<'_>, uuid: Uuid) -> Sto
         |r| Ok(r.get(0)),
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound(msg::OFFER_NOT_FOUND.into()))
+    .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))
 }
 
 #[async_trait]
@@ -97,10 +97,10 @@ impl OfferStore for PgStore {
         let tx = client.transaction().await.map_err(map_err)?;
         let listing = lock_listing(&tx, offer.listing_uuid).await?;
         if listing.status != ListingStatus::Published {
-            return Err(StoreError::Conflict(msg::listing_not_published(
-                "make an offer",
-                listing.status,
-            )));
+            return Err(StoreError::Refused(Refusal::ListingNotPublished {
+                step: ListingStep::MakeOffer,
+                status: listing.status,
+            }));
         }
         let stored = tx
             .fetch_one(
@@ -147,7 +147,7 @@ impl OfferStore for PgStore {
         offer
             .status
             .transition(OfferAction::Update)
-            .map_err(|e| StoreError::Conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         patch.apply(&mut offer, at);
         tx.exec(
             "UPDATE offer SET price = $2::text::numeric, comment = $3, updated_at = $4 WHERE id = $1",
@@ -175,16 +175,16 @@ impl OfferStore for PgStore {
         let next = offer
             .status
             .transition(action)
-            .map_err(|e| StoreError::Conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         match action {
             OfferAction::Accept if listing_status != ListingStatus::Published => {
-                return Err(StoreError::Conflict(msg::listing_not_published(
-                    "accept an offer",
-                    listing_status,
-                )));
+                return Err(StoreError::Refused(Refusal::ListingNotPublished {
+                    step: ListingStep::AcceptOffer,
+                    status: listing_status,
+                }));
             }
             OfferAction::Cancel if open_order(&tx, uuid).await?.is_some() => {
-                return Err(StoreError::Conflict(msg::OFFER_HAS_OPEN_ORDER.into()));
+                return Err(StoreError::Refused(Refusal::OfferHasOpenOrder));
             }
             _ => {}
         }

@@ -4,13 +4,13 @@ use super::super::{PgStore, Sql, map_err, record};
 use super::listings::lock_listing_status;
 use super::offers::{listing_id_of_offer, lock_offer};
 use super::{OPEN_ORDER, address, corrupt, wei, wire};
-use crate::adapters::store::msg;
 use crate::domain::Timestamp;
 use crate::domain::listing::ListingStatus;
 use crate::domain::market::Currency;
 use crate::domain::money::Fees;
 use crate::domain::offer::OfferStatus;
 use crate::domain::order::{EscrowQuote, NewOrder, Order, OrderStatus};
+use crate::domain::refusal::{ListingStep, Refusal};
 use crate::domain::wallet::checksummed;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -98,13 +98,15 @@ impl OrderStore for PgStore {
             return Ok((existing, false));
         }
         if offer.status != OfferStatus::Accepted {
-            return Err(StoreError::Conflict(msg::offer_not_accepted(offer.status)));
+            return Err(StoreError::Refused(Refusal::OfferNotAccepted {
+                status: offer.status,
+            }));
         }
         if listing_status != ListingStatus::Published {
-            return Err(StoreError::Conflict(msg::listing_not_published(
-                "create an order",
-                listing_status,
-            )));
+            return Err(StoreError::Refused(Refusal::ListingNotPublished {
+                step: ListingStep::CreateOrder,
+                status: listing_status,
+            }));
         }
         let q = &order.quote;
         let chain_id = i64::try_from(q.chain_id)
