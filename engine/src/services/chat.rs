@@ -383,7 +383,7 @@ impl ChatService {
             .store
             .chat_by_uuid(chat_uuid)
             .await?
-            .ok_or_else(|| Error::Refused(Refusal::ChatNotFound))?;
+            .ok_or(Error::Refused(Refusal::ChatNotFound))?;
         if !self.store.is_participant(chat.id, me.id).await? {
             return Err(Error::Refused(Refusal::ChatNotFound));
         }

@@ -131,7 +131,7 @@ impl ConnectionService {
             .store
             .person_by_uuid(target_uuid)
             .await?
-            .ok_or_else(|| Error::Refused(Refusal::PersonNotFound))?;
+            .ok_or(Error::Refused(Refusal::PersonNotFound))?;
         let at = time::now();
         let new = NewConnection {
             uuid: Uuid::new_v4(),

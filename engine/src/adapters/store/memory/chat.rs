@@ -216,7 +216,7 @@ impl ChatStore for MemoryStore {
             .chats
             .chats
             .get_mut(&new.chat_id)
-            .ok_or_else(|| StoreError::Refused(Refusal::ChatNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ChatNotFound))?;
         let seq = row.next_seq;
         row.next_seq += 1;
         row.chat.updated_at = new.at;

@@ -25,7 +25,7 @@ impl DeviceStore for MemoryStore {
             .persons
             .get(&new.person_id)
             .map(|p| p.uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::PersonNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         if let Some(d) = s
             .devices
             .values_mut()

@@ -90,7 +90,7 @@ impl PeopleStore for MemoryStore {
         let account = s
             .account_by_uuid(person.account_uuid)
             .cloned()
-            .ok_or_else(|| StoreError::Refused(Refusal::AccountNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::AccountNotFound))?;
         s.check_person(person, account.id)?;
         let p = s.put_person(person, &account);
         s.record(events);
@@ -146,12 +146,12 @@ impl PeopleStore for MemoryStore {
         let id = s
             .person_by_uuid(person_uuid)
             .map(|p| p.id)
-            .ok_or_else(|| StoreError::Refused(Refusal::PersonNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         let updated = {
             let p = s
                 .persons
                 .get_mut(&id)
-                .ok_or_else(|| StoreError::Refused(Refusal::PersonNotFound))?;
+                .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
             patch.apply(p);
             p.updated_at = at;
             p.clone()

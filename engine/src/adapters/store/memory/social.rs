@@ -45,7 +45,7 @@ impl State {
         self.persons
             .get(&id)
             .map(|p| p.uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::PersonNotFound))
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))
     }
 }
 
@@ -110,7 +110,7 @@ impl SocialStore for MemoryStore {
             let c = s
                 .connections
                 .get_mut(&id)
-                .ok_or_else(|| StoreError::Refused(Refusal::ConnectionNotFound))?;
+                .ok_or(StoreError::Refused(Refusal::ConnectionNotFound))?;
             if c.status != from {
                 return Err(StoreError::Refused(Refusal::ConnectionNotPending));
             }
@@ -184,11 +184,11 @@ impl SocialStore for MemoryStore {
             .values()
             .find(|c| c.status == ConnectionStatus::Accepted && c.joins(person_id, other_id))
             .map(|c| c.id)
-            .ok_or_else(|| StoreError::Refused(Refusal::ContactNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ContactNotFound))?;
         let removed = s
             .connections
             .remove(&id)
-            .ok_or_else(|| StoreError::Refused(Refusal::ContactNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ContactNotFound))?;
         s.record(events);
         Ok(removed)
     }
@@ -253,7 +253,7 @@ impl SocialStore for MemoryStore {
     async fn delete_experience(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut s = self.state.write();
         s.remove_experience(id)
-            .ok_or_else(|| StoreError::Refused(Refusal::ExperienceNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ExperienceNotFound))?;
         s.record(events);
         Ok(())
     }
@@ -268,7 +268,7 @@ impl SocialStore for MemoryStore {
             .experiences
             .get(&new.experience_id)
             .map(|e| e.uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::ExperienceNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ExperienceNotFound))?;
         let person_uuid = s.person_uuid_of(new.person_id)?;
         // experience_reaction_one_like_key: a second like answers the first.
         if new.reaction_type == ReactionType::Like
@@ -333,7 +333,7 @@ impl SocialStore for MemoryStore {
         let mut s = self.state.write();
         s.reactions
             .remove(&id)
-            .ok_or_else(|| StoreError::Refused(Refusal::ReactionNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ReactionNotFound))?;
         s.record(events);
         Ok(())
     }

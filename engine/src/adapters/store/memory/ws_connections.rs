@@ -45,7 +45,7 @@ impl WsConnectionStore for MemoryStore {
             .persons
             .get(&new.person_id)
             .map(|p| p.uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::PersonNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         if s.ws.by_conn_id.contains_key(&new.ws_conn_id) {
             return Err(StoreError::Refused(Refusal::WsConnectionExists));
         }
@@ -90,11 +90,11 @@ impl WsConnectionStore for MemoryStore {
             .ws
             .by_conn_id
             .get(ws_conn_id)
-            .ok_or_else(|| StoreError::Refused(Refusal::WsConnectionNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::WsConnectionNotFound))?;
         let c =
             s.ws.connections
                 .get_mut(&id)
-                .ok_or_else(|| StoreError::Refused(Refusal::WsConnectionNotFound))?;
+                .ok_or(StoreError::Refused(Refusal::WsConnectionNotFound))?;
         disconnect(c, at);
         Ok(c.clone())
     }

@@ -249,7 +249,7 @@ impl ChatStore for PgStore {
                 |r| Ok((r.get(0), r.get(1))),
             )
             .await?
-            .ok_or_else(|| StoreError::Refused(Refusal::ChatNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ChatNotFound))?;
         let existing = tx
             .fetch_opt(
                 &format!(

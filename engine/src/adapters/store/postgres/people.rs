@@ -176,7 +176,7 @@ impl PeopleStore for PgStore {
                 |r| account_from(r, 0),
             )
             .await?
-            .ok_or_else(|| StoreError::Refused(Refusal::AccountNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::AccountNotFound))?;
         let p = insert_person_tx(&tx, person, &account).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
@@ -256,7 +256,7 @@ impl PeopleStore for PgStore {
                 |r| Ok(person_from(r, 0)),
             )
             .await?
-            .ok_or_else(|| StoreError::Refused(Refusal::PersonNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         patch.apply(&mut person);
         person.updated_at = at;
         tx.exec(

@@ -185,7 +185,7 @@ impl SocialStore for PgStore {
             .await?;
         let connection = connection_by_id_tx(&tx, id)
             .await?
-            .ok_or_else(|| StoreError::Refused(Refusal::ConnectionNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ConnectionNotFound))?;
         if changed == 0 {
             return Err(StoreError::Refused(Refusal::ConnectionNotPending));
         }
@@ -280,7 +280,7 @@ impl SocialStore for PgStore {
                 connection_from,
             )
             .await?
-            .ok_or_else(|| StoreError::Refused(Refusal::ContactNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ContactNotFound))?;
         tx.exec("DELETE FROM connection WHERE id = $1", &[&connection.id])
             .await?;
         record(&tx, events).await?;
@@ -310,7 +310,7 @@ impl SocialStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::Refused(Refusal::PersonNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         let experience = tx
             .fetch_one(
                 &format!(
@@ -379,7 +379,7 @@ impl SocialStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::Refused(Refusal::ExperienceNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ExperienceNotFound))?;
         delete_experience_assets_tx(&tx, &[uuid]).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;

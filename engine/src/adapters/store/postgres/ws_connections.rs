@@ -85,7 +85,7 @@ impl WsConnectionStore for PgStore {
             ws_from,
         )
         .await?
-        .ok_or_else(|| StoreError::Refused(Refusal::WsConnectionNotFound))
+        .ok_or(StoreError::Refused(Refusal::WsConnectionNotFound))
     }
 
     async fn list_ws_connections(

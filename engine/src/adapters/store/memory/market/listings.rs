@@ -150,7 +150,7 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
         let status = s.listings[&id].listing.status;
         status
             .transition(ListingAction::Edit)
@@ -178,7 +178,7 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
         let next = s.listings[&id]
             .listing
             .status
@@ -204,7 +204,7 @@ impl ListingStore for MemoryStore {
         let row = s
             .listings
             .get_mut(&id)
-            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
         row.listing.status = next;
         row.listing.updated_at = at;
         let listing = row.listing.clone();
@@ -217,7 +217,7 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
         if s.listing_has_open_order(uuid) {
             return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
                 change: OwnerChange::Delete,

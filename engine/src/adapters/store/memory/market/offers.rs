@@ -26,7 +26,7 @@ impl OfferStore for MemoryStore {
             .values()
             .find(|r| r.listing.uuid == offer.listing_uuid)
             .map(|r| r.listing.clone())
-            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
         if listing.status != ListingStatus::Published {
             return Err(StoreError::Refused(Refusal::ListingNotPublished {
                 step: ListingStep::MakeOffer,
@@ -79,11 +79,11 @@ impl OfferStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .offer_id(uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
         let offer = s
             .offers
             .get_mut(&id)
-            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
         offer
             .status
             .transition(OfferAction::Update)
@@ -105,7 +105,7 @@ impl OfferStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .offer_id(uuid)
-            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
         let offer = s.offers[&id].clone();
         let next = offer
             .status
@@ -117,7 +117,7 @@ impl OfferStore for MemoryStore {
                     .listings
                     .get(&offer.listing_id)
                     .map(|r| r.listing.status)
-                    .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
+                    .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
                 if listing_status != ListingStatus::Published {
                     return Err(StoreError::Refused(Refusal::ListingNotPublished {
                         step: ListingStep::AcceptOffer,
@@ -138,7 +138,7 @@ impl OfferStore for MemoryStore {
         let o = s
             .offers
             .get_mut(&id)
-            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
         o.status = next;
         o.updated_at = at;
         let updated = o.clone();

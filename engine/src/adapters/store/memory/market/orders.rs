@@ -27,7 +27,7 @@ impl OrderStore for MemoryStore {
             .values()
             .find(|o| o.uuid == order.offer_uuid)
             .cloned()
-            .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
         if offer.status != OfferStatus::Accepted {
             return Err(StoreError::Refused(Refusal::OfferNotAccepted {
                 status: offer.status,
@@ -37,7 +37,7 @@ impl OrderStore for MemoryStore {
             .listings
             .get(&offer.listing_id)
             .map(|r| r.listing.status)
-            .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
         if listing_status != ListingStatus::Published {
             return Err(StoreError::Refused(Refusal::ListingNotPublished {
                 step: ListingStep::CreateOrder,

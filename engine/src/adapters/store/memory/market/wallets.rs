@@ -49,7 +49,7 @@ impl WalletStore for MemoryStore {
             .values()
             .find(|w| w.uuid == uuid)
             .map(|w| w.id)
-            .ok_or_else(|| StoreError::Refused(Refusal::WalletNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::WalletNotFound))?;
         s.wallets.remove(&id);
         s.record(events);
         Ok(())

@@ -99,7 +99,7 @@ pub(super) async fn lock_listing(tx: &Transaction<'_>, uuid: Uuid) -> StoreResul
         listing_from,
     )
     .await?
-    .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))
+    .ok_or(StoreError::Refused(Refusal::ListingNotFound))
 }
 
 /// The status of listing `id`, its row locked.
@@ -113,7 +113,7 @@ pub(super) async fn lock_listing_status(
         |r| wire(r, 0, ListingStatus::parse),
     )
     .await?
-    .ok_or_else(|| StoreError::Refused(Refusal::ListingNotFound))
+    .ok_or(StoreError::Refused(Refusal::ListingNotFound))
 }
 
 async fn listing_has_open_order(tx: &Transaction<'_>, listing_uuid: Uuid) -> StoreResult<bool> {
@@ -190,7 +190,7 @@ impl ListingStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::Refused(Refusal::CategoryNotFound))?;
+            .ok_or(StoreError::Refused(Refusal::CategoryNotFound))?;
         let location_id = match &listing.location {
             Some(l) => Some(insert_location(&tx, l).await?),
             None => None,

@@ -70,7 +70,7 @@ pub(super) async fn lock_offer(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<
         offer_from,
     )
     .await?
-    .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))
+    .ok_or(StoreError::Refused(Refusal::OfferNotFound))
 }
 
 /// The listing id of an offer (unlocked: it never changes), to lock the listing before
@@ -82,7 +82,7 @@ pub(super) async fn listing_id_of_offer(tx: &Transaction<'_>, uuid: Uuid) -> Sto
         |r| Ok(r.get(0)),
     )
     .await?
-    .ok_or_else(|| StoreError::Refused(Refusal::OfferNotFound))
+    .ok_or(StoreError::Refused(Refusal::OfferNotFound))
 }
 
 #[async_trait]
