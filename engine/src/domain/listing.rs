@@ -4,7 +4,7 @@
 use super::Timestamp;
 use super::market::{Currency, CurrencyType, ListingType, ServiceDelivery, wire_enum};
 use super::money::Wei;
-use super::refusal::Refusal;
+use super::refusal::{OwnerChange, Refusal};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -92,6 +92,33 @@ impl ListingStatus {
     pub fn is_public(self) -> bool {
         self != ListingStatus::Draft
     }
+}
+
+/// Every rule of an owner's status change or edit, in one place: the status after
+/// `action`, or the refusal. `open_order`: the listing has an order that is not final
+/// (read by the store under the listing's row lock).
+pub fn decide(
+    action: ListingAction,
+    status: ListingStatus,
+    open_order: bool,
+) -> Result<ListingStatus, Refusal> {
+    let next = status.transition(action)?;
+    if action.blocked_by_open_order() && open_order {
+        return Err(Refusal::ListingHasOpenOrder {
+            change: OwnerChange::Action(action),
+        });
+    }
+    Ok(next)
+}
+
+/// Deleting a listing: refused while an order is open (its payer was quoted for it).
+pub fn decide_delete(open_order: bool) -> Result<(), Refusal> {
+    if open_order {
+        return Err(Refusal::ListingHasOpenOrder {
+            change: OwnerChange::Delete,
+        });
+    }
+    Ok(())
 }
 
 /// Where an in-person listing is. `state_region` keeps the spec's spelling on the wire.

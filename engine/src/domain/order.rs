@@ -3,8 +3,11 @@
 //! refunded, expired) belongs to the OrderActor.
 
 use super::Timestamp;
+use super::listing::ListingStatus;
 use super::market::{Currency, wire_enum};
 use super::money::{Fees, Wei};
+use super::offer::OfferStatus;
+use super::refusal::{ListingStep, Refusal};
 use alloy_primitives::{Address, B256};
 use uuid::Uuid;
 
@@ -34,12 +37,36 @@ impl OrderStatus {
     }
 
     /// The escrow holds the payer's money (account deletion is refused meanwhile).
+    pub const HOLDING_FUNDS: [OrderStatus; 3] = [
+        OrderStatus::Paid,
+        OrderStatus::Releasing,
+        OrderStatus::Refunding,
+    ];
+
     pub fn holds_funds(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Paid | OrderStatus::Releasing | OrderStatus::Refunding
-        )
+        Self::HOLDING_FUNDS.contains(&self)
     }
+}
+
+/// Creating an order (when the offer has no open one already, which is returned instead):
+/// the offer must be ACCEPTED and its listing still PUBLISHED, both read under their row
+/// locks.
+pub fn decide_create(
+    offer_status: OfferStatus,
+    listing_status: ListingStatus,
+) -> Result<(), Refusal> {
+    if offer_status != OfferStatus::Accepted {
+        return Err(Refusal::OfferNotAccepted {
+            status: offer_status,
+        });
+    }
+    if listing_status != ListingStatus::Published {
+        return Err(Refusal::ListingNotPublished {
+            step: ListingStep::CreateOrder,
+            status: listing_status,
+        });
+    }
+    Ok(())
 }
 
 /// The escrow contract's order id: the order uuid's 16 bytes right-aligned in 32.

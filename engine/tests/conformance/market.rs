@@ -391,7 +391,7 @@ conformance! {
 
         // Update only while OFFERED.
         let t = time::now();
-        let edited = store.update_offer(a.uuid, &OfferPatch { price: Some(Wei(1_150)), comment: Some(None) }, t, &[]).await.unwrap();
+        let edited = store.update_offer(a.uuid, &OfferPatch { price: Some(Wei(1_150)), comment: Some(None) }, t, &[], &[]).await.unwrap().0;
         assert_eq!((edited.price, edited.comment.clone(), edited.updated_at), (Wei(1_150), None, t));
         assert_eq!(store.offer_by_uuid(a.uuid).await.unwrap(), Some(edited));
 
@@ -402,7 +402,7 @@ conformance! {
         assert_eq!(accept(store, &b).await.unwrap_err(), StoreError::Refused(Refusal::AcceptedOfferExists));
         assert_eq!(accept(store, &a).await.unwrap_err(), StoreError::Refused(Refusal::OfferTransition { status: OfferStatus::Accepted, action: OfferAction::Accept }));
         assert_eq!(
-            store.update_offer(a.uuid, &OfferPatch::default(), t, &[]).await.unwrap_err(),
+            store.update_offer(a.uuid, &OfferPatch::default(), t, &[], &[]).await.unwrap_err(),
             StoreError::Refused(Refusal::OfferTransition { status: OfferStatus::Accepted, action: OfferAction::Update })
         );
         // Cancelled, it frees both the listing and the person's one open offer.

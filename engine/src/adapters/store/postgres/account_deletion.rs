@@ -6,6 +6,7 @@
 //! wallets and listings; their messages in others' chats and the assets they sent stay
 //! (SET NULL; `message.sender_uuid` keeps the attribution).
 
+use super::market::orders::funds_held_statuses;
 use super::social::delete_experience_assets_tx;
 use super::{PgStore, Sql, map_err, record};
 use crate::domain::refusal::Refusal;
@@ -29,8 +30,8 @@ async fn account_deletion_blockers(tx: &Tx<'_>, person: Option<(i64, Uuid)>) -> 
     let escrow = tx
         .fetch_all(
             "SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1) \
-             AND status IN ('PAID', 'RELEASING', 'REFUNDING') FOR SHARE",
-            &[&person_uuid],
+             AND status = ANY($2) FOR SHARE",
+            &[&person_uuid, &funds_held_statuses()],
             |_| Ok(()),
         )
         .await?;

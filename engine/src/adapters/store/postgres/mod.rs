@@ -4,7 +4,7 @@
 mod account_deletion;
 mod chat;
 mod devices;
-mod market;
+pub(crate) mod market;
 pub(crate) mod notifications;
 mod outbox;
 mod people;

@@ -2,11 +2,12 @@
 
 use super::super::MemoryStore;
 use crate::domain::listing::{
-    Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, NewListing,
+    Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, NewListing, decide,
+    decide_delete,
 };
 use crate::domain::market::{Category, CategoryType};
 use crate::domain::offer::OfferStatus;
-use crate::domain::refusal::{OwnerChange, Refusal};
+use crate::domain::refusal::Refusal;
 use crate::domain::search::{TextQuery, lexemes};
 use crate::domain::{Page, PageRequest, Timestamp, time};
 use crate::error::{StoreError, StoreResult};
@@ -151,15 +152,11 @@ impl ListingStore for MemoryStore {
         let id = s
             .listing_id(uuid)
             .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
-        let status = s.listings[&id].listing.status;
-        status
-            .transition(ListingAction::Edit)
-            .map_err(StoreError::Refused)?;
-        if s.listing_has_open_order(uuid) {
-            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
-                change: OwnerChange::Action(ListingAction::Edit),
-            }));
-        }
+        decide(
+            ListingAction::Edit,
+            s.listings[&id].listing.status,
+            s.listing_has_open_order(uuid),
+        )?;
         let mut listing = s.listings[&id].listing.clone();
         patch.apply(&mut listing, at);
         s.listings.insert(id, ListingRow::new(listing.clone()));
@@ -179,16 +176,11 @@ impl ListingStore for MemoryStore {
         let id = s
             .listing_id(uuid)
             .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
-        let next = s.listings[&id]
-            .listing
-            .status
-            .transition(action)
-            .map_err(StoreError::Refused)?;
-        if action.blocked_by_open_order() && s.listing_has_open_order(uuid) {
-            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
-                change: OwnerChange::Action(action),
-            }));
-        }
+        let next = decide(
+            action,
+            s.listings[&id].listing.status,
+            s.listing_has_open_order(uuid),
+        )?;
         let mut cascade = Vec::new();
         if next == ListingStatus::Cancelled {
             for o in s
@@ -218,11 +210,7 @@ impl ListingStore for MemoryStore {
         let id = s
             .listing_id(uuid)
             .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
-        if s.listing_has_open_order(uuid) {
-            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
-                change: OwnerChange::Delete,
-            }));
-        }
+        decide_delete(s.listing_has_open_order(uuid))?;
         s.listings.remove(&id);
         s.offers.retain(|_, o| o.listing_id != id);
         s.record(events);

@@ -1,10 +1,8 @@
 //! Orders in memory.
 
 use super::super::MemoryStore;
-use crate::domain::listing::ListingStatus;
-use crate::domain::offer::OfferStatus;
-use crate::domain::order::{NewOrder, Order};
-use crate::domain::refusal::{ListingStep, Refusal};
+use crate::domain::order::{NewOrder, Order, decide_create};
+use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::OrderStore;
@@ -28,22 +26,12 @@ impl OrderStore for MemoryStore {
             .find(|o| o.uuid == order.offer_uuid)
             .cloned()
             .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
-        if offer.status != OfferStatus::Accepted {
-            return Err(StoreError::Refused(Refusal::OfferNotAccepted {
-                status: offer.status,
-            }));
-        }
         let listing_status = s
             .listings
             .get(&offer.listing_id)
             .map(|r| r.listing.status)
             .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
-        if listing_status != ListingStatus::Published {
-            return Err(StoreError::Refused(Refusal::ListingNotPublished {
-                step: ListingStep::CreateOrder,
-                status: listing_status,
-            }));
-        }
+        decide_create(offer.status, listing_status)?;
         let id = s.next_id("orders");
         let stored = order.stored(id);
         s.orders.insert(id, stored.clone());

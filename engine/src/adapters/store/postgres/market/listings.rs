@@ -2,15 +2,16 @@
 
 use super::super::{PgStore, Sql, map_err, record};
 use super::offers::{OFFER_RETURNING, offer_returned};
-use super::{OPEN_ORDER, corrupt, wei, wire};
+use super::{corrupt, open_order_statuses, wei, wire};
 use crate::domain::listing::{
     AdditionalFields, Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, Location,
-    NewListing,
+    NewListing, decide, decide_delete,
 };
 use crate::domain::market::{
     Category, CategoryType, Currency, CurrencyType, ListingType, ServiceDelivery,
 };
-use crate::domain::refusal::{OwnerChange, Refusal};
+use crate::domain::offer::OfferStatus;
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -118,10 +119,8 @@ pub(super) async fn lock_listing_status(
 
 async fn listing_has_open_order(tx: &Transaction<'_>, listing_uuid: Uuid) -> StoreResult<bool> {
     tx.fetch_one(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM orders WHERE listing_uuid = $1 AND status IN {OPEN_ORDER})"
-        ),
-        &[&listing_uuid],
+        "SELECT EXISTS (SELECT 1 FROM orders WHERE listing_uuid = $1 AND status = ANY($2))",
+        &[&listing_uuid, &open_order_statuses()],
         |r| Ok(r.get(0)),
     )
     .await
@@ -242,15 +241,8 @@ impl ListingStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let mut listing = lock_listing(&tx, uuid).await?;
-        listing
-            .status
-            .transition(ListingAction::Edit)
-            .map_err(StoreError::Refused)?;
-        if listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
-                change: OwnerChange::Action(ListingAction::Edit),
-            }));
-        }
+        let open_order = listing_has_open_order(&tx, uuid).await?;
+        decide(ListingAction::Edit, listing.status, open_order)?;
         let old_location = listing.location.clone();
         patch.apply(&mut listing, at);
         let mut location_id: Option<Option<i64>> = None;
@@ -314,15 +306,8 @@ impl ListingStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let mut listing = lock_listing(&tx, uuid).await?;
-        let next = listing
-            .status
-            .transition(action)
-            .map_err(StoreError::Refused)?;
-        if action.blocked_by_open_order() && listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
-                change: OwnerChange::Action(action),
-            }));
-        }
+        let open_order = listing_has_open_order(&tx, uuid).await?;
+        let next = decide(action, listing.status, open_order)?;
         tx.exec(
             "UPDATE listing SET status = $2, updated_at = $3 WHERE id = $1",
             &[&listing.id, &next.as_str(), &at],
@@ -334,9 +319,13 @@ impl ListingStore for PgStore {
             tx.fetch_all(
                 &format!(
                     "UPDATE offer SET status = 'CANCELLED', updated_at = $2 \
-                     WHERE listing_id = $1 AND status IN ('OFFERED', 'ACCEPTED') RETURNING {OFFER_RETURNING}"
+                     WHERE listing_id = $1 AND status = ANY($3) RETURNING {OFFER_RETURNING}"
                 ),
-                &[&listing.id, &at],
+                &[
+                    &listing.id,
+                    &at,
+                    &OfferStatus::OPEN.map(OfferStatus::as_str).to_vec(),
+                ],
                 |r| Ok(offer_event(&offer_returned(r, &listing)?)),
             )
             .await?
@@ -353,11 +342,7 @@ impl ListingStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let listing = lock_listing(&tx, uuid).await?;
-        if listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Refused(Refusal::ListingHasOpenOrder {
-                change: OwnerChange::Delete,
-            }));
-        }
+        decide_delete(listing_has_open_order(&tx, uuid).await?)?;
         // Offers go by their FK (CASCADE), the location by trigger, orders keep their
         // record (offer_id SET NULL).
         tx.exec("DELETE FROM listing WHERE id = $1", &[&listing.id])
