@@ -381,8 +381,8 @@ pub trait OfferStore: Send + Sync {
 /// Wallets (see [`MarketStore`]).
 #[async_trait]
 pub trait WalletStore: Send + Sync {
-    /// Conflict "Wallet address is already registered" for an address already stored
-    /// (whatever its case, whoever's).
+    /// `Refusal::WalletAddressTaken` for an address this person already registered
+    /// (whatever its case). Others' wallets never block it: uniqueness is per person.
     async fn insert_wallet(
         &self,
         wallet: &NewWallet,

@@ -133,7 +133,7 @@ pub enum Refusal {
         status: OrderStatus,
         verb: &'static str,
     },
-    #[error("Wallet address is already registered")]
+    #[error("You already registered this wallet address")]
     WalletAddressTaken,
 
     // --- realtime -----------------------------------------------------------------------

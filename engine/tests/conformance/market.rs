@@ -446,12 +446,16 @@ conformance! {
         assert_eq!((first.items[0].uuid, rest.items[0].uuid, rest.after), (on_bert.uuid, a.uuid, None));
     }
 
-    async fn wallets_are_unique_by_address_whatever_the_case(store) {
+    /// Finding 7: unique per person (whatever the case), never across people, so a
+    /// stranger registering your address cannot lock you out.
+    async fn wallets_are_unique_per_person_by_address_whatever_the_case(store) {
         let (anna, bert) = (person(store, "anna").await, person(store, "bert").await);
         let w1 = store.insert_wallet(&wallet(&anna, "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421"), &[]).await.unwrap();
         assert_eq!(store.wallet_by_uuid(w1.uuid).await.unwrap(), Some(w1.clone()));
-        let err = store.insert_wallet(&wallet(&bert, "0x2e2f5b35a9e305baf5fc5431b55797ef20721421"), &[]).await.unwrap_err();
+        let err = store.insert_wallet(&wallet(&anna, "0x2e2f5b35a9e305baf5fc5431b55797ef20721421"), &[]).await.unwrap_err();
         assert_eq!(err, StoreError::Refused(Refusal::WalletAddressTaken));
+        let berts = store.insert_wallet(&wallet(&bert, "0x2e2f5b35a9e305baf5fc5431b55797ef20721421"), &[]).await.unwrap();
+        store.delete_wallet(berts.uuid, &[]).await.unwrap();
         let w2 = store.insert_wallet(&wallet(&anna, "0x5cE074129204d97AF5E9565D6bd8c14A1E84CFaF"), &[]).await.unwrap();
         let mine = store.list_wallets(anna.uuid, &PageRequest::default()).await.unwrap();
         assert_eq!(mine.items, [w2.clone(), w1.clone()], "most recently added first");

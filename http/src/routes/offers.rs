@@ -171,7 +171,7 @@ fn accepted_price(body: &[u8]) -> Result<Option<Wei>, Error> {
     let dto: AcceptOfferDto = serde_json::from_slice(body)
         .map_err(|e| Error::validation(format!("body does not parse: {e}")))?;
     dto.price
-        .map(|p| Wei::parse_positive_eth("price", &p).map_err(Error::validation))
+        .map(|p| Wei::parse_price("price", &p).map_err(Error::validation))
         .transpose()
 }
 

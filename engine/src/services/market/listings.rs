@@ -291,7 +291,7 @@ fn parse_price(problems: &mut Problems, raw: Option<&str>) -> Option<Wei> {
             problems.push("price should not be empty");
             None
         }
-        Some(p) => problems.check(Wei::parse_positive_eth("price", p).map_err(String::from)),
+        Some(p) => problems.check(Wei::parse_price("price", p).map_err(String::from)),
     }
 }
 

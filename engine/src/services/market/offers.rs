@@ -137,7 +137,7 @@ impl MarketService {
                 problems.push("price should not be empty");
                 None
             }
-            Some(p) => problems.check(Wei::parse_positive_eth("price", p).map_err(String::from)),
+            Some(p) => problems.check(Wei::parse_price("price", p).map_err(String::from)),
         };
         let comment = problems.check(optional_text(
             "comment",
@@ -220,7 +220,7 @@ impl MarketService {
         let mut problems = Problems::new();
         let patch = OfferPatch {
             price: dto.price.as_deref().and_then(|p| {
-                problems.check(Wei::parse_positive_eth("price", p).map_err(String::from))
+                problems.check(Wei::parse_price("price", p).map_err(String::from))
             }),
             comment: dto.comment.map(|c| {
                 problems

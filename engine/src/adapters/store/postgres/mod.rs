@@ -284,7 +284,6 @@ const CONSTRAINT_REFUSALS: &[(&str, Refusal)] = &[
         "offer_one_accepted_per_listing_key",
         Refusal::AcceptedOfferExists,
     ),
-    ("wallet_address_lower_key", Refusal::WalletAddressTaken),
     ("wallet_person_address_key", Refusal::WalletAddressTaken),
     // foreign keys: the row referred to is gone (or never was)
     ("listing_person_uuid_fkey", Refusal::PersonNotFound),

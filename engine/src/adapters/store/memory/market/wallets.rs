@@ -22,7 +22,11 @@ impl WalletStore for MemoryStore {
             return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
         // Address equality is byte equality: case was only ever a checksum.
-        if s.wallets.values().any(|w| w.address == wallet.address) {
+        if s
+            .wallets
+            .values()
+            .any(|w| w.person_uuid == wallet.person_uuid && w.address == wallet.address)
+        {
             return Err(StoreError::Refused(Refusal::WalletAddressTaken));
         }
         let id = s.next_id("wallet");
