@@ -446,8 +446,8 @@ conformance! {
         assert_eq!((first.items[0].uuid, rest.items[0].uuid, rest.after), (on_bert.uuid, a.uuid, None));
     }
 
-    /// Finding 7: unique per person (whatever the case), never across people, so a
-    /// stranger registering your address cannot lock you out.
+    // Finding 7: unique per person (whatever the case), never across people, so a
+    // stranger registering your address cannot lock you out.
     async fn wallets_are_unique_per_person_by_address_whatever_the_case(store) {
         let (anna, bert) = (person(store, "anna").await, person(store, "bert").await);
         let w1 = store.insert_wallet(&wallet(&anna, "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421"), &[]).await.unwrap();
