@@ -200,7 +200,10 @@ impl Handler<Post> for ChatRoom {
                     Err(Error::Refused(Refusal::ChatNotFound)),
                 );
             }
-            let stored = engine.chat.store_message(&chat, &sender, &draft).await;
+            let stored = engine
+                .chat
+                .store_message(&chat, &sender, &draft, &members)
+                .await;
             (
                 reloaded.then_some(members.clone()),
                 stored.map(|s| (s, members)),

@@ -235,11 +235,22 @@ mod tests {
         assert_eq!(max, MAX_PRICE);
         let fees = Fees::compute(max, 10_000, 10_000).expect("the maximum is quotable");
         assert_eq!(fees.total, Wei(3 * MAX_PRICE.0));
-        assert!(fees.total.to_wei_string().len() < 78, "fits NUMERIC(78,0) and uint256");
+        assert!(
+            fees.total.to_wei_string().len() < 78,
+            "fits NUMERIC(78,0) and uint256"
+        );
         let above = format!("{MAX_PRICE_ETH}.000000000000000001");
-        for raw in [above.as_str(), "1000000001", "340282366920938463463374607431768211456"] {
+        for raw in [
+            above.as_str(),
+            "1000000001",
+            "340282366920938463463374607431768211456",
+        ] {
             let err = Wei::parse_price("price", raw).unwrap_err();
-            assert_eq!(err.to_string(), "price must be at most 1000000000 ETH", "{raw}");
+            assert_eq!(
+                err.to_string(),
+                "price must be at most 1000000000 ETH",
+                "{raw}"
+            );
         }
         assert_eq!(
             Wei::parse_price("price", "0").unwrap_err().to_string(),
@@ -252,7 +263,10 @@ mod tests {
         let min = Fees::min_price_with_fee(500).unwrap();
         assert_eq!(min, Wei(20));
         assert_eq!(Fees::compute(min, 500, 0).unwrap().platform_fee, Wei(1));
-        assert_eq!(Fees::compute(Wei(min.0 - 1), 500, 0).unwrap().platform_fee, Wei(0));
+        assert_eq!(
+            Fees::compute(Wei(min.0 - 1), 500, 0).unwrap().platform_fee,
+            Wei(0)
+        );
         assert_eq!(Fees::min_price_with_fee(3).unwrap(), Wei(3334));
         assert_eq!(Fees::compute(Wei(3333), 3, 0).unwrap().platform_fee, Wei(0));
         assert_eq!(Fees::min_price_with_fee(0), None);

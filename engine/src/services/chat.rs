@@ -430,14 +430,27 @@ impl ChatService {
         }
     }
 
-    /// Stores a message with its chat's next seq. The caller (the chat's room) has
-    /// checked that `sender` takes part in `chat`.
+    /// Stores a message with its chat's next seq, if [`chat::may_post`] allows it:
+    /// `members` are the chat's participants (which never change for a CONTACT chat);
+    /// whether the two are still contacts is read from the store for every message.
     pub async fn store_message(
         &self,
         chat: &Chat,
         sender: &Person,
         draft: &MessageDraft,
+        members: &[Person],
     ) -> Result<MessageInsert> {
+        let is_participant = members.iter().any(|p| p.id == sender.id);
+        let still_contacts = match chat.chat_type {
+            ChatType::Contact if is_participant => {
+                match members.iter().find(|p| p.id != sender.id) {
+                    Some(other) => self.store.are_contacts(sender.id, other.id).await?,
+                    None => false,
+                }
+            }
+            _ => true,
+        };
+        chat::may_post(chat.chat_type, is_participant, still_contacts)?;
         let at = time::now();
         let new = NewMessage {
             uuid: draft.uuid,

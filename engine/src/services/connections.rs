@@ -94,6 +94,8 @@ pub struct ConnectionService {
     store: Arc<dyn Store>,
     outbox: OutboxSignal,
     deliverer: Deliverer,
+    /// `social.rerequest_cooldown_days`.
+    rerequest_cooldown_days: u32,
 }
 
 fn connection_event(c: &Connection) -> ConnectionChanged {
@@ -106,11 +108,17 @@ fn connection_event(c: &Connection) -> ConnectionChanged {
 }
 
 impl ConnectionService {
-    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal, deliverer: Deliverer) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        outbox: OutboxSignal,
+        deliverer: Deliverer,
+        rerequest_cooldown_days: u32,
+    ) -> Self {
         Self {
             store,
             outbox,
             deliverer,
+            rerequest_cooldown_days,
         }
     }
 
@@ -138,6 +146,7 @@ impl ConnectionService {
             person_id: me.id,
             connection_id: target.id,
             at,
+            cooldown_days: self.rerequest_cooldown_days,
         };
         let notification = NewNotification::new(
             target.id,

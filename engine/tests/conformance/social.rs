@@ -24,6 +24,7 @@ pub fn new_connection(from: &Person, to: &Person) -> NewConnection {
         person_id: from.id,
         connection_id: to.id,
         at: time::now(),
+        cooldown_days: 0,
     }
 }
 
@@ -178,7 +179,7 @@ conformance! {
         store.update_connection_status(c.id, ConnectionStatus::Pending, ConnectionStatus::Accepted, time::now(), &[], &[]).await.unwrap();
         assert_eq!(store.insert_connection(&new_connection(&bob, &alice), &[], &[]).await.unwrap_err(), exists);
 
-        // A rejected one blocks nothing.
+        // A rejected one blocks nothing without a cooldown.
         let carol = person(store, "carol").await;
         let (r, _) = store.insert_connection(&new_connection(&carol, &alice), &[], &[]).await.unwrap();
         store.update_connection_status(r.id, ConnectionStatus::Pending, ConnectionStatus::Rejected, time::now(), &[], &[]).await.unwrap();
@@ -191,6 +192,34 @@ conformance! {
         ghost.id = 999_999;
         let err = store.insert_connection(&new_connection(&alice, &ghost), &[], &[]).await.unwrap_err();
         assert_eq!(err, StoreError::Refused(Refusal::PersonNotFound));
+    }
+
+    // Finding 8: after a rejection the same requester is refused for the cooldown, and
+    // the refused request leaves nothing (no row, no notification, no event); the
+    // target may still ask the requester, and the cooldown ends.
+    async fn a_rejected_requester_waits_for_the_cooldown(store) {
+        let (dave, erin) = (person(store, "dave").await, person(store, "erin").await);
+        let (r, _) = store.insert_connection(&new_connection(&dave, &erin), &[], &[]).await.unwrap();
+        let rejected_at = time::now();
+        store.update_connection_status(r.id, ConnectionStatus::Pending, ConnectionStatus::Rejected, rejected_at, &[], &[]).await.unwrap();
+        let backlog = store.outbox_backlog().await.unwrap();
+        let mut retry = new_connection(&dave, &erin);
+        retry.cooldown_days = 7;
+        let err = store.insert_connection(&retry, &[request_notification(&erin, retry.uuid)], &[some_event(&dave)]).await.unwrap_err();
+        assert_eq!(err, StoreError::Refused(Refusal::RerequestCooldown { days: 7 }));
+        assert_eq!(notification_count(store, &erin).await, 0, "no notification for a refused request");
+        assert_eq!(store.outbox_backlog().await.unwrap(), backlog);
+        assert_eq!(store.connection_by_uuid(retry.uuid).await.unwrap(), None);
+        // Eight days on, the same request goes through.
+        let mut later = new_connection(&dave, &erin);
+        later.cooldown_days = 7;
+        later.at = rejected_at + chrono::Duration::days(8);
+        let (c, _) = store.insert_connection(&later, &[], &[]).await.unwrap();
+        store.update_connection_status(c.id, ConnectionStatus::Pending, ConnectionStatus::Rejected, time::now(), &[], &[]).await.unwrap();
+        // The one who rejected may ask the other way.
+        let mut other_way = new_connection(&erin, &dave);
+        other_way.cooldown_days = 7;
+        store.insert_connection(&other_way, &[], &[]).await.unwrap();
     }
 
     async fn status_change_is_compare_and_set(store) {

@@ -219,9 +219,10 @@ impl MarketService {
         }
         let mut problems = Problems::new();
         let patch = OfferPatch {
-            price: dto.price.as_deref().and_then(|p| {
-                problems.check(Wei::parse_price("price", p).map_err(String::from))
-            }),
+            price: dto
+                .price
+                .as_deref()
+                .and_then(|p| problems.check(Wei::parse_price("price", p).map_err(String::from))),
             comment: dto.comment.map(|c| {
                 problems
                     .check(optional_text("comment", c.as_deref(), MAX_COMMENT))

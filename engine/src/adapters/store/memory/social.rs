@@ -1,4 +1,5 @@
 use super::{MemoryStore, State};
+use crate::domain::connections::decide_request;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
@@ -60,13 +61,21 @@ impl SocialStore for MemoryStore {
         let mut s = self.state.write();
         let person_uuid = s.person_uuid_of(new.person_id)?;
         let connection_person_uuid = s.person_uuid_of(new.connection_id)?;
-        // The partial unique index of PostgreSQL (connection_live_pair_key), said here.
-        if s.connections
+        let live_pair = s
+            .connections
             .values()
-            .any(|c| c.status.is_live() && c.joins(new.person_id, new.connection_id))
-        {
-            return Err(StoreError::Refused(Refusal::ConnectionExists));
-        }
+            .any(|c| c.status.is_live() && c.joins(new.person_id, new.connection_id));
+        let last_rejected_at = s
+            .connections
+            .values()
+            .filter(|c| {
+                c.status == ConnectionStatus::Rejected
+                    && c.person_id == new.person_id
+                    && c.connection_id == new.connection_id
+            })
+            .map(|c| c.updated_at)
+            .max();
+        decide_request(live_pair, last_rejected_at, new.at, new.cooldown_days)?;
         let id = s.next_id("connection");
         let connection = Connection {
             id,

@@ -1,5 +1,6 @@
 use super::people::{PERSON_COLS, PersonMatch, person_from};
 use super::{PgStore, Sql, map_err, notifications, record};
+use crate::domain::connections::decide_request;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
@@ -137,7 +138,28 @@ impl SocialStore for PgStore {
         if found.len() != 2 {
             return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
-        // connection_live_pair_key refuses a second live connection (CONNECTION_EXISTS).
+        let live = ConnectionStatus::LIVE
+            .map(ConnectionStatus::as_str)
+            .to_vec();
+        let (live_pair, last_rejected_at): (bool, Option<Timestamp>) = tx
+            .fetch_one(
+                "SELECT EXISTS (SELECT 1 FROM connection WHERE status = ANY($3) \
+                   AND LEAST(person_id, connection_id) = LEAST($1::bigint, $2::bigint) \
+                   AND GREATEST(person_id, connection_id) = GREATEST($1::bigint, $2::bigint)), \
+                 (SELECT max(updated_at) FROM connection \
+                   WHERE person_id = $1 AND connection_id = $2 AND status = $4)",
+                &[
+                    &new.person_id,
+                    &new.connection_id,
+                    &live,
+                    &ConnectionStatus::Rejected.as_str(),
+                ],
+                |r| Ok((r.get(0), r.get(1))),
+            )
+            .await?;
+        decide_request(live_pair, last_rejected_at, new.at, new.cooldown_days)?;
+        // connection_live_pair_key still guards two concurrent requests; its violation
+        // maps to the same refusal (ConnectionExists).
         let id: i64 = tx
             .fetch_one(
                 "INSERT INTO connection (uuid, person_id, connection_id, requested_at, status, created_at, updated_at) \

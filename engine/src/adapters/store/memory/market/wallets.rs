@@ -22,8 +22,7 @@ impl WalletStore for MemoryStore {
             return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
         // Address equality is byte equality: case was only ever a checksum.
-        if s
-            .wallets
+        if s.wallets
             .values()
             .any(|w| w.person_uuid == wallet.person_uuid && w.address == wallet.address)
         {
