@@ -234,6 +234,18 @@ conformance! {
 
         let missing = NewListing { uuid: Uuid::new_v4(), category_uuid: Uuid::new_v4(), ..new.clone() };
         assert_eq!(store.insert_listing(&missing, &[]).await.unwrap_err(), StoreError::Refused(Refusal::CategoryNotFound));
+        // Divergences found in review, now one answer from both stores (PostgreSQL used to
+        // say "refused by constraint listing_person_uuid_fkey"): a missing person is 404,
+        // whether the listing, a wallet or an offer names them; a duplicate key is the
+        // same refusal as the rule it guards.
+        let ghost = Uuid::new_v4();
+        let orphan = NewListing { uuid: Uuid::new_v4(), person_uuid: ghost, ..new.clone() };
+        assert_eq!(store.insert_listing(&orphan, &[]).await.unwrap_err(), StoreError::Refused(Refusal::PersonNotFound));
+        assert_eq!(store.listing_by_uuid(orphan.uuid).await.unwrap(), None);
+        let mut nobody = poster.clone();
+        nobody.uuid = ghost;
+        let err = store.insert_wallet(&wallet(&nobody, "0x5cE074129204d97AF5E9565D6bd8c14A1E84CFaF"), &[]).await.unwrap_err();
+        assert_eq!(err, StoreError::Refused(Refusal::PersonNotFound));
 
         // Edit: the moved location keeps its identity; then remove it.
         let t1 = time::now();

@@ -34,6 +34,10 @@ impl OfferStore for MemoryStore {
             o.listing_id == listing.id && o.person_uuid == offer.person_uuid && o.status.is_open()
         });
         decide_new(listing.status, own_open_offer)?;
+        // PostgreSQL's offer_person_uuid_fkey, said here with the same refusal.
+        if s.person_by_uuid(offer.person_uuid).is_none() {
+            return Err(StoreError::Refused(Refusal::PersonNotFound));
+        }
         let id = s.next_id("offer");
         let stored = Offer {
             id,
