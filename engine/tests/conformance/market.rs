@@ -239,7 +239,7 @@ conformance! {
         // whether the listing, a wallet or an offer names them; a duplicate key is the
         // same refusal as the rule it guards.
         let ghost = Uuid::new_v4();
-        let orphan = NewListing { uuid: Uuid::new_v4(), person_uuid: ghost, ..new.clone() };
+        let orphan = NewListing { uuid: Uuid::new_v4(), person_uuid: ghost, location: None, ..new.clone() };
         assert_eq!(store.insert_listing(&orphan, &[]).await.unwrap_err(), StoreError::Refused(Refusal::PersonNotFound));
         assert_eq!(store.listing_by_uuid(orphan.uuid).await.unwrap(), None);
         let mut nobody = poster.clone();
