@@ -59,7 +59,8 @@ impl Handler<Deliver> for Notifier {
             let (tx, rx) = oneshot::channel::<Vec<Uuid>>();
             let engine = self.engine.clone();
             let slots = self.push_slots.clone();
-            actix::spawn(async move {
+            let tracked = self.engine.clone();
+            tracked.spawn_local(async move {
                 let Ok(persons) = rx.await else { return };
                 for person in persons {
                     let Ok(_slot) = slots.acquire().await else {

@@ -90,7 +90,9 @@ pub fn public_message(e: &Error) -> serde_json::Value {
             serde_json::json!(m)
         }
         Error::Refused(r) => serde_json::json!(r.to_string()),
-        Error::RateLimited { .. } => serde_json::json!("Too many requests"),
+        Error::RateLimited { retry_after_secs } => serde_json::json!(format!(
+            "Too many requests; retry after {retry_after_secs} seconds"
+        )),
         Error::Unavailable(m) => {
             tracing::warn!(error = %m, "dependency unavailable");
             serde_json::json!("Service unavailable, try again shortly")

@@ -16,6 +16,7 @@ pub mod paging;
 pub mod people;
 pub mod refusal;
 pub mod search;
+pub mod text;
 pub mod time;
 pub mod wallet;
 pub mod ws_connections;

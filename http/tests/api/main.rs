@@ -20,6 +20,7 @@ mod orders;
 mod people;
 mod postman;
 mod realtime;
+mod security;
 mod visibility;
 mod wallets;
 mod ws_client;
