@@ -444,8 +444,13 @@ impl ChatService {
         let still_contacts = match chat.chat_type {
             ChatType::Contact if is_participant => {
                 match members.iter().find(|p| p.id != sender.id) {
-                    Some(other) => self.store.are_contacts(sender.id, other.id).await?,
-                    None => false,
+                    // The other side deleted their account (their contact went with
+                    // it): the chat is the sender's alone, nobody to protect.
+                    Some(other) => {
+                        self.store.are_contacts(sender.id, other.id).await?
+                            || self.store.person_by_uuid(other.uuid).await?.is_none()
+                    }
+                    None => true,
                 }
             }
             _ => true,
