@@ -14,9 +14,9 @@ use metmos_engine::Engine;
 use metmos_engine::domain::chat::{self, Chat, Message, MessageInsert};
 use metmos_engine::domain::notifications::NotificationType;
 use metmos_engine::domain::people::Person;
+use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::error::Error;
 use metmos_engine::ports::PushMessage;
-use metmos_engine::services::chat::CHAT_NOT_FOUND;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -83,7 +83,7 @@ impl ChatRoom {
                 chat,
                 members: Arc::new(members),
             },
-            Ok(None) => State::Gone(Error::not_found(CHAT_NOT_FOUND)),
+            Ok(None) => State::Gone(Error::Refused(Refusal::ChatNotFound)),
             Err(e) => {
                 tracing::warn!(chat = %self.chat_uuid, error = %e, "chat room could not load its chat");
                 State::Gone(e)
@@ -195,7 +195,7 @@ impl Handler<Post> for ChatRoom {
                         members = Arc::new(fresh);
                         reloaded = true;
                     }
-                    Ok(None) => return (None, Err(Error::not_found(CHAT_NOT_FOUND))),
+                    Ok(None) => return (None, Err(Error::Refused(Refusal::ChatNotFound))),
                     Err(e) => return (None, Err(e)),
                 }
             }
@@ -203,10 +203,13 @@ impl Handler<Post> for ChatRoom {
                 // Not theirs to know of: the same answer as for no chat at all.
                 return (
                     reloaded.then_some(members),
-                    Err(Error::not_found(CHAT_NOT_FOUND)),
+                    Err(Error::Refused(Refusal::ChatNotFound)),
                 );
             }
-            let stored = engine.chat.store_message(&chat, &sender, &draft).await;
+            let stored = engine
+                .chat
+                .store_message(&chat, &sender, &draft, &members)
+                .await;
             (
                 reloaded.then_some(members.clone()),
                 stored.map(|s| (s, members)),

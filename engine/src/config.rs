@@ -40,6 +40,8 @@ pub struct Settings {
     #[serde(default)]
     pub pinpoint: PinpointSettings,
     pub market: MarketSettings,
+    #[serde(default)]
+    pub social: SocialSettings,
     pub orders: OrderSettings,
     #[serde(default)]
     pub chain: ChainSettings,
@@ -379,6 +381,22 @@ pub struct MarketSettings {
     pub fee_bps: u32,
     /// Tax on the fee in basis points of the fee.
     pub fee_tax_bps: u32,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SocialSettings {
+    /// After a rejection, the same requester's new request to the same person is refused
+    /// (409) for this many days. 0 turns the cooldown off.
+    pub rerequest_cooldown_days: u32,
+}
+
+impl Default for SocialSettings {
+    fn default() -> Self {
+        Self {
+            rerequest_cooldown_days: 7,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -1,6 +1,7 @@
 //! The engine's error type. Every use case answers with one of these; the HTTP layer maps
 //! each variant to a status code in exactly one place (`metmos_http::error`).
 
+use crate::domain::refusal::Refusal;
 use thiserror::Error;
 
 /// What went wrong, phrased for the caller. Messages are shown to API clients, so they
@@ -22,6 +23,10 @@ pub enum Error {
     /// A duplicate, or a transition the lifecycle forbids.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A rule of the engine said no: 404 or 409 by [`Refusal::is_not_found`], worded by
+    /// the refusal itself.
+    #[error("refused: {0}")]
+    Refused(Refusal),
     /// Too many requests; retry after this many seconds.
     #[error("rate limited")]
     RateLimited { retry_after_secs: u64 },
@@ -62,6 +67,9 @@ pub enum StoreError {
     /// A uniqueness or state constraint refused the change.
     #[error("{0}")]
     Conflict(String),
+    /// A rule (checked by the adapter or a constraint mapped to it) refused the change.
+    #[error("{0}")]
+    Refused(Refusal),
     /// The store cannot be reached or timed out.
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -74,9 +82,22 @@ impl From<StoreError> for Error {
         match e {
             StoreError::NotFound(m) => Error::NotFound(m),
             StoreError::Conflict(m) => Error::Conflict(m),
+            StoreError::Refused(r) => Error::Refused(r),
             StoreError::Unavailable(m) => Error::Unavailable(m),
             StoreError::Internal(m) => Error::Internal(m),
         }
+    }
+}
+
+impl From<Refusal> for StoreError {
+    fn from(r: Refusal) -> Self {
+        StoreError::Refused(r)
+    }
+}
+
+impl From<Refusal> for Error {
+    fn from(r: Refusal) -> Self {
+        Error::Refused(r)
     }
 }
 

@@ -210,7 +210,12 @@ impl Engine {
             push_log: Some(recording),
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
-            connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
+            connections: ConnectionService::new(
+                store.clone(),
+                outbox.clone(),
+                deliverer.clone(),
+                settings.social.rerequest_cooldown_days,
+            ),
             experiences: ExperienceService::new(store.clone(), outbox.clone()),
             accounts: AccountService::new(store.clone(), outbox.clone()),
             market,

@@ -15,6 +15,7 @@ use crate::domain::experiences::{
 };
 use crate::domain::listing::{Listing, ListingAction, ListingPatch, ListingQuery, NewListing};
 use crate::domain::market::{Category, CategoryType};
+use crate::domain::money::Wei;
 use crate::domain::notifications::{
     NewNotification, Notification, NotificationFilter, NotificationType,
 };
@@ -358,17 +359,30 @@ pub trait OfferStore: Send + Sync {
         events: &[EventEnvelope],
     ) -> StoreResult<(Offer, Vec<Notification>)>;
     async fn offer_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Offer>>;
-    /// `OfferAction::Update`: only while OFFERED.
+    /// `OfferAction::Update`: only while OFFERED (so never once ACCEPTED). The
+    /// notifications (the poster's OFFER_RECEIVED for a new price) are stored with it.
     async fn update_offer(
         &self,
         uuid: Uuid,
         patch: &OfferPatch,
         at: Timestamp,
+        notifications: &[NewNotification],
         events: &[EventEnvelope],
-    ) -> StoreResult<Offer>;
-    /// Accept or cancel. Accepting needs the listing PUBLISHED and no other accepted offer
-    /// on it (Conflict "Listing already has an accepted offer"); cancelling is refused
-    /// while the offer has an open order.
+    ) -> StoreResult<(Offer, Vec<Notification>)>;
+    /// Accepts the offer if [`offer::decide`](crate::domain::offer::decide) allows it
+    /// under the locks: listing PUBLISHED, no other offer holding it, and, when
+    /// `accepted_price` is given, the offer's price still that one
+    /// (`Refusal::OfferPriceChanged`).
+    async fn accept_offer(
+        &self,
+        uuid: Uuid,
+        accepted_price: Option<Wei>,
+        at: Timestamp,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Offer, Vec<Notification>)>;
+    /// Any other action, by [`offer::decide`](crate::domain::offer::decide) (accepting
+    /// this way binds no price); cancelling is refused while the offer has an open order.
     async fn transition_offer(
         &self,
         uuid: Uuid,
@@ -385,8 +399,8 @@ pub trait OfferStore: Send + Sync {
 /// Wallets (see [`MarketStore`]).
 #[async_trait]
 pub trait WalletStore: Send + Sync {
-    /// Conflict "Wallet address is already registered" for an address already stored
-    /// (whatever its case, whoever's).
+    /// `Refusal::WalletAddressTaken` for an address this person already registered
+    /// (whatever its case). Others' wallets never block it: uniqueness is per person.
     async fn insert_wallet(
         &self,
         wallet: &NewWallet,

@@ -74,6 +74,8 @@ pub fn status_of(e: &Error) -> StatusCode {
         Error::Forbidden(_) => StatusCode::FORBIDDEN,
         Error::NotFound(_) => StatusCode::NOT_FOUND,
         Error::Conflict(_) => StatusCode::CONFLICT,
+        Error::Refused(r) if r.is_not_found() => StatusCode::NOT_FOUND,
+        Error::Refused(_) => StatusCode::CONFLICT,
         Error::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         Error::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Error::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -87,6 +89,7 @@ pub fn public_message(e: &Error) -> serde_json::Value {
         Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) | Error::Conflict(m) => {
             serde_json::json!(m)
         }
+        Error::Refused(r) => serde_json::json!(r.to_string()),
         Error::RateLimited { retry_after_secs } => serde_json::json!(format!(
             "Too many requests; retry after {retry_after_secs} seconds"
         )),

@@ -6,6 +6,7 @@
 
 use super::Timestamp;
 use super::people::Person;
+use super::refusal::Refusal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -152,6 +153,22 @@ impl MessageInsert {
     }
     pub fn is_created(&self) -> bool {
         matches!(self, MessageInsert::Created(_))
+    }
+}
+
+/// May `sender` post to this chat now? Only a participant; and in a CONTACT chat only
+/// while the two are still contacts (`still_contacts`, read fresh for each message, never
+/// from a cache): removing a contact ends the chat's new traffic for both sides, while
+/// its history stays readable, and reconnecting opens it again. Anyone else gets the
+/// answer a stranger gets: no such chat.
+pub fn may_post(
+    chat_type: ChatType,
+    is_participant: bool,
+    still_contacts: bool,
+) -> Result<(), Refusal> {
+    match (chat_type, is_participant, still_contacts) {
+        (_, false, _) | (ChatType::Contact, true, false) => Err(Refusal::ChatNotFound),
+        _ => Ok(()),
     }
 }
 

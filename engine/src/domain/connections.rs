@@ -11,6 +11,7 @@
 //! over with a new request; a REJECTED row stays as history and blocks nothing.
 
 use super::Timestamp;
+use super::refusal::Refusal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use uuid::Uuid;
@@ -45,8 +46,10 @@ impl ConnectionStatus {
 
     /// PENDING and ACCEPTED connections are "live": at most one per pair of persons,
     /// whichever side asked (a second request answers 409).
+    pub const LIVE: [ConnectionStatus; 2] = [Self::Pending, Self::Accepted];
+
     pub fn is_live(self) -> bool {
-        matches!(self, Self::Pending | Self::Accepted)
+        Self::LIVE.contains(&self)
     }
 
     /// The one transition function of the connection lifecycle. Only the target may
@@ -156,6 +159,31 @@ pub struct NewConnection {
     pub person_id: i64,
     pub connection_id: i64,
     pub at: Timestamp,
+    /// `social.rerequest_cooldown_days`: how long a rejection holds this requester off.
+    pub cooldown_days: u32,
+}
+
+/// A new request from `person_id` to `connection_id`: refused while they are connected
+/// or have a pending request (either direction), and for `cooldown_days` after the
+/// target last rejected this requester (`last_rejected_at`, read by the store under its
+/// lock). The store then writes nothing, so no notification goes out for a refused
+/// request.
+pub fn decide_request(
+    live_pair: bool,
+    last_rejected_at: Option<Timestamp>,
+    now: Timestamp,
+    cooldown_days: u32,
+) -> Result<(), Refusal> {
+    if live_pair {
+        return Err(Refusal::ConnectionExists);
+    }
+    let cooldown = chrono::Duration::days(i64::from(cooldown_days));
+    if cooldown_days > 0 && last_rejected_at.is_some_and(|at| now < at + cooldown) {
+        return Err(Refusal::RerequestCooldown {
+            days: cooldown_days,
+        });
+    }
+    Ok(())
 }
 
 /// A connection as its list shows it: with the person on the other side of the viewer.

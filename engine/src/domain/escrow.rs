@@ -3,6 +3,7 @@
 //! handler decides what they mean for an order. Amounts stay `U256` here because a log can
 //! carry any uint256: one that does not fit an order's `Wei` simply does not match it.
 
+use super::refusal::Refusal;
 use alloy_primitives::{Address, B256, U256};
 
 /// One log of the escrow contract, decoded, with where it was mined. Chain events are
@@ -120,7 +121,7 @@ pub enum ChainRejection {
     /// The log is well formed but the order's lifecycle has no such step now (a payment
     /// for an order already EXPIRED or CANCELLED: the funds are held and need an operator).
     #[error("{0}")]
-    Lifecycle(String),
+    Lifecycle(Refusal),
 }
 
 /// What to do with one confirmed (or removed) escrow log, given the order it names.
@@ -158,7 +159,7 @@ pub fn decide_chain_event(
     let status = order.status;
     let lifecycle = |action: A| match status.transition(action) {
         Ok(_) => ChainDecision::Apply(action),
-        Err(refused) => ChainDecision::Reject(ChainRejection::Lifecycle(refused.0)),
+        Err(refused) => ChainDecision::Reject(ChainRejection::Lifecycle(refused)),
     };
     if event.removed {
         return match event.log {

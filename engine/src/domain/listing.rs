@@ -4,8 +4,8 @@
 use super::Timestamp;
 use super::market::{Currency, CurrencyType, ListingType, ServiceDelivery, wire_enum};
 use super::money::Wei;
+use super::refusal::{OwnerChange, Refusal};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 use uuid::Uuid;
 
 wire_enum! {
@@ -65,20 +65,9 @@ impl ListingAction {
     }
 }
 
-/// A transition the lifecycle forbids (409), worded with the current status:
-/// "Cannot publish a listing that is CANCELLED".
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Refused(pub String);
-
-impl fmt::Display for Refused {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
 impl ListingStatus {
     /// The lifecycle, in one place: the status after `action`, or why not.
-    pub fn transition(self, action: ListingAction) -> Result<ListingStatus, Refused> {
+    pub fn transition(self, action: ListingAction) -> Result<ListingStatus, Refusal> {
         use ListingAction as A;
         use ListingStatus as S;
         let next = match (self, action) {
@@ -90,11 +79,10 @@ impl ListingStatus {
             (S::Ordered, A::ReopenAfterOrder) => S::Published,
             (S::Ordered, A::Complete) => S::Completed,
             _ => {
-                return Err(Refused(format!(
-                    "Cannot {} a listing that is {}",
-                    action.verb(),
-                    self.as_str()
-                )));
+                return Err(Refusal::ListingTransition {
+                    status: self,
+                    action,
+                });
             }
         };
         Ok(next)
@@ -106,9 +94,31 @@ impl ListingStatus {
     }
 }
 
-/// The 409 for an owner action while an order is open.
-pub fn open_order_refusal(verb: &str) -> Refused {
-    Refused(format!("Cannot {verb} a listing with an open order"))
+/// Every rule of an owner's status change or edit, in one place: the status after
+/// `action`, or the refusal. `open_order`: the listing has an order that is not final
+/// (read by the store under the listing's row lock).
+pub fn decide(
+    action: ListingAction,
+    status: ListingStatus,
+    open_order: bool,
+) -> Result<ListingStatus, Refusal> {
+    let next = status.transition(action)?;
+    if action.blocked_by_open_order() && open_order {
+        return Err(Refusal::ListingHasOpenOrder {
+            change: OwnerChange::Action(action),
+        });
+    }
+    Ok(next)
+}
+
+/// Deleting a listing: refused while an order is open (its payer was quoted for it).
+pub fn decide_delete(open_order: bool) -> Result<(), Refusal> {
+    if open_order {
+        return Err(Refusal::ListingHasOpenOrder {
+            change: OwnerChange::Delete,
+        });
+    }
+    Ok(())
 }
 
 /// Where an in-person listing is. `state_region` keeps the spec's spelling on the wire.
@@ -363,11 +373,10 @@ mod tests {
                     Some(to) => assert_eq!(got, Ok(to), "{from} --{}--> {to}", action.verb()),
                     None => assert_eq!(
                         got,
-                        Err(Refused(format!(
-                            "Cannot {} a listing that is {}",
-                            action.verb(),
-                            from.as_str()
-                        ))),
+                        Err(Refusal::ListingTransition {
+                            status: from,
+                            action
+                        }),
                         "{from} --{}--> refused",
                         action.verb()
                     ),
@@ -383,7 +392,10 @@ mod tests {
             "Cannot publish a listing that is CANCELLED"
         );
         assert_eq!(
-            open_order_refusal("cancel").to_string(),
+            Refusal::ListingHasOpenOrder {
+                change: crate::domain::refusal::OwnerChange::Action(A::Cancel)
+            }
+            .to_string(),
             "Cannot cancel a listing with an open order"
         );
     }

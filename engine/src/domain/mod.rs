@@ -16,6 +16,7 @@ pub mod offer;
 pub mod order;
 pub mod paging;
 pub mod people;
+pub mod refusal;
 pub mod search;
 pub mod settlement;
 pub mod text;

@@ -14,6 +14,15 @@ pub const WEI_PER_ETH: u128 = 1_000_000_000_000_000_000;
 pub const ETH_DECIMALS: usize = 18;
 /// Basis points in one whole (100%).
 pub const BPS_DENOMINATOR: u128 = 10_000;
+/// The largest price a listing or an offer may ask, in whole ETH: 10^9 ETH (10^27 wei),
+/// far above the ether in existence. Checked once, where a price is parsed, so that every
+/// later step can carry it: the fee arithmetic (`price × fee_bps` and `fee × tax_bps`
+/// with both rates at most 10000 stay below 10^32 in a u128), the order total (at most
+/// 3 × price), the contract's uint256, PostgreSQL's NUMERIC(78,0) and the JSON decimal
+/// strings. A price that `POST /orders` could not quote is refused up front.
+pub const MAX_PRICE_ETH: u128 = 1_000_000_000;
+/// [`MAX_PRICE_ETH`] in wei.
+pub const MAX_PRICE: Wei = Wei(MAX_PRICE_ETH * WEI_PER_ETH);
 
 /// An amount of ether in wei.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
@@ -28,6 +37,8 @@ pub enum MoneyError {
     NotPositive(String),
     /// Beyond what the engine (or the fee arithmetic on it) can hold.
     TooLarge(String),
+    /// A price above [`MAX_PRICE`].
+    AboveMaxPrice(String),
 }
 
 impl fmt::Display for MoneyError {
@@ -39,6 +50,9 @@ impl fmt::Display for MoneyError {
             ),
             MoneyError::NotPositive(field) => write!(f, "{field} must be greater than 0"),
             MoneyError::TooLarge(field) => write!(f, "{field} is too large"),
+            MoneyError::AboveMaxPrice(field) => {
+                write!(f, "{field} must be at most {MAX_PRICE_ETH} ETH")
+            }
         }
     }
 }
@@ -100,6 +114,19 @@ impl Wei {
         } else {
             Ok(w)
         }
+    }
+
+    /// A listing's or an offer's price: positive and at most [`MAX_PRICE`], so that
+    /// every later step (fees, order total, escrow, storage) can carry it.
+    pub fn parse_price(field: &str, raw: &str) -> Result<Wei, MoneyError> {
+        let w = Self::parse_positive_eth(field, raw).map_err(|e| match e {
+            MoneyError::TooLarge(f) => MoneyError::AboveMaxPrice(f),
+            other => other,
+        })?;
+        if w > MAX_PRICE {
+            return Err(MoneyError::AboveMaxPrice(field.to_string()));
+        }
+        Ok(w)
     }
 
     /// Parses a wei amount written as decimal digits (PostgreSQL `NUMERIC(78,0)::text`).
@@ -181,6 +208,13 @@ impl Fees {
         })
     }
 
+    /// The smallest price whose fee is not zero: the fee is rounded down to a whole wei,
+    /// so below `ceil(10000 / fee_bps)` wei it is 0 (20 wei at the default 500 bps).
+    /// `None` when the fee rate is 0.
+    pub fn min_price_with_fee(fee_bps: u32) -> Option<Wei> {
+        (fee_bps > 0).then(|| Wei(BPS_DENOMINATOR.div_ceil(u128::from(fee_bps))))
+    }
+
     /// What the platform keeps (fee and its tax): the escrow quote's `fee`, which the
     /// contract pays to the platform on release (the payee gets `total − platform_take`).
     pub fn platform_take(&self) -> Wei {
@@ -192,6 +226,51 @@ impl Fees {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Finding 9: every price the parser accepts can be quoted with the highest rates
+    /// configuration allows; one wei more is refused naming the maximum.
+    #[test]
+    fn every_accepted_price_can_be_quoted() {
+        let max = Wei::parse_price("price", &MAX_PRICE_ETH.to_string()).unwrap();
+        assert_eq!(max, MAX_PRICE);
+        let fees = Fees::compute(max, 10_000, 10_000).expect("the maximum is quotable");
+        assert_eq!(fees.total, Wei(3 * MAX_PRICE.0));
+        assert!(
+            fees.total.to_wei_string().len() < 78,
+            "fits NUMERIC(78,0) and uint256"
+        );
+        let above = format!("{MAX_PRICE_ETH}.000000000000000001");
+        for raw in [
+            above.as_str(),
+            "1000000001",
+            "340282366920938463463374607431768211456",
+        ] {
+            let err = Wei::parse_price("price", raw).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                "price must be at most 1000000000 ETH",
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            Wei::parse_price("price", "0").unwrap_err().to_string(),
+            "price must be greater than 0"
+        );
+    }
+
+    #[test]
+    fn the_fee_is_non_zero_from_the_documented_minimum() {
+        let min = Fees::min_price_with_fee(500).unwrap();
+        assert_eq!(min, Wei(20));
+        assert_eq!(Fees::compute(min, 500, 0).unwrap().platform_fee, Wei(1));
+        assert_eq!(
+            Fees::compute(Wei(min.0 - 1), 500, 0).unwrap().platform_fee,
+            Wei(0)
+        );
+        assert_eq!(Fees::min_price_with_fee(3).unwrap(), Wei(3334));
+        assert_eq!(Fees::compute(Wei(3333), 3, 0).unwrap().platform_fee, Wei(0));
+        assert_eq!(Fees::min_price_with_fee(0), None);
+    }
     use proptest::prelude::*;
 
     fn eth(s: &str) -> Wei {

@@ -2,9 +2,10 @@
 //! (reference/diagrams/offer-lifecycle.png).
 
 use super::Timestamp;
-use super::listing::Refused;
+use super::listing::ListingStatus;
 use super::market::{ListingType, Parties, wire_enum};
 use super::money::Wei;
+use super::refusal::{ListingStep, Refusal};
 use uuid::Uuid;
 
 wire_enum! {
@@ -62,7 +63,7 @@ impl OfferAction {
 
 impl OfferStatus {
     /// The lifecycle, in one place: the status after `action`, or why not.
-    pub fn transition(self, action: OfferAction) -> Result<OfferStatus, Refused> {
+    pub fn transition(self, action: OfferAction) -> Result<OfferStatus, Refusal> {
         use OfferAction as A;
         use OfferStatus as S;
         let next = match (self, action) {
@@ -74,25 +75,90 @@ impl OfferStatus {
             (S::Paid, A::Complete) => S::Completed,
             (S::Paid, A::Unpay) => S::Accepted,
             _ => {
-                return Err(Refused(format!(
-                    "Cannot {} an offer that is {}",
-                    action.verb(),
-                    self.as_str()
-                )));
+                return Err(Refusal::OfferTransition {
+                    status: self,
+                    action,
+                });
             }
         };
         Ok(next)
     }
 
-    /// Still in play: counts against "one open offer per person per listing".
+    /// Still in play: counts against "one open offer per person per listing", and what
+    /// cancelling a listing cancels.
+    pub const OPEN: [OfferStatus; 2] = [OfferStatus::Offered, OfferStatus::Accepted];
+    /// Holds the listing: "at most one accepted offer per listing" counts these.
+    pub const HOLDING_LISTING: [OfferStatus; 2] = [OfferStatus::Accepted, OfferStatus::Paid];
+
     pub fn is_open(self) -> bool {
-        matches!(self, OfferStatus::Offered | OfferStatus::Accepted)
+        Self::OPEN.contains(&self)
     }
 
-    /// Holds the listing: "at most one accepted offer per listing" counts these.
     pub fn holds_listing(self) -> bool {
-        matches!(self, OfferStatus::Accepted | OfferStatus::Paid)
+        Self::HOLDING_LISTING.contains(&self)
     }
+}
+
+/// What a change to an existing offer depends on, read by the store under the listing's
+/// and the offer's row locks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OfferFacts {
+    pub status: OfferStatus,
+    /// The offer's current price.
+    pub price: Wei,
+    pub listing_status: ListingStatus,
+    /// Another offer of the same listing holds it (ACCEPTED or PAID).
+    pub other_holds_listing: bool,
+    /// The offer has an order that is not final.
+    pub open_order: bool,
+}
+
+/// Every rule of a change to an existing offer, in one place: the status after `action`,
+/// or the refusal. `accepted_price` is the price the poster saw when accepting (`PATCH
+/// /offers/{uuid}/accept` with `{"price"}`): accepting binds it, so a price changed in
+/// between refuses the accept instead of binding the poster to a price they never saw.
+pub fn decide(
+    action: OfferAction,
+    facts: &OfferFacts,
+    accepted_price: Option<Wei>,
+) -> Result<OfferStatus, Refusal> {
+    let next = facts.status.transition(action)?;
+    match action {
+        OfferAction::Accept => {
+            if facts.listing_status != ListingStatus::Published {
+                return Err(Refusal::ListingNotPublished {
+                    step: ListingStep::AcceptOffer,
+                    status: facts.listing_status,
+                });
+            }
+            if accepted_price.is_some_and(|p| p != facts.price) {
+                return Err(Refusal::OfferPriceChanged {
+                    current: facts.price,
+                });
+            }
+            if facts.other_holds_listing {
+                return Err(Refusal::AcceptedOfferExists);
+            }
+        }
+        OfferAction::Cancel if facts.open_order => return Err(Refusal::OfferHasOpenOrder),
+        _ => {}
+    }
+    Ok(next)
+}
+
+/// A new offer: the listing must be PUBLISHED, and the offeror may have only one open
+/// offer on it (`own_open_offer`: they already have one, OFFERED or ACCEPTED).
+pub fn decide_new(listing_status: ListingStatus, own_open_offer: bool) -> Result<(), Refusal> {
+    if listing_status != ListingStatus::Published {
+        return Err(Refusal::ListingNotPublished {
+            step: ListingStep::MakeOffer,
+            status: listing_status,
+        });
+    }
+    if own_open_offer {
+        return Err(Refusal::OpenOfferExists);
+    }
+    Ok(())
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -228,11 +294,10 @@ mod tests {
                     Some(to) => assert_eq!(got, Ok(to), "{from} --{}--> {to}", action.verb()),
                     None => assert_eq!(
                         got,
-                        Err(Refused(format!(
-                            "Cannot {} an offer that is {}",
-                            action.verb(),
-                            from.as_str()
-                        ))),
+                        Err(Refusal::OfferTransition {
+                            status: from,
+                            action
+                        }),
                         "{from} --{}--> refused",
                         action.verb()
                     ),

@@ -14,11 +14,12 @@
 //! both stores call these and nothing else.
 
 use super::Timestamp;
-use super::listing::{ListingAction, ListingStatus, Refused};
+use super::listing::{ListingAction, ListingStatus};
 use super::market::{Currency, wire_enum};
 use super::money::{Fees, Wei};
 use super::notifications::NotificationType;
 use super::offer::{OfferAction, OfferStatus};
+use super::refusal::{ListingStep, Refusal};
 use alloy_primitives::{Address, B256};
 use uuid::Uuid;
 
@@ -48,11 +49,14 @@ impl OrderStatus {
     }
 
     /// The escrow holds the payer's money (account deletion is refused meanwhile).
+    pub const HOLDING_FUNDS: [OrderStatus; 3] = [
+        OrderStatus::Paid,
+        OrderStatus::Releasing,
+        OrderStatus::Refunding,
+    ];
+
     pub fn holds_funds(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Paid | OrderStatus::Releasing | OrderStatus::Refunding
-        )
+        Self::HOLDING_FUNDS.contains(&self)
     }
 }
 
@@ -161,7 +165,7 @@ impl OrderStatus {
     ];
 
     /// The lifecycle, in one place: the status after `action`, or why not.
-    pub fn transition(self, action: OrderAction) -> Result<OrderStatus, Refused> {
+    pub fn transition(self, action: OrderAction) -> Result<OrderStatus, Refusal> {
         use OrderAction as A;
         use OrderStatus as S;
         let next = match (self, action) {
@@ -176,11 +180,10 @@ impl OrderStatus {
             (S::AwaitingPayment, A::Expire) => S::Expired,
             (S::Paid | S::Releasing | S::Refunding, A::UndoPay) => S::AwaitingPayment,
             _ => {
-                return Err(Refused(format!(
-                    "Cannot {} an order that is {}",
-                    action.verb(),
-                    self.as_str()
-                )));
+                return Err(Refusal::OrderTransition {
+                    status: self,
+                    verb: action.verb(),
+                });
             }
         };
         Ok(next)
@@ -226,7 +229,7 @@ pub enum OrderRefusal {
     /// The payee may follow the order but not complete or cancel it (403).
     NotThePayer(OrderAction),
     /// The lifecycle forbids it now (409).
-    Lifecycle(Refused),
+    Lifecycle(Refusal),
 }
 
 impl std::fmt::Display for OrderRefusal {
@@ -234,7 +237,7 @@ impl std::fmt::Display for OrderRefusal {
         match self {
             Self::NotAParty => f.write_str("Order not found"),
             Self::NotThePayer(a) => write!(f, "Only the payer can {} an order", a.verb()),
-            Self::Lifecycle(r) => f.write_str(&r.0),
+            Self::Lifecycle(r) => write!(f, "{r}"),
         }
     }
 }
@@ -268,21 +271,23 @@ pub fn decide_expiry(order: &Order, now: Timestamp) -> Option<OrderStatus> {
     order.status.transition(OrderAction::Expire).ok()
 }
 
-/// What the store must find under its locks for `POST /orders` to make a new order:
-/// the offer ACCEPTED on a PUBLISHED listing. (An open order of the offer is answered
-/// instead, before this is asked.)
-pub fn decide_create(offer: OfferStatus, listing: ListingStatus) -> Result<(), Refused> {
-    if offer != OfferStatus::Accepted {
-        return Err(Refused(format!(
-            "Cannot create an order for an offer that is {}",
-            offer.as_str()
-        )));
+/// Creating an order (when the offer has no open one already, which is returned instead):
+/// the offer must be ACCEPTED and its listing still PUBLISHED, both read under their row
+/// locks.
+pub fn decide_create(
+    offer_status: OfferStatus,
+    listing_status: ListingStatus,
+) -> Result<(), Refusal> {
+    if offer_status != OfferStatus::Accepted {
+        return Err(Refusal::OfferNotAccepted {
+            status: offer_status,
+        });
     }
-    if listing != ListingStatus::Published {
-        return Err(Refused(format!(
-            "Cannot create an order on a listing that is {}",
-            listing.as_str()
-        )));
+    if listing_status != ListingStatus::Published {
+        return Err(Refusal::ListingNotPublished {
+            step: ListingStep::CreateOrder,
+            status: listing_status,
+        });
     }
     Ok(())
 }
@@ -577,11 +582,10 @@ pub(crate) mod tests {
                     Some(to) => assert_eq!(got, Ok(to), "{from} --{}--> {to}", action.verb()),
                     None => assert_eq!(
                         got,
-                        Err(Refused(format!(
-                            "Cannot {} an order that is {}",
-                            action.verb(),
-                            from.as_str()
-                        ))),
+                        Err(Refusal::OrderTransition {
+                            status: from,
+                            verb: action.verb()
+                        }),
                     ),
                 }
             }
@@ -797,9 +801,10 @@ pub(crate) mod tests {
         {
             assert_eq!(
                 decide_create(OfferStatus::Accepted, l),
-                Err(Refused(format!(
-                    "Cannot create an order on a listing that is {l}"
-                )))
+                Err(Refusal::ListingNotPublished {
+                    step: ListingStep::CreateOrder,
+                    status: l
+                })
             );
         }
     }

@@ -40,6 +40,25 @@ pub fn parse_address(field: &str, raw: &str) -> Result<Address, String> {
     Ok(address)
 }
 
+/// A person's wallet address: a well-formed address that can own funds. The zero address
+/// (burns) and the precompiles 0x…01–0x…09 (contracts of the protocol itself, which no
+/// one holds keys for) would take a payout that no one could ever spend.
+pub fn parse_wallet_address(field: &str, raw: &str) -> Result<Address, String> {
+    let address = parse_address(field, raw)?;
+    if is_reserved(&address) {
+        return Err(format!(
+            "{field} must not be the zero address or a precompile (0x…01 to 0x…09)"
+        ));
+    }
+    Ok(address)
+}
+
+/// The zero address or one of the precompiles 0x…01–0x…09.
+pub fn is_reserved(address: &Address) -> bool {
+    let bytes = address.as_slice();
+    bytes[..19].iter().all(|b| *b == 0) && bytes[19] <= 9
+}
+
 /// The checksummed spelling used everywhere the engine writes an address.
 pub fn checksummed(address: &Address) -> String {
     address.to_checksum(None)
@@ -95,6 +114,23 @@ impl NewWallet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_and_precompile_addresses_are_not_wallets() {
+        for n in 0..=9u8 {
+            let raw = format!("0x{:040x}", n);
+            assert!(parse_address("address", &raw).is_ok());
+            let err = parse_wallet_address("address", &raw).unwrap_err();
+            assert!(err.contains("precompile"), "{raw}: {err}");
+        }
+        for ok in [
+            "0x000000000000000000000000000000000000000a",
+            "0x0000000000000000000000000000000000000100",
+            "0x2E2F5B35a9e305bAF5fc5431b55797Ef20721421",
+        ] {
+            assert!(parse_wallet_address("address", ok).is_ok(), "{ok}");
+        }
+    }
 
     #[test]
     fn checksums_are_checked_only_when_present() {

@@ -3,8 +3,8 @@
 //! transaction. The token of a deleted account stops working at once: the next request's
 //! caller lookup finds no account (401).
 
-use crate::adapters::store::msg;
 use crate::domain::people;
+use crate::domain::refusal::Refusal;
 use crate::domain::time;
 use crate::error::{Error, Problems, Result};
 use crate::events::{AccountDeleted, Event, EventEnvelope};
@@ -48,7 +48,7 @@ impl AccountService {
         // Another account answers exactly as a missing one: a 403 would confirm that the
         // uuid exists (account enumeration).
         if uuid != account.uuid {
-            return Err(Error::not_found(msg::ACCOUNT_NOT_FOUND));
+            return Err(Error::Refused(Refusal::AccountNotFound));
         }
         let mut problems = Problems::new();
         if dto.confirm.as_deref() != Some(DELETE_CONFIRMATION) {

@@ -8,6 +8,7 @@ use crate::domain::chat::{
 };
 use crate::domain::offer::OfferQuery;
 use crate::domain::people::Person;
+use crate::domain::refusal::Refusal;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Problems, Result};
@@ -19,8 +20,6 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-pub const CHAT_NOT_FOUND: &str = crate::adapters::store::msg::CHAT_NOT_FOUND;
 
 // --- wire types -------------------------------------------------------------------------
 
@@ -384,9 +383,9 @@ impl ChatService {
             .store
             .chat_by_uuid(chat_uuid)
             .await?
-            .ok_or_else(|| Error::not_found(CHAT_NOT_FOUND))?;
+            .ok_or(Error::Refused(Refusal::ChatNotFound))?;
         if !self.store.is_participant(chat.id, me.id).await? {
-            return Err(Error::not_found(CHAT_NOT_FOUND));
+            return Err(Error::Refused(Refusal::ChatNotFound));
         }
         Ok(self.store.list_messages(chat.id, &filter, &page).await?)
     }
@@ -431,14 +430,32 @@ impl ChatService {
         }
     }
 
-    /// Stores a message with its chat's next seq. The caller (the chat's room) has
-    /// checked that `sender` takes part in `chat`.
+    /// Stores a message with its chat's next seq, if [`chat::may_post`] allows it:
+    /// `members` are the chat's participants (which never change for a CONTACT chat);
+    /// whether the two are still contacts is read from the store for every message.
     pub async fn store_message(
         &self,
         chat: &Chat,
         sender: &Person,
         draft: &MessageDraft,
+        members: &[Person],
     ) -> Result<MessageInsert> {
+        let is_participant = members.iter().any(|p| p.id == sender.id);
+        let still_contacts = match chat.chat_type {
+            ChatType::Contact if is_participant => {
+                match members.iter().find(|p| p.id != sender.id) {
+                    // The other side deleted their account (their contact went with
+                    // it): the chat is the sender's alone, nobody to protect.
+                    Some(other) => {
+                        self.store.are_contacts(sender.id, other.id).await?
+                            || self.store.person_by_uuid(other.uuid).await?.is_none()
+                    }
+                    None => true,
+                }
+            }
+            _ => true,
+        };
+        chat::may_post(chat.chat_type, is_participant, still_contacts)?;
         let at = time::now();
         let new = NewMessage {
             uuid: draft.uuid,

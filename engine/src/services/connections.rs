@@ -3,13 +3,13 @@
 //! Every object is checked against the caller: a connection that does not involve them
 //! is 404, one they may see but not answer is 403.
 
-use crate::adapters::store::msg;
 use crate::domain::connections::{
     Connection, ConnectionAction, ConnectionEntry, ConnectionStatus, NewConnection,
     TransitionRefused,
 };
 use crate::domain::notifications::{NewNotification, NotificationType};
 use crate::domain::people::{PeopleQuery, Person};
+use crate::domain::refusal::Refusal;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
@@ -94,6 +94,8 @@ pub struct ConnectionService {
     store: Arc<dyn Store>,
     outbox: OutboxSignal,
     deliverer: Deliverer,
+    /// `social.rerequest_cooldown_days`.
+    rerequest_cooldown_days: u32,
 }
 
 fn connection_event(c: &Connection) -> ConnectionChanged {
@@ -106,11 +108,17 @@ fn connection_event(c: &Connection) -> ConnectionChanged {
 }
 
 impl ConnectionService {
-    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal, deliverer: Deliverer) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        outbox: OutboxSignal,
+        deliverer: Deliverer,
+        rerequest_cooldown_days: u32,
+    ) -> Self {
         Self {
             store,
             outbox,
             deliverer,
+            rerequest_cooldown_days,
         }
     }
 
@@ -131,13 +139,14 @@ impl ConnectionService {
             .store
             .person_by_uuid(target_uuid)
             .await?
-            .ok_or_else(|| Error::not_found(msg::PERSON_NOT_FOUND))?;
+            .ok_or(Error::Refused(Refusal::PersonNotFound))?;
         let at = time::now();
         let new = NewConnection {
             uuid: Uuid::new_v4(),
             person_id: me.id,
             connection_id: target.id,
             at,
+            cooldown_days: self.rerequest_cooldown_days,
         };
         let notification = NewNotification::new(
             target.id,
@@ -201,7 +210,7 @@ impl ConnectionService {
         action: ConnectionAction,
     ) -> Result<ConnectionEntry> {
         let me = caller.person()?;
-        let not_found = || Error::not_found(msg::CONNECTION_NOT_FOUND);
+        let not_found = || Error::Refused(Refusal::ConnectionNotFound);
         let current = self
             .store
             .connection_by_uuid(uuid)
@@ -215,7 +224,7 @@ impl ConnectionService {
                 TransitionRefused::NotTarget => Error::forbidden(
                     "Only the person who received a connection request can answer it",
                 ),
-                TransitionRefused::NotPending(_) => Error::conflict(msg::CONNECTION_NOT_PENDING),
+                TransitionRefused::NotPending(_) => Error::Refused(Refusal::ConnectionNotPending),
             })?;
         let at = time::now();
         let mut after = current.clone();
@@ -280,7 +289,7 @@ impl ConnectionService {
     /// ACCEPTED row goes, so a new request between them works again.
     pub async fn remove_contact(&self, caller: &Caller, person_uuid: Uuid) -> Result<()> {
         let me = caller.person()?;
-        let not_found = || Error::not_found(msg::CONTACT_NOT_FOUND);
+        let not_found = || Error::Refused(Refusal::ContactNotFound);
         let other = self
             .store
             .person_by_uuid(person_uuid)

@@ -2,12 +2,12 @@
 //! experience they may not see is 404 (for its reactions too); one they may see but not
 //! change is 403. Which experiences and reactions they see is `domain::experiences`.
 
-use crate::adapters::store::msg;
 use crate::domain::experiences::{
     self, Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
     ReactionType, Relation, Visibility,
 };
 use crate::domain::people::Person;
+use crate::domain::refusal::Refusal;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Problems, Result};
@@ -170,7 +170,7 @@ impl ExperienceService {
     /// The experience, if `viewer` may see it (404 otherwise: they may not know it
     /// exists), with who they are to its owner.
     async fn visible(&self, viewer: &Person, uuid: Uuid) -> Result<(Experience, Relation)> {
-        let not_found = || Error::not_found(msg::EXPERIENCE_NOT_FOUND);
+        let not_found = || Error::Refused(Refusal::ExperienceNotFound);
         let experience = self
             .store
             .experience_by_uuid(uuid)
@@ -348,7 +348,7 @@ impl ExperienceService {
     ) -> Result<()> {
         let me = caller.person()?;
         let (experience, relation) = self.visible(me, experience_uuid).await?;
-        let not_found = || Error::not_found(msg::REACTION_NOT_FOUND);
+        let not_found = || Error::Refused(Refusal::ReactionNotFound);
         let reaction = self
             .store
             .reaction_by_uuid(reaction_uuid)

@@ -154,6 +154,7 @@ impl InboundService {
             }
             // The person went away between the read and the write.
             Err(StoreError::NotFound(m)) => Outcome::Refused(m),
+            Err(StoreError::Refused(r)) => Outcome::Refused(r.to_string()),
             Err(e) => Outcome::Retry(e.to_string()),
         }
     }

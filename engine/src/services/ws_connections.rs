@@ -3,6 +3,7 @@
 //! and the node lease that lets the cluster close the rows of a node that died.
 
 use crate::domain::people::Person;
+use crate::domain::refusal::Refusal;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::ws_connections::{
     NewWsConnection, StatusChange, WsConnection, WsConnectionStatus, parse_ws_conn_id,
@@ -17,8 +18,6 @@ use std::time::Duration;
 use tokio::sync::broadcast;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-const NOT_FOUND: &str = crate::adapters::store::msg::WS_CONN_NOT_FOUND;
 
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
@@ -186,7 +185,7 @@ impl WsConnectionService {
         let me = caller.person()?;
         match self.store.ws_connection_by_conn_id(ws_conn_id).await? {
             Some(c) if c.person_id == me.id => Ok(c),
-            _ => Err(Error::not_found(NOT_FOUND)),
+            _ => Err(Error::Refused(Refusal::WsConnectionNotFound)),
         }
     }
 

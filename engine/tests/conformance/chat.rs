@@ -9,6 +9,7 @@ use metmos_engine::domain::chat::{
 };
 use metmos_engine::domain::devices::{DeviceType, NewDevice, PlatformType};
 use metmos_engine::domain::people::Person;
+use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::domain::time;
 use metmos_engine::domain::ws_connections::{NewWsConnection, WsConnectionStatus};
 use metmos_engine::error::StoreError;
@@ -100,7 +101,7 @@ conformance! {
         assert!(!store.is_participant(first.chat.id, c.id).await.unwrap());
         let mut ghost = new_chat(&a, &c);
         ghost.participant_ids.push(999_999);
-        assert_eq!(store.create_chat(&ghost, &[]).await.unwrap_err(), StoreError::NotFound("Person not found".into()));
+        assert_eq!(store.create_chat(&ghost, &[]).await.unwrap_err(), StoreError::Refused(Refusal::PersonNotFound));
         assert!(store.list_chats(c.id, &ChatFilter::default(), &PageRequest::default()).await.unwrap().items.is_empty(), "nothing half-written");
     }
 
@@ -120,7 +121,7 @@ conformance! {
         let again = store.insert_message(&new_message(ab.id, ab.uuid, &a, u1, "one (edited?)"), &[]).await.unwrap();
         assert_eq!(again, MessageInsert::Existing(m1.clone()));
         // Same uuid by the other participant, or in another chat: refused.
-        let taken = StoreError::Conflict("uuid is already used by another message".into());
+        let taken = StoreError::Refused(Refusal::MessageUuidTaken);
         assert_eq!(store.insert_message(&new_message(ab.id, ab.uuid, &b, u1, "x"), &[]).await.unwrap_err(), taken);
         assert_eq!(store.insert_message(&new_message(ac.id, ac.uuid, &a, u1, "x"), &[]).await.unwrap_err(), taken);
         // Refusals and resends took no seq; each chat counts on its own.
@@ -128,7 +129,7 @@ conformance! {
         assert_eq!(m3.message().seq, 3);
         let other = store.insert_message(&new_message(ac.id, ac.uuid, &a, Uuid::new_v4(), "hi carol"), &[]).await.unwrap();
         assert_eq!(other.message().seq, 1);
-        assert_eq!(store.insert_message(&new_message(999_999, Uuid::new_v4(), &a, Uuid::new_v4(), "x"), &[]).await.unwrap_err(), StoreError::NotFound("Chat not found".into()));
+        assert_eq!(store.insert_message(&new_message(999_999, Uuid::new_v4(), &a, Uuid::new_v4(), "x"), &[]).await.unwrap_err(), StoreError::Refused(Refusal::ChatNotFound));
         assert_eq!(store.last_message(ab.id).await.unwrap().map(|m| m.seq), Some(3));
         // The chat's activity moves with its messages.
         assert_eq!(store.chat_by_uuid(ab.uuid).await.unwrap().unwrap().updated_at, m3.message().created_at);
@@ -212,7 +213,7 @@ conformance! {
         assert_eq!(store.push_devices(a.uuid, 20).await.unwrap().len(), 1);
         let mut ghost = new_device(&a, "tok-3");
         ghost.person_id = 999_999;
-        assert_eq!(store.upsert_device(&ghost).await.unwrap_err(), StoreError::NotFound("Person not found".into()));
+        assert_eq!(store.upsert_device(&ghost).await.unwrap_err(), StoreError::Refused(Refusal::PersonNotFound));
     }
 
     async fn ws_connection_rows_and_node_leases(store) {
@@ -223,13 +224,13 @@ conformance! {
         let live = Uuid::new_v4();
         let c1 = store.insert_ws_connection(&new_conn(&a, "c1", Some(me))).await.unwrap();
         assert_eq!((c1.status, c1.disconnected_at, c1.person_uuid, c1.node_id), (WsConnectionStatus::Connected, None, a.uuid, Some(me)));
-        assert_eq!(store.insert_ws_connection(&new_conn(&b, "c1", None)).await.unwrap_err(), StoreError::Conflict("wsConnId already exists".into()));
+        assert_eq!(store.insert_ws_connection(&new_conn(&b, "c1", None)).await.unwrap_err(), StoreError::Refused(Refusal::WsConnectionExists));
         let closed = store.disconnect_ws_connection("c1", time::now()).await.unwrap();
         assert_eq!(closed.status, WsConnectionStatus::Disconnected);
         let at = closed.disconnected_at.expect("disconnectedAt");
         let again = store.disconnect_ws_connection("c1", time::now() + chrono::TimeDelta::seconds(5)).await.unwrap();
         assert_eq!(again.disconnected_at, Some(at), "the first time stays");
-        assert_eq!(store.disconnect_ws_connection("nope", time::now()).await.unwrap_err(), StoreError::NotFound("WsConnection not found".into()));
+        assert_eq!(store.disconnect_ws_connection("nope", time::now()).await.unwrap_err(), StoreError::Refused(Refusal::WsConnectionNotFound));
         assert_eq!(store.ws_connection_by_conn_id("c1").await.unwrap().map(|c| c.uuid), Some(c1.uuid));
 
         store.insert_ws_connection(&new_conn(&a, "c2", Some(me))).await.unwrap();

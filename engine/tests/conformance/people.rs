@@ -4,6 +4,7 @@ use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::people::{
     AccountStatus, Email, NewAccount, NewPerson, PeopleQuery, PersonPatch, Username,
 };
+use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::domain::time;
 use metmos_engine::error::StoreError;
 use uuid::Uuid;
@@ -39,7 +40,7 @@ conformance! {
         let account = store.insert_account(&a, &[]).await.unwrap();
         assert_eq!(account.uuid, a.uuid);
         assert_eq!(account.created_at, a.at, "timestamps come back exactly");
-        assert_eq!(store.insert_account(&new_account("sub-1"), &[]).await.unwrap_err(), StoreError::Conflict("Account already exists".into()));
+        assert_eq!(store.insert_account(&new_account("sub-1"), &[]).await.unwrap_err(), StoreError::Refused(Refusal::AccountExists));
 
         let p = new_person(a.uuid, "mary", "Mary@Example.com");
         let person = store.insert_person(&p, &[]).await.unwrap();
@@ -52,21 +53,21 @@ conformance! {
 
         // The same failures with the same words on both stores.
         let err = store.insert_person(&new_person(a.uuid, "other", "o@example.com"), &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::Conflict("Account already has a person".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::AccountHasPerson));
         let b = store.insert_account(&new_account("sub-2"), &[]).await.unwrap();
         let err = store.insert_person(&new_person(b.uuid, "MARY", "x@example.com"), &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::Conflict("username is already taken".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::UsernameTaken));
         let err = store.insert_person(&new_person(b.uuid, "mary2", "mary@example.COM"), &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::Conflict("email is already in use".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::EmailTaken));
         let err = store.insert_person(&new_person(Uuid::new_v4(), "ghost", "g@example.com"), &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::NotFound("Account not found".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::AccountNotFound));
     }
 
     async fn account_with_person_is_all_or_nothing(store) {
         let taken = person(store, "taken").await;
         let a = new_account("sub-x");
         let err = store.insert_account_with_person(&a, &new_person(a.uuid, "taken", "new@example.com"), &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::Conflict("username is already taken".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::UsernameTaken));
         assert!(store.account_by_uuid(a.uuid).await.unwrap().is_none(), "no account left behind");
         assert!(store.person_by_uuid(taken.uuid).await.unwrap().is_some());
     }
@@ -80,7 +81,7 @@ conformance! {
         assert_eq!(updated.updated_at, at);
         assert_eq!(store.person_by_uuid(p.uuid).await.unwrap(), Some(updated));
         let err = store.update_person(Uuid::new_v4(), &patch, at, &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::NotFound("Person not found".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::PersonNotFound));
     }
 
     async fn search_orders_and_pages_alike(store) {

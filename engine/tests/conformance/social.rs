@@ -11,6 +11,7 @@ use metmos_engine::domain::experiences::{
 };
 use metmos_engine::domain::notifications::{NewNotification, NotificationFilter, NotificationType};
 use metmos_engine::domain::people::{PeopleQuery, Person};
+use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::domain::time;
 use metmos_engine::error::StoreError;
 use metmos_engine::events::{Event, EventEnvelope, PersonChanged};
@@ -23,6 +24,7 @@ pub fn new_connection(from: &Person, to: &Person) -> NewConnection {
         person_id: from.id,
         connection_id: to.id,
         at: time::now(),
+        cooldown_days: 0,
     }
 }
 
@@ -163,7 +165,7 @@ conformance! {
         let alice = person(store, "alice").await;
         let bob = person(store, "bob").await;
         let (c, _) = store.insert_connection(&new_connection(&alice, &bob), &[], &[]).await.unwrap();
-        let exists = StoreError::Conflict("A connection between these people already exists".into());
+        let exists = StoreError::Refused(Refusal::ConnectionExists);
         // The refused insert leaves nothing: no row, no notification, no event.
         let backlog = store.outbox_backlog().await.unwrap();
         let dup = new_connection(&bob, &alice);
@@ -177,7 +179,7 @@ conformance! {
         store.update_connection_status(c.id, ConnectionStatus::Pending, ConnectionStatus::Accepted, time::now(), &[], &[]).await.unwrap();
         assert_eq!(store.insert_connection(&new_connection(&bob, &alice), &[], &[]).await.unwrap_err(), exists);
 
-        // A rejected one blocks nothing.
+        // A rejected one blocks nothing without a cooldown.
         let carol = person(store, "carol").await;
         let (r, _) = store.insert_connection(&new_connection(&carol, &alice), &[], &[]).await.unwrap();
         store.update_connection_status(r.id, ConnectionStatus::Pending, ConnectionStatus::Rejected, time::now(), &[], &[]).await.unwrap();
@@ -189,7 +191,35 @@ conformance! {
         let mut ghost = carol.clone();
         ghost.id = 999_999;
         let err = store.insert_connection(&new_connection(&alice, &ghost), &[], &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::NotFound("Person not found".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::PersonNotFound));
+    }
+
+    // Finding 8: after a rejection the same requester is refused for the cooldown, and
+    // the refused request leaves nothing (no row, no notification, no event); the
+    // target may still ask the requester, and the cooldown ends.
+    async fn a_rejected_requester_waits_for_the_cooldown(store) {
+        let (dave, erin) = (person(store, "dave").await, person(store, "erin").await);
+        let (r, _) = store.insert_connection(&new_connection(&dave, &erin), &[], &[]).await.unwrap();
+        let rejected_at = time::now();
+        store.update_connection_status(r.id, ConnectionStatus::Pending, ConnectionStatus::Rejected, rejected_at, &[], &[]).await.unwrap();
+        let backlog = store.outbox_backlog().await.unwrap();
+        let mut retry = new_connection(&dave, &erin);
+        retry.cooldown_days = 7;
+        let err = store.insert_connection(&retry, &[request_notification(&erin, retry.uuid)], &[some_event(&dave)]).await.unwrap_err();
+        assert_eq!(err, StoreError::Refused(Refusal::RerequestCooldown { days: 7 }));
+        assert_eq!(notification_count(store, &erin).await, 0, "no notification for a refused request");
+        assert_eq!(store.outbox_backlog().await.unwrap(), backlog);
+        assert_eq!(store.connection_by_uuid(retry.uuid).await.unwrap(), None);
+        // Eight days on, the same request goes through.
+        let mut later = new_connection(&dave, &erin);
+        later.cooldown_days = 7;
+        later.at = rejected_at + chrono::Duration::days(8);
+        let (c, _) = store.insert_connection(&later, &[], &[]).await.unwrap();
+        store.update_connection_status(c.id, ConnectionStatus::Pending, ConnectionStatus::Rejected, time::now(), &[], &[]).await.unwrap();
+        // The one who rejected may ask the other way.
+        let mut other_way = new_connection(&erin, &dave);
+        other_way.cooldown_days = 7;
+        store.insert_connection(&other_way, &[], &[]).await.unwrap();
     }
 
     async fn status_change_is_compare_and_set(store) {
@@ -203,12 +233,12 @@ conformance! {
             .update_connection_status(c.id, ConnectionStatus::Pending, ConnectionStatus::Accepted, time::now(), &[request_notification(&alice, c.uuid)], &[some_event(&bob)])
             .await
             .unwrap_err();
-        assert_eq!(err, StoreError::Conflict("Connection request is not pending".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::ConnectionNotPending));
         assert_eq!(notification_count(store, &alice).await, 0);
         assert_eq!(store.outbox_backlog().await.unwrap(), backlog);
         assert_eq!(store.connection_by_uuid(c.uuid).await.unwrap().unwrap().status, ConnectionStatus::Rejected);
         let err = store.update_connection_status(987_654, ConnectionStatus::Pending, ConnectionStatus::Accepted, time::now(), &[], &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::NotFound("Connection not found".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::ConnectionNotFound));
     }
 
     async fn connections_list_both_directions_newest_first(store) {
@@ -274,7 +304,7 @@ conformance! {
         assert_eq!(store.outbox_backlog().await.unwrap(), backlog + 1);
         assert!(!store.are_contacts(alice.id, bob.id).await.unwrap());
         assert_eq!(store.connection_by_uuid(removed.uuid).await.unwrap(), None);
-        let not_found = StoreError::NotFound("Contact not found".into());
+        let not_found = StoreError::Refused(Refusal::ContactNotFound);
         assert_eq!(store.delete_contact(alice.id, bob.id, &[]).await.unwrap_err(), not_found);
         // Pending is not a contact; it is not removed.
         let (p, _) = store.insert_connection(&new_connection(&alice, &bob), &[], &[]).await.unwrap();
@@ -321,7 +351,7 @@ conformance! {
         let mut ghost = owner.clone();
         ghost.id = 999_999;
         let err = store.insert_experience(&NewExperience { person_id: ghost.id, ..new }, &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::NotFound("Person not found".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::PersonNotFound));
     }
 
     async fn likes_are_stored_once(store) {
@@ -351,11 +381,11 @@ conformance! {
         let mut gone = e.clone();
         gone.id = 999_999;
         let err = store.insert_reaction(&new_reaction(&fan, &gone, ReactionType::Like, None), &[]).await.unwrap_err();
-        assert_eq!(err, StoreError::NotFound("Experience not found".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::ExperienceNotFound));
 
         store.delete_reaction(first.id, &[]).await.unwrap();
         assert_eq!(store.reaction_by_uuid(first.uuid).await.unwrap(), None);
-        assert_eq!(store.delete_reaction(first.id, &[]).await.unwrap_err(), StoreError::NotFound("Reaction not found".into()));
+        assert_eq!(store.delete_reaction(first.id, &[]).await.unwrap_err(), StoreError::Refused(Refusal::ReactionNotFound));
         let (fresh, created) = store.insert_reaction(&new_reaction(&fan, &e, ReactionType::Like, None), &[]).await.unwrap();
         assert!(created && fresh.uuid != first.uuid);
     }
@@ -393,7 +423,7 @@ conformance! {
         assert_eq!(store.experience_by_uuid(e.uuid).await.unwrap(), None);
         assert_eq!(store.reaction_by_uuid(r.uuid).await.unwrap(), None, "reactions go with it");
         assert_eq!(store.reaction_by_uuid(kept.uuid).await.unwrap(), Some(kept), "others' stay");
-        assert_eq!(store.delete_experience(e.id, &[]).await.unwrap_err(), StoreError::NotFound("Experience not found".into()));
+        assert_eq!(store.delete_experience(e.id, &[]).await.unwrap_err(), StoreError::Refused(Refusal::ExperienceNotFound));
     }
 
     async fn deleting_an_account_takes_everything_of_theirs_in_one_go(store) {
@@ -428,7 +458,7 @@ conformance! {
         assert_eq!(notification_count(store, &gone).await, 0);
         assert_eq!(notification_count(store, &bob).await, 1, "others' notifications stay");
 
-        assert_eq!(store.delete_account(gone.account_id, &[]).await.unwrap_err(), StoreError::NotFound("Account not found".into()));
+        assert_eq!(store.delete_account(gone.account_id, &[]).await.unwrap_err(), StoreError::Refused(Refusal::AccountNotFound));
         // An account whose person was never created goes alone.
         let lonely = metmos_engine::domain::people::NewAccount {
             uuid: Uuid::new_v4(),

@@ -3,11 +3,13 @@
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthCaller, parse_uuid, state};
 use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use metmos_engine::domain::money::Wei;
 use metmos_engine::domain::offer::Offer;
 use metmos_engine::domain::{Page, PageRequest};
+use metmos_engine::error::Error;
 use metmos_engine::services::market::{CreateOfferDto, OfferView, OffersPage, UpdateOfferDto};
 use serde::Deserialize;
-use utoipa::IntoParams;
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -151,23 +153,53 @@ async fn update(
     Ok(web::Json(OfferView::from(&offer)))
 }
 
+/// The optional body of `PATCH /offers/{uuid}/accept`: the price the poster saw.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AcceptOfferDto {
+    /// ETH as a decimal string: the offer's price as the poster saw it. If the offeror
+    /// changed it since, the accept answers 409 naming the current price.
+    #[schema(example = "1.15")]
+    pub price: Option<String>,
+}
+
+/// The accept body, parsed: none (an empty body, as older clients send) or the price.
+fn accepted_price(body: &[u8]) -> Result<Option<Wei>, Error> {
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let dto: AcceptOfferDto = serde_json::from_slice(body)
+        .map_err(|e| Error::validation(format!("body does not parse: {e}")))?;
+    dto.price
+        .map(|p| Wei::parse_price("price", &p).map_err(Error::validation))
+        .transpose()
+}
+
 /// The poster accepts an offer (OFFERED → ACCEPTED; one accepted offer per listing). The
-/// offeror is notified (OFFER_ACCEPTED).
+/// offeror is notified (OFFER_ACCEPTED). With `{"price"}`, the accept binds that price:
+/// 409 naming the current price if the offeror changed it.
 #[utoipa::path(
     tag = "offers",
     security(("bearer" = []), ("gateway" = [])),
     params(("uuid" = String, Path, description = "Offer uuid")),
-    responses((status = 200, body = OfferView), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
+    request_body(content = Option<AcceptOfferDto>, description = "Optional: the price the poster saw"),
+    responses((status = 200, body = OfferView), (status = 400, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody))
 )]
 #[patch("/offers/{uuid}/accept")]
 async fn accept(
     req: HttpRequest,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
+    body: web::Bytes,
 ) -> ApiResult<web::Json<OfferView>> {
     let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
-    let offer = state.engine.market.accept_offer(&caller, uuid).await?;
+    let price = accepted_price(&body)?;
+    let offer = state
+        .engine
+        .market
+        .accept_offer(&caller, uuid, price)
+        .await?;
     Ok(web::Json(OfferView::from(&offer)))
 }
 

@@ -116,7 +116,7 @@ on_both_stores! {
         assert_eq!(contacts.body["contacts"][0]["email"], "alice@example.com");
     }
 
-    async fn reject_ends_the_request_and_allows_a_new_one(app) {
+    async fn reject_ends_the_request_and_holds_the_requester_off(app) {
         let alice = app.user("alice").await;
         let bob = app.user("bob").await;
         let r = request(&app, &alice, &bob).await.expect(201);
@@ -126,7 +126,14 @@ on_both_stores! {
         app.patch_empty(&format!("/connections/{uuid}/accept"), Some(&bob.token)).await.expect_error(409);
         let contacts = app.get("/connections/contacts", Some(&bob.token)).await.expect(200);
         assert!(contact_names(&contacts.body).is_empty());
-        // A rejected request blocks nothing: either side may ask again.
+        // Finding 8: the rejected requester may not ask again for
+        // social.rerequest_cooldown_days (7), and the refused request notifies no one.
+        let before = app.get("/notifications", Some(&bob.token)).await.expect(200).body["notifications"].as_array().unwrap().len();
+        let r = request(&app, &alice, &bob).await.expect_error(409);
+        assert_eq!(r.message(), "Connection request was rejected recently; try again after 7 days");
+        let after = app.get("/notifications", Some(&bob.token)).await.expect(200).body["notifications"].as_array().unwrap().len();
+        assert_eq!(after, before, "no notification for a refused request");
+        // The one who rejected may ask the other way.
         let again = request(&app, &bob, &alice).await.expect(201);
         assert_ne!(again.body["uuid"], uuid.as_str());
         assert_eq!(again.body["status"], "PENDING");

@@ -64,6 +64,33 @@ on_both_stores! {
         assert_eq!(delivered[0].person_uuid.to_string(), alice.person_uuid);
     }
 
+    // Finding 6: accept binds the price the poster saw; a price change notifies the
+    // poster again (OFFER_RECEIVED); once ACCEPTED the price is fixed.
+    async fn accept_binds_the_price_the_poster_saw(app) {
+        let (alice, bob) = (app.user("alice").await, app.user("bob").await);
+        let l = published(&app, &alice, json!({"title": "Lamp"})).await;
+        let o = offer(&app, &bob, &l, "1.0").await;
+        app.patch(&format!("/offers/{o}"), Some(&bob.token), json!({"price": "1.5"})).await.expect(200);
+        let notes = app.get("/notifications", Some(&alice.token)).await.expect(200);
+        let n = &notes.body["notifications"][0];
+        assert_eq!((n["notificationType"].clone(), n["title"].clone()), (json!("OFFER_RECEIVED"), json!("Offer updated")));
+        assert_eq!(n["body"], "bob now offers 1.5 ETH for Lamp");
+        // A comment alone is no new offer: no notification.
+        app.patch(&format!("/offers/{o}"), Some(&bob.token), json!({"comment": "still keen"})).await.expect(200);
+        assert_eq!(app.get("/notifications", Some(&alice.token)).await.body["notifications"].as_array().unwrap().len(), 2);
+        // Alice accepts the price she saw before the change: refused, naming the current one.
+        let r = app.patch(&format!("/offers/{o}/accept"), Some(&alice.token), json!({"price": "1"})).await.expect_error(409);
+        assert_eq!(r.message(), "The offer's price changed: it is now 1.5 ETH");
+        assert_eq!(app.get(&format!("/offers?listingUuid={l}"), Some(&alice.token)).await.body["offers"][0]["status"], "OFFERED");
+        app.patch(&format!("/offers/{o}/accept"), Some(&alice.token), json!({"price": "abc"})).await.expect_error(400);
+        app.patch(&format!("/offers/{o}/accept"), Some(&alice.token), json!({"prize": "1.5"})).await.expect_error(400);
+        let r = app.patch(&format!("/offers/{o}/accept"), Some(&alice.token), json!({"price": "1.50"})).await.expect(200);
+        assert_eq!((r.body["status"].clone(), r.body["price"].clone()), (json!("ACCEPTED"), json!("1.5")));
+        // Fixed once ACCEPTED.
+        let r = app.patch(&format!("/offers/{o}"), Some(&bob.token), json!({"price": "0.5"})).await.expect_error(409);
+        assert_eq!(r.message(), "Cannot update an offer that is ACCEPTED");
+    }
+
     async fn offers_are_refused_where_the_rules_say(app) {
         let (alice, bob) = (app.user("alice").await, app.user("bob").await);
         let l = published(&app, &alice, json!({})).await;

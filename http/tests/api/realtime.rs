@@ -267,6 +267,51 @@ on_both_stores! {
         assert_eq!(b.next_json().await["messageUuid"], uuid.as_str());
     }
 
+    // Finding 5: removing a contact ends the CONTACT chat's new traffic for both sides
+    // (404 as for a stranger, while the room is warm with both as members); history
+    // stays readable; reconnecting opens the chat again.
+    async fn removing_a_contact_ends_the_contact_chats_new_traffic(app) {
+        let alice = app.user("alice").await;
+        let bob = app.user("bob").await;
+        let chat = contact_chat(&app, &alice, &bob).await;
+        let mut a = WsClient::connect(&app, &alice.token).await;
+        let mut b = WsClient::connect(&app, &bob.token).await;
+        let first = new_uuid();
+        a.send_message(&chat, &first, "hi bob").await;
+        assert_eq!(a.next_json().await["seq"], 1);
+        assert_eq!(b.next_json().await["messageUuid"], first.as_str());
+        app.delete(&format!("/connections/contacts/{}", bob.person_uuid), Some(&alice.token)).await.expect(204);
+        for turn in 0..2 {
+            let (client, other) = if turn == 0 { (&mut a, &mut b) } else { (&mut b, &mut a) };
+            let uuid = new_uuid();
+            client.send_message(&chat, &uuid, "still there?").await;
+            assert_eq!(
+                client.next_json().await,
+                json!({"type": "error", "statusCode": 404, "message": "Chat not found", "ref": uuid})
+            );
+            other.expect_silence(QUIET).await;
+        }
+        for who in [&alice, &bob] {
+            let h = history(&app, who, &chat, "").await;
+            assert_eq!(h["messages"].as_array().unwrap().len(), 1, "history stays readable");
+        }
+        // Connected again, the same chat carries messages again.
+        crate::connections::connect(&app, &bob, &alice).await;
+        let again = new_uuid();
+        b.send_message(&chat, &again, "welcome back").await;
+        // (The request and the accept reach them as notification frames first.)
+        let ack = loop {
+            let f = b.next_json().await;
+            if f["type"] == "ack" || f["type"] == "error" { break f; }
+        };
+        assert_eq!((ack["type"].clone(), ack["seq"].clone()), (json!("ack"), json!(2)));
+        let delivered = loop {
+            let f = a.next_json().await;
+            if f["type"] == "chatMessage" { break f; }
+        };
+        assert_eq!(delivered["messageUuid"], again.as_str());
+    }
+
     async fn bad_input_is_answered_with_error_frames_and_the_connection_stays_open(app) {
         let alice = app.user("alice").await;
         let bob = app.user("bob").await;

@@ -39,8 +39,16 @@ on_both_stores! {
         assert_eq!(r.message(), "address must be an Ethereum address (0x and 40 hex digits)");
         wallet(&app, &alice, ADDRESSES[0]).await;
         for taken in [ADDRESSES[0].to_string(), ADDRESSES[0].to_lowercase()] {
-            let r = app.post("/wallets", Some(&bob.token), body(&taken)).await.expect_error(409);
-            assert_eq!(r.message(), "Wallet address is already registered");
+            let r = app.post("/wallets", Some(&alice.token), body(&taken)).await.expect_error(409);
+            assert_eq!(r.message(), "You already registered this wallet address");
+        }
+        // Finding 7: someone else registering alice's address does not lock her (or
+        // them) out: uniqueness is per person.
+        wallet(&app, &bob, ADDRESSES[0]).await;
+        // The zero address and the precompiles 0x…01–0x…09 can hold no one's funds.
+        for reserved in ["0x0000000000000000000000000000000000000000", "0x0000000000000000000000000000000000000001", "0x0000000000000000000000000000000000000009"] {
+            let r = app.post("/wallets", Some(&bob.token), body(reserved)).await.expect_error(400);
+            assert_eq!(r.message(), "address must not be the zero address or a precompile (0x…01 to 0x…09)");
         }
         let r = app.post("/wallets", Some(&bob.token), json!({})).await.expect_error(400);
         assert_eq!(r.message(), [
@@ -48,7 +56,7 @@ on_both_stores! {
             "balance should not be empty", "currency should not be empty", "address should not be empty",
         ].join("; "));
         let r = app
-            .post("/wallets", Some(&bob.token), json!({"chain": "BITCOIN", "walletType": "LEDGER", "network": "x", "balance": "-1", "currency": "ETH", "address": ADDRESSES[2]}))
+            .post("/wallets", Some(&bob.token), json!({"chain": "BITCOIN", "walletType": "LEDGER", "network": "x", "balance": "-1", "currency": "ETH", "address": ADDRESSES[3]}))
             .await
             .expect_error(400);
         assert_eq!(r.message(), [

@@ -5,7 +5,6 @@
 //! row's lock. The OrderActor (actors crate) calls these one at a time per offer.
 
 use super::MarketService;
-use crate::adapters::store::msg;
 use crate::domain::escrow::{
     ChainDecision, ChainEvent, EscrowLog, SettlementStep, decide_chain_event, decide_settlement,
 };
@@ -14,6 +13,7 @@ use crate::domain::order::{
     ChainEventRecord, ChainTouch, Order, OrderAction, OrderChange, OrderChangeOutcome, OrderQuery,
     OrderRefusal, OrderStatus, Payment, PaymentKind, decide_expiry, decide_payer_command,
 };
+use crate::domain::refusal::Refusal;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result, StoreError};
@@ -91,7 +91,7 @@ impl MarketService {
     pub async fn order_for(&self, me: Uuid, uuid: Uuid) -> Result<Order> {
         match self.store.order_by_uuid(uuid).await? {
             Some(o) if o.payer_uuid == me || o.payee_uuid == me => Ok(o),
-            _ => Err(Error::not_found(msg::ORDER_NOT_FOUND)),
+            _ => Err(Error::Refused(Refusal::OrderNotFound)),
         }
     }
 
@@ -147,7 +147,7 @@ impl MarketService {
         let next = order
             .status
             .transition(action)
-            .map_err(|r| Error::conflict(r.0))?;
+            .map_err(Error::Refused)?;
         let notifications = match action.effects(order.status).notify {
             Some(kind) => self.order_notifications(order, kind, at).await?,
             None => Vec::new(),
@@ -190,16 +190,16 @@ impl MarketService {
                 .store
                 .order_by_uuid(uuid)
                 .await?
-                .ok_or_else(|| Error::not_found(msg::ORDER_NOT_FOUND))?;
+                .ok_or(Error::Refused(Refusal::OrderNotFound))?;
             let Some((action, chain)) = decide(&order)? else {
                 return Ok(Some(order));
             };
             match self.write_step(&order, action, chain).await {
-                Err(Error::Conflict(m)) if m == msg::ORDER_CHANGED => continue,
+                Err(Error::Refused(Refusal::OrderChanged)) => continue,
                 other => return other,
             }
         }
-        Err(Error::conflict(msg::ORDER_CHANGED))
+        Err(Error::Refused(Refusal::OrderChanged))
     }
 
     /// `PATCH /orders/{uuid}/complete` and `/cancel`: records RELEASING / REFUNDING (or
@@ -227,7 +227,7 @@ impl MarketService {
             .store
             .order_by_uuid(uuid)
             .await?
-            .ok_or_else(|| Error::not_found(msg::ORDER_NOT_FOUND))?;
+            .ok_or(Error::Refused(Refusal::OrderNotFound))?;
         let releasing = match order.status {
             OrderStatus::Releasing => true,
             OrderStatus::Refunding => false,
@@ -343,7 +343,7 @@ impl MarketService {
         match result {
             Ok(_) => {}
             // A refusal of the offer's or listing's lifecycle: raise, do not retry forever.
-            Err(Error::Conflict(m)) if m != msg::ORDER_CHANGED => rejected = Some(m),
+            Err(Error::Refused(r)) if r != Refusal::OrderChanged => rejected = Some(r.to_string()),
             Err(e) => return Err(e),
         }
         if let Some(reason) = rejected {

@@ -291,7 +291,7 @@ fn parse_price(problems: &mut Problems, raw: Option<&str>) -> Option<Wei> {
             problems.push("price should not be empty");
             None
         }
-        Some(p) => problems.check(Wei::parse_positive_eth("price", p).map_err(String::from)),
+        Some(p) => problems.check(Wei::parse_price("price", p).map_err(String::from)),
     }
 }
 
@@ -508,10 +508,7 @@ impl MarketService {
         let current = self.own_listing(me, uuid, action.verb()).await?;
         // The target status does not depend on the source, so the event can be built
         // now; the store refuses (and writes nothing) if the transition is not allowed.
-        let target = current
-            .status
-            .transition(action)
-            .map_err(|e| Error::conflict(e.0))?;
+        let target = current.status.transition(action).map_err(Error::Refused)?;
         let at = time::now();
         let mut after = current.clone();
         after.status = target;

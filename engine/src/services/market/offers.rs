@@ -137,7 +137,7 @@ impl MarketService {
                 problems.push("price should not be empty");
                 None
             }
-            Some(p) => problems.check(Wei::parse_positive_eth("price", p).map_err(String::from)),
+            Some(p) => problems.check(Wei::parse_price("price", p).map_err(String::from)),
         };
         let comment = problems.check(optional_text(
             "comment",
@@ -219,9 +219,10 @@ impl MarketService {
         }
         let mut problems = Problems::new();
         let patch = OfferPatch {
-            price: dto.price.as_deref().and_then(|p| {
-                problems.check(Wei::parse_positive_eth("price", p).map_err(String::from))
-            }),
+            price: dto
+                .price
+                .as_deref()
+                .and_then(|p| problems.check(Wei::parse_price("price", p).map_err(String::from))),
             comment: dto.comment.map(|c| {
                 problems
                     .check(optional_text("comment", c.as_deref(), MAX_COMMENT))
@@ -233,14 +234,52 @@ impl MarketService {
         let mut after = current.clone();
         patch.apply(&mut after, at);
         let event = EventEnvelope::new(Event::OfferUpdated(offer_event(&after)), at);
-        let offer = self.store.update_offer(uuid, &patch, at, &[event]).await?;
+        // A new price is a new offer to the poster: OFFER_RECEIVED again, so that what
+        // they accept is what they were told (a comment alone notifies no one).
+        let notifications = match patch.price {
+            Some(price) if price != current.price => {
+                let title = self
+                    .store
+                    .listing_by_uuid(current.listing_uuid)
+                    .await?
+                    .map(|l| l.title)
+                    .unwrap_or_default();
+                self.notification_for(
+                    current.poster_uuid,
+                    NotificationType::OfferReceived,
+                    "Offer updated",
+                    format!(
+                        "{} now offers {} ETH for {}",
+                        me.display_name(),
+                        price,
+                        title
+                    ),
+                    &after,
+                    at,
+                )
+                .await?
+            }
+            _ => Vec::new(),
+        };
+        let (offer, stored) = self
+            .store
+            .update_offer(uuid, &patch, at, &notifications, &[event])
+            .await?;
         self.outbox.nudge();
+        self.deliverer.deliver(&stored);
         Ok(offer)
     }
 
     /// `PATCH /offers/{uuid}/accept`: the poster, on an OFFERED offer of a PUBLISHED
-    /// listing with no other accepted offer.
-    pub async fn accept_offer(&self, caller: &Caller, uuid: Uuid) -> Result<Offer> {
+    /// listing with no other accepted offer. `price`, when given, is the price the poster
+    /// saw: if the offeror changed it since, the accept is refused (409 naming the
+    /// current price) instead of binding the poster to a price they never saw.
+    pub async fn accept_offer(
+        &self,
+        caller: &Caller,
+        uuid: Uuid,
+        price: Option<Wei>,
+    ) -> Result<Offer> {
         let me = caller.person()?;
         let current = self.visible_offer(me, uuid).await?;
         if current.poster_uuid != me.uuid {
@@ -249,7 +288,7 @@ impl MarketService {
         let target = current
             .status
             .transition(OfferAction::Accept)
-            .map_err(|e| Error::conflict(e.0))?;
+            .map_err(Error::Refused)?;
         let at = time::now();
         let mut after = current.clone();
         after.status = target;
@@ -278,7 +317,7 @@ impl MarketService {
         let event = EventEnvelope::new(Event::OfferAccepted(offer_event(&after)), at);
         let (offer, stored) = self
             .store
-            .transition_offer(uuid, OfferAction::Accept, at, &notifications, &[event])
+            .accept_offer(uuid, price, at, &notifications, &[event])
             .await?;
         self.outbox.nudge();
         self.deliverer.deliver(&stored);
@@ -294,7 +333,7 @@ impl MarketService {
         let target = current
             .status
             .transition(OfferAction::Cancel)
-            .map_err(|e| Error::conflict(e.0))?;
+            .map_err(Error::Refused)?;
         let at = time::now();
         let mut after = current.clone();
         after.status = target;

@@ -8,6 +8,7 @@ use crate::domain::market::{Currency, Parties};
 use crate::domain::money::Fees;
 use crate::domain::offer::OfferStatus;
 use crate::domain::order::{EscrowQuote, NewOrder, Order, OrderStatus, escrow_order_id};
+use crate::domain::refusal::Refusal;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::wallet::{Wallet, checksummed};
 use crate::error::{Error, Problems, Result};
@@ -171,9 +172,9 @@ impl MarketService {
             return Ok((existing, false));
         }
         if offer.status != OfferStatus::Accepted {
-            return Err(Error::conflict(
-                crate::adapters::store::msg::offer_not_accepted(offer.status),
-            ));
+            return Err(Error::Refused(Refusal::OfferNotAccepted {
+                status: offer.status,
+            }));
         }
         let listing = self
             .store

@@ -5,7 +5,7 @@ use crate::domain::market::Currency;
 use crate::domain::money::Wei;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::wallet::{
-    Blockchain, NewWallet, Wallet, WalletType, checksummed, parse_address,
+    Blockchain, NewWallet, Wallet, WalletType, checksummed, parse_wallet_address,
 };
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Problems, Result};
@@ -126,7 +126,7 @@ impl MarketService {
                 problems.push("address should not be empty");
                 None
             }
-            Some(a) => problems.check(parse_address("address", a)),
+            Some(a) => problems.check(parse_wallet_address("address", a)),
         };
         problems.finish()?;
         let (

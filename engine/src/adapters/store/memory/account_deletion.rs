@@ -3,7 +3,7 @@
 //! for the whole method is the transaction.
 
 use super::{MemoryStore, State};
-use crate::adapters::store::msg;
+use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::AccountDeletionStore;
@@ -16,7 +16,7 @@ impl State {
             return Ok(());
         };
         if self.funds_in_escrow(person.uuid) {
-            return Err(StoreError::Conflict(msg::ACCOUNT_HAS_ESCROW.into()));
+            return Err(StoreError::Refused(Refusal::AccountHasEscrow));
         }
         Ok(())
     }
@@ -58,7 +58,7 @@ impl AccountDeletionStore for MemoryStore {
     async fn delete_account(&self, account_id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut s = self.state.write();
         if !s.accounts.contains_key(&account_id) {
-            return Err(StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::AccountNotFound));
         }
         let person_id = s
             .persons

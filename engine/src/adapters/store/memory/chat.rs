@@ -1,10 +1,10 @@
 use super::{MemoryStore, State};
-use crate::adapters::store::msg;
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
     NewMessage, is_resend,
 };
 use crate::domain::people::Person;
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -92,14 +92,15 @@ impl ChatStore for MemoryStore {
             });
         }
         if s.chats.by_uuid.contains_key(&new.uuid) {
-            return Err(StoreError::Conflict("duplicate (chat_uuid_key)".into()));
+            // Chat uuids are generated here, never taken from a client: a clash is a bug.
+            return Err(StoreError::Internal("duplicate chat uuid".into()));
         }
         if new
             .participant_ids
             .iter()
             .any(|id| !s.persons.contains_key(id))
         {
-            return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
         let id = s.next_id("chat");
         for _ in &new.participant_ids {
@@ -196,7 +197,7 @@ impl ChatStore for MemoryStore {
     ) -> StoreResult<MessageInsert> {
         let mut s = self.state.write();
         if !s.chats.chats.contains_key(&new.chat_id) {
-            return Err(StoreError::NotFound(msg::CHAT_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::ChatNotFound));
         }
         if let Some(existing) = s
             .chats
@@ -207,7 +208,7 @@ impl ChatStore for MemoryStore {
             return if is_resend(existing, new) {
                 Ok(MessageInsert::Existing(existing.clone()))
             } else {
-                Err(StoreError::Conflict(msg::MESSAGE_UUID_TAKEN.into()))
+                Err(StoreError::Refused(Refusal::MessageUuidTaken))
             };
         }
         let id = s.next_id("message");
@@ -215,7 +216,7 @@ impl ChatStore for MemoryStore {
             .chats
             .chats
             .get_mut(&new.chat_id)
-            .ok_or_else(|| StoreError::NotFound(msg::CHAT_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ChatNotFound))?;
         let seq = row.next_seq;
         row.next_seq += 1;
         row.chat.updated_at = new.at;

@@ -1,7 +1,7 @@
 use super::{MemoryStore, State};
-use crate::adapters::store::msg;
 use crate::domain::Timestamp;
 use crate::domain::devices::{Device, NewDevice};
+use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::ports::DeviceStore;
 use async_trait::async_trait;
@@ -25,7 +25,7 @@ impl DeviceStore for MemoryStore {
             .persons
             .get(&new.person_id)
             .map(|p| p.uuid)
-            .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         if let Some(d) = s
             .devices
             .values_mut()

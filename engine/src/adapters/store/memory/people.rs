@@ -1,8 +1,9 @@
 use super::{MemoryStore, State};
-use crate::adapters::store::{msg, search_page};
+use crate::adapters::store::search_page;
 use crate::domain::people::{
     Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch, person_matches,
 };
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -25,14 +26,14 @@ impl State {
             .values()
             .any(|x| x.cognito_user_id == a.cognito_user_id || x.uuid == a.uuid)
         {
-            return Err(StoreError::Conflict(msg::ACCOUNT_EXISTS.into()));
+            return Err(StoreError::Refused(Refusal::AccountExists));
         }
         Ok(())
     }
 
     fn check_person(&self, p: &NewPerson, account_id: i64) -> StoreResult<()> {
         if self.persons.values().any(|x| x.account_id == account_id) {
-            return Err(StoreError::Conflict(msg::ACCOUNT_HAS_PERSON.into()));
+            return Err(StoreError::Refused(Refusal::AccountHasPerson));
         }
         let username = p.username.as_str().to_lowercase();
         if self
@@ -40,7 +41,7 @@ impl State {
             .values()
             .any(|x| x.username.to_lowercase() == username)
         {
-            return Err(StoreError::Conflict(msg::USERNAME_TAKEN.into()));
+            return Err(StoreError::Refused(Refusal::UsernameTaken));
         }
         let email = p.email.as_str().to_lowercase();
         if self
@@ -48,7 +49,7 @@ impl State {
             .values()
             .any(|x| x.email.to_lowercase() == email)
         {
-            return Err(StoreError::Conflict(msg::EMAIL_TAKEN.into()));
+            return Err(StoreError::Refused(Refusal::EmailTaken));
         }
         Ok(())
     }
@@ -89,7 +90,7 @@ impl PeopleStore for MemoryStore {
         let account = s
             .account_by_uuid(person.account_uuid)
             .cloned()
-            .ok_or_else(|| StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::AccountNotFound))?;
         s.check_person(person, account.id)?;
         let p = s.put_person(person, &account);
         s.record(events);
@@ -145,12 +146,12 @@ impl PeopleStore for MemoryStore {
         let id = s
             .person_by_uuid(person_uuid)
             .map(|p| p.id)
-            .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         let updated = {
             let p = s
                 .persons
                 .get_mut(&id)
-                .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
+                .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
             patch.apply(p);
             p.updated_at = at;
             p.clone()

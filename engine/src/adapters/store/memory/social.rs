@@ -1,5 +1,5 @@
 use super::{MemoryStore, State};
-use crate::adapters::store::msg;
+use crate::domain::connections::decide_request;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
@@ -7,6 +7,7 @@ use crate::domain::experiences::{
 };
 use crate::domain::notifications::{NewNotification, Notification};
 use crate::domain::people::{PeopleQuery, Person, person_matches};
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -45,7 +46,7 @@ impl State {
         self.persons
             .get(&id)
             .map(|p| p.uuid)
-            .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))
     }
 }
 
@@ -60,13 +61,21 @@ impl SocialStore for MemoryStore {
         let mut s = self.state.write();
         let person_uuid = s.person_uuid_of(new.person_id)?;
         let connection_person_uuid = s.person_uuid_of(new.connection_id)?;
-        // The partial unique index of PostgreSQL (connection_live_pair_key), said here.
-        if s.connections
+        let live_pair = s
+            .connections
             .values()
-            .any(|c| c.status.is_live() && c.joins(new.person_id, new.connection_id))
-        {
-            return Err(StoreError::Conflict(msg::CONNECTION_EXISTS.into()));
-        }
+            .any(|c| c.status.is_live() && c.joins(new.person_id, new.connection_id));
+        let last_rejected_at = s
+            .connections
+            .values()
+            .filter(|c| {
+                c.status == ConnectionStatus::Rejected
+                    && c.person_id == new.person_id
+                    && c.connection_id == new.connection_id
+            })
+            .map(|c| c.updated_at)
+            .max();
+        decide_request(live_pair, last_rejected_at, new.at, new.cooldown_days)?;
         let id = s.next_id("connection");
         let connection = Connection {
             id,
@@ -110,9 +119,9 @@ impl SocialStore for MemoryStore {
             let c = s
                 .connections
                 .get_mut(&id)
-                .ok_or_else(|| StoreError::NotFound(msg::CONNECTION_NOT_FOUND.into()))?;
+                .ok_or(StoreError::Refused(Refusal::ConnectionNotFound))?;
             if c.status != from {
-                return Err(StoreError::Conflict(msg::CONNECTION_NOT_PENDING.into()));
+                return Err(StoreError::Refused(Refusal::ConnectionNotPending));
             }
             c.status = to;
             c.updated_at = at;
@@ -184,11 +193,11 @@ impl SocialStore for MemoryStore {
             .values()
             .find(|c| c.status == ConnectionStatus::Accepted && c.joins(person_id, other_id))
             .map(|c| c.id)
-            .ok_or_else(|| StoreError::NotFound(msg::CONTACT_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ContactNotFound))?;
         let removed = s
             .connections
             .remove(&id)
-            .ok_or_else(|| StoreError::NotFound(msg::CONTACT_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ContactNotFound))?;
         s.record(events);
         Ok(removed)
     }
@@ -253,7 +262,7 @@ impl SocialStore for MemoryStore {
     async fn delete_experience(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut s = self.state.write();
         s.remove_experience(id)
-            .ok_or_else(|| StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ExperienceNotFound))?;
         s.record(events);
         Ok(())
     }
@@ -268,7 +277,7 @@ impl SocialStore for MemoryStore {
             .experiences
             .get(&new.experience_id)
             .map(|e| e.uuid)
-            .ok_or_else(|| StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ExperienceNotFound))?;
         let person_uuid = s.person_uuid_of(new.person_id)?;
         // experience_reaction_one_like_key: a second like answers the first.
         if new.reaction_type == ReactionType::Like
@@ -333,7 +342,7 @@ impl SocialStore for MemoryStore {
         let mut s = self.state.write();
         s.reactions
             .remove(&id)
-            .ok_or_else(|| StoreError::NotFound(msg::REACTION_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ReactionNotFound))?;
         s.record(events);
         Ok(())
     }

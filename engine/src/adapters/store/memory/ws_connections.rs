@@ -1,5 +1,5 @@
 use super::{MemoryStore, State};
-use crate::adapters::store::msg;
+use crate::domain::refusal::Refusal;
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
@@ -45,9 +45,9 @@ impl WsConnectionStore for MemoryStore {
             .persons
             .get(&new.person_id)
             .map(|p| p.uuid)
-            .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         if s.ws.by_conn_id.contains_key(&new.ws_conn_id) {
-            return Err(StoreError::Conflict(msg::WS_CONN_EXISTS.into()));
+            return Err(StoreError::Refused(Refusal::WsConnectionExists));
         }
         let id = s.next_id("ws_connection");
         let conn = WsConnection {
@@ -90,11 +90,11 @@ impl WsConnectionStore for MemoryStore {
             .ws
             .by_conn_id
             .get(ws_conn_id)
-            .ok_or_else(|| StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::WsConnectionNotFound))?;
         let c =
             s.ws.connections
                 .get_mut(&id)
-                .ok_or_else(|| StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into()))?;
+                .ok_or(StoreError::Refused(Refusal::WsConnectionNotFound))?;
         disconnect(c, at);
         Ok(c.clone())
     }

@@ -6,9 +6,10 @@
 //! wallets and listings; their messages in others' chats and the assets they sent stay
 //! (SET NULL; `message.sender_uuid` keeps the attribution).
 
+use super::market::orders::funds_held_statuses;
 use super::social::delete_experience_assets_tx;
 use super::{PgStore, Sql, map_err, record};
-use crate::adapters::store::msg;
+use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::AccountDeletionStore;
@@ -29,13 +30,13 @@ async fn account_deletion_blockers(tx: &Tx<'_>, person: Option<(i64, Uuid)>) -> 
     let escrow = tx
         .fetch_all(
             "SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1) \
-             AND status IN ('PAID', 'RELEASING', 'REFUNDING') FOR SHARE",
-            &[&person_uuid],
+             AND status = ANY($2) FOR SHARE",
+            &[&person_uuid, &funds_held_statuses()],
             |_| Ok(()),
         )
         .await?;
     if !escrow.is_empty() {
-        return Err(StoreError::Conflict(msg::ACCOUNT_HAS_ESCROW.into()));
+        return Err(StoreError::Refused(Refusal::AccountHasEscrow));
     }
     Ok(())
 }
@@ -54,7 +55,7 @@ impl AccountDeletionStore for PgStore {
             .await?
             .is_none()
         {
-            return Err(StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::AccountNotFound));
         }
         // Locking the person waits out any change that holds it (a connection request
         // to them holds it FOR SHARE) and keeps new ones off until the deletion commits.

@@ -1,11 +1,11 @@
 use super::people::{PERSON_COLS, person_from};
 use super::{PgStore, Sql, map_err, record};
-use crate::adapters::store::msg;
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, ChatType, Message, MessageFilter, MessageInsert,
     NewChat, NewMessage, is_resend,
 };
 use crate::domain::people::Person;
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -67,7 +67,7 @@ fn message_from(r: &Row, at: usize) -> StoreResult<Message> {
 /// same way the in-memory store does.
 fn participant_err(e: tokio_postgres::Error) -> StoreError {
     if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
-        StoreError::NotFound(msg::PERSON_NOT_FOUND.into())
+        StoreError::Refused(Refusal::PersonNotFound)
     } else {
         map_err(e)
     }
@@ -249,7 +249,7 @@ impl ChatStore for PgStore {
                 |r| Ok((r.get(0), r.get(1))),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::CHAT_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ChatNotFound))?;
         let existing = tx
             .fetch_opt(
                 &format!(
@@ -264,7 +264,7 @@ impl ChatStore for PgStore {
             return if is_resend(&existing, new) {
                 Ok(MessageInsert::Existing(existing))
             } else {
-                Err(StoreError::Conflict(msg::MESSAGE_UUID_TAKEN.into()))
+                Err(StoreError::Refused(Refusal::MessageUuidTaken))
             };
         }
         let assets = serde_json::Value::Array(

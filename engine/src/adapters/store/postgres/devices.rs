@@ -1,7 +1,7 @@
 use super::{PgStore, Sql, map_err};
-use crate::adapters::store::msg;
 use crate::domain::Timestamp;
 use crate::domain::devices::{Device, DeviceType, NewDevice, PlatformType};
+use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::ports::DeviceStore;
 use async_trait::async_trait;
@@ -69,7 +69,7 @@ impl DeviceStore for PgStore {
             .await
             .map_err(|e| {
                 if e.code() == Some(&SqlState::FOREIGN_KEY_VIOLATION) {
-                    StoreError::NotFound(msg::PERSON_NOT_FOUND.into())
+                    StoreError::Refused(Refusal::PersonNotFound)
                 } else {
                     map_err(e)
                 }

@@ -5,7 +5,7 @@ mod account_deletion;
 mod chain_watch;
 mod chat;
 mod devices;
-mod market;
+pub(crate) mod market;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
@@ -13,6 +13,7 @@ pub(crate) mod social;
 mod ws_connections;
 
 use crate::config::DatabaseSettings;
+use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::{PoolStatus, Store};
@@ -265,46 +266,69 @@ impl Store for PgStore {
     }
 }
 
-/// Constraint names (from `migrations/`) and the message both adapters give for them.
-const CONSTRAINT_MESSAGES: &[(&str, &str)] = &[
-    ("account_cognito_user_id_key", super::msg::ACCOUNT_EXISTS),
-    ("account_uuid_key", super::msg::ACCOUNT_EXISTS),
-    ("person_account_id_key", super::msg::ACCOUNT_HAS_PERSON),
-    ("person_username_lower_key", super::msg::USERNAME_TAKEN),
-    ("person_email_lower_key", super::msg::EMAIL_TAKEN),
-    ("connection_live_pair_key", super::msg::CONNECTION_EXISTS),
+/// Constraint names (from `migrations/`) and the refusal the memory store gives for the
+/// same rule, so that a violation reads the same from both stores. The wallet address is
+/// unique per person (`wallet_person_address_key`, V5), not globally.
+const CONSTRAINT_REFUSALS: &[(&str, Refusal)] = &[
+    ("account_cognito_user_id_key", Refusal::AccountExists),
+    ("account_uuid_key", Refusal::AccountExists),
+    ("person_account_id_key", Refusal::AccountHasPerson),
+    ("person_username_lower_key", Refusal::UsernameTaken),
+    ("person_email_lower_key", Refusal::EmailTaken),
+    ("connection_live_pair_key", Refusal::ConnectionExists),
     // marketplace
     (
         "offer_one_open_per_person_listing_key",
-        super::msg::OPEN_OFFER_EXISTS,
+        Refusal::OpenOfferExists,
     ),
     (
         "offer_one_accepted_per_listing_key",
-        super::msg::ACCEPTED_OFFER_EXISTS,
+        Refusal::AcceptedOfferExists,
     ),
-    ("wallet_address_lower_key", super::msg::WALLET_ADDRESS_TAKEN),
+    ("wallet_person_address_key", Refusal::WalletAddressTaken),
+    // foreign keys: the row referred to is gone (or never was)
+    ("listing_person_uuid_fkey", Refusal::PersonNotFound),
+    ("offer_person_uuid_fkey", Refusal::PersonNotFound),
+    ("wallet_person_uuid_fkey", Refusal::PersonNotFound),
+    ("listing_category_id_fkey", Refusal::CategoryNotFound),
+    ("offer_listing_id_fkey", Refusal::ListingNotFound),
+    ("person_account_id_fkey", Refusal::AccountNotFound),
     // realtime
-    ("message_uuid_key", super::msg::MESSAGE_UUID_TAKEN),
-    ("message_chat_uuid_key", super::msg::MESSAGE_UUID_TAKEN),
-    ("ws_connection_ws_conn_id_key", super::msg::WS_CONN_EXISTS),
+    ("message_uuid_key", Refusal::MessageUuidTaken),
+    ("message_chat_uuid_key", Refusal::MessageUuidTaken),
+    ("ws_connection_ws_conn_id_key", Refusal::WsConnectionExists),
 ];
 
-/// Translates a driver error: unique violations become the area's conflict message,
-/// lost connections become `Unavailable` (503), anything else is internal.
+/// The refusal of a violated constraint, if it is one a client can cause.
+fn constraint_refusal(constraint: &str) -> Option<Refusal> {
+    CONSTRAINT_REFUSALS
+        .iter()
+        .find(|(name, _)| *name == constraint)
+        .map(|(_, r)| r.clone())
+}
+
+/// Translates a driver error: a violated constraint becomes the refusal the memory store
+/// gives for the same rule; lost connections become `Unavailable` (503); anything else,
+/// an unmapped constraint included, is internal (logged in full, never shown: no
+/// constraint name reaches a response).
 pub(crate) fn map_err(e: tokio_postgres::Error) -> StoreError {
     if let Some(db) = e.as_db_error() {
         let constraint = db.constraint().unwrap_or_default();
-        if *db.code() == SqlState::UNIQUE_VIOLATION || *db.code() == SqlState::EXCLUSION_VIOLATION {
-            let message = CONSTRAINT_MESSAGES
-                .iter()
-                .find(|(name, _)| *name == constraint)
-                .map(|(_, m)| m.to_string())
-                .unwrap_or_else(|| format!("duplicate ({constraint})"));
-            return StoreError::Conflict(message);
-        }
-        if *db.code() == SqlState::FOREIGN_KEY_VIOLATION || *db.code() == SqlState::CHECK_VIOLATION
-        {
-            return StoreError::Conflict(format!("refused by constraint {constraint}"));
+        let violation = [
+            SqlState::UNIQUE_VIOLATION,
+            SqlState::EXCLUSION_VIOLATION,
+            SqlState::FOREIGN_KEY_VIOLATION,
+            SqlState::CHECK_VIOLATION,
+        ]
+        .contains(db.code());
+        if violation {
+            return match constraint_refusal(constraint) {
+                Some(refusal) => StoreError::Refused(refusal),
+                None => StoreError::Internal(format!(
+                    "unmapped constraint {constraint}: {}",
+                    db.message()
+                )),
+            };
         }
         if db.code().code().starts_with("08") || db.code().code().starts_with("57") {
             return StoreError::Unavailable(db.message().to_string());

@@ -1,9 +1,10 @@
 use super::{PgStore, Sql, map_err, record};
-use crate::adapters::store::{msg, search_page};
+use crate::adapters::store::search_page;
 use crate::domain::people::{
     Account, AccountStatus, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch,
     normalize_phone,
 };
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -175,7 +176,7 @@ impl PeopleStore for PgStore {
                 |r| account_from(r, 0),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::ACCOUNT_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::AccountNotFound))?;
         let p = insert_person_tx(&tx, person, &account).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
@@ -255,7 +256,7 @@ impl PeopleStore for PgStore {
                 |r| Ok(person_from(r, 0)),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         patch.apply(&mut person);
         person.updated_at = at;
         tx.exec(

@@ -1,6 +1,6 @@
 use super::people::{PERSON_COLS, PersonMatch, person_from};
 use super::{PgStore, Sql, map_err, notifications, record};
-use crate::adapters::store::msg;
+use crate::domain::connections::decide_request;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::experiences::{
     Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
@@ -8,6 +8,7 @@ use crate::domain::experiences::{
 };
 use crate::domain::notifications::{NewNotification, Notification};
 use crate::domain::people::{PeopleQuery, Person};
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -135,9 +136,30 @@ impl SocialStore for PgStore {
             )
             .await?;
         if found.len() != 2 {
-            return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
-        // connection_live_pair_key refuses a second live connection (CONNECTION_EXISTS).
+        let live = ConnectionStatus::LIVE
+            .map(ConnectionStatus::as_str)
+            .to_vec();
+        let (live_pair, last_rejected_at): (bool, Option<Timestamp>) = tx
+            .fetch_one(
+                "SELECT EXISTS (SELECT 1 FROM connection WHERE status = ANY($3) \
+                   AND LEAST(person_id, connection_id) = LEAST($1::bigint, $2::bigint) \
+                   AND GREATEST(person_id, connection_id) = GREATEST($1::bigint, $2::bigint)), \
+                 (SELECT max(updated_at) FROM connection \
+                   WHERE person_id = $1 AND connection_id = $2 AND status = $4)",
+                &[
+                    &new.person_id,
+                    &new.connection_id,
+                    &live,
+                    &ConnectionStatus::Rejected.as_str(),
+                ],
+                |r| Ok((r.get(0), r.get(1))),
+            )
+            .await?;
+        decide_request(live_pair, last_rejected_at, new.at, new.cooldown_days)?;
+        // connection_live_pair_key still guards two concurrent requests; its violation
+        // maps to the same refusal (ConnectionExists).
         let id: i64 = tx
             .fetch_one(
                 "INSERT INTO connection (uuid, person_id, connection_id, requested_at, status, created_at, updated_at) \
@@ -185,9 +207,9 @@ impl SocialStore for PgStore {
             .await?;
         let connection = connection_by_id_tx(&tx, id)
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::CONNECTION_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ConnectionNotFound))?;
         if changed == 0 {
-            return Err(StoreError::Conflict(msg::CONNECTION_NOT_PENDING.into()));
+            return Err(StoreError::Refused(Refusal::ConnectionNotPending));
         }
         let stored = notifications::insert_tx(&tx, notifications).await?;
         record(&tx, events).await?;
@@ -280,7 +302,7 @@ impl SocialStore for PgStore {
                 connection_from,
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::CONTACT_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ContactNotFound))?;
         tx.exec("DELETE FROM connection WHERE id = $1", &[&connection.id])
             .await?;
         record(&tx, events).await?;
@@ -310,7 +332,7 @@ impl SocialStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::PERSON_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::PersonNotFound))?;
         let experience = tx
             .fetch_one(
                 &format!(
@@ -379,7 +401,7 @@ impl SocialStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::ExperienceNotFound))?;
         delete_experience_assets_tx(&tx, &[uuid]).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
@@ -403,7 +425,7 @@ impl SocialStore for PgStore {
             .await?
             .is_none()
         {
-            return Err(StoreError::NotFound(msg::EXPERIENCE_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::ExperienceNotFound));
         }
         // A second LIKE meets experience_reaction_one_like_key and inserts nothing;
         // a concurrent one waits for the first to commit and then finds it.
@@ -428,7 +450,7 @@ impl SocialStore for PgStore {
             Some(id) => (id, true),
             // Nothing inserted and not a like: only a vanished person explains it.
             None if new.reaction_type != ReactionType::Like => {
-                return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into()));
+                return Err(StoreError::Refused(Refusal::PersonNotFound));
             }
             None => {
                 let existing = tx
@@ -442,7 +464,7 @@ impl SocialStore for PgStore {
                 match existing {
                     Some(id) => (id, false),
                     // Neither inserted nor an existing like: the person is gone.
-                    None => return Err(StoreError::NotFound(msg::PERSON_NOT_FOUND.into())),
+                    None => return Err(StoreError::Refused(Refusal::PersonNotFound)),
                 }
             }
         };
@@ -503,7 +525,7 @@ impl SocialStore for PgStore {
             .await?
             == 0
         {
-            return Err(StoreError::NotFound(msg::REACTION_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::ReactionNotFound));
         }
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;

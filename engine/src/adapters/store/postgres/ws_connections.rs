@@ -1,5 +1,5 @@
 use super::{PgStore, Sql, map_err};
-use crate::adapters::store::msg;
+use crate::domain::refusal::Refusal;
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
@@ -85,7 +85,7 @@ impl WsConnectionStore for PgStore {
             ws_from,
         )
         .await?
-        .ok_or_else(|| StoreError::NotFound(msg::WS_CONN_NOT_FOUND.into()))
+        .ok_or(StoreError::Refused(Refusal::WsConnectionNotFound))
     }
 
     async fn list_ws_connections(

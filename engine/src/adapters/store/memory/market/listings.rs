@@ -1,17 +1,16 @@
 //! Categories and listings in memory.
 
 use super::super::MemoryStore;
-use super::{conflict, not_found};
-use crate::adapters::store::msg;
 use crate::domain::listing::{
-    Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, NewListing,
-    open_order_refusal,
+    Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, NewListing, decide,
+    decide_delete,
 };
 use crate::domain::market::{Category, CategoryType};
 use crate::domain::offer::OfferStatus;
+use crate::domain::refusal::Refusal;
 use crate::domain::search::{TextQuery, lexemes};
 use crate::domain::{Page, PageRequest, Timestamp, time};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::{ListingStore, OfferEvents};
 use async_trait::async_trait;
@@ -121,11 +120,11 @@ impl ListingStore for MemoryStore {
         events: &[EventEnvelope],
     ) -> StoreResult<Listing> {
         if !CATEGORIES.iter().any(|c| c.uuid == listing.category_uuid) {
-            return Err(not_found(msg::CATEGORY_NOT_FOUND));
+            return Err(StoreError::Refused(Refusal::CategoryNotFound));
         }
         let mut s = self.state.write();
         if s.person_by_uuid(listing.person_uuid).is_none() {
-            return Err(not_found(msg::PERSON_NOT_FOUND));
+            return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
         let id = s.next_id("listing");
         let stored = listing.stored(id);
@@ -152,14 +151,12 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
-        let status = s.listings[&id].listing.status;
-        status
-            .transition(ListingAction::Edit)
-            .map_err(|e| conflict(e.0))?;
-        if s.listing_has_open_order(uuid) {
-            return Err(conflict(open_order_refusal("edit").0));
-        }
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
+        decide(
+            ListingAction::Edit,
+            s.listings[&id].listing.status,
+            s.listing_has_open_order(uuid),
+        )?;
         let mut listing = s.listings[&id].listing.clone();
         patch.apply(&mut listing, at);
         s.listings.insert(id, ListingRow::new(listing.clone()));
@@ -178,15 +175,12 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
-        let next = s.listings[&id]
-            .listing
-            .status
-            .transition(action)
-            .map_err(|e| conflict(e.0))?;
-        if action.blocked_by_open_order() && s.listing_has_open_order(uuid) {
-            return Err(conflict(open_order_refusal(action.verb()).0));
-        }
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
+        let next = decide(
+            action,
+            s.listings[&id].listing.status,
+            s.listing_has_open_order(uuid),
+        )?;
         let mut cascade = Vec::new();
         if next == ListingStatus::Cancelled {
             for o in s
@@ -202,7 +196,7 @@ impl ListingStore for MemoryStore {
         let row = s
             .listings
             .get_mut(&id)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
         row.listing.status = next;
         row.listing.updated_at = at;
         let listing = row.listing.clone();
@@ -215,10 +209,8 @@ impl ListingStore for MemoryStore {
         let mut s = self.state.write();
         let id = s
             .listing_id(uuid)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
-        if s.listing_has_open_order(uuid) {
-            return Err(conflict(open_order_refusal("delete").0));
-        }
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
+        decide_delete(s.listing_has_open_order(uuid))?;
         s.listings.remove(&id);
         s.offers.retain(|_, o| o.listing_id != id);
         s.record(events);

@@ -11,17 +11,8 @@ pub(crate) use order_lifecycle::EscrowTables;
 
 use super::State;
 use crate::domain::order::Order;
-use crate::error::StoreError;
 use std::collections::HashSet;
 use uuid::Uuid;
-
-pub(super) fn not_found(m: &str) -> StoreError {
-    StoreError::NotFound(m.into())
-}
-
-pub(super) fn conflict(m: impl Into<String>) -> StoreError {
-    StoreError::Conflict(m.into())
-}
 
 impl State {
     fn listing_id(&self, uuid: Uuid) -> Option<i64> {
@@ -78,7 +69,6 @@ mod tests {
     use super::listings::{CATEGORIES, SEED_SQL, quoted_strings};
     use super::*;
     use crate::adapters::store::memory::MemoryStore;
-    use crate::adapters::store::msg;
     use crate::domain::listing::AdditionalFields;
     use crate::domain::listing::{Listing, ListingAction, NewListing};
     use crate::domain::market::CategoryType;
@@ -88,6 +78,7 @@ mod tests {
     use crate::domain::order::NewOrder;
     use crate::domain::order::{EscrowQuote, OrderStatus, escrow_order_id};
     use crate::domain::people::{AccountStatus, Email, NewAccount, NewPerson, Username};
+    use crate::domain::refusal::Refusal;
     use crate::domain::wallet::NewWallet;
     use crate::domain::wallet::{Blockchain, WalletType, parse_address};
     use crate::domain::{PageRequest, time};
@@ -252,7 +243,7 @@ mod tests {
                 .delete_account(account_of(who), &[])
                 .await
                 .unwrap_err();
-            assert_eq!(err, StoreError::Conflict(msg::ACCOUNT_HAS_ESCROW.into()));
+            assert_eq!(err, StoreError::Refused(Refusal::AccountHasEscrow));
         }
         assert!(
             store.listing_by_uuid(listing.uuid).await.unwrap().is_some(),

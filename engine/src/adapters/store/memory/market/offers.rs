@@ -1,13 +1,15 @@
 //! Offers in memory.
 
-use super::super::MemoryStore;
-use super::{conflict, not_found};
-use crate::adapters::store::msg;
-use crate::domain::listing::ListingStatus;
+use super::super::{MemoryStore, State};
+use crate::domain::money::Wei;
 use crate::domain::notifications::{NewNotification, Notification};
-use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus};
+use crate::domain::offer::{
+    NewOffer, Offer, OfferAction, OfferFacts, OfferPatch, OfferQuery, OfferStatus, decide,
+    decide_new,
+};
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::OfferStore;
 use async_trait::async_trait;
@@ -27,17 +29,14 @@ impl OfferStore for MemoryStore {
             .values()
             .find(|r| r.listing.uuid == offer.listing_uuid)
             .map(|r| r.listing.clone())
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
-        if listing.status != ListingStatus::Published {
-            return Err(conflict(msg::listing_not_published(
-                "make an offer",
-                listing.status,
-            )));
-        }
-        if s.offers.values().any(|o| {
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
+        let own_open_offer = s.offers.values().any(|o| {
             o.listing_id == listing.id && o.person_uuid == offer.person_uuid && o.status.is_open()
-        }) {
-            return Err(conflict(msg::OPEN_OFFER_EXISTS));
+        });
+        decide_new(listing.status, own_open_offer)?;
+        // PostgreSQL's offer_person_uuid_fkey, said here with the same refusal.
+        if s.person_by_uuid(offer.person_uuid).is_none() {
+            return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
         let id = s.next_id("offer");
         let stored = Offer {
@@ -75,24 +74,42 @@ impl OfferStore for MemoryStore {
         uuid: Uuid,
         patch: &OfferPatch,
         at: Timestamp,
+        notifications: &[NewNotification],
         events: &[EventEnvelope],
-    ) -> StoreResult<Offer> {
+    ) -> StoreResult<(Offer, Vec<Notification>)> {
         let mut s = self.state.write();
         let id = s
             .offer_id(uuid)
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
+        let facts = s.offer_facts(id)?;
+        decide(OfferAction::Update, &facts, None)?;
         let offer = s
             .offers
             .get_mut(&id)
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
-        offer
-            .status
-            .transition(OfferAction::Update)
-            .map_err(|e| conflict(e.0))?;
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
         patch.apply(offer, at);
         let updated = offer.clone();
+        let notified = s.put_notifications(notifications);
         s.record(events);
-        Ok(updated)
+        Ok((updated, notified))
+    }
+
+    async fn accept_offer(
+        &self,
+        uuid: Uuid,
+        accepted_price: Option<Wei>,
+        at: Timestamp,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Offer, Vec<Notification>)> {
+        self.change_offer(
+            uuid,
+            OfferAction::Accept,
+            accepted_price,
+            at,
+            notifications,
+            events,
+        )
     }
 
     async fn transition_offer(
@@ -103,46 +120,7 @@ impl OfferStore for MemoryStore {
         notifications: &[NewNotification],
         events: &[EventEnvelope],
     ) -> StoreResult<(Offer, Vec<Notification>)> {
-        let mut s = self.state.write();
-        let id = s
-            .offer_id(uuid)
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
-        let offer = s.offers[&id].clone();
-        let next = offer.status.transition(action).map_err(|e| conflict(e.0))?;
-        match action {
-            OfferAction::Accept => {
-                let listing_status = s
-                    .listings
-                    .get(&offer.listing_id)
-                    .map(|r| r.listing.status)
-                    .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
-                if listing_status != ListingStatus::Published {
-                    return Err(conflict(msg::listing_not_published(
-                        "accept an offer",
-                        listing_status,
-                    )));
-                }
-                if s.offers.values().any(|o| {
-                    o.listing_id == offer.listing_id && o.id != id && o.status.holds_listing()
-                }) {
-                    return Err(conflict(msg::ACCEPTED_OFFER_EXISTS));
-                }
-            }
-            OfferAction::Cancel if s.open_order_of(uuid).is_some() => {
-                return Err(conflict(msg::OFFER_HAS_OPEN_ORDER));
-            }
-            _ => {}
-        }
-        let o = s
-            .offers
-            .get_mut(&id)
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
-        o.status = next;
-        o.updated_at = at;
-        let updated = o.clone();
-        let notified = s.put_notifications(notifications);
-        s.record(events);
-        Ok((updated, notified))
+        self.change_offer(uuid, action, None, at, notifications, events)
     }
 
     async fn list_offers(
@@ -161,5 +139,58 @@ impl OfferStore for MemoryStore {
             .cloned()
             .collect();
         Ok(Page::from_rows(rows, page, |o| o.id))
+    }
+}
+
+impl State {
+    /// What [`decide`] needs about offer `id`, read under the store's lock.
+    fn offer_facts(&self, id: i64) -> StoreResult<OfferFacts> {
+        let offer = self
+            .offers
+            .get(&id)
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
+        let listing_status = self
+            .listings
+            .get(&offer.listing_id)
+            .map(|r| r.listing.status)
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
+        Ok(OfferFacts {
+            status: offer.status,
+            price: offer.price,
+            listing_status,
+            other_holds_listing: self.offers.values().any(|o| {
+                o.listing_id == offer.listing_id && o.id != id && o.status.holds_listing()
+            }),
+            open_order: self.open_order_of(offer.uuid).is_some(),
+        })
+    }
+}
+
+impl MemoryStore {
+    /// Accept, cancel, or an order's step: the facts, the decision, the write.
+    fn change_offer(
+        &self,
+        uuid: Uuid,
+        action: OfferAction,
+        accepted_price: Option<Wei>,
+        at: Timestamp,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Offer, Vec<Notification>)> {
+        let mut s = self.state.write();
+        let id = s
+            .offer_id(uuid)
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
+        let next = decide(action, &s.offer_facts(id)?, accepted_price)?;
+        let o = s
+            .offers
+            .get_mut(&id)
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
+        o.status = next;
+        o.updated_at = at;
+        let updated = o.clone();
+        let notified = s.put_notifications(notifications);
+        s.record(events);
+        Ok((updated, notified))
     }
 }

@@ -3,8 +3,8 @@
 //! refused step leaves nothing behind.
 
 use crate::adapters::store::memory::{MemoryStore, State};
-use crate::adapters::store::msg;
 use crate::domain::offer::OfferStatus;
+use crate::domain::refusal::Refusal;
 use crate::domain::order::{
     ChainEventRecord, ChainTouch, Order, OrderChange, OrderChangeOutcome, OrderQuery, Payment,
 };
@@ -25,10 +25,6 @@ pub(crate) struct EscrowTables {
     payments: BTreeMap<i64, (i64, Payment)>,
 }
 
-fn conflict(m: impl Into<String>) -> StoreError {
-    StoreError::Conflict(m.into())
-}
-
 impl State {
     /// The order step, all checks first, then the writes.
     fn apply_order_change(&mut self, c: &OrderChange) -> StoreResult<OrderChangeOutcome> {
@@ -36,7 +32,7 @@ impl State {
             .orders
             .get(&c.order_id)
             .cloned()
-            .ok_or_else(|| StoreError::NotFound(msg::ORDER_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::OrderNotFound))?;
         if let ChainTouch::Record(record, _) = &c.chain
             && self
                 .escrow
@@ -46,12 +42,12 @@ impl State {
             return Ok(OrderChangeOutcome::Replay);
         }
         if order.version != c.expected_version {
-            return Err(conflict(msg::ORDER_CHANGED));
+            return Err(StoreError::Refused(Refusal::OrderChanged));
         }
         let next = order
             .status
             .transition(c.action)
-            .map_err(|e| conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         let effects = c.action.effects(order.status);
         // The offer and listing may be gone (deleted with an account after the order
         // ended); an order step never needs them to exist, only to obey their lifecycle
@@ -63,7 +59,7 @@ impl State {
             .map(|o| (o.id, o.status, o.listing_id));
         let offer_next = match (effects.offer, offer) {
             (Some(action), Some((id, status, _))) => {
-                Some((id, status.transition(action).map_err(|e| conflict(e.0))?))
+                Some((id, status.transition(action).map_err(StoreError::Refused)?))
             }
             _ => None,
         };
@@ -75,7 +71,7 @@ impl State {
         let listing_next = match (effects.listing, listing_id) {
             (Some(action), Some(id)) => {
                 let status = self.listings[&id].listing.status;
-                Some((id, status.transition(action).map_err(|e| conflict(e.0))?))
+                Some((id, status.transition(action).map_err(StoreError::Refused)?))
             }
             _ => None,
         };
@@ -106,7 +102,7 @@ impl State {
             let o = self
                 .orders
                 .get_mut(&c.order_id)
-                .ok_or_else(|| StoreError::NotFound(msg::ORDER_NOT_FOUND.into()))?;
+                .ok_or(StoreError::Refused(Refusal::OrderNotFound))?;
             o.status = next;
             o.version += 1;
             o.updated_at = c.at;

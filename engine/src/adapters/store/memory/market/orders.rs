@@ -1,12 +1,9 @@
 //! Orders in memory.
 
 use super::super::MemoryStore;
-use super::{conflict, not_found};
-use crate::adapters::store::msg;
-use crate::domain::listing::ListingStatus;
-use crate::domain::offer::OfferStatus;
-use crate::domain::order::{NewOrder, Order};
-use crate::error::StoreResult;
+use crate::domain::order::{NewOrder, Order, decide_create};
+use crate::domain::refusal::Refusal;
+use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::OrderStore;
 use async_trait::async_trait;
@@ -28,21 +25,13 @@ impl OrderStore for MemoryStore {
             .values()
             .find(|o| o.uuid == order.offer_uuid)
             .cloned()
-            .ok_or_else(|| not_found(msg::OFFER_NOT_FOUND))?;
-        if offer.status != OfferStatus::Accepted {
-            return Err(conflict(msg::offer_not_accepted(offer.status)));
-        }
+            .ok_or(StoreError::Refused(Refusal::OfferNotFound))?;
         let listing_status = s
             .listings
             .get(&offer.listing_id)
             .map(|r| r.listing.status)
-            .ok_or_else(|| not_found(msg::LISTING_NOT_FOUND))?;
-        if listing_status != ListingStatus::Published {
-            return Err(conflict(msg::listing_not_published(
-                "create an order",
-                listing_status,
-            )));
-        }
+            .ok_or(StoreError::Refused(Refusal::ListingNotFound))?;
+        decide_create(offer.status, listing_status)?;
         let id = s.next_id("orders");
         let stored = order.stored(id);
         s.orders.insert(id, stored.clone());

@@ -1,11 +1,10 @@
 //! Wallets in memory.
 
 use super::super::MemoryStore;
-use super::{conflict, not_found};
-use crate::adapters::store::msg;
+use crate::domain::refusal::Refusal;
 use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::{Page, PageRequest};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::WalletStore;
 use async_trait::async_trait;
@@ -20,11 +19,14 @@ impl WalletStore for MemoryStore {
     ) -> StoreResult<Wallet> {
         let mut s = self.state.write();
         if s.person_by_uuid(wallet.person_uuid).is_none() {
-            return Err(not_found(msg::PERSON_NOT_FOUND));
+            return Err(StoreError::Refused(Refusal::PersonNotFound));
         }
         // Address equality is byte equality: case was only ever a checksum.
-        if s.wallets.values().any(|w| w.address == wallet.address) {
-            return Err(conflict(msg::WALLET_ADDRESS_TAKEN));
+        if s.wallets
+            .values()
+            .any(|w| w.person_uuid == wallet.person_uuid && w.address == wallet.address)
+        {
+            return Err(StoreError::Refused(Refusal::WalletAddressTaken));
         }
         let id = s.next_id("wallet");
         let stored = wallet.stored(id);
@@ -50,7 +52,7 @@ impl WalletStore for MemoryStore {
             .values()
             .find(|w| w.uuid == uuid)
             .map(|w| w.id)
-            .ok_or_else(|| not_found(msg::WALLET_NOT_FOUND))?;
+            .ok_or(StoreError::Refused(Refusal::WalletNotFound))?;
         s.wallets.remove(&id);
         s.record(events);
         Ok(())

@@ -2,15 +2,16 @@
 
 use super::super::{PgStore, Sql, map_err, record};
 use super::offers::{OFFER_RETURNING, offer_returned};
-use super::{OPEN_ORDER, corrupt, wei, wire};
-use crate::adapters::store::msg;
+use super::{corrupt, open_order_statuses, wei, wire};
 use crate::domain::listing::{
     AdditionalFields, Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, Location,
-    NewListing, open_order_refusal,
+    NewListing, decide, decide_delete,
 };
 use crate::domain::market::{
     Category, CategoryType, Currency, CurrencyType, ListingType, ServiceDelivery,
 };
+use crate::domain::offer::OfferStatus;
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -99,7 +100,7 @@ pub(super) async fn lock_listing(tx: &Transaction<'_>, uuid: Uuid) -> StoreResul
         listing_from,
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound(msg::LISTING_NOT_FOUND.into()))
+    .ok_or(StoreError::Refused(Refusal::ListingNotFound))
 }
 
 /// The status of listing `id`, its row locked.
@@ -113,15 +114,13 @@ pub(super) async fn lock_listing_status(
         |r| wire(r, 0, ListingStatus::parse),
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound(msg::LISTING_NOT_FOUND.into()))
+    .ok_or(StoreError::Refused(Refusal::ListingNotFound))
 }
 
 async fn listing_has_open_order(tx: &Transaction<'_>, listing_uuid: Uuid) -> StoreResult<bool> {
     tx.fetch_one(
-        &format!(
-            "SELECT EXISTS (SELECT 1 FROM orders WHERE listing_uuid = $1 AND status IN {OPEN_ORDER})"
-        ),
-        &[&listing_uuid],
+        "SELECT EXISTS (SELECT 1 FROM orders WHERE listing_uuid = $1 AND status = ANY($2))",
+        &[&listing_uuid, &open_order_statuses()],
         |r| Ok(r.get(0)),
     )
     .await
@@ -190,7 +189,7 @@ impl ListingStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::CATEGORY_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::CategoryNotFound))?;
         let location_id = match &listing.location {
             Some(l) => Some(insert_location(&tx, l).await?),
             None => None,
@@ -242,13 +241,8 @@ impl ListingStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let mut listing = lock_listing(&tx, uuid).await?;
-        listing
-            .status
-            .transition(ListingAction::Edit)
-            .map_err(|e| StoreError::Conflict(e.0))?;
-        if listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Conflict(open_order_refusal("edit").0));
-        }
+        let open_order = listing_has_open_order(&tx, uuid).await?;
+        decide(ListingAction::Edit, listing.status, open_order)?;
         let old_location = listing.location.clone();
         patch.apply(&mut listing, at);
         let mut location_id: Option<Option<i64>> = None;
@@ -312,13 +306,8 @@ impl ListingStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let mut listing = lock_listing(&tx, uuid).await?;
-        let next = listing
-            .status
-            .transition(action)
-            .map_err(|e| StoreError::Conflict(e.0))?;
-        if action.blocked_by_open_order() && listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Conflict(open_order_refusal(action.verb()).0));
-        }
+        let open_order = listing_has_open_order(&tx, uuid).await?;
+        let next = decide(action, listing.status, open_order)?;
         tx.exec(
             "UPDATE listing SET status = $2, updated_at = $3 WHERE id = $1",
             &[&listing.id, &next.as_str(), &at],
@@ -330,9 +319,13 @@ impl ListingStore for PgStore {
             tx.fetch_all(
                 &format!(
                     "UPDATE offer SET status = 'CANCELLED', updated_at = $2 \
-                     WHERE listing_id = $1 AND status IN ('OFFERED', 'ACCEPTED') RETURNING {OFFER_RETURNING}"
+                     WHERE listing_id = $1 AND status = ANY($3) RETURNING {OFFER_RETURNING}"
                 ),
-                &[&listing.id, &at],
+                &[
+                    &listing.id,
+                    &at,
+                    &OfferStatus::OPEN.map(OfferStatus::as_str).to_vec(),
+                ],
                 |r| Ok(offer_event(&offer_returned(r, &listing)?)),
             )
             .await?
@@ -349,9 +342,7 @@ impl ListingStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let listing = lock_listing(&tx, uuid).await?;
-        if listing_has_open_order(&tx, uuid).await? {
-            return Err(StoreError::Conflict(open_order_refusal("delete").0));
-        }
+        decide_delete(listing_has_open_order(&tx, uuid).await?)?;
         // Offers go by their FK (CASCADE), the location by trigger, orders keep their
         // record (offer_id SET NULL).
         tx.exec("DELETE FROM listing WHERE id = $1", &[&listing.id])

@@ -9,19 +9,22 @@
 mod listings;
 mod offers;
 mod order_lifecycle;
-mod orders;
+pub(super) mod orders;
 
 pub(super) use order_lifecycle::cancel_unpaid_orders_tx;
 mod wallets;
 
 use crate::domain::money::Wei;
+use crate::domain::order::OrderStatus;
 use crate::error::{StoreError, StoreResult};
 use alloy_primitives::Address;
 use std::str::FromStr;
 use tokio_postgres::Row;
 
-/// The statuses of an order that is not final (`OrderStatus::OPEN`), as SQL.
-pub(super) const OPEN_ORDER: &str = "('AWAITING_PAYMENT', 'PAID', 'RELEASING', 'REFUNDING')";
+/// The statuses of an order that is not final, for `status = ANY($n)`.
+pub(super) fn open_order_statuses() -> Vec<&'static str> {
+    OrderStatus::OPEN.map(OrderStatus::as_str).to_vec()
+}
 
 pub(super) fn corrupt(what: &str, detail: impl std::fmt::Display) -> StoreError {
     StoreError::Internal(format!("stored {what} does not parse: {detail}"))

@@ -5,11 +5,15 @@ use super::super::{PgStore, Sql, map_err, record};
 use super::listings::{lock_listing, lock_listing_status};
 use super::orders::open_order;
 use super::{wei, wire};
-use crate::adapters::store::msg;
-use crate::domain::listing::{Listing, ListingStatus};
+use crate::domain::listing::Listing;
 use crate::domain::market::ListingType;
+use crate::domain::money::Wei;
 use crate::domain::notifications::{NewNotification, Notification};
-use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus};
+use crate::domain::offer::{
+    NewOffer, Offer, OfferAction, OfferFacts, OfferPatch, OfferQuery, OfferStatus, decide,
+    decide_new,
+};
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -70,7 +74,7 @@ pub(super) async fn lock_offer(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<
         offer_from,
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound(msg::OFFER_NOT_FOUND.into()))
+    .ok_or(StoreError::Refused(Refusal::OfferNotFound))
 }
 
 /// The listing id of an offer (unlocked: it never changes), to lock the listing before
@@ -82,7 +86,7 @@ pub(super) async fn listing_id_of_offer(tx: &Transaction<'_>, uuid: Uuid) -> Sto
         |r| Ok(r.get(0)),
     )
     .await?
-    .ok_or_else(|| StoreError::NotFound(msg::OFFER_NOT_FOUND.into()))
+    .ok_or(StoreError::Refused(Refusal::OfferNotFound))
 }
 
 #[async_trait]
@@ -96,12 +100,18 @@ impl OfferStore for PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
         let listing = lock_listing(&tx, offer.listing_uuid).await?;
-        if listing.status != ListingStatus::Published {
-            return Err(StoreError::Conflict(msg::listing_not_published(
-                "make an offer",
-                listing.status,
-            )));
-        }
+        let open = OfferStatus::OPEN.map(OfferStatus::as_str).to_vec();
+        let own_open_offer: bool = tx
+            .fetch_one(
+                "SELECT EXISTS (SELECT 1 FROM offer WHERE listing_id = $1 AND person_uuid = $2 \
+                 AND status = ANY($3))",
+                &[&listing.id, &offer.person_uuid, &open],
+                |r| Ok(r.get(0)),
+            )
+            .await?;
+        // offer_one_open_per_person_listing_key still guards a race the lock misses; its
+        // violation maps to the same refusal.
+        decide_new(listing.status, own_open_offer)?;
         let stored = tx
             .fetch_one(
                 &format!(
@@ -139,24 +149,42 @@ impl OfferStore for PgStore {
         uuid: Uuid,
         patch: &OfferPatch,
         at: Timestamp,
+        notifications: &[NewNotification],
         events: &[EventEnvelope],
-    ) -> StoreResult<Offer> {
+    ) -> StoreResult<(Offer, Vec<Notification>)> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
-        let mut offer = lock_offer(&tx, uuid).await?;
-        offer
-            .status
-            .transition(OfferAction::Update)
-            .map_err(|e| StoreError::Conflict(e.0))?;
+        let (mut offer, facts) = lock_offer_facts(&tx, uuid).await?;
+        decide(OfferAction::Update, &facts, None)?;
         patch.apply(&mut offer, at);
         tx.exec(
             "UPDATE offer SET price = $2::text::numeric, comment = $3, updated_at = $4 WHERE id = $1",
             &[&offer.id, &offer.price.to_wei_string(), &offer.comment, &at],
         )
         .await?;
+        let notified = insert_tx(&tx, notifications).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
-        Ok(offer)
+        Ok((offer, notified))
+    }
+
+    async fn accept_offer(
+        &self,
+        uuid: Uuid,
+        accepted_price: Option<Wei>,
+        at: Timestamp,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Offer, Vec<Notification>)> {
+        self.change_offer(
+            uuid,
+            OfferAction::Accept,
+            accepted_price,
+            at,
+            notifications,
+            events,
+        )
+        .await
     }
 
     async fn transition_offer(
@@ -167,39 +195,8 @@ impl OfferStore for PgStore {
         notifications: &[NewNotification],
         events: &[EventEnvelope],
     ) -> StoreResult<(Offer, Vec<Notification>)> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        let listing_id = listing_id_of_offer(&tx, uuid).await?;
-        let listing_status = lock_listing_status(&tx, listing_id).await?;
-        let mut offer = lock_offer(&tx, uuid).await?;
-        let next = offer
-            .status
-            .transition(action)
-            .map_err(|e| StoreError::Conflict(e.0))?;
-        match action {
-            OfferAction::Accept if listing_status != ListingStatus::Published => {
-                return Err(StoreError::Conflict(msg::listing_not_published(
-                    "accept an offer",
-                    listing_status,
-                )));
-            }
-            OfferAction::Cancel if open_order(&tx, uuid).await?.is_some() => {
-                return Err(StoreError::Conflict(msg::OFFER_HAS_OPEN_ORDER.into()));
-            }
-            _ => {}
-        }
-        // Accepting a second offer of the listing trips offer_one_accepted_per_listing_key.
-        tx.exec(
-            "UPDATE offer SET status = $2, updated_at = $3 WHERE id = $1",
-            &[&offer.id, &next.as_str(), &at],
-        )
-        .await?;
-        offer.status = next;
-        offer.updated_at = at;
-        let notified = insert_tx(&tx, notifications).await?;
-        record(&tx, events).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok((offer, notified))
+        self.change_offer(uuid, action, None, at, notifications, events)
+            .await
     }
 
     async fn list_offers(
@@ -228,5 +225,65 @@ impl OfferStore for PgStore {
             )
             .await?;
         Ok(Page::from_rows(items, page, |o| o.id))
+    }
+}
+
+/// Locks the offer's listing, then the offer, and reads what
+/// [`decide`](crate::domain::offer::decide) needs.
+pub(super) async fn lock_offer_facts(
+    tx: &Transaction<'_>,
+    uuid: Uuid,
+) -> StoreResult<(Offer, OfferFacts)> {
+    let listing_id = listing_id_of_offer(tx, uuid).await?;
+    let listing_status = lock_listing_status(tx, listing_id).await?;
+    let offer = lock_offer(tx, uuid).await?;
+    let holding = OfferStatus::HOLDING_LISTING
+        .map(OfferStatus::as_str)
+        .to_vec();
+    let other_holds_listing: bool = tx
+        .fetch_one(
+            "SELECT EXISTS (SELECT 1 FROM offer WHERE listing_id = $1 AND id <> $2 AND status = ANY($3))",
+            &[&listing_id, &offer.id, &holding],
+            |r| Ok(r.get(0)),
+        )
+        .await?;
+    let facts = OfferFacts {
+        status: offer.status,
+        price: offer.price,
+        listing_status,
+        other_holds_listing,
+        open_order: open_order(tx, uuid).await?.is_some(),
+    };
+    Ok((offer, facts))
+}
+
+impl PgStore {
+    /// Accept, cancel, or an order's step: lock and read the facts, decide, write.
+    async fn change_offer(
+        &self,
+        uuid: Uuid,
+        action: OfferAction,
+        accepted_price: Option<Wei>,
+        at: Timestamp,
+        notifications: &[NewNotification],
+        events: &[EventEnvelope],
+    ) -> StoreResult<(Offer, Vec<Notification>)> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        let (mut offer, facts) = lock_offer_facts(&tx, uuid).await?;
+        let next = decide(action, &facts, accepted_price)?;
+        // offer_one_accepted_per_listing_key guards what the listing lock already
+        // serializes; its violation maps to Refusal::AcceptedOfferExists.
+        tx.exec(
+            "UPDATE offer SET status = $2, updated_at = $3 WHERE id = $1",
+            &[&offer.id, &next.as_str(), &at],
+        )
+        .await?;
+        offer.status = next;
+        offer.updated_at = at;
+        let notified = insert_tx(&tx, notifications).await?;
+        record(&tx, events).await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok((offer, notified))
     }
 }

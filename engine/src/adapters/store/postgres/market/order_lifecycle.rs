@@ -5,7 +5,6 @@
 
 use super::orders::{ORDER_COLS, order_from};
 use super::{address, corrupt, wire};
-use crate::adapters::store::msg;
 use crate::adapters::store::postgres::notifications::insert_tx;
 use crate::adapters::store::postgres::{PgStore, Sql, map_err, record};
 use crate::domain::listing::ListingStatus;
@@ -15,6 +14,7 @@ use crate::domain::order::{
     OrderStatus, Payment, PaymentKind,
 };
 use crate::domain::{Page, PageRequest};
+use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::OrderLifecycleStore;
@@ -204,7 +204,7 @@ impl OrderLifecycleStore for PgStore {
                 order_from,
             )
             .await?
-            .ok_or_else(|| StoreError::NotFound(msg::ORDER_NOT_FOUND.into()))?;
+            .ok_or(StoreError::Refused(Refusal::OrderNotFound))?;
         if let ChainTouch::Record(record, _) = &c.chain {
             let seen: bool = tx
                 .fetch_one(
@@ -218,12 +218,12 @@ impl OrderLifecycleStore for PgStore {
             }
         }
         if order.version != c.expected_version {
-            return Err(StoreError::Conflict(msg::ORDER_CHANGED.into()));
+            return Err(StoreError::Refused(Refusal::OrderChanged));
         }
         let next = order
             .status
             .transition(c.action)
-            .map_err(|e| StoreError::Conflict(e.0))?;
+            .map_err(StoreError::Refused)?;
         let effects = c.action.effects(order.status);
         let listing: Option<(i64, ListingStatus)> = tx
             .fetch_opt(
@@ -242,7 +242,7 @@ impl OrderLifecycleStore for PgStore {
         if let (Some(action), Some((id, status))) = (effects.listing, listing) {
             let to = status
                 .transition(action)
-                .map_err(|e| StoreError::Conflict(e.0))?;
+                .map_err(StoreError::Refused)?;
             tx.exec(
                 "UPDATE listing SET status = $2, updated_at = $3 WHERE id = $1",
                 &[&id, &to.as_str(), &c.at],
@@ -252,7 +252,7 @@ impl OrderLifecycleStore for PgStore {
         if let (Some(action), Some((id, status, _))) = (effects.offer, offer) {
             let to = status
                 .transition(action)
-                .map_err(|e| StoreError::Conflict(e.0))?;
+                .map_err(StoreError::Refused)?;
             tx.exec(
                 "UPDATE offer SET status = $2, updated_at = $3 WHERE id = $1",
                 &[&id, &to.as_str(), &c.at],

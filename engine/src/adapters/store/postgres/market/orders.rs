@@ -3,14 +3,11 @@
 use super::super::{PgStore, Sql, map_err, record};
 use super::listings::lock_listing_status;
 use super::offers::{listing_id_of_offer, lock_offer};
-use super::{OPEN_ORDER, address, corrupt, wei, wire};
-use crate::adapters::store::msg;
+use super::{address, corrupt, open_order_statuses, wei, wire};
 use crate::domain::Timestamp;
-use crate::domain::listing::ListingStatus;
 use crate::domain::market::Currency;
 use crate::domain::money::Fees;
-use crate::domain::offer::OfferStatus;
-use crate::domain::order::{EscrowQuote, NewOrder, Order, OrderStatus};
+use crate::domain::order::{EscrowQuote, NewOrder, Order, OrderStatus, decide_create};
 use crate::domain::wallet::checksummed;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -72,10 +69,8 @@ pub(super) async fn open_order<C: GenericClient>(
     offer_uuid: Uuid,
 ) -> StoreResult<Option<Order>> {
     c.fetch_opt(
-        &format!(
-            "SELECT {ORDER_COLS} FROM orders WHERE offer_uuid = $1 AND status IN {OPEN_ORDER}"
-        ),
-        &[&offer_uuid],
+        &format!("SELECT {ORDER_COLS} FROM orders WHERE offer_uuid = $1 AND status = ANY($2)"),
+        &[&offer_uuid, &open_order_statuses()],
         order_from,
     )
     .await
@@ -97,15 +92,7 @@ impl OrderStore for PgStore {
             tx.commit().await.map_err(map_err)?;
             return Ok((existing, false));
         }
-        if offer.status != OfferStatus::Accepted {
-            return Err(StoreError::Conflict(msg::offer_not_accepted(offer.status)));
-        }
-        if listing_status != ListingStatus::Published {
-            return Err(StoreError::Conflict(msg::listing_not_published(
-                "create an order",
-                listing_status,
-            )));
-        }
+        decide_create(offer.status, listing_status)?;
         let q = &order.quote;
         let chain_id = i64::try_from(q.chain_id)
             .map_err(|_| StoreError::Internal("chain id out of range".into()))?;
@@ -114,14 +101,12 @@ impl OrderStore for PgStore {
         let fees = &order.fees;
         let inserted: Option<i64> = tx
             .fetch_opt(
-                &format!(
-                    "INSERT INTO orders (uuid, status, offer_id, offer_uuid, payer_uuid, payee_uuid, payer_address, payee_address, \
+                "INSERT INTO orders (uuid, status, offer_id, offer_uuid, payer_uuid, payee_uuid, payer_address, payee_address, \
                  currency, listing_title, listing_uuid, listing_price, total_platform_fee, platform_fee_tax, order_total, \
                  chain_id, escrow_contract, escrow_order_id, deadline, quote_signature, created_at, updated_at) \
                  VALUES ($1, 'AWAITING_PAYMENT', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::numeric, $12::text::numeric, \
                  $13::text::numeric, $14::text::numeric, $15, $16, $17, $18, $19, $20, $20) \
-                 ON CONFLICT (offer_uuid) WHERE status IN {OPEN_ORDER} DO NOTHING RETURNING id"
-                ),
+                 ON CONFLICT DO NOTHING RETURNING id",
                 &[
                     &order.uuid,
                     &offer.id,
@@ -169,10 +154,15 @@ impl OrderStore for PgStore {
     async fn has_funds_in_escrow(&self, person_uuid: Uuid) -> StoreResult<bool> {
         self.fetch_one(
             "SELECT EXISTS (SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1) \
-             AND status IN ('PAID', 'RELEASING', 'REFUNDING'))",
-            &[&person_uuid],
+             AND status = ANY($2))",
+            &[&person_uuid, &funds_held_statuses()],
             |r| Ok(r.get(0)),
         )
         .await
     }
+}
+
+/// The statuses of an order whose funds the escrow holds, for `status = ANY($n)`.
+pub(crate) fn funds_held_statuses() -> Vec<&'static str> {
+    OrderStatus::HOLDING_FUNDS.map(OrderStatus::as_str).to_vec()
 }

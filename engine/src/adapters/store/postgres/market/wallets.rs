@@ -2,9 +2,9 @@
 
 use super::super::{PgStore, Sql, map_err, record};
 use super::{address, corrupt, wire};
-use crate::adapters::store::msg;
 use crate::domain::market::Currency;
 use crate::domain::money::Wei;
+use crate::domain::refusal::Refusal;
 use crate::domain::wallet::{Blockchain, NewWallet, Wallet, WalletType, checksummed};
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
@@ -87,7 +87,7 @@ impl WalletStore for PgStore {
             .await?
             == 0
         {
-            return Err(StoreError::NotFound(msg::WALLET_NOT_FOUND.into()));
+            return Err(StoreError::Refused(Refusal::WalletNotFound));
         }
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
