@@ -136,7 +136,9 @@ mod tests {
     use metmos_engine::config::Settings;
     use metmos_engine::domain::chat::{ChatType, NewChat, contact_pair_key};
     use metmos_engine::domain::time;
-    use metmos_engine::services::people::PersonDetails;
+    use metmos_engine::domain::refusal::Refusal;
+    use metmos_engine::services::connections::RequestConnectionDto;
+    use metmos_engine::services::people::{Caller, PersonDetails};
     use room_registry::ActiveRooms;
     use uuid::Uuid;
 
@@ -152,15 +154,41 @@ mod tests {
     }
 
     async fn person(engine: &Engine, name: &str) -> Person {
-        engine
+        caller(engine, name).await.person.unwrap()
+    }
+
+    async fn caller(engine: &Engine, name: &str) -> Caller {
+        let (account, person) = engine
             .people
             .create_dev_user(PersonDetails::named(
                 name.into(),
                 format!("{name}@example.com"),
             ))
             .await
-            .unwrap()
-            .1
+            .unwrap();
+        Caller {
+            account,
+            person: Some(person),
+        }
+    }
+
+    /// Makes the two contacts (a CONTACT chat takes messages only between contacts).
+    async fn connect(engine: &Engine, a: &Caller, b: &Caller) {
+        let request = engine
+            .connections
+            .request(
+                a,
+                RequestConnectionDto {
+                    person_uuid: b.person.as_ref().unwrap().uuid.to_string(),
+                },
+            )
+            .await
+            .unwrap();
+        engine
+            .connections
+            .accept(b, request.connection.uuid)
+            .await
+            .unwrap();
     }
 
     fn draft(chat_uuid: Uuid, text: &str) -> MessageDraft {
@@ -176,9 +204,11 @@ mod tests {
     async fn rooms_start_on_demand_refuse_strangers_and_stop_when_idle() {
         let engine = engine().await;
         let realtime = Realtime::start(engine.clone());
+        let (alice, bob) = (caller(&engine, "alice").await, caller(&engine, "bob").await);
+        connect(&engine, &alice, &bob).await;
         let (a, b, c) = (
-            person(&engine, "alice").await,
-            person(&engine, "bob").await,
+            alice.person.unwrap(),
+            bob.person.unwrap(),
             person(&engine, "carol").await,
         );
         let chat = engine
@@ -207,12 +237,12 @@ mod tests {
         assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
         assert_eq!(realtime.stats.rooms(), 1);
         let refused = realtime.post(c, None, draft(chat.uuid, "let me in")).await;
-        assert_eq!(refused, Err(Error::not_found("Chat not found")));
+        assert_eq!(refused, Err(Error::Refused(Refusal::ChatNotFound)));
         // A room for a chat that does not exist answers and goes at once.
         let ghost = realtime
             .post(a.clone(), None, draft(Uuid::new_v4(), "?"))
             .await;
-        assert_eq!(ghost, Err(Error::not_found("Chat not found")));
+        assert_eq!(ghost, Err(Error::Refused(Refusal::ChatNotFound)));
         tokio::time::sleep(Duration::from_millis(100)).await;
         assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
         // Idle past ws.room_idle_secs: stopped; the next message starts a fresh room.
