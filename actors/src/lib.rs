@@ -135,8 +135,8 @@ mod tests {
     use metmos_engine::adapters::store::memory::MemoryStore;
     use metmos_engine::config::Settings;
     use metmos_engine::domain::chat::{ChatType, NewChat, contact_pair_key};
-    use metmos_engine::domain::time;
     use metmos_engine::domain::refusal::Refusal;
+    use metmos_engine::domain::time;
     use metmos_engine::services::connections::RequestConnectionDto;
     use metmos_engine::services::people::{Caller, PersonDetails};
     use room_registry::ActiveRooms;

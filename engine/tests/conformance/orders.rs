@@ -16,6 +16,7 @@ use metmos_engine::domain::order::{
     OrderRole, OrderStatus, Payment, PaymentKind,
 };
 use metmos_engine::domain::people::Person;
+use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::domain::time;
 use metmos_engine::error::StoreError;
 use metmos_engine::ports::Store;
@@ -135,14 +136,14 @@ conformance! {
     async fn refused_steps_and_stale_versions_write_nothing(store) {
         let (_poster, _buyer, _l, _o, order) = ordered(store).await;
         let err = store.apply_order_change(&change(&order, OrderAction::Complete, ChainTouch::None)).await.unwrap_err();
-        assert_eq!(err, StoreError::Conflict("Cannot complete an order that is AWAITING_PAYMENT".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::OrderTransition { status: OrderStatus::AwaitingPayment, verb: "complete" }));
         let paid = step(store, &order, OrderAction::Pay, ChainTouch::None).await;
         // Decided on the old version: refused, even though the step would now be allowed.
         let err = store.apply_order_change(&change(&order, OrderAction::Cancel, ChainTouch::None)).await.unwrap_err();
-        assert_eq!(err, StoreError::Conflict("Order changed meanwhile; try again".into()));
+        assert_eq!(err, StoreError::Refused(Refusal::OrderChanged));
         assert_eq!(store.order_by_uuid(order.uuid).await.unwrap().unwrap().version, paid.version);
         let missing = Order { id: i64::MAX, ..order.clone() };
-        assert_eq!(store.apply_order_change(&change(&missing, OrderAction::Pay, ChainTouch::None)).await.unwrap_err(), StoreError::NotFound("Order not found".into()));
+        assert_eq!(store.apply_order_change(&change(&missing, OrderAction::Pay, ChainTouch::None)).await.unwrap_err(), StoreError::Refused(Refusal::OrderNotFound));
     }
 
     async fn two_steps_decided_on_one_version_leave_one_winner(store) {
@@ -153,7 +154,7 @@ conformance! {
         let oks = [a.is_ok(), b.is_ok()];
         assert_eq!(oks.iter().filter(|ok| **ok).count(), 1, "{oks:?}");
         let loser = if a.is_ok() { b } else { a };
-        assert_eq!(loser.unwrap_err(), StoreError::Conflict("Order changed meanwhile; try again".into()));
+        assert_eq!(loser.unwrap_err(), StoreError::Refused(Refusal::OrderChanged));
         let now = store.order_by_uuid(order.uuid).await.unwrap().unwrap();
         assert!([OrderStatus::Releasing, OrderStatus::Refunding].contains(&now.status));
         assert_eq!(now.version, paid.version + 1);

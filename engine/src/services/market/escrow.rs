@@ -144,10 +144,7 @@ impl MarketService {
         chain: ChainTouch,
     ) -> Result<Option<Order>> {
         let at = time::now();
-        let next = order
-            .status
-            .transition(action)
-            .map_err(Error::Refused)?;
+        let next = order.status.transition(action).map_err(Error::Refused)?;
         let notifications = match action.effects(order.status).notify {
             Some(kind) => self.order_notifications(order, kind, at).await?,
             None => Vec::new(),

@@ -4,10 +4,10 @@
 
 use crate::adapters::store::memory::{MemoryStore, State};
 use crate::domain::offer::OfferStatus;
-use crate::domain::refusal::Refusal;
 use crate::domain::order::{
     ChainEventRecord, ChainTouch, Order, OrderChange, OrderChangeOutcome, OrderQuery, Payment,
 };
+use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;

@@ -13,8 +13,8 @@ use crate::domain::order::{
     ChainEventRecord, ChainTouch, Order, OrderChange, OrderChangeOutcome, OrderQuery, OrderRole,
     OrderStatus, Payment, PaymentKind,
 };
-use crate::domain::{Page, PageRequest};
 use crate::domain::refusal::Refusal;
+use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use crate::ports::OrderLifecycleStore;
@@ -240,9 +240,7 @@ impl OrderLifecycleStore for PgStore {
             )
             .await?;
         if let (Some(action), Some((id, status))) = (effects.listing, listing) {
-            let to = status
-                .transition(action)
-                .map_err(StoreError::Refused)?;
+            let to = status.transition(action).map_err(StoreError::Refused)?;
             tx.exec(
                 "UPDATE listing SET status = $2, updated_at = $3 WHERE id = $1",
                 &[&id, &to.as_str(), &c.at],
@@ -250,9 +248,7 @@ impl OrderLifecycleStore for PgStore {
             .await?;
         }
         if let (Some(action), Some((id, status, _))) = (effects.offer, offer) {
-            let to = status
-                .transition(action)
-                .map_err(StoreError::Refused)?;
+            let to = status.transition(action).map_err(StoreError::Refused)?;
             tx.exec(
                 "UPDATE offer SET status = $2, updated_at = $3 WHERE id = $1",
                 &[&id, &to.as_str(), &c.at],
