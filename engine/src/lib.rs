@@ -11,6 +11,7 @@ pub mod ports;
 pub mod services;
 pub mod testing;
 
+use crate::adapters::blobs::local::LocalBlobs;
 use crate::adapters::bus::inprocess::InProcessBus;
 use crate::adapters::bus::rabbitmq::RabbitMqBus;
 use crate::adapters::pusher::recording::RecordingPusher;
@@ -18,8 +19,9 @@ use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Chain, Pusher, Store};
+use crate::ports::{Blobs, Bus, Chain, Pusher, Store};
 use crate::services::accounts::AccountService;
+use crate::services::assets::AssetService;
 use crate::services::chat::ChatService;
 use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
@@ -44,6 +46,8 @@ pub enum StartError {
     Auth(#[from] auth::AuthSetupError),
     #[error("chain: {0}")]
     Chain(#[from] ports::ChainError),
+    #[error("blobs: {0}")]
+    Blobs(#[from] ports::BlobError),
 }
 
 /// Everything a running engine has: settings, the chosen adapters, the services, and the
@@ -67,6 +71,11 @@ pub struct Engine {
     pub experiences: ExperienceService,
     pub accounts: AccountService,
     pub market: MarketService,
+    pub assets: AssetService,
+    /// Asset bytes: S3 when `s3.bucket` is set, else local files.
+    pub blobs: Arc<dyn Blobs>,
+    /// The local blob files when that adapter runs: the HTTP layer serves its signed URLs.
+    pub local_blobs: Option<Arc<LocalBlobs>>,
     // realtime
     pub pusher: Arc<dyn Pusher>,
     /// The recording pusher's log when that adapter runs (`GET /dev/pushes`).
@@ -128,6 +137,13 @@ impl Engine {
         let relay_stats = Arc::new(RelayStats::default());
         let deliverer = Deliverer::default();
         let chain = adapters::chain::from_settings(&settings.chain)?;
+        let (blobs, local_blobs) = adapters::blobs::from_settings(&settings).await?;
+        let assets = AssetService::new(
+            store.clone(),
+            blobs.clone(),
+            std::time::Duration::from_secs(settings.s3.upload_url_secs),
+            std::time::Duration::from_secs(settings.s3.download_url_secs),
+        );
         let market = MarketService::new(
             store.clone(),
             chain.clone(),
@@ -152,7 +168,10 @@ impl Engine {
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),
             experiences: ExperienceService::new(store.clone(), outbox.clone()),
-            accounts: AccountService::new(store.clone(), outbox.clone()),
+            accounts: AccountService::new(store.clone(), outbox.clone(), assets.clone()),
+            assets,
+            blobs,
+            local_blobs,
             market,
             chain,
             deliverer,
@@ -171,7 +190,7 @@ impl Engine {
             store = choice.store,
             bus = choice.bus,
             auth = choice.auth,
-            blobs = "local files",
+            blobs = engine.blobs.adapter_name(),
             pusher = engine.pusher.adapter_name(),
             chain = engine.chain.adapter_name(),
             "engine adapters"

@@ -2,6 +2,7 @@
 //! one's chats, reading a chat's history (participants only), and the two steps a chat
 //! room takes for every message: parse the draft, store it with the chat's next seq.
 
+use crate::domain::assets;
 use crate::domain::chat::{
     self, Chat, ChatFilter, ChatSummary, ChatType, Message, MessageDraft, MessageFilter,
     MessageInsert, NewChat, NewMessage,
@@ -431,6 +432,21 @@ impl ChatService {
         }
     }
 
+    /// A message may only name assets its sender uploaded to this chat (403 otherwise);
+    /// the store moves them to the message in the transaction that stores it.
+    async fn check_assets(&self, chat: &Chat, sender: &Person, draft: &MessageDraft) -> Result<()> {
+        if draft.asset_uuids.is_empty() {
+            return Ok(());
+        }
+        let found = self.store.assets_by_uuids(&draft.asset_uuids).await?;
+        for uuid in &draft.asset_uuids {
+            let asset = found.iter().find(|a| a.uuid == *uuid);
+            assets::check_message_link(asset, sender.uuid, chat.uuid, draft.uuid)
+                .map_err(|refusal| Error::forbidden(refusal.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Stores a message with its chat's next seq. The caller (the chat's room) has
     /// checked that `sender` takes part in `chat`.
     pub async fn store_message(
@@ -439,6 +455,7 @@ impl ChatService {
         sender: &Person,
         draft: &MessageDraft,
     ) -> Result<MessageInsert> {
+        self.check_assets(chat, sender, draft).await?;
         let at = time::now();
         let new = NewMessage {
             uuid: draft.uuid,

@@ -2,6 +2,7 @@
 //! input into domain types, and hands the store one atomic change with its events.
 
 pub mod accounts;
+pub mod assets;
 pub mod chat;
 pub mod connections;
 pub mod devices;

@@ -11,6 +11,9 @@ pub mod msg {
     pub const USERNAME_TAKEN: &str = "username is already taken";
     pub const EMAIL_TAKEN: &str = "email is already in use";
     pub const PERSON_NOT_FOUND: &str = "Person not found";
+    // assets
+    pub const ASSET_NOT_FOUND: &str = "Asset not found";
+    pub const ASSET_EXISTS: &str = "Asset already exists";
     // social
     pub const CONNECTION_EXISTS: &str = "A connection between these people already exists";
     pub const CONNECTION_NOT_FOUND: &str = "Connection not found";

@@ -6,6 +6,7 @@
 //! columns do, so cursors behave alike.
 
 mod account_deletion;
+mod assets;
 mod chat;
 mod devices;
 mod market;
@@ -60,6 +61,7 @@ pub(crate) struct State {
     pub chats: chat::ChatTables,
     pub devices: devices::DeviceTable,
     pub ws: ws_connections::WsTables,
+    pub assets: assets::AssetTable,
 }
 
 pub(crate) struct OutboxEntry {

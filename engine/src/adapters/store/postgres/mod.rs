@@ -2,6 +2,7 @@
 //! transaction per change (outbox rows included).
 
 mod account_deletion;
+pub(crate) mod assets;
 mod chat;
 mod devices;
 mod market;
