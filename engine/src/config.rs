@@ -251,6 +251,10 @@ pub struct S3Settings {
     pub force_path_style: bool,
     pub upload_url_secs: u64,
     pub download_url_secs: u64,
+    /// Static credentials for an S3-compatible server; unset = the standard AWS chain
+    /// (environment, profile, container or instance role).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
     #[serde(default)]
     pub cloudfront: CloudFrontSettings,
 }
@@ -264,6 +268,8 @@ impl Default for S3Settings {
             force_path_style: false,
             upload_url_secs: 900,
             download_url_secs: 3600,
+            access_key_id: None,
+            secret_access_key: None,
             cloudfront: CloudFrontSettings::default(),
         }
     }
@@ -284,6 +290,9 @@ pub struct PinpointSettings {
     pub endpoint_url: Option<String>,
     pub apns_sandbox: bool,
     pub email_from: Option<String>,
+    /// Static credentials (a local stand-in); unset = the standard AWS chain.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
 }
 
 impl Default for PinpointSettings {
@@ -294,6 +303,8 @@ impl Default for PinpointSettings {
             endpoint_url: None,
             apns_sandbox: false,
             email_from: None,
+            access_key_id: None,
+            secret_access_key: None,
         }
     }
 }

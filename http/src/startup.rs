@@ -29,6 +29,10 @@ impl Application {
         let http = &engine.settings.http;
         let listener = TcpListener::bind((http.host.as_str(), http.port))?;
         let port = listener.local_addr()?.port();
+        // Local blob URLs point at this server: with port 0 only now is the port known.
+        if let (Some(local), None) = (&engine.local_blobs, &http.public_url) {
+            local.set_base_url(&format!("http://{}:{port}", http.host));
+        }
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             metrics: Arc::new(Metrics::new()),
@@ -53,6 +57,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(extractors::path))
                 .app_data(web::QueryConfig::default().error_handler(extractors::query))
                 .configure(|cfg| openapi::routes(cfg, document))
+                .configure(routes::blobs::routes)
                 .default_service(web::to(route_not_found))
                 .wrap_fn(move |req, srv| {
                     // Per request: the request id as a response header, and the metrics

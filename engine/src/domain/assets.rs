@@ -346,7 +346,10 @@ mod tests {
         assert_eq!(ParentType::parse("CHAT"), Ok(ParentType::Chat));
         assert!(ParentType::parse("chat").is_err());
         assert!(ParentType::parse("WALLET").is_err());
-        assert_eq!(MimeType::parse("Image/JPEG").unwrap().as_str(), "image/jpeg");
+        assert_eq!(
+            MimeType::parse("Image/JPEG").unwrap().as_str(),
+            "image/jpeg"
+        );
         assert!(MimeType::parse("text/html").is_err());
         assert!(MimeType::parse("application/x-sh").is_err());
         assert!(MimeType::parse("image/png").unwrap().has_variations());
@@ -373,12 +376,18 @@ mod tests {
         use ParentType as P;
         let hidden = |n| Err(AssetRefusal::ParentNotFound(n));
         assert_eq!(decide(P::Person, F::Missing, Read), hidden("Person"));
-        assert_eq!(decide(P::Person, F::Person { is_self: false }, Read), Ok(()));
+        assert_eq!(
+            decide(P::Person, F::Person { is_self: false }, Read),
+            Ok(())
+        );
         assert!(matches!(
             decide(P::Person, F::Person { is_self: false }, Attach),
             Err(AssetRefusal::MayNotAttach(_))
         ));
-        assert_eq!(decide(P::Person, F::Person { is_self: true }, Attach), Ok(()));
+        assert_eq!(
+            decide(P::Person, F::Person { is_self: true }, Attach),
+            Ok(())
+        );
         assert_eq!(
             decide(P::Chat, F::Chat { participant: false }, Read),
             hidden("Chat")
@@ -387,26 +396,41 @@ mod tests {
             decide(P::Chat, F::Chat { participant: false }, Attach),
             hidden("Chat")
         );
-        assert_eq!(decide(P::Chat, F::Chat { participant: true }, Attach), Ok(()));
-        assert_eq!(decide(P::Message, F::Chat { participant: true }, Read), Ok(()));
+        assert_eq!(
+            decide(P::Chat, F::Chat { participant: true }, Attach),
+            Ok(())
+        );
+        assert_eq!(
+            decide(P::Message, F::Chat { participant: true }, Read),
+            Ok(())
+        );
         assert!(matches!(
             decide(P::Message, F::Chat { participant: true }, Attach),
             Err(AssetRefusal::MayNotAttach(_))
         ));
         let exp = |visible, is_author| F::Experience { visible, is_author };
-        assert_eq!(decide(P::Experience, exp(false, false), Read), hidden("Experience"));
+        assert_eq!(
+            decide(P::Experience, exp(false, false), Read),
+            hidden("Experience")
+        );
         assert_eq!(decide(P::Experience, exp(true, false), Read), Ok(()));
         assert!(matches!(
             decide(P::Experience, exp(true, false), Attach),
             Err(AssetRefusal::MayNotAttach(_))
         ));
         assert_eq!(decide(P::Experience, exp(true, true), Attach), Ok(()));
-        assert_eq!(decide(P::Listing, F::Listing { is_poster: false }, Read), Ok(()));
+        assert_eq!(
+            decide(P::Listing, F::Listing { is_poster: false }, Read),
+            Ok(())
+        );
         assert!(matches!(
             decide(P::Listing, F::Listing { is_poster: false }, Attach),
             Err(AssetRefusal::MayNotAttach(_))
         ));
-        assert_eq!(decide(P::Listing, F::Listing { is_poster: true }, Attach), Ok(()));
+        assert_eq!(
+            decide(P::Listing, F::Listing { is_poster: true }, Attach),
+            Ok(())
+        );
         assert_eq!(decide_delete(false, true), Err(AssetRefusal::AssetNotFound));
         assert_eq!(decide_delete(true, false), Err(AssetRefusal::NotOwner));
         assert_eq!(decide_delete(true, true), Ok(()));
@@ -430,7 +454,10 @@ mod tests {
         let ok = mk(sender, ParentType::Chat, chat);
         assert_eq!(check_message_link(Some(&ok), sender, chat, message), Ok(()));
         let linked = mk(sender, ParentType::Message, message);
-        assert_eq!(check_message_link(Some(&linked), sender, chat, message), Ok(()));
+        assert_eq!(
+            check_message_link(Some(&linked), sender, chat, message),
+            Ok(())
+        );
         let refused = [
             mk(Uuid::new_v4(), ParentType::Chat, chat),
             mk(sender, ParentType::Chat, Uuid::new_v4()),

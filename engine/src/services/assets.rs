@@ -211,7 +211,11 @@ impl AssetService {
     /// The key of `variation` of `asset`, made and stored now if it is not yet. `None`
     /// when the asset cannot have it: not an image we decode, not uploaded yet, or bytes
     /// that do not decode.
-    async fn ensure_variation(&self, asset: &Asset, variation: Variation) -> Result<Option<String>> {
+    async fn ensure_variation(
+        &self,
+        asset: &Asset,
+        variation: Variation,
+    ) -> Result<Option<String>> {
         let key = variation.key(&asset.s3_key);
         if !asset.mime_type.has_variations() {
             return Ok(None);

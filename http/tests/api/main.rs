@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts_delete;
+mod assets;
 mod auth;
 mod categories;
 mod chats;

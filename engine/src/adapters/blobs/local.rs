@@ -40,7 +40,8 @@ pub struct SignedQuery {
 
 pub struct LocalBlobs {
     root: PathBuf,
-    base_url: String,
+    /// `http.public_url`; set again once the server knows its port (port 0 in tests).
+    base_url: parking_lot::RwLock<String>,
     key: [u8; 32],
 }
 
@@ -88,9 +89,13 @@ impl LocalBlobs {
         h.update(secret);
         Ok(Self {
             root,
-            base_url: public_url.trim_end_matches('/').to_string(),
+            base_url: parking_lot::RwLock::new(public_url.trim_end_matches('/').to_string()),
             key: h.finalize().into(),
         })
+    }
+
+    pub fn set_base_url(&self, url: &str) {
+        *self.base_url.write() = url.trim_end_matches('/').to_string();
     }
 
     fn sign(&self, method: &str, key: &str, expires: i64, content_type: &str) -> String {
@@ -104,17 +109,14 @@ impl LocalBlobs {
         let expires_at = time::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
         let expires = expires_at.timestamp();
         let signature = self.sign(method, key, expires, content_type);
-        let mut url = format!("{}/blobs/{key}?expires={expires}", self.base_url);
+        let mut url = format!("{}/blobs/{key}?expires={expires}", self.base_url.read());
         if !content_type.is_empty() {
             url.push_str(&format!("&contentType={}", encode(content_type)));
         }
         url.push_str(&format!("&signature={signature}"));
         PresignedUrl {
             url,
-            expires_at: Utc
-                .timestamp_opt(expires, 0)
-                .single()
-                .unwrap_or(expires_at),
+            expires_at: Utc.timestamp_opt(expires, 0).single().unwrap_or(expires_at),
         }
     }
 
@@ -149,7 +151,13 @@ impl LocalBlobs {
         }
         if method == "PUT" {
             let sent = sent_type
-                .map(|t| t.split(';').next().unwrap_or("").trim().to_ascii_lowercase())
+                .map(|t| {
+                    t.split(';')
+                        .next()
+                        .unwrap_or("")
+                        .trim()
+                        .to_ascii_lowercase()
+                })
                 .unwrap_or_default();
             if sent != content_type {
                 return Err(SignedUrlRefusal::WrongContentType);
@@ -188,7 +196,12 @@ impl LocalBlobs {
 
     /// Writes through a temporary file and a rename, so a reader never sees half an
     /// object and a failed upload leaves the previous one.
-    pub async fn write(&self, key: &str, content_type: &str, bytes: &[u8]) -> Result<(), BlobError> {
+    pub async fn write(
+        &self,
+        key: &str,
+        content_type: &str,
+        bytes: &[u8],
+    ) -> Result<(), BlobError> {
         let path = self.path(key)?;
         if let Some(dir) = path.parent() {
             tokio::fs::create_dir_all(dir).await.map_err(io)?;

@@ -15,10 +15,17 @@ pub async fn from_settings(
     settings: &Settings,
 ) -> Result<(Arc<dyn Blobs>, Option<Arc<local::LocalBlobs>>), BlobError> {
     match &settings.s3.bucket {
-        Some(bucket) => Ok((
-            Arc::new(s3::S3Blobs::new(bucket, &settings.s3).await?),
-            None,
-        )),
+        Some(bucket) => {
+            if settings.s3.cloudfront.domain.is_some() {
+                tracing::warn!(
+                    "s3.cloudfront is set but CloudFront signed URLs are not implemented; downloads are presigned S3 GETs"
+                );
+            }
+            Ok((
+                Arc::new(s3::S3Blobs::new(bucket, &settings.s3).await?),
+                None,
+            ))
+        }
         None => {
             let local = Arc::new(local::LocalBlobs::new(
                 settings.data_dir.join("blobs"),

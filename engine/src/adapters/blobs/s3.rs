@@ -35,9 +35,16 @@ fn presigning(ttl: Duration) -> Result<PresigningConfig, BlobError> {
 
 impl S3Blobs {
     pub async fn new(bucket: &str, settings: &S3Settings) -> Result<Self, BlobError> {
-        let shared =
-            crate::adapters::aws::sdk_config(&settings.region, settings.endpoint_url.as_deref())
-                .await;
+        let keys = match (&settings.access_key_id, &settings.secret_access_key) {
+            (Some(id), Some(secret)) => Some((id.as_str(), secret.as_str())),
+            _ => None,
+        };
+        let shared = crate::adapters::aws::sdk_config(
+            &settings.region,
+            settings.endpoint_url.as_deref(),
+            keys,
+        )
+        .await;
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.force_path_style)
             .build();

@@ -245,13 +245,7 @@ impl ChatStore for MemoryStore {
         s.chats.messages.insert(id, message.clone());
         s.chats.message_by_uuid.insert(new.uuid, id);
         let chat_uuid = message.chat_uuid;
-        s.link_message_assets(
-            new.sender_id,
-            chat_uuid,
-            new.uuid,
-            &new.asset_uuids,
-            new.at,
-        );
+        s.link_message_assets(new.sender_id, chat_uuid, new.uuid, &new.asset_uuids, new.at);
         s.record(events);
         Ok(MessageInsert::Created(message))
     }

@@ -229,4 +229,3 @@ impl AssetStore for PgStore {
         .await
     }
 }
-
