@@ -14,26 +14,17 @@ use metmos_engine::domain::notifications::Notification;
 use metmos_engine::ports::{NotificationSink, PushMessage};
 use metmos_engine::services::notifications::NotificationView;
 use std::sync::Arc;
-use tokio::sync::{Semaphore, oneshot};
+use tokio::sync::oneshot;
 use uuid::Uuid;
-
-/// Pushes in flight at once; more wait their turn instead of opening ever more
-/// requests to the push service.
-const PUSHES_IN_FLIGHT: usize = 32;
 
 pub struct Notifier {
     presence: Addr<Presence>,
     engine: Arc<Engine>,
-    push_slots: Arc<Semaphore>,
 }
 
 impl Notifier {
     pub fn new(presence: Addr<Presence>, engine: Arc<Engine>) -> Self {
-        Self {
-            presence,
-            engine,
-            push_slots: Arc::new(Semaphore::new(PUSHES_IN_FLIGHT)),
-        }
+        Self { presence, engine }
     }
 }
 
@@ -57,15 +48,13 @@ impl Handler<Deliver> for Notifier {
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
         let offline = msg.push.map(|push| {
             let (tx, rx) = oneshot::channel::<Vec<Uuid>>();
-            let engine = self.engine.clone();
-            let slots = self.push_slots.clone();
+            let queue = self.engine.push_queue.clone();
+            // Only Presence's answer is awaited here; sending is the queue's workers'
+            // job, so nothing on this path waits for the push service.
             actix::spawn(async move {
                 let Ok(persons) = rx.await else { return };
                 for person in persons {
-                    let Ok(_slot) = slots.acquire().await else {
-                        return;
-                    };
-                    engine.devices.push_to_person(person, &push).await;
+                    queue.enqueue(person, push.clone());
                 }
             });
             tx

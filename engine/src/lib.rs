@@ -14,6 +14,7 @@ pub mod testing;
 use crate::adapters::blobs::local::LocalBlobs;
 use crate::adapters::bus::inprocess::InProcessBus;
 use crate::adapters::bus::rabbitmq::RabbitMqBus;
+use crate::adapters::pusher::pinpoint::PinpointPusher;
 use crate::adapters::pusher::recording::RecordingPusher;
 use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
@@ -30,6 +31,7 @@ use crate::services::market::MarketService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
+use crate::services::push_queue::{PUSH_QUEUE_CAPACITY, PUSH_WORKERS, PushQueue};
 use crate::services::ws_connections::WsConnectionService;
 use std::sync::Arc;
 use thiserror::Error;
@@ -80,6 +82,8 @@ pub struct Engine {
     pub pusher: Arc<dyn Pusher>,
     /// The recording pusher's log when that adapter runs (`GET /dev/pushes`).
     pub push_log: Option<Arc<RecordingPusher>>,
+    /// Where the realtime path hands pushes: bounded, sent by a fixed set of workers.
+    pub push_queue: PushQueue,
     pub chat: ChatService,
     pub devices: DeviceService,
     pub ws_connections: WsConnectionService,
@@ -151,19 +155,31 @@ impl Engine {
             deliverer.clone(),
             &settings,
         );
-        // Pinpoint comes with the AWS capability; until then pushes are recorded.
-        let recording = Arc::new(RecordingPusher::new());
-        let pusher: Arc<dyn Pusher> = recording.clone();
+        let (pusher, push_log): (Arc<dyn Pusher>, Option<Arc<RecordingPusher>>) =
+            match &settings.pinpoint.application_id {
+                Some(app) => (
+                    Arc::new(PinpointPusher::new(app, &settings.pinpoint).await),
+                    None,
+                ),
+                None => {
+                    let recording = Arc::new(RecordingPusher::new());
+                    (recording.clone(), Some(recording))
+                }
+            };
+        let devices = DeviceService::new(store.clone(), pusher.clone());
+        let push_queue = PushQueue::new(PUSH_QUEUE_CAPACITY);
+        push_queue.start(PUSH_WORKERS, devices.clone(), &shutdown);
         let engine = Arc::new(Self {
             chat: ChatService::new(store.clone(), outbox.clone(), settings.ws.max_message_chars),
-            devices: DeviceService::new(store.clone(), pusher.clone()),
+            devices,
+            push_queue,
             ws_connections: WsConnectionService::new(
                 store.clone(),
                 node_id,
                 settings.node.lease_secs,
             ),
             pusher,
-            push_log: Some(recording),
+            push_log,
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(store.clone(), outbox.clone(), deliverer.clone()),

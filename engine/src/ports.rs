@@ -744,5 +744,16 @@ pub enum PushOutcome {
 #[async_trait]
 pub trait Pusher: Send + Sync + 'static {
     fn adapter_name(&self) -> &'static str;
-    async fn push(&self, device: &Device, message: &PushMessage) -> PushOutcome;
+    /// Sends `message` to all of one person's `devices` (one request where the service
+    /// allows it); the outcome of each device, in the order given.
+    async fn push(&self, devices: &[Device], message: &PushMessage) -> Vec<PushOutcome>;
+    /// Whether trade notifications also go by email (Pinpoint with `pinpoint.email_from`).
+    fn sends_email(&self) -> bool {
+        false
+    }
+    /// Sends `message` as an email (subject = title, text = body) to `address`.
+    async fn email(&self, address: &str, message: &PushMessage) -> PushOutcome {
+        let _ = (address, message);
+        PushOutcome::Failed("this pusher sends no email".into())
+    }
 }

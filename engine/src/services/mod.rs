@@ -11,6 +11,7 @@ pub mod market;
 pub mod notifications;
 pub mod outbox;
 pub mod people;
+pub mod push_queue;
 pub mod ws_connections;
 
 use serde::{Deserialize, Deserializer};

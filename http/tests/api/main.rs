@@ -19,6 +19,7 @@ mod offers;
 mod openapi;
 mod orders;
 mod people;
+mod pinpoint;
 mod postman;
 mod realtime;
 mod visibility;
