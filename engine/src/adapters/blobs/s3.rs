@@ -45,8 +45,13 @@ impl S3Blobs {
             keys,
         )
         .await;
+        // WhenRequired: otherwise the SDK signs the CRC32 of an empty body into a presigned
+        // PUT (it has no body when signing), and every real upload would be refused.
         let config = aws_sdk_s3::config::Builder::from(&shared)
             .force_path_style(settings.force_path_style)
+            .request_checksum_calculation(
+                aws_sdk_s3::config::RequestChecksumCalculation::WhenRequired,
+            )
             .build();
         Ok(Self {
             client: Client::from_conf(config),
