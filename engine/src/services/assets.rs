@@ -188,10 +188,10 @@ impl AssetService {
             .await?;
         let had_any = !found.items.is_empty();
         let mut items = Vec::with_capacity(found.items.len());
-        for asset in found.items {
+        for mut asset in found.items {
             let key = match query.variation {
                 None => asset.s3_key.clone(),
-                Some(v) => match self.ensure_variation(&asset, v).await? {
+                Some(v) => match self.ensure_variation(&mut asset, v).await? {
                     Some(key) => key,
                     None => continue,
                 },
@@ -243,6 +243,7 @@ impl AssetService {
         self.store
             .add_asset_variation(asset.id, variation, time::now())
             .await?;
+        asset.variations.push(variation);
         tracing::info!(asset = %asset.uuid, variation = variation.as_str(), "variation made");
         Ok(Some(key))
     }
