@@ -76,13 +76,13 @@ impl Realtime {
         engine
             .deliverer
             .attach(Arc::new(NotifierSink(notifier.clone())));
-        actix::spawn(
+        engine.spawn_local(
             engine
                 .ws_connections
                 .clone()
                 .run_node_lease(engine.shutdown_signal()),
         );
-        actix::spawn(bus_bridge::run(
+        engine.spawn_local(bus_bridge::run(
             engine.clone(),
             presence.clone(),
             rooms.clone(),

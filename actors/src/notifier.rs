@@ -51,7 +51,7 @@ impl Handler<Deliver> for Notifier {
             let queue = self.engine.push_queue.clone();
             // Only Presence's answer is awaited here; sending is the queue's workers'
             // job, so nothing on this path waits for the push service.
-            actix::spawn(async move {
+            self.engine.spawn_local(async move {
                 let Ok(persons) = rx.await else { return };
                 for person in persons {
                     queue.enqueue(person, push.clone());

@@ -15,6 +15,7 @@ use jsonwebtoken::{
     Algorithm, DecodingKey, EncodingKey, Header, Validation, decode, decode_header, encode,
 };
 use parking_lot::RwLock;
+use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -56,7 +57,7 @@ struct CognitoClaims {
 
 pub struct Authenticator {
     mode: AuthMode,
-    internal_api_key: String,
+    internal_api_key: SecretString,
     dev: Option<DevKeys>,
     cognito: Option<Arc<CognitoVerifier>>,
 }
@@ -71,8 +72,8 @@ impl Authenticator {
     /// Builds the verifier for the configured mode; in cognito mode this loads the JWKS.
     pub async fn new(settings: &AuthSettings) -> Result<Self, AuthSetupError> {
         let dev = (settings.mode == AuthMode::Dev).then(|| DevKeys {
-            encoding: EncodingKey::from_secret(settings.dev_secret.as_bytes()),
-            decoding: DecodingKey::from_secret(settings.dev_secret.as_bytes()),
+            encoding: EncodingKey::from_secret(settings.dev_secret.expose_secret().as_bytes()),
+            decoding: DecodingKey::from_secret(settings.dev_secret.expose_secret().as_bytes()),
             ttl_secs: settings.dev_token_ttl_secs,
         });
         let cognito = if settings.mode == AuthMode::Cognito {
@@ -165,8 +166,12 @@ impl Authenticator {
 
     /// INTERNAL endpoints: the shared key, compared in constant time.
     pub fn check_internal_key(&self, presented: Option<&str>) -> Result<(), Error> {
-        let ok = presented
-            .is_some_and(|p| constant_time_eq(p.as_bytes(), self.internal_api_key.as_bytes()));
+        let ok = presented.is_some_and(|p| {
+            constant_time_eq(
+                p.as_bytes(),
+                self.internal_api_key.expose_secret().as_bytes(),
+            )
+        });
         if ok {
             Ok(())
         } else {

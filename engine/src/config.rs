@@ -6,6 +6,7 @@
 //! Which adapter each port uses follows from these values alone: `database.url` set means
 //! PostgreSQL, unset means the in-memory store, and so on.
 
+use secrecy::{ExposeSecret, SecretString};
 use serde::Deserialize;
 use std::path::{Path, PathBuf};
 use thiserror::Error;
@@ -44,6 +45,10 @@ pub struct Settings {
     pub chain: ChainSettings,
     #[serde(default)]
     pub log: LogSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub rate_limits: RateLimitSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -69,7 +74,7 @@ impl HttpSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct DatabaseSettings {
     /// `postgres://user@host:port/db`; unset selects the in-memory store.
     pub url: Option<String>,
@@ -91,7 +96,7 @@ impl Default for DatabaseSettings {
     }
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct AmqpSettings {
     /// `amqp://guest:guest@127.0.0.1:5672/%2f`; unset selects the in-process bus.
     pub url: Option<String>,
@@ -111,6 +116,48 @@ impl Default for AmqpSettings {
             prefetch: default_prefetch(),
             delivery_limit: default_delivery_limit(),
         }
+    }
+}
+
+/// A connection URL with its password replaced, for `Debug` and logs
+/// (`postgres://app:[REDACTED]@db:5432/metmos`).
+pub fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let authority_end = rest.find('/').unwrap_or(rest.len());
+    match rest[..authority_end].rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(user, _)| user);
+            let redacted = if userinfo.contains(':') {
+                format!("{user}:[REDACTED]")
+            } else {
+                user.to_string()
+            };
+            format!("{scheme}://{redacted}@{host}{}", &rest[authority_end..])
+        }
+        None => url.to_string(),
+    }
+}
+
+impl std::fmt::Debug for DatabaseSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatabaseSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("max_connections", &self.max_connections)
+            .field("acquire_timeout_secs", &self.acquire_timeout_secs)
+            .field("migrate_on_start", &self.migrate_on_start)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AmqpSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AmqpSettings")
+            .field("url", &self.url.as_deref().map(redact_url))
+            .field("prefetch", &self.prefetch)
+            .field("delivery_limit", &self.delivery_limit)
+            .finish()
     }
 }
 
@@ -146,9 +193,13 @@ impl AuthMode {
 #[derive(Debug, Clone, Deserialize)]
 pub struct AuthSettings {
     pub mode: AuthMode,
-    pub dev_secret: String,
+    pub dev_secret: SecretString,
     /// Key the sign-up trigger sends in `x-internal-api-key` for INTERNAL endpoints.
-    pub internal_api_key: String,
+    pub internal_api_key: SecretString,
+    /// Dev mode (unsigned-by-Cognito tokens, `/dev/*`) on a non-loopback `http.host` is
+    /// refused unless this is set explicitly.
+    #[serde(default)]
+    pub allow_dev_on_public_host: bool,
     /// Lifetime of tokens minted by `POST /dev/users` and `metmos dev-user`.
     pub dev_token_ttl_secs: u64,
     #[serde(default)]
@@ -214,6 +265,30 @@ pub struct WsSettings {
     /// Frames refused in a row by the rate limit before the connection is closed.
     #[serde(default = "default_rate_limit_strikes")]
     pub rate_limit_strikes: u32,
+    /// Open sockets one person may hold on this node; the next upgrade is refused with
+    /// 429 (the open ones keep working).
+    #[serde(default = "default_max_connections_per_person")]
+    pub max_connections_per_person: usize,
+    /// DISCONNECTED `ws_connection` rows older than this are deleted.
+    #[serde(default = "default_keep_disconnected_days")]
+    pub keep_disconnected_days: u32,
+    /// Bytes a client may leave unread in the kernel's send buffer of its socket: the
+    /// engine caps `SO_SNDBUF` so that a client that stops reading fills it (and the
+    /// bounded queue) within seconds, and is then closed and its connection aborted.
+    #[serde(default = "default_send_buffer_bytes")]
+    pub send_buffer_bytes: usize,
+}
+
+fn default_max_connections_per_person() -> usize {
+    10
+}
+
+fn default_keep_disconnected_days() -> u32 {
+    7
+}
+
+fn default_send_buffer_bytes() -> usize {
+    262_144
 }
 
 fn list_or_csv<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
@@ -254,7 +329,7 @@ pub struct S3Settings {
     /// Static credentials for an S3-compatible server; unset = the standard AWS chain
     /// (environment, profile, container or instance role).
     pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<SecretString>,
     #[serde(default)]
     pub cloudfront: CloudFrontSettings,
 }
@@ -279,7 +354,7 @@ impl Default for S3Settings {
 pub struct CloudFrontSettings {
     pub domain: Option<String>,
     pub key_pair_id: Option<String>,
-    pub private_key_pem: Option<String>,
+    pub private_key_pem: Option<SecretString>,
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -292,7 +367,7 @@ pub struct PinpointSettings {
     pub email_from: Option<String>,
     /// Static credentials (a local stand-in); unset = the standard AWS chain.
     pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
+    pub secret_access_key: Option<SecretString>,
 }
 
 impl Default for PinpointSettings {
@@ -329,16 +404,66 @@ pub struct ChainSettings {
     #[serde(default = "default_chain_id")]
     pub chain_id: u64,
     pub contract_address: Option<String>,
-    pub operator_key: Option<String>,
-    pub quote_signer_key: Option<String>,
+    pub operator_key: Option<SecretString>,
+    pub quote_signer_key: Option<SecretString>,
     /// A number of blocks, or "finalized".
     pub confirmations: Option<String>,
     pub start_block: Option<u64>,
-    pub alchemy_signing_key: Option<String>,
+    pub alchemy_signing_key: Option<SecretString>,
 }
 
 fn default_chain_id() -> u64 {
     31337
+}
+
+/// `/metrics` protection: a bearer token, a separate listen address, or both.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct MetricsSettings {
+    /// When set, `/metrics` answers 401 without `Authorization: Bearer <token>`.
+    pub token: Option<SecretString>,
+    /// When set (`host:port`), `/metrics` is served there only, not on `http.port`.
+    pub bind: Option<String>,
+}
+
+/// Token buckets on REST (API.md: 429 with `Retry-After`). Each group is `burst` requests
+/// at once, refilled at `per_minute`; keyed by person, or by client address on routes
+/// without one. Generous for a person using the app; a script meets 429 within a burst.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateLimitSettings {
+    pub enabled: bool,
+    /// GET and HEAD by a signed-in person.
+    pub reads: BucketSettings,
+    /// POST, PATCH, PUT and DELETE by a signed-in person.
+    pub writes: BucketSettings,
+    /// Requests without a person (no or an invalid token, `/dev/users`, INTERNAL), by
+    /// client address: where sign-ups and token guessing come from.
+    pub anonymous: BucketSettings,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct BucketSettings {
+    pub per_minute: u32,
+    pub burst: u32,
+}
+
+impl Default for RateLimitSettings {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            reads: BucketSettings {
+                per_minute: 1200,
+                burst: 600,
+            },
+            writes: BucketSettings {
+                per_minute: 600,
+                burst: 200,
+            },
+            anonymous: BucketSettings {
+                per_minute: 300,
+                burst: 100,
+            },
+        }
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]
@@ -411,11 +536,57 @@ impl Settings {
                 return invalid("auth.mode = \"cognito\" needs auth.cognito.client_id");
             }
         }
-        if self.auth.mode == AuthMode::Dev && self.auth.dev_secret.len() < 16 {
+        if self.auth.mode == AuthMode::Dev && self.auth.dev_secret.expose_secret().len() < 16 {
             return invalid("auth.dev_secret must be at least 16 characters");
         }
-        if self.auth.internal_api_key.len() < 16 {
+        if self.auth.internal_api_key.expose_secret().len() < 16 {
             return invalid("auth.internal_api_key must be at least 16 characters");
+        }
+        if self.auth.mode != AuthMode::Dev {
+            let key = self.auth.internal_api_key.expose_secret();
+            if key.len() < 32 {
+                return invalid(
+                    "auth.internal_api_key must be at least 32 characters outside dev mode",
+                );
+            }
+            if shipped_secrets().any(|shipped| shipped == key) {
+                return invalid(
+                    "auth.internal_api_key is a value shipped in config/; set your own outside dev mode",
+                );
+            }
+        }
+        if self.auth.mode == AuthMode::Dev
+            && !self.auth.allow_dev_on_public_host
+            && !is_loopback_host(&self.http.host)
+        {
+            return invalid(
+                "auth.mode = \"dev\" refuses a non-loopback http.host unless auth.allow_dev_on_public_host = true",
+            );
+        }
+        if let Some(token) = &self.metrics.token
+            && token.expose_secret().len() < 16
+        {
+            return invalid("metrics.token must be at least 16 characters");
+        }
+        if let Some(bind) = &self.metrics.bind
+            && bind.parse::<std::net::SocketAddr>().is_err()
+        {
+            return invalid("metrics.bind must be an address such as 127.0.0.1:9090");
+        }
+        let rl = &self.rate_limits;
+        if [rl.reads, rl.writes, rl.anonymous]
+            .iter()
+            .any(|b| b.per_minute == 0 || b.burst == 0)
+        {
+            return invalid("rate_limits.*.per_minute and rate_limits.*.burst must be at least 1");
+        }
+        if self.ws.max_connections_per_person == 0 || self.ws.keep_disconnected_days == 0 {
+            return invalid(
+                "ws.max_connections_per_person and ws.keep_disconnected_days must be at least 1",
+            );
+        }
+        if self.ws.send_buffer_bytes < 4096 {
+            return invalid("ws.send_buffer_bytes must be at least 4096");
         }
         if self.http.max_body_bytes < 1024 {
             return invalid("http.max_body_bytes must be at least 1024");
@@ -452,6 +623,36 @@ impl Settings {
         }
         Ok(())
     }
+}
+
+/// Every secret value written in the shipped configuration (the defaults and the
+/// production example): anyone can read them, so none may guard a real deployment.
+fn shipped_secrets() -> impl Iterator<Item = String> {
+    const SHIPPED: [&str; 2] = [
+        DEFAULT_TOML,
+        include_str!("../../config/production.example.toml"),
+    ];
+    SHIPPED.into_iter().flat_map(|text| {
+        text.lines()
+            .filter_map(|line| {
+                let line = line.trim_start_matches(['#', ' ']);
+                let (key, value) = line.split_once('=')?;
+                matches!(key.trim(), "internal_api_key" | "dev_secret")
+                    .then(|| value.trim().trim_matches('"').to_string())
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
+/// `localhost`, `127.x.x.x` or `::1`: dev mode's tokens are only safe where only this
+/// machine can reach them.
+fn is_loopback_host(host: &str) -> bool {
+    if host.eq_ignore_ascii_case("localhost") {
+        return true;
+    }
+    host.trim_matches(['[', ']'])
+        .parse::<std::net::IpAddr>()
+        .is_ok_and(|ip| ip.is_loopback())
 }
 
 #[cfg(test)]
@@ -521,7 +722,17 @@ mod tests {
         assert!(missing.is_empty(), "undocumented keys: {missing:?}");
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../config/production.example.toml");
-        let loaded = Settings::load_with(Some(&path), &[]).expect("production example loads");
+        // As shipped, its placeholder key is refused: production must set its own.
+        let err = Settings::load_with(Some(&path), &[]).unwrap_err();
+        assert!(err.to_string().contains("auth.internal_api_key"), "{err}");
+        let loaded = Settings::load_with(
+            Some(&path),
+            &[(
+                "auth.internal_api_key",
+                "a-real-deployment-key-0123456789abcdef",
+            )],
+        )
+        .expect("production example loads with its own key");
         assert_eq!(loaded.auth.mode, AuthMode::Cognito);
     }
 
@@ -539,6 +750,127 @@ mod tests {
                 .ws
                 .allowed_origins
                 .is_empty()
+        );
+    }
+
+    const GATEWAY: (&str, &str) = ("auth.mode", "gateway");
+
+    #[test]
+    fn outside_dev_mode_a_shipped_or_short_internal_key_is_refused() {
+        let shipped = "metmos-dev-internal-key-change-me";
+        let err =
+            Settings::load_with(None, &[GATEWAY, ("auth.internal_api_key", shipped)]).unwrap_err();
+        assert!(err.to_string().contains("auth.internal_api_key"), "{err}");
+        let example = "set-me-from-the-environment-0123456789";
+        assert!(example.len() >= 32);
+        // The shipped default (long enough, but public) is refused as well.
+        let err = Settings::load_with(None, &[GATEWAY]).unwrap_err();
+        assert!(err.to_string().contains("shipped"), "{err}");
+        let err = Settings::load_with(
+            None,
+            &[
+                GATEWAY,
+                ("auth.internal_api_key", "only-twenty-five-chars-xx"),
+            ],
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("32 characters"), "{err}");
+        let ok = Settings::load_with(
+            None,
+            &[
+                GATEWAY,
+                (
+                    "auth.internal_api_key",
+                    "a-real-deployment-key-0123456789abcdef",
+                ),
+            ],
+        );
+        assert!(ok.is_ok(), "{:?}", ok.err());
+        // Dev mode keeps its shipped key: it only ever binds loopback.
+        assert!(Settings::load_with(None, &[]).is_ok());
+    }
+
+    #[test]
+    fn dev_mode_refuses_a_public_host_unless_allowed_explicitly() {
+        let err = Settings::load_with(None, &[("http.host", "0.0.0.0")]).unwrap_err();
+        assert!(
+            err.to_string().contains("auth.allow_dev_on_public_host"),
+            "{err}"
+        );
+        for host in ["127.0.0.1", "localhost", "::1", "127.0.0.2"] {
+            assert!(
+                Settings::load_with(None, &[("http.host", host)]).is_ok(),
+                "{host}"
+            );
+        }
+        let s = Settings::load_with(
+            None,
+            &[
+                ("http.host", "0.0.0.0"),
+                ("auth.allow_dev_on_public_host", "true"),
+            ],
+        )
+        .expect("allowed explicitly");
+        assert!(s.auth.allow_dev_on_public_host);
+    }
+
+    /// `Debug` of the whole settings (what a careless `tracing::debug!(?settings)` would
+    /// print) holds no secret and no password of a connection URL.
+    #[test]
+    fn debug_of_settings_prints_no_secret() {
+        let s = Settings::load_with(
+            None,
+            &[
+                ("auth.dev_secret", "dev-secret-AAAAAAAAAAAAAAAA"),
+                ("auth.internal_api_key", "internal-key-BBBBBBBBBBBBBBBB"),
+                ("chain.operator_key", "0xoperatorCCCCCCCCCCCC"),
+                (
+                    "chain.quote_signer_key",
+                    "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80",
+                ),
+                ("chain.alchemy_signing_key", "whsec_DDDDDDDDDDDD"),
+                ("s3.cloudfront.private_key_pem", "-----BEGIN EEEEEEEEEEEE"),
+                ("s3.secret_access_key", "s3secretIIIIIIIIIIII"),
+                ("pinpoint.secret_access_key", "ppsecretJJJJJJJJJJJJ"),
+                ("metrics.token", "metrics-token-FFFFFFFFFFFF"),
+                ("database.url", "postgres://app:pgpassGGGGGG@db:5432/metmos"),
+                ("amqp.url", "amqp://app:mqpassHHHHHH@mq:5672/%2f"),
+            ],
+        )
+        .expect("loads");
+        let printed = format!("{s:?} {s:#?}");
+        for secret in [
+            "AAAAAAAAAAAA",
+            "BBBBBBBBBBBB",
+            "CCCCCCCCCCCC",
+            "ff944bacb478",
+            "DDDDDDDDDDDD",
+            "EEEEEEEEEEEE",
+            "FFFFFFFFFFFF",
+            "GGGGGG",
+            "HHHHHH",
+            "IIIIIIIIIIII",
+            "JJJJJJJJJJJJ",
+        ] {
+            assert!(!printed.contains(secret), "{secret} printed: {printed}");
+        }
+        assert!(
+            printed.contains("postgres://app:[REDACTED]@db:5432/metmos"),
+            "{printed}"
+        );
+        assert_eq!(
+            s.auth.internal_api_key.expose_secret(),
+            "internal-key-BBBBBBBBBBBBBBBB"
+        );
+    }
+
+    #[test]
+    fn urls_lose_only_their_password() {
+        assert_eq!(redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact_url("postgres://h:5432/db"), "postgres://h:5432/db");
+        assert_eq!(
+            redact_url("amqp://guest:guest@127.0.0.1:5672/%2f"),
+            "amqp://guest:[REDACTED]@127.0.0.1:5672/%2f"
         );
     }
 

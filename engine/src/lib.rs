@@ -36,6 +36,8 @@ use crate::services::ws_connections::WsConnectionService;
 use std::sync::Arc;
 use thiserror::Error;
 use tokio::sync::broadcast;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use uuid::Uuid;
 
 #[derive(Debug, Error)]
@@ -88,6 +90,10 @@ pub struct Engine {
     pub devices: DeviceService,
     pub ws_connections: WsConnectionService,
     shutdown: broadcast::Sender<()>,
+    /// Every background task (relay, lease, bus consumers, push sends): shutdown waits
+    /// for them on this tracker instead of sleeping.
+    tasks: TaskTracker,
+    cancel: CancellationToken,
 }
 
 /// Which adapter each port uses, for the start-up log line.
@@ -168,7 +174,6 @@ impl Engine {
             };
         let devices = DeviceService::new(store.clone(), pusher.clone());
         let push_queue = PushQueue::new(PUSH_QUEUE_CAPACITY);
-        push_queue.start(PUSH_WORKERS, devices.clone(), &shutdown);
         let engine = Arc::new(Self {
             chat: ChatService::new(store.clone(), outbox.clone(), settings.ws.max_message_chars),
             devices,
@@ -177,7 +182,8 @@ impl Engine {
                 store.clone(),
                 node_id,
                 settings.node.lease_secs,
-            ),
+            )
+            .keep_disconnected_for(settings.ws.keep_disconnected_days),
             pusher,
             push_log,
             people: PeopleService::new(store.clone(), outbox.clone()),
@@ -199,6 +205,8 @@ impl Engine {
             outbox,
             relay_stats,
             shutdown,
+            tasks: TaskTracker::new(),
+            cancel: CancellationToken::new(),
         });
         let choice = engine.adapters();
         tracing::info!(
@@ -217,7 +225,15 @@ impl Engine {
             engine.outbox.clone(),
             engine.relay_stats.clone(),
         );
-        tokio::spawn(relay.run(engine.shutdown.subscribe()));
+        engine.spawn(relay.run(engine.shutdown.subscribe()));
+        for _ in 0..PUSH_WORKERS {
+            engine.spawn(
+                engine
+                    .push_queue
+                    .clone()
+                    .worker(engine.devices.clone(), engine.shutdown.subscribe()),
+            );
+        }
         Ok(engine)
     }
 
@@ -234,8 +250,52 @@ impl Engine {
         self.shutdown.subscribe()
     }
 
+    /// A token cancelled when the engine shuts down (for tasks that prefer it to the
+    /// broadcast of [`Engine::shutdown_signal`]).
+    pub fn cancelled(&self) -> CancellationToken {
+        self.cancel.clone()
+    }
+
+    /// Spawns a background task the engine owns: [`Engine::stopped`] waits for it. The
+    /// task must end on its own once shutdown is signalled.
+    pub fn spawn<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.tasks.spawn(task)
+    }
+
+    /// As [`Engine::spawn`], for a task that must stay on the current thread (actix
+    /// actors' futures are not `Send`).
+    pub fn spawn_local<F>(&self, task: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + 'static,
+        F::Output: 'static,
+    {
+        self.tasks.spawn_local(task)
+    }
+
     /// Tells every background task to stop (the outbox relay drains first).
     pub fn shutdown(&self) {
         let _ = self.shutdown.send(());
+        self.cancel.cancel();
+        self.tasks.close();
+    }
+
+    /// Waits until every tracked task has ended after [`Engine::shutdown`], at most
+    /// `within`; answers whether they all did (a task stuck on a dead dependency is
+    /// left to the process's exit, and logged).
+    pub async fn stopped(&self, within: std::time::Duration) -> bool {
+        let done = tokio::time::timeout(within, self.tasks.wait())
+            .await
+            .is_ok();
+        if !done {
+            tracing::warn!(
+                running = self.tasks.len(),
+                "background tasks still running at shutdown"
+            );
+        }
+        done
     }
 }

@@ -584,6 +584,9 @@ pub trait WsConnectionStore: Send + Sync {
     async fn reap_expired_nodes(&self, at: Timestamp) -> StoreResult<u64>;
     /// A node stopping cleanly gives its lease back.
     async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()>;
+    /// Deletes DISCONNECTED rows that disconnected before `before`
+    /// (`ws.keep_disconnected_days`); CONNECTED rows are never touched. Returns how many.
+    async fn prune_disconnected_ws_connections(&self, before: Timestamp) -> StoreResult<u64>;
 }
 
 // ---------------------------------------------------------------------------------------

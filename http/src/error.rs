@@ -87,7 +87,9 @@ pub fn public_message(e: &Error) -> serde_json::Value {
         Error::Unauthorized(m) | Error::Forbidden(m) | Error::NotFound(m) | Error::Conflict(m) => {
             serde_json::json!(m)
         }
-        Error::RateLimited { .. } => serde_json::json!("Too many requests"),
+        Error::RateLimited { retry_after_secs } => serde_json::json!(format!(
+            "Too many requests; retry after {retry_after_secs} seconds"
+        )),
         Error::Unavailable(m) => {
             tracing::warn!(error = %m, "dependency unavailable");
             serde_json::json!("Service unavailable, try again shortly")

@@ -1,11 +1,14 @@
 //! Builds and runs the HTTP server; the same code serves `metmos` and every test.
 
 use crate::error::{extractors, route_not_found};
+use crate::input_guard::{self, BodyLimit};
 use crate::metrics::Metrics;
+use crate::rate_limit::{self, RateLimits};
 use crate::state::AppState;
 use crate::telemetry::MetmosRootSpan;
 use crate::{openapi, routes};
 use actix_web::dev::{Server, Service};
+use actix_web::middleware::{Condition, from_fn};
 use actix_web::{App, HttpMessage, HttpServer, web};
 use futures_util::FutureExt;
 use metmos_engine::Engine;
@@ -20,6 +23,8 @@ use utoipa_actix_web::AppExt;
 pub struct Application {
     port: u16,
     server: Server,
+    /// `/metrics` alone on `metrics.bind`, when set.
+    metrics_server: Option<(u16, Server)>,
     engine: Arc<Engine>,
 }
 
@@ -27,7 +32,8 @@ impl Application {
     /// Binds `http.host:http.port` (port 0 picks a free one) and prepares the server.
     pub fn build(engine: Arc<Engine>) -> std::io::Result<Self> {
         let http = &engine.settings.http;
-        let listener = TcpListener::bind((http.host.as_str(), http.port))?;
+        let listener =
+            crate::conn::bind(&http.host, http.port, engine.settings.ws.send_buffer_bytes)?;
         let port = listener.local_addr()?.port();
         // Local blob URLs point at this server: with port 0 only now is the port known.
         if let (Some(local), None) = (&engine.local_blobs, &http.public_url) {
@@ -40,6 +46,31 @@ impl Application {
         });
         let max_body = http.max_body_bytes;
         let dev_mode = engine.auth.mode() == AuthMode::Dev;
+        let limits = web::Data::new(RateLimits::new(&engine.settings.rate_limits));
+        let limits_on = engine.settings.rate_limits.enabled;
+        let body_limit = web::Data::new(BodyLimit(max_body));
+        let socket_counts = web::Data::new(crate::ws::SocketCounts::default());
+        let metrics_server = match &engine.settings.metrics.bind {
+            Some(bind) => {
+                let listener = TcpListener::bind(bind.as_str())?;
+                let port = listener.local_addr()?.port();
+                let state = state.clone();
+                let server = HttpServer::new(move || {
+                    App::new()
+                        .app_data(state.clone())
+                        .app_data(routes::health::MetricsListener)
+                        .route("/metrics", web::get().to(routes::health::render_metrics))
+                        .default_service(web::to(route_not_found))
+                })
+                .workers(1)
+                .shutdown_timeout(1)
+                .listen(listener)?
+                .run();
+                tracing::info!(%bind, "metrics served on their own address");
+                Some((port, server))
+            }
+            None => None,
+        };
         let mut server = HttpServer::new(move || {
             let (app, document) = App::new()
                 .into_utoipa_app()
@@ -48,6 +79,9 @@ impl Application {
                 .split_for_parts();
             let metrics = state.metrics.clone();
             app.app_data(state.clone())
+                .app_data(limits.clone())
+                .app_data(body_limit.clone())
+                .app_data(socket_counts.clone())
                 .app_data(
                     web::JsonConfig::default()
                         .limit(max_body)
@@ -59,6 +93,10 @@ impl Application {
                 .configure(|cfg| openapi::routes(cfg, document))
                 .configure(routes::blobs::routes)
                 .default_service(web::to(route_not_found))
+                // Inner to outer: the text guard, the rate limits (cheapest refusal
+                // first), then metrics and the request span, which see every answer.
+                .wrap(from_fn(input_guard::guard))
+                .wrap(Condition::new(limits_on, from_fn(rate_limit::limit)))
                 .wrap_fn(move |req, srv| {
                     // Per request: the request id as a response header, and the metrics
                     // sample by route pattern (not raw path, which would explode labels).
@@ -92,6 +130,7 @@ impl Application {
                 .wrap(TracingLogger::<MetmosRootSpan>::new())
         })
         .shutdown_timeout(http.shutdown_timeout_secs)
+        .on_connect(crate::conn::on_connect)
         .listen(listener)?;
         if http.workers > 0 {
             server = server.workers(http.workers);
@@ -100,12 +139,18 @@ impl Application {
         Ok(Self {
             port,
             server,
+            metrics_server,
             engine,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the separate `/metrics` listener (`metrics.bind`), if any.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_server.as_ref().map(|(port, _)| *port)
     }
 
     /// A handle that stops the server gracefully (tests use it; `metmos` relies on the
@@ -118,11 +163,23 @@ impl Application {
     /// within `http.shutdown_timeout_secs`, then background tasks stop and the relay
     /// publishes what is left.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let metrics = self.metrics_server.map(|(_, server)| {
+            let handle = server.handle();
+            actix_web::rt::spawn(server);
+            handle
+        });
         let result = self.server.await;
+        if let Some(metrics) = metrics {
+            metrics.stop(true).await;
+        }
         tracing::info!("HTTP server stopped; stopping background tasks");
         self.engine.shutdown();
-        // Give the relay its last drain before the pools go away with the process.
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        // The relay's last drain, the lease's release and pushes in flight end before
+        // the pools go away with the process.
+        let within = Duration::from_secs(self.engine.settings.http.shutdown_timeout_secs.max(1));
+        if self.engine.stopped(within).await {
+            tracing::info!("background tasks stopped");
+        }
         result
     }
 }

@@ -1,13 +1,17 @@
 //! Logs: `tracing` with one root span per request carrying its request id and, once
 //! authenticated, the account and person ids, so every line a request causes names who
 //! and which request.
+//!
+//! The span records the path and a redacted query: a browser's WebSocket upgrade carries
+//! its access token as `?token=`, and search filters (`q`, `username`, `email`) say what a
+//! person looked for. Neither belongs in a log.
 
-use actix_web::Error;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::{Error, HttpMessage};
 use metmos_engine::config::LogSettings;
 use tracing::Span;
-use tracing_actix_web::{DefaultRootSpanBuilder, RootSpanBuilder};
+use tracing_actix_web::{DefaultRootSpanBuilder, RequestId, RootSpanBuilder};
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber once; later calls (tests start many apps) do nothing.
@@ -29,13 +33,81 @@ pub fn init(settings: &LogSettings) {
     };
 }
 
-/// The root span of a request: tracing-actix-web's fields plus ours.
+/// Query parameters whose values are logged as they are: paging, sorting and ids, which
+/// say nothing about a person. Every other value (tokens, search terms, emails, and any
+/// parameter added later) is replaced, so a new filter is private until listed here.
+const LOGGABLE_PARAMS: &[&str] = &[
+    "page",
+    "pageSize",
+    "limit",
+    "after",
+    "offset",
+    "skip",
+    "take",
+    "sort",
+    "sortBy",
+    "order",
+    "orderBy",
+    "status",
+    "type",
+    "personUuid",
+    "chatUuid",
+    "listingUuid",
+    "categoryUuid",
+];
+
+/// The request target as logged: the path, and the query with every value not in
+/// [`LOGGABLE_PARAMS`] replaced by `[redacted]`.
+pub fn redacted_target(path: &str, query: &str) -> String {
+    if query.is_empty() {
+        return path.to_string();
+    }
+    let pairs: Vec<String> = query
+        .split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) if LOGGABLE_PARAMS.contains(&key) => format!("{key}={value}"),
+            Some((key, _)) => format!("{key}=[redacted]"),
+            None => pair.to_string(),
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+/// The root span of a request: tracing-actix-web's fields (with a redacted target) plus
+/// ours. Built by hand rather than with `root_span!`, which records the raw query.
 pub struct MetmosRootSpan;
 
 impl RootSpanBuilder for MetmosRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
-        tracing_actix_web::root_span!(
-            request,
+        let route = request
+            .match_pattern()
+            .unwrap_or_else(|| "default".to_string());
+        let method = request.method().as_str().to_string();
+        let request_id = request
+            .extensions()
+            .get::<RequestId>()
+            .map(ToString::to_string)
+            .unwrap_or_default();
+        let target = redacted_target(request.path(), request.query_string());
+        let client_ip = request
+            .connection_info()
+            .realip_remote_addr()
+            .unwrap_or("")
+            .to_string();
+        tracing::info_span!(
+            "HTTP request",
+            http.method = %method,
+            http.route = %route,
+            http.target = %target,
+            http.client_ip = %client_ip,
+            http.status_code = tracing::field::Empty,
+            otel.name = %format!("{method} {route}"),
+            otel.kind = "server",
+            otel.status_code = tracing::field::Empty,
+            request_id = %request_id,
+            exception.message = tracing::field::Empty,
+            exception.details = tracing::field::Empty,
             account_id = tracing::field::Empty,
             person_id = tracing::field::Empty
         )
@@ -43,5 +115,27 @@ impl RootSpanBuilder for MetmosRootSpan {
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
         DefaultRootSpanBuilder::on_request_end(span, outcome);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_and_search_terms_are_redacted_paging_is_kept() {
+        assert_eq!(redacted_target("/people", ""), "/people");
+        assert_eq!(
+            redacted_target("/", "token=eyJhbGc.secret.sig"),
+            "/?token=[redacted]"
+        );
+        assert_eq!(
+            redacted_target("/people/search", "q=alice%20smith&page=2&pageSize=10"),
+            "/people/search?q=[redacted]&page=2&pageSize=10"
+        );
+        assert_eq!(
+            redacted_target("/x", "email=a@b.c&newFilter=private&flag"),
+            "/x?email=[redacted]&newFilter=[redacted]&flag"
+        );
     }
 }

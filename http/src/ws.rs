@@ -17,6 +17,7 @@
 //! Bad input (malformed JSON, unknown action, invalid fields) is answered with an error
 //! frame and the connection stays open. On close the row becomes DISCONNECTED.
 
+use crate::conn::{CLOSE_GRACE, ConnSocket};
 use crate::error::{ApiError, ApiResult, ErrorBody, public_message, status_of};
 use crate::extract::{authenticate_with, state};
 use crate::state::AppState;
@@ -29,10 +30,12 @@ use metmos_actors::user_session::{
     ConnHandle, ConnId, KillReason, KillSwitch, Outbound, SendChat, UserSession,
 };
 use metmos_engine::domain::people::Person;
+use metmos_engine::domain::text;
 use metmos_engine::error::Error;
 use metmos_engine::services::chat::CreateMessageDto;
 use serde::Deserialize;
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
 use utoipa::IntoParams;
@@ -94,6 +97,36 @@ async fn ws_path(
     upgrade(req, body, query.into_inner()).await
 }
 
+/// The close reason of a socket refused by `ws.max_connections_per_person`.
+pub const TOO_MANY_SOCKETS: &str = "too many open connections for this person";
+
+/// Open sockets per person on this node (`ws.max_connections_per_person`).
+#[derive(Default)]
+pub struct SocketCounts(Mutex<HashMap<Uuid, usize>>);
+
+impl SocketCounts {
+    /// Counts one more socket for `person`, unless `max` are open already.
+    fn try_open(&self, person: Uuid, max: usize) -> bool {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let open = counts.entry(person).or_default();
+        if *open >= max {
+            return false;
+        }
+        *open += 1;
+        true
+    }
+
+    fn close(&self, person: Uuid) {
+        let mut counts = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(open) = counts.get_mut(&person) {
+            *open = open.saturating_sub(1);
+            if *open == 0 {
+                counts.remove(&person);
+            }
+        }
+    }
+}
+
 /// Browsers send `Origin`; native apps do not, so a missing header passes.
 fn check_origin(req: &HttpRequest, allowed: &[String]) -> ApiResult<()> {
     if allowed.is_empty() {
@@ -127,14 +160,33 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
     let person = caller.person()?.clone();
     let (response, session, stream) = actix_ws::handle(&req, body)
         .map_err(|_| ApiError(Error::validation("Expected a WebSocket upgrade")))?;
+    let counts = req
+        .app_data::<web::Data<SocketCounts>>()
+        .cloned()
+        .unwrap_or_default();
+    let max = state.engine.settings.ws.max_connections_per_person;
+    if !counts.try_open(person.uuid, max) {
+        // Refused after the upgrade, so that every client (browsers cannot read the
+        // status of a failed upgrade) reads why; the sockets already open are kept.
+        tracing::info!(person = %person.uuid, max, "websocket refused: too many open");
+        actix_web::rt::spawn(async move {
+            let reason = CloseReason {
+                code: CloseCode::Policy,
+                description: Some(TOO_MANY_SOCKETS.into()),
+            };
+            let _ = tokio::time::timeout(CLOSE_GRACE, session.close(Some(reason))).await;
+            drop(stream);
+        });
+        return Ok(response);
+    }
+    let tcp = ConnSocket::of(&req);
 
     let conn = ConnId(Uuid::new_v4());
     let ws_conn_id = conn.0.to_string();
-    state
-        .engine
-        .ws_connections
-        .open(&person, &ws_conn_id)
-        .await?;
+    if let Err(e) = state.engine.ws_connections.open(&person, &ws_conn_id).await {
+        counts.close(person.uuid);
+        return Err(e.into());
+    }
     let (tx, rx) = mpsc::channel(state.engine.settings.ws.send_queue);
     let kill = Arc::new(KillSwitch::default());
     let connect = Connect {
@@ -148,6 +200,7 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
     let user_session = match state.realtime.presence.send(connect).await {
         Ok(addr) => addr,
         Err(e) => {
+            counts.close(person.uuid);
             let _ = state.engine.ws_connections.close(&ws_conn_id).await;
             return Err(ApiError(Error::Unavailable(format!("presence: {e}"))));
         }
@@ -160,6 +213,8 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
         conn,
         user_session,
         kill,
+        counts,
+        tcp,
     };
     actix_web::rt::spawn(socket.run(session, stream, rx));
     Ok(response)
@@ -204,6 +259,15 @@ struct Socket {
     conn: ConnId,
     user_session: actix::Addr<UserSession>,
     kill: Arc<KillSwitch>,
+    counts: web::Data<SocketCounts>,
+    /// This connection's TCP socket, to abort it when the close frame cannot be sent.
+    tcp: Option<ConnSocket>,
+}
+
+/// actix-ws reports a message split into continuation frames past its limit only as
+/// this I/O error; it deserves the same 1009 as a single frame too large.
+fn continuation_overflow(e: &ProtocolError) -> bool {
+    matches!(e, ProtocolError::Io(io) if io.to_string().contains("maximum continuation size"))
 }
 
 /// Why the read loop ended.
@@ -272,6 +336,7 @@ impl Socket {
                     let msg = match msg {
                         None => break End::Gone(None),
                         Some(Err(ProtocolError::Overflow)) => break End::Close(CloseCode::Size, "frame too large"),
+                        Some(Err(e)) if continuation_overflow(&e) => break End::Close(CloseCode::Size, "message too large"),
                         Some(Err(e)) => {
                             tracing::debug!(conn = %self.conn.0, error = %e, "websocket protocol error");
                             break End::Close(CloseCode::Protocol, "protocol error");
@@ -342,6 +407,16 @@ impl Socket {
                     .await;
             }
         };
+        // The one text rule (no control characters) for every string of every frame.
+        if let Err(message) = text::check_json(&value) {
+            let reference = value
+                .pointer("/data/uuid")
+                .and_then(serde_json::Value::as_str)
+                .and_then(|s| Uuid::parse_str(s).ok());
+            return self
+                .write(session, error_frame(400, message, reference))
+                .await;
+        }
         match value.get("action").and_then(serde_json::Value::as_str) {
             Some("ping") => {
                 self.write(session, ServerFrame::Pong.to_frame().to_string())
@@ -403,8 +478,22 @@ impl Socket {
                 description,
             ),
         };
-        // The close frame may not fit when the client stopped reading: do not wait.
-        let _ = tokio::time::timeout(Duration::from_secs(1), session.close(reason)).await;
+        // The close frame may not fit when the client stopped reading: try it for a
+        // bounded time, then abort the TCP connection, since otherwise actix keeps it
+        // (fd and kernel buffers) for as long as the client keeps it open.
+        // A client too slow to read its frames will not read the close frame either
+        // (1013 is only ever the kill switch's "too slow"): it is aborted in any case.
+        let too_slow = reason.as_ref().is_some_and(|r| r.code == CloseCode::Again);
+        let closed = tokio::time::timeout(CLOSE_GRACE, session.close(reason))
+            .await
+            .is_ok_and(|r| r.is_ok());
+        if (too_slow || !closed)
+            && let Some(tcp) = &self.tcp
+        {
+            tracing::info!(person = %self.person.uuid, conn = %self.conn.0, "websocket aborted: close frame not taken");
+            tcp.abort();
+        }
+        self.counts.close(self.person.uuid);
         self.state.realtime.presence.do_send(Disconnect {
             person_uuid: self.person.uuid,
             conn: self.conn,

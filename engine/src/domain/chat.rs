@@ -191,7 +191,11 @@ pub fn parse_content(
     max_chars: usize,
     has_assets: bool,
 ) -> Result<String, String> {
-    let content = raw.unwrap_or("");
+    let content = super::text::check(
+        "messageContent",
+        raw.unwrap_or(""),
+        super::text::TextKind::Free,
+    )?;
     if content.chars().count() > max_chars {
         return Err(format!(
             "messageContent must be at most {max_chars} characters"

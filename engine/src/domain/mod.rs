@@ -16,6 +16,7 @@ pub mod order;
 pub mod paging;
 pub mod people;
 pub mod search;
+pub mod text;
 pub mod time;
 pub mod wallet;
 pub mod ws_connections;

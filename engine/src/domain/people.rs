@@ -289,7 +289,9 @@ pub fn parse_text(
         Some(s) if s.chars().count() > max_chars => {
             Err(format!("{field} must be at most {max_chars} characters"))
         }
-        Some(s) => Ok(Some(s.to_string())),
+        Some(s) => Ok(Some(
+            super::text::check(field, s, super::text::TextKind::Free)?.to_string(),
+        )),
     }
 }
 

@@ -22,16 +22,22 @@ pub fn format(t: &Timestamp) -> String {
 
 /// Parses a query-string timestamp: RFC 3339 (`2023-12-03T05:35:48.519Z`) or a plain date
 /// (`2023-12-03`, taken as midnight UTC).
+/// Years 1 to 9999 only: what RFC 3339 writes and well inside what PostgreSQL stores
+/// (chrono would take year -200000, which PostgreSQL then refuses with a 500).
 pub fn parse(field: &str, raw: &str) -> Result<Timestamp, String> {
-    if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
-        return Ok(t.with_timezone(&Utc));
+    let parsed = if let Ok(t) = DateTime::parse_from_rfc3339(raw) {
+        Some(t.with_timezone(&Utc))
+    } else {
+        chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
+            .ok()
+            .and_then(|d| d.and_hms_opt(0, 0, 0))
+            .map(|t| t.and_utc())
+    };
+    match parsed {
+        Some(t) if (1..=9999).contains(&chrono::Datelike::year(&t)) => Ok(t),
+        Some(_) => Err(format!("{field} must be a date between years 1 and 9999")),
+        None => Err(format!("{field} must be an ISO 8601 date or date-time")),
     }
-    if let Ok(d) = chrono::NaiveDate::parse_from_str(raw, "%Y-%m-%d")
-        && let Some(t) = d.and_hms_opt(0, 0, 0)
-    {
-        return Ok(t.and_utc());
-    }
-    Err(format!("{field} must be an ISO 8601 date or date-time"))
 }
 
 /// `#[serde(with = "crate::domain::time::millis")]` for wire timestamps.
@@ -65,6 +71,20 @@ pub mod millis {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn dates_postgresql_cannot_store_are_refused() {
+        for raw in [
+            "-200000-01-01",
+            "+300000-01-01",
+            "300000-01-01",
+            "0000-01-01",
+        ] {
+            assert!(parse("createdAtStart", raw).is_err(), "{raw}");
+        }
+        assert!(parse("t", "9999-12-31T23:59:59.999Z").is_ok());
+        assert!(parse("t", "0001-01-01").is_ok());
+    }
 
     #[test]
     fn formats_with_milliseconds_and_z() {

@@ -51,11 +51,10 @@ impl AccountService {
     /// one 404 (both before the body is looked at); a wrong phrase is 400.
     pub async fn delete(&self, caller: &Caller, uuid: Uuid, dto: RemoveAccountDto) -> Result<()> {
         let account = &caller.account;
+        // Another account answers exactly as a missing one: a 403 would confirm that the
+        // uuid exists (account enumeration).
         if uuid != account.uuid {
-            return Err(match self.store.account_by_uuid(uuid).await? {
-                Some(_) => Error::forbidden("You may only delete your own account"),
-                None => Error::not_found(msg::ACCOUNT_NOT_FOUND),
-            });
+            return Err(Error::not_found(msg::ACCOUNT_NOT_FOUND));
         }
         let mut problems = Problems::new();
         if dto.confirm.as_deref() != Some(DELETE_CONFIRMATION) {

@@ -213,7 +213,7 @@ impl AssetService {
     /// that do not decode.
     async fn ensure_variation(
         &self,
-        asset: &Asset,
+        asset: &mut Asset,
         variation: Variation,
     ) -> Result<Option<String>> {
         let key = variation.key(&asset.s3_key);

@@ -166,22 +166,16 @@ impl PushQueue {
         }
     }
 
-    /// Starts `workers` tasks sending through `devices` until `shutdown` fires.
-    pub fn start(&self, workers: usize, devices: DeviceService, shutdown: &broadcast::Sender<()>) {
-        for _ in 0..workers.max(1) {
-            let queue = self.clone();
-            let devices = devices.clone();
-            let mut stop = shutdown.subscribe();
-            tokio::spawn(async move {
-                while let Some(job) = queue.next(&mut stop).await {
-                    devices.push_to_person(job.person, &job.message).await;
-                    queue.inner.stats.sent.fetch_add(1, Ordering::Relaxed);
-                    // Another worker may be waiting on a notification we consumed.
-                    if !queue.is_empty() {
-                        queue.inner.ready.notify_one();
-                    }
-                }
-            });
+    /// One worker: sends queued pushes through `devices` until `shutdown` fires. The
+    /// engine runs [`PUSH_WORKERS`] of them on its task tracker.
+    pub async fn worker(self, devices: DeviceService, mut shutdown: broadcast::Receiver<()>) {
+        while let Some(job) = self.next(&mut shutdown).await {
+            devices.push_to_person(job.person, &job.message).await;
+            self.inner.stats.sent.fetch_add(1, Ordering::Relaxed);
+            // Another worker may be waiting on a notification this one consumed.
+            if !self.is_empty() {
+                self.inner.ready.notify_one();
+            }
         }
     }
 }

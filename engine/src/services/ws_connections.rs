@@ -81,7 +81,11 @@ pub struct WsConnectionService {
     store: Arc<dyn Store>,
     node_id: Uuid,
     lease_secs: u64,
+    keep_disconnected_days: u32,
 }
+
+/// How often the lease loop deletes old DISCONNECTED rows.
+const PRUNE_PERIOD: Duration = Duration::from_secs(3600);
 
 impl WsConnectionService {
     pub fn new(store: Arc<dyn Store>, node_id: Uuid, lease_secs: u64) -> Self {
@@ -89,6 +93,32 @@ impl WsConnectionService {
             store,
             node_id,
             lease_secs: lease_secs.max(3),
+            keep_disconnected_days: 7,
+        }
+    }
+
+    /// DISCONNECTED rows are deleted this many days after they disconnected.
+    pub fn keep_disconnected_for(mut self, days: u32) -> Self {
+        self.keep_disconnected_days = days.max(1);
+        self
+    }
+
+    /// Deletes DISCONNECTED rows older than `ws.keep_disconnected_days` (every node runs
+    /// this hourly; deleting what another node deleted already is a no-op). Answers how
+    /// many went.
+    pub async fn prune_disconnected(&self, now: Timestamp) -> u64 {
+        let before = now - chrono::TimeDelta::days(i64::from(self.keep_disconnected_days));
+        match self.store.prune_disconnected_ws_connections(before).await {
+            Ok(n) => {
+                if n > 0 {
+                    tracing::info!(deleted = n, "pruned old DISCONNECTED ws_connection rows");
+                }
+                n
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not prune DISCONNECTED ws_connection rows");
+                0
+            }
         }
     }
 
@@ -209,8 +239,13 @@ impl WsConnectionService {
         }
         let period = Duration::from_secs(self.lease_secs / 3);
         let lease = chrono::TimeDelta::seconds(self.lease_secs as i64);
+        let mut last_prune: Option<std::time::Instant> = None;
         loop {
             let now = time::now();
+            if last_prune.is_none_or(|t| t.elapsed() >= PRUNE_PERIOD) {
+                last_prune = Some(std::time::Instant::now());
+                self.prune_disconnected(now).await;
+            }
             if let Err(e) = self.store.renew_node_lease(node, now + lease, now).await {
                 tracing::warn!(%node, error = %e, "node lease not renewed");
             }

@@ -68,8 +68,7 @@ async fn my_account(AuthCaller(caller): AuthCaller) -> ApiResult<web::Json<Accou
         (status = 204, description = "Deleted"),
         (status = 400, description = "Bad uuid, or the confirmation phrase is not exact", body = ErrorBody),
         (status = 401, body = ErrorBody),
-        (status = 403, description = "Another person's account", body = ErrorBody),
-        (status = 404, description = "No such account", body = ErrorBody),
+        (status = 404, description = "No such account, or not the caller's", body = ErrorBody),
         (status = 409, description = "Refused while an order holds funds in escrow", body = ErrorBody)
     )
 )]

@@ -81,8 +81,10 @@ on_both_stores! {
     async fn only_the_own_account_with_the_exact_phrase(app) {
         let alice = app.user("alice").await;
         let bob = app.user("bob").await;
-        let r = delete_account(&app, &alice, &bob.account_uuid, json!({"confirm": PHRASE})).await.expect_error(403);
-        assert_eq!(r.message(), "You may only delete your own account");
+        // Someone else's account answers as a missing one (no enumeration), and stays.
+        let r = delete_account(&app, &alice, &bob.account_uuid, json!({"confirm": PHRASE})).await.expect_error(404);
+        assert_eq!(r.message(), "Account not found");
+        app.get("/accounts/me", Some(&bob.token)).await.expect(200);
         let r = delete_account(&app, &alice, &uuid::Uuid::new_v4().to_string(), json!({"confirm": PHRASE})).await.expect_error(404);
         assert_eq!(r.message(), "Account not found");
         let r = delete_account(&app, &alice, "me", json!({"confirm": PHRASE})).await.expect_error(400);

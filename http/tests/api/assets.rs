@@ -51,7 +51,7 @@ impl S3Server {
             .port();
         let root = std::env::temp_dir().join(format!("metmos-s3-{}", uuid::Uuid::new_v4()));
         std::fs::create_dir_all(root.join(BUCKET)).expect("bucket dir");
-        let child = Command::new(s3s_fs_binary())
+        let mut child = Command::new(s3s_fs_binary())
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
             .args(["--access-key", ACCESS_KEY, "--secret-key", SECRET_KEY])
             .arg(&root)
@@ -73,6 +73,8 @@ impl S3Server {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("s3s-fs did not start listening on {port}");
     }
 

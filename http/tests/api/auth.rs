@@ -30,7 +30,7 @@ on_both_stores! {
         let other = encode(&Header::new(Algorithm::HS256), &json!({"sub": "x", "exp": 4_000_000_000u64, "token_use": "access"}), &EncodingKey::from_secret(b"another-secret-another-secret")).unwrap();
         app.get("/people/me", Some(&other)).await.expect_error(401);
         // Expired, with the right secret.
-        let secret = app.engine.settings.auth.dev_secret.clone();
+        let secret = secrecy::ExposeSecret::expose_secret(&app.engine.settings.auth.dev_secret).to_string();
         let sub = app.get("/accounts/me", Some(&alice.token)).await.body["cognitoUserId"].as_str().unwrap().to_string();
         let expired = encode(&Header::new(Algorithm::HS256), &json!({"sub": sub, "iat": 1, "exp": 2, "token_use": "access"}), &EncodingKey::from_secret(secret.as_bytes())).unwrap();
         app.get("/people/me", Some(&expired)).await.expect_error(401);

@@ -11,7 +11,7 @@ fn metmos() -> Command {
     c
 }
 
-fn free_port() -> u16 {
+pub(crate) fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -64,6 +64,8 @@ async fn serves_then_stops_gracefully_on_sigterm() {
         "start-up names the adapters: {logs}"
     );
     assert!(logs.contains("stopping background tasks"), "{logs}");
+    // Shutdown waited for every tracked task (relay, lease, bus bridge) to end.
+    assert!(logs.contains("background tasks stopped"), "{logs}");
 }
 
 #[actix_web::test]

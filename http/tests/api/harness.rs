@@ -200,7 +200,8 @@ impl TestApp {
     }
 
     pub fn internal_key(&self) -> String {
-        self.engine.settings.auth.internal_api_key.clone()
+        secrecy::ExposeSecret::expose_secret(&self.engine.settings.auth.internal_api_key)
+            .to_string()
     }
 
     /// `POST /dev/users` with just a username (email derived).

@@ -22,6 +22,7 @@ mod people;
 mod pinpoint;
 mod postman;
 mod realtime;
+mod security;
 mod visibility;
 mod wallets;
 mod ws_client;

@@ -33,7 +33,10 @@ fn quote_signer_of(app: &TestApp, order: &Resp) -> String {
         deadline: e["deadline"].as_u64().unwrap(),
     };
     let signer = recover_quote_signer(&quote, e["signature"].as_str().unwrap()).unwrap();
-    let key = app.engine.settings.chain.quote_signer_key.clone().unwrap();
+    let key = secrecy::ExposeSecret::expose_secret(
+        app.engine.settings.chain.quote_signer_key.as_ref().unwrap(),
+    )
+    .to_string();
     assert_eq!(
         signer,
         QuoteSigner::from_hex(&key).unwrap().address(),

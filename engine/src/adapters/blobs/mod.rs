@@ -7,6 +7,7 @@ pub mod s3;
 
 use crate::config::Settings;
 use crate::ports::{BlobError, Blobs};
+use secrecy::ExposeSecret;
 use std::sync::Arc;
 
 /// The adapter the settings select, and the local one when that is it (the HTTP layer
@@ -30,7 +31,7 @@ pub async fn from_settings(
             let local = Arc::new(local::LocalBlobs::new(
                 settings.data_dir.join("blobs"),
                 &settings.http.public_url(),
-                settings.auth.dev_secret.as_bytes(),
+                settings.auth.dev_secret.expose_secret().as_bytes(),
             )?);
             Ok((local.clone(), Some(local)))
         }

@@ -8,6 +8,7 @@ use crate::config::S3Settings;
 use crate::domain::time;
 use crate::ports::{BlobError, Blobs, PresignedUrl};
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
@@ -36,7 +37,7 @@ fn presigning(ttl: Duration) -> Result<PresigningConfig, BlobError> {
 impl S3Blobs {
     pub async fn new(bucket: &str, settings: &S3Settings) -> Result<Self, BlobError> {
         let keys = match (&settings.access_key_id, &settings.secret_access_key) {
-            (Some(id), Some(secret)) => Some((id.as_str(), secret.as_str())),
+            (Some(id), Some(secret)) => Some((id.as_str(), secret.expose_secret())),
             _ => None,
         };
         let shared = crate::adapters::aws::sdk_config(

@@ -9,6 +9,7 @@ use crate::domain::order::EscrowQuote;
 use crate::ports::{Chain, ChainError};
 use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 
 pub struct SimulatedChain {
     chain_id: u64,
@@ -20,7 +21,8 @@ impl SimulatedChain {
     pub fn from_settings(settings: &ChainSettings) -> Result<Self, ChainError> {
         let key = settings
             .quote_signer_key
-            .as_deref()
+            .as_ref()
+            .map(|k| k.expose_secret())
             .ok_or_else(|| ChainError::Config("chain.quote_signer_key must be set".into()))?;
         Ok(Self {
             chain_id: settings.chain_id,

@@ -13,6 +13,7 @@ use crate::config::PinpointSettings;
 use crate::domain::devices::{Device, PlatformType};
 use crate::ports::{PushMessage, PushOutcome, Pusher};
 use async_trait::async_trait;
+use secrecy::ExposeSecret;
 use aws_sdk_pinpoint::Client;
 use aws_sdk_pinpoint::error::DisplayErrorContext;
 use aws_sdk_pinpoint::types::{
@@ -77,7 +78,7 @@ fn string_data(message: &PushMessage) -> HashMap<String, String> {
 impl PinpointPusher {
     pub async fn new(application_id: &str, settings: &PinpointSettings) -> Self {
         let keys = match (&settings.access_key_id, &settings.secret_access_key) {
-            (Some(id), Some(secret)) => Some((id.as_str(), secret.as_str())),
+            (Some(id), Some(secret)) => Some((id.as_str(), secret.expose_secret())),
             _ => None,
         };
         let shared = crate::adapters::aws::sdk_config(

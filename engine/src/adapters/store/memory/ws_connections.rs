@@ -135,6 +135,25 @@ impl WsConnectionStore for MemoryStore {
         Ok(n)
     }
 
+    async fn prune_disconnected_ws_connections(&self, before: Timestamp) -> StoreResult<u64> {
+        let mut s = self.state.write();
+        let ws = &mut s.ws;
+        let old: Vec<(i64, String)> = ws
+            .connections
+            .values()
+            .filter(|c| {
+                c.status == WsConnectionStatus::Disconnected
+                    && c.disconnected_at.is_some_and(|at| at < before)
+            })
+            .map(|c| (c.id, c.ws_conn_id.clone()))
+            .collect();
+        for (id, conn_id) in &old {
+            ws.connections.remove(id);
+            ws.by_conn_id.remove(conn_id);
+        }
+        Ok(old.len() as u64)
+    }
+
     async fn renew_node_lease(
         &self,
         node_id: Uuid,

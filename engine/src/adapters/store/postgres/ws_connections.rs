@@ -124,6 +124,14 @@ impl WsConnectionStore for PgStore {
         .await
     }
 
+    async fn prune_disconnected_ws_connections(&self, before: Timestamp) -> StoreResult<u64> {
+        self.exec(
+            "DELETE FROM ws_connection WHERE status = $1 AND disconnected_at < $2",
+            &[&WsConnectionStatus::Disconnected.as_str(), &before],
+        )
+        .await
+    }
+
     async fn renew_node_lease(
         &self,
         node_id: Uuid,
