@@ -8,12 +8,12 @@ use crate::config::S3Settings;
 use crate::domain::time;
 use crate::ports::{BlobError, Blobs, PresignedUrl};
 use async_trait::async_trait;
-use secrecy::ExposeSecret;
 use aws_sdk_s3::Client;
 use aws_sdk_s3::error::{DisplayErrorContext, SdkError};
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{Delete, ObjectIdentifier};
+use secrecy::ExposeSecret;
 use std::time::Duration;
 
 pub struct S3Blobs {

@@ -13,13 +13,13 @@ use crate::config::PinpointSettings;
 use crate::domain::devices::{Device, PlatformType};
 use crate::ports::{PushMessage, PushOutcome, Pusher};
 use async_trait::async_trait;
-use secrecy::ExposeSecret;
 use aws_sdk_pinpoint::Client;
 use aws_sdk_pinpoint::error::DisplayErrorContext;
 use aws_sdk_pinpoint::types::{
     AddressConfiguration, ApnsMessage, ChannelType, DeliveryStatus, DirectMessageConfiguration,
     EmailMessage, GcmMessage, MessageRequest, MessageResult, SimpleEmail, SimpleEmailPart,
 };
+use secrecy::ExposeSecret;
 use std::collections::HashMap;
 use std::time::Duration;
 
