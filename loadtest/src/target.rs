@@ -1,0 +1,201 @@
+//! What a scenario runs against: an engine already running at `--target`, an engine the
+//! harness starts itself from `--engine-bin` (with the limits the scenario needs), or the
+//! baseline server started as a child process (so its CPU is measured apart from ours).
+
+use crate::api::Api;
+use crate::cli::{Common, check_target};
+use anyhow::{Context, bail};
+use reqwest::Url;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// The engine's per-connection WebSocket limits when nobody sets them
+/// (config/default.toml `ws.messages_per_second`, `ws.burst`).
+pub const ENGINE_DEFAULT_WS_RATE: f64 = 20.0;
+pub const ENGINE_DEFAULT_WS_BURST: f64 = 40.0;
+
+/// What every engine the harness starts needs for its fixtures: `POST /dev/users` is
+/// anonymous, and the anonymous REST bucket (`rate_limits.anonymous`, 300/min, burst 100 by
+/// default) would make creating `users` take minutes. Engines without REST limits ignore
+/// these keys.
+pub fn setup_env(users: u32) -> Vec<(&'static str, String)> {
+    vec![
+        ("METMOS__RATE_LIMITS__ANONYMOUS__PER_MINUTE", "60000".into()),
+        (
+            "METMOS__RATE_LIMITS__ANONYMOUS__BURST",
+            (users + 100).max(100).to_string(),
+        ),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Engine,
+    Baseline,
+}
+
+impl Kind {
+    pub fn label(self) -> &'static str {
+        match self {
+            Kind::Engine => "engine",
+            Kind::Baseline => "baseline",
+        }
+    }
+}
+
+/// A server under load: its URL, its pid when known, the settings it runs with, and the
+/// child process when we started it (killed on drop).
+pub struct Target {
+    pub kind: Kind,
+    pub url: Url,
+    pub pid: Option<u32>,
+    /// Settings that matter to the figures, as `key = value` (what we set, or what we know).
+    pub settings: BTreeMap<String, String>,
+    child: Option<Child>,
+}
+
+impl Target {
+    pub fn api(&self) -> Api {
+        Api::new(self.url.clone())
+    }
+
+    /// The engine at `--target` (checked to be loopback unless allowed) or one started from
+    /// `--engine-bin` with `env` set on top of its embedded defaults.
+    pub async fn engine(common: &Common, env: &[(&str, String)]) -> anyhow::Result<Self> {
+        match &common.engine_bin {
+            Some(bin) => start_engine(bin, env).await,
+            None => {
+                check_target(&common.target, common.allow_remote)?;
+                let mut settings = BTreeMap::new();
+                settings.insert(
+                    "started by".into(),
+                    "the operator (settings as that engine was configured)".into(),
+                );
+                let t = Target {
+                    kind: Kind::Engine,
+                    url: common.target.clone(),
+                    pid: common.engine_pid,
+                    settings,
+                    child: None,
+                };
+                t.api()
+                    .health()
+                    .await
+                    .with_context(|| format!("the engine at {} is not answering", t.url))?;
+                Ok(t)
+            }
+        }
+    }
+
+    /// The baseline server, started as `metmos-load baseline-server` from this very binary
+    /// (or `exe` when given, as tests do).
+    pub async fn baseline(exe: Option<&Path>) -> anyhow::Result<Self> {
+        let exe = match exe {
+            Some(p) => p.to_path_buf(),
+            None => std::env::current_exe().context("locating metmos-load")?,
+        };
+        let mut child = Command::new(&exe)
+            .args(["baseline-server", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("starting {} baseline-server", exe.display()))?;
+        let stdout = child.stdout.take().context("baseline stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(20), lines.next_line())
+            .await
+            .context("the baseline server did not start within 20 s")??
+            .context("the baseline server exited before listening")?;
+        let addr = line
+            .strip_prefix("listening on ")
+            .with_context(|| format!("unexpected baseline output: {line}"))?;
+        let url = Url::parse(&format!("http://{addr}"))?;
+        let mut settings = BTreeMap::new();
+        settings.insert("started by".into(), "metmos-load (child process)".into());
+        settings.insert("rate limits".into(), "none".into());
+        Ok(Target {
+            kind: Kind::Baseline,
+            url,
+            pid: child.id(),
+            settings,
+            child: Some(child),
+        })
+    }
+
+    /// Stops a server we started (a no-op for one the operator runs).
+    pub async fn stop(mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.start_kill();
+            let _ = c.wait().await;
+        }
+    }
+}
+
+/// A free port on loopback: bound then released, as test harnesses do.
+fn free_port() -> anyhow::Result<u16> {
+    let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+    Ok(l.local_addr()?.port())
+}
+
+async fn start_engine(bin: &PathBuf, env: &[(&str, String)]) -> anyhow::Result<Target> {
+    let port = free_port()?;
+    let data_dir = std::env::temp_dir().join(format!("metmos-load-{}-{port}", std::process::id()));
+    std::fs::create_dir_all(&data_dir)?;
+    // The engine's own log goes to a file: its lines would tear the progress bars.
+    let log_path = data_dir.join("engine.log");
+    let log = std::fs::File::create(&log_path)
+        .with_context(|| format!("creating {}", log_path.display()))?;
+    let mut cmd = Command::new(bin);
+    cmd.env("METMOS__HTTP__PORT", port.to_string())
+        .env("METMOS__HTTP__HOST", "127.0.0.1")
+        .env("METMOS__DATA_DIR", &data_dir)
+        .env("METMOS__LOG__FILTER", "warn")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .kill_on_drop(true);
+    let mut settings = BTreeMap::new();
+    settings.insert(
+        "started by".into(),
+        format!("metmos-load: {} (embedded defaults)", bin.display()),
+    );
+    settings.insert("log".into(), log_path.display().to_string());
+    for (k, v) in env {
+        cmd.env(k, v);
+        settings.insert((*k).to_string(), v.clone());
+    }
+    let mut child = cmd
+        .spawn()
+        .with_context(|| format!("starting the engine {}", bin.display()))?;
+    let url = Url::parse(&format!("http://127.0.0.1:{port}"))?;
+    let api = Api::new(url.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        if api.health().await.is_ok() {
+            break;
+        }
+        if let Some(status) = child.try_wait()? {
+            bail!(
+                "the engine exited during start-up ({status}); its log: {}",
+                log_path.display()
+            );
+        }
+        if tokio::time::Instant::now() > deadline {
+            let _ = child.start_kill();
+            bail!("the engine did not answer /health within 60 s on port {port}");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Ok(Target {
+        kind: Kind::Engine,
+        url,
+        pid: child.id(),
+        settings,
+        child: Some(child),
+    })
+}
