@@ -21,16 +21,13 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use uuid::Uuid;
 
 /// Deliveries waiting for the cluster task; past this the Notifier pushes directly.
 const QUEUE: usize = 65_536;
 /// Deliveries resolved per round (one store query, one message per node).
 pub const MAX_BATCH: usize = 512;
-/// Pushes in flight at once; more wait their turn instead of opening ever more
-/// requests to the push service.
-const PUSHES_IN_FLIGHT: usize = 32;
 
 /// Figures for `/metrics`.
 #[derive(Debug, Default)]
@@ -80,7 +77,6 @@ impl ClusterLink {
         let (tx, rx) = mpsc::channel(QUEUE);
         let pushes = Pushes {
             engine: engine.clone(),
-            slots: Arc::new(Semaphore::new(PUSHES_IN_FLIGHT)),
         };
         engine.spawn(run(engine.clone(), rx, pushes.clone(), stats));
         Self { tx, pushes }
@@ -105,26 +101,18 @@ impl ClusterLink {
     }
 }
 
+/// Pushes for persons connected nowhere go to the engine's bounded push queue, whose
+/// workers send them: nothing on the delivery path waits for the push service.
 #[derive(Clone)]
 struct Pushes {
     engine: Arc<Engine>,
-    slots: Arc<Semaphore>,
 }
 
 impl Pushes {
     fn send(&self, persons: Vec<Uuid>, push: Arc<PushMessage>) {
-        if persons.is_empty() {
-            return;
+        for person in persons {
+            self.engine.push_queue.enqueue(person, (*push).clone());
         }
-        let this = self.clone();
-        self.engine.spawn(async move {
-            for person in persons {
-                let Ok(_slot) = this.slots.acquire().await else {
-                    return;
-                };
-                this.engine.devices.push_to_person(person, &push).await;
-            }
-        });
     }
 }
 

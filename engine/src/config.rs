@@ -328,6 +328,10 @@ pub struct S3Settings {
     pub force_path_style: bool,
     pub upload_url_secs: u64,
     pub download_url_secs: u64,
+    /// Static credentials for an S3-compatible server; unset = the standard AWS chain
+    /// (environment, profile, container or instance role).
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
     #[serde(default)]
     pub cloudfront: CloudFrontSettings,
 }
@@ -341,6 +345,8 @@ impl Default for S3Settings {
             force_path_style: false,
             upload_url_secs: 900,
             download_url_secs: 3600,
+            access_key_id: None,
+            secret_access_key: None,
             cloudfront: CloudFrontSettings::default(),
         }
     }
@@ -361,6 +367,9 @@ pub struct PinpointSettings {
     pub endpoint_url: Option<String>,
     pub apns_sandbox: bool,
     pub email_from: Option<String>,
+    /// Static credentials (a local stand-in); unset = the standard AWS chain.
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<SecretString>,
 }
 
 impl Default for PinpointSettings {
@@ -371,6 +380,8 @@ impl Default for PinpointSettings {
             endpoint_url: None,
             apns_sandbox: false,
             email_from: None,
+            access_key_id: None,
+            secret_access_key: None,
         }
     }
 }
@@ -937,6 +948,8 @@ mod tests {
                 ),
                 ("chain.alchemy_signing_key", "whsec_DDDDDDDDDDDD"),
                 ("s3.cloudfront.private_key_pem", "-----BEGIN EEEEEEEEEEEE"),
+                ("s3.secret_access_key", "s3secretIIIIIIIIIIII"),
+                ("pinpoint.secret_access_key", "ppsecretJJJJJJJJJJJJ"),
                 ("metrics.token", "metrics-token-FFFFFFFFFFFF"),
                 ("database.url", "postgres://app:pgpassGGGGGG@db:5432/metmos"),
                 ("amqp.url", "amqp://app:mqpassHHHHHH@mq:5672/%2f"),
@@ -954,6 +967,8 @@ mod tests {
             "FFFFFFFFFFFF",
             "GGGGGG",
             "HHHHHH",
+            "IIIIIIIIIIII",
+            "JJJJJJJJJJJJ",
         ] {
             assert!(!printed.contains(secret), "{secret} printed: {printed}");
         }

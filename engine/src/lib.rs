@@ -11,16 +11,19 @@ pub mod ports;
 pub mod services;
 pub mod testing;
 
+use crate::adapters::blobs::local::LocalBlobs;
 use crate::adapters::bus::inprocess::InProcessBus;
 use crate::adapters::bus::rabbitmq::RabbitMqBus;
 use crate::adapters::chain::simulated::SimulatedChain;
+use crate::adapters::pusher::pinpoint::PinpointPusher;
 use crate::adapters::pusher::recording::RecordingPusher;
 use crate::adapters::store::memory::MemoryStore;
 use crate::adapters::store::postgres::PgStore;
 use crate::auth::Authenticator;
 use crate::config::Settings;
-use crate::ports::{Bus, Chain, ChainEventSink, Pusher, Store};
+use crate::ports::{Blobs, Bus, Chain, ChainEventSink, Pusher, Store};
 use crate::services::accounts::AccountService;
+use crate::services::assets::AssetService;
 use crate::services::chain_watcher::{ChainWatchSignal, ChainWatcher, WatchOptions};
 use crate::services::chain_webhook::ChainWebhookService;
 use crate::services::chat::ChatService;
@@ -32,6 +35,7 @@ use crate::services::market::MarketService;
 use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
+use crate::services::push_queue::{PUSH_QUEUE_CAPACITY, PUSH_WORKERS, PushQueue};
 use crate::services::ws_connections::WsConnectionService;
 use std::sync::Arc;
 use thiserror::Error;
@@ -50,6 +54,8 @@ pub enum StartError {
     Auth(#[from] auth::AuthSetupError),
     #[error("chain: {0}")]
     Chain(#[from] ports::ChainError),
+    #[error("blobs: {0}")]
+    Blobs(#[from] ports::BlobError),
 }
 
 /// Everything a running engine has: settings, the chosen adapters, the services, and the
@@ -84,10 +90,17 @@ pub struct Engine {
     pub experiences: ExperienceService,
     pub accounts: AccountService,
     pub market: MarketService,
+    pub assets: AssetService,
+    /// Asset bytes: S3 when `s3.bucket` is set, else local files.
+    pub blobs: Arc<dyn Blobs>,
+    /// The local blob files when that adapter runs: the HTTP layer serves its signed URLs.
+    pub local_blobs: Option<Arc<LocalBlobs>>,
     // realtime
     pub pusher: Arc<dyn Pusher>,
     /// The recording pusher's log when that adapter runs (`GET /dev/pushes`).
     pub push_log: Option<Arc<RecordingPusher>>,
+    /// Where the realtime path hands pushes: bounded, sent by a fixed set of workers.
+    pub push_queue: PushQueue,
     pub chat: ChatService,
     pub devices: DeviceService,
     pub ws_connections: WsConnectionService,
@@ -187,6 +200,13 @@ impl Engine {
                 .as_ref()
                 .map(|k| secrecy::ExposeSecret::expose_secret(k).to_string()),
         );
+        let (blobs, local_blobs) = adapters::blobs::from_settings(&settings).await?;
+        let assets = AssetService::new(
+            store.clone(),
+            blobs.clone(),
+            std::time::Duration::from_secs(settings.s3.upload_url_secs),
+            std::time::Duration::from_secs(settings.s3.download_url_secs),
+        );
         let market = MarketService::new(
             store.clone(),
             chain.clone(),
@@ -194,12 +214,23 @@ impl Engine {
             deliverer.clone(),
             &settings,
         );
-        // Pinpoint comes with the AWS capability; until then pushes are recorded.
-        let recording = Arc::new(RecordingPusher::new());
-        let pusher: Arc<dyn Pusher> = recording.clone();
+        let (pusher, push_log): (Arc<dyn Pusher>, Option<Arc<RecordingPusher>>) =
+            match &settings.pinpoint.application_id {
+                Some(app) => (
+                    Arc::new(PinpointPusher::new(app, &settings.pinpoint).await),
+                    None,
+                ),
+                None => {
+                    let recording = Arc::new(RecordingPusher::new());
+                    (recording.clone(), Some(recording))
+                }
+            };
+        let devices = DeviceService::new(store.clone(), pusher.clone());
+        let push_queue = PushQueue::new(PUSH_QUEUE_CAPACITY);
         let engine = Arc::new(Self {
             chat: ChatService::new(store.clone(), outbox.clone(), settings.ws.max_message_chars),
-            devices: DeviceService::new(store.clone(), pusher.clone()),
+            devices,
+            push_queue,
             ws_connections: WsConnectionService::new(
                 store.clone(),
                 node_id,
@@ -207,7 +238,7 @@ impl Engine {
             )
             .keep_disconnected_for(settings.ws.keep_disconnected_days),
             pusher,
-            push_log: Some(recording),
+            push_log,
             people: PeopleService::new(store.clone(), outbox.clone()),
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(
@@ -217,7 +248,10 @@ impl Engine {
                 settings.social.rerequest_cooldown_days,
             ),
             experiences: ExperienceService::new(store.clone(), outbox.clone()),
-            accounts: AccountService::new(store.clone(), outbox.clone()),
+            accounts: AccountService::new(store.clone(), outbox.clone(), assets.clone()),
+            assets,
+            blobs,
+            local_blobs,
             market,
             chain,
             inbound: InboundService::new(store.clone(), deliverer.clone(), chain_events.clone()),
@@ -243,7 +277,7 @@ impl Engine {
             store = choice.store,
             bus = choice.bus,
             auth = choice.auth,
-            blobs = "local files",
+            blobs = engine.blobs.adapter_name(),
             pusher = engine.pusher.adapter_name(),
             chain = engine.chain.adapter_name(),
             "engine adapters"
@@ -261,6 +295,14 @@ impl Engine {
                 .clone()
                 .run(engine.bus.clone(), engine.shutdown.subscribe()),
         );
+        for _ in 0..PUSH_WORKERS {
+            engine.spawn(
+                engine
+                    .push_queue
+                    .clone()
+                    .worker(engine.devices.clone(), engine.shutdown.subscribe()),
+            );
+        }
         Ok(engine)
     }
 

@@ -2,6 +2,7 @@
 //! adapter and an embedded one (`adapters/`); which one runs is configuration alone.
 //! Services depend on these traits only.
 
+use crate::domain::assets::{Asset, NewAsset, ParentType, Variation};
 use crate::domain::chain_watch::ChainCheckpoint;
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
@@ -59,6 +60,7 @@ pub trait Store:
     + DeviceStore
     + WsConnectionStore
     + ChainWatchStore
+    + AssetStore
     + Send
     + Sync
     + 'static
@@ -611,6 +613,36 @@ pub trait ChatStore: Send + Sync {
 }
 
 #[async_trait]
+pub trait AssetStore: Send + Sync {
+    /// NotFound "Person not found" when the owner is gone.
+    async fn insert_asset(&self, asset: &NewAsset) -> StoreResult<Asset>;
+    async fn asset_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Asset>>;
+    async fn assets_by_uuids(&self, uuids: &[Uuid]) -> StoreResult<Vec<Asset>>;
+    /// A parent's assets, newest first; the cursor is the internal id.
+    async fn list_assets(
+        &self,
+        parent_type: ParentType,
+        parent_uuid: Uuid,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Asset>>;
+    /// Removes the row; NotFound "Asset not found" when it is already gone.
+    async fn delete_asset(&self, id: i64) -> StoreResult<()>;
+    /// Records that `variation` is stored beside the original (idempotent).
+    async fn add_asset_variation(
+        &self,
+        id: i64,
+        variation: Variation,
+        at: Timestamp,
+    ) -> StoreResult<()>;
+    /// The chat a message is in (the internal chat id), for MESSAGE parents.
+    async fn message_chat_id(&self, message_uuid: Uuid) -> StoreResult<Option<i64>>;
+    /// Blob keys (originals) of the assets account deletion removes with the person:
+    /// those on the person, their experiences and their listings. Chat and message
+    /// attachments stay with the chat (the owner becomes none).
+    async fn assets_removed_with_person(&self, person_id: i64) -> StoreResult<Vec<Asset>>;
+}
+
+#[async_trait]
 pub trait DeviceStore: Send + Sync {
     /// Registers a device. A known push token updates that device instead (same uuid):
     /// moved to `device.person_id` if someone else had it, and enabled again.
@@ -848,6 +880,52 @@ impl NotificationSink for StoreOnly {
 }
 
 // ---------------------------------------------------------------------------------------
+// Blobs
+// ---------------------------------------------------------------------------------------
+
+/// A URL that lets whoever holds it do one thing to one object until it expires.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PresignedUrl {
+    pub url: String,
+    pub expires_at: Timestamp,
+}
+
+#[derive(Debug, Error, Clone, PartialEq)]
+pub enum BlobError {
+    /// The storage service cannot be reached or refused the credentials.
+    #[error("blob storage unavailable: {0}")]
+    Unavailable(String),
+    #[error("blob storage error: {0}")]
+    Internal(String),
+}
+
+/// Object storage for asset bytes: S3 (or any S3-compatible server) in production, files
+/// under `data_dir` served by the engine itself embedded. Clients never stream bytes
+/// through the API: they get presigned URLs, each good for one method on one object
+/// until it expires (a PUT also only for the asset's content type).
+#[async_trait]
+pub trait Blobs: Send + Sync + 'static {
+    fn adapter_name(&self) -> &'static str;
+    async fn presign_put(
+        &self,
+        key: &str,
+        content_type: &str,
+        ttl: std::time::Duration,
+    ) -> Result<PresignedUrl, BlobError>;
+    async fn presign_get(
+        &self,
+        key: &str,
+        ttl: std::time::Duration,
+    ) -> Result<PresignedUrl, BlobError>;
+    /// The object's bytes, `None` when it is not there (not uploaded yet). Used by the
+    /// engine itself (image variations), never on a client's path.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, BlobError>;
+    async fn put(&self, key: &str, content_type: &str, bytes: Vec<u8>) -> Result<(), BlobError>;
+    /// Removes the objects; missing ones are not an error.
+    async fn delete(&self, keys: &[String]) -> Result<(), BlobError>;
+}
+
+// ---------------------------------------------------------------------------------------
 // Pusher
 // ---------------------------------------------------------------------------------------
 
@@ -876,5 +954,16 @@ pub enum PushOutcome {
 #[async_trait]
 pub trait Pusher: Send + Sync + 'static {
     fn adapter_name(&self) -> &'static str;
-    async fn push(&self, device: &Device, message: &PushMessage) -> PushOutcome;
+    /// Sends `message` to all of one person's `devices` (one request where the service
+    /// allows it); the outcome of each device, in the order given.
+    async fn push(&self, devices: &[Device], message: &PushMessage) -> Vec<PushOutcome>;
+    /// Whether trade notifications also go by email (Pinpoint with `pinpoint.email_from`).
+    fn sends_email(&self) -> bool {
+        false
+    }
+    /// Sends `message` as an email (subject = title, text = body) to `address`.
+    async fn email(&self, address: &str, message: &PushMessage) -> PushOutcome {
+        let _ = (address, message);
+        PushOutcome::Failed("this pusher sends no email".into())
+    }
 }

@@ -35,6 +35,10 @@ impl Application {
         let listener =
             crate::conn::bind(&http.host, http.port, engine.settings.ws.send_buffer_bytes)?;
         let port = listener.local_addr()?.port();
+        // Local blob URLs point at this server: with port 0 only now is the port known.
+        if let (Some(local), None) = (&engine.local_blobs, &http.public_url) {
+            local.set_base_url(&format!("http://{}:{port}", http.host));
+        }
         let state = web::Data::new(AppState {
             engine: engine.clone(),
             metrics: Arc::new(Metrics::new()),
@@ -88,6 +92,7 @@ impl Application {
                 .app_data(web::PathConfig::default().error_handler(extractors::path))
                 .app_data(web::QueryConfig::default().error_handler(extractors::query))
                 .configure(|cfg| openapi::routes(cfg, document))
+                .configure(routes::blobs::routes)
                 .default_service(web::to(route_not_found))
                 // Inner to outer: the text guard, the rate limits (cheapest refusal
                 // first), then metrics and the request span, which see every answer.

@@ -1,5 +1,7 @@
 //! Adapters: one folder per port, one file per implementation.
 
+pub(crate) mod aws;
+pub mod blobs;
 pub mod bus;
 pub mod chain;
 pub mod pusher;

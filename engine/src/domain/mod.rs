@@ -1,6 +1,7 @@
 //! Pure domain: types that parse instead of validate, state machines, money. Nothing here
 //! does I/O, so every rule can be unit-tested without a store.
 
+pub mod assets;
 pub mod chain_watch;
 pub mod chat;
 pub mod connections;

@@ -49,6 +49,15 @@ impl NotificationType {
         Self::ALL.into_iter().find(|t| t.as_str() == raw)
     }
 
+    /// Trade outcomes that also go by email when email is on (the overview's "push
+    /// notification, email or SMS whenever applicable"): money moved or was returned.
+    pub fn goes_by_email(self) -> bool {
+        matches!(
+            self,
+            Self::PaymentConfirmed | Self::ListingCompleted | Self::OrderCancelled
+        )
+    }
+
     pub fn category(self) -> NotificationCategory {
         match self {
             Self::ConnectionRequest | Self::ConnectionAccepted => NotificationCategory::Social,

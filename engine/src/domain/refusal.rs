@@ -72,6 +72,8 @@ pub enum Refusal {
     WalletNotFound,
     #[error("Order not found")]
     OrderNotFound,
+    #[error("Asset not found")]
+    AssetNotFound,
     #[error("Chat not found")]
     ChatNotFound,
     #[error("WsConnection not found")]
@@ -139,6 +141,10 @@ pub enum Refusal {
     #[error("You already registered this wallet address")]
     WalletAddressTaken,
 
+    // --- assets -------------------------------------------------------------------------
+    #[error("Asset already exists")]
+    AssetExists,
+
     // --- realtime -----------------------------------------------------------------------
     #[error("uuid is already used by another message")]
     MessageUuidTaken,
@@ -162,6 +168,7 @@ impl Refusal {
                 | Self::OfferNotFound
                 | Self::WalletNotFound
                 | Self::OrderNotFound
+                | Self::AssetNotFound
                 | Self::ChatNotFound
                 | Self::WsConnectionNotFound
         )

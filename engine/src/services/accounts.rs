@@ -9,6 +9,7 @@ use crate::domain::time;
 use crate::error::{Error, Problems, Result};
 use crate::events::{AccountDeleted, Event, EventEnvelope};
 use crate::ports::Store;
+use crate::services::assets::AssetService;
 use crate::services::outbox::OutboxSignal;
 use crate::services::people::Caller;
 use serde::Deserialize;
@@ -34,11 +35,16 @@ pub struct RemoveAccountDto {
 pub struct AccountService {
     store: Arc<dyn Store>,
     outbox: OutboxSignal,
+    assets: AssetService,
 }
 
 impl AccountService {
-    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal) -> Self {
-        Self { store, outbox }
+    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal, assets: AssetService) -> Self {
+        Self {
+            store,
+            outbox,
+            assets,
+        }
     }
 
     /// Deletes the caller's account `uuid`. Another person's account is 403, an unknown
@@ -67,10 +73,17 @@ impl AccountService {
             person_uuid,
             reason: reason.flatten(),
         });
+        // Which objects go is read before the rows do; they are removed only after the
+        // deletion committed, so a refused deletion (escrow) keeps every byte.
+        let gone = match &caller.person {
+            Some(p) => self.store.assets_removed_with_person(p.id).await?,
+            None => Vec::new(),
+        };
         self.store
             .delete_account(account.id, &[EventEnvelope::new(event, at)])
             .await?;
         self.outbox.nudge();
+        self.assets.remove_objects(&gone).await;
         tracing::info!(account = %account.uuid, person = ?person_uuid, "account deleted with everything that was theirs");
         Ok(())
     }

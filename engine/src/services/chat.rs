@@ -2,6 +2,7 @@
 //! one's chats, reading a chat's history (participants only), and the two steps a chat
 //! room takes for every message: parse the draft, store it with the chat's next seq.
 
+use crate::domain::assets;
 use crate::domain::chat::{
     self, Chat, ChatFilter, ChatSummary, ChatType, Message, MessageDraft, MessageFilter,
     MessageInsert, NewChat, NewMessage,
@@ -430,6 +431,21 @@ impl ChatService {
         }
     }
 
+    /// A message may only name assets its sender uploaded to this chat (403 otherwise);
+    /// the store moves them to the message in the transaction that stores it.
+    async fn check_assets(&self, chat: &Chat, sender: &Person, draft: &MessageDraft) -> Result<()> {
+        if draft.asset_uuids.is_empty() {
+            return Ok(());
+        }
+        let found = self.store.assets_by_uuids(&draft.asset_uuids).await?;
+        for uuid in &draft.asset_uuids {
+            let asset = found.iter().find(|a| a.uuid == *uuid);
+            assets::check_message_link(asset, sender.uuid, chat.uuid, draft.uuid)
+                .map_err(|refusal| Error::forbidden(refusal.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Stores a message with its chat's next seq, if [`chat::may_post`] allows it:
     /// `members` are the chat's participants (which never change for a CONTACT chat);
     /// whether the two are still contacts is read from the store for every message.
@@ -456,6 +472,7 @@ impl ChatService {
             _ => true,
         };
         chat::may_post(chat.chat_type, is_participant, still_contacts)?;
+        self.check_assets(chat, sender, draft).await?;
         let at = time::now();
         let new = NewMessage {
             uuid: draft.uuid,

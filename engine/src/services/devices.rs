@@ -97,6 +97,27 @@ fn required<'a>(problems: &mut Problems, field: &str, raw: Option<&'a str>) -> O
 }
 
 impl DeviceService {
+    /// Trade notifications by email, to the person's address (when the pusher has an
+    /// email channel). Best effort like pushes: problems are logged.
+    async fn email(&self, person_uuid: Uuid, message: &PushMessage) {
+        let person = match self.store.person_by_uuid(person_uuid).await {
+            Ok(Some(p)) => p,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(person = %person_uuid, error = %e, "cannot read person; email skipped");
+                return;
+            }
+        };
+        match self.pusher.email(&person.email, message).await {
+            PushOutcome::Sent => {
+                tracing::debug!(person = %person_uuid, kind = message.notification_type.as_str(), "emailed")
+            }
+            other => {
+                tracing::warn!(person = %person_uuid, outcome = ?other, "email not sent")
+            }
+        }
+    }
+
     pub fn new(store: Arc<dyn Store>, pusher: Arc<dyn Pusher>) -> Self {
         Self { store, pusher }
     }
@@ -163,29 +184,35 @@ impl DeviceService {
                 return report;
             }
         };
-        for device in &list {
-            match self.pusher.push(device, message).await {
-                PushOutcome::Sent => report.sent += 1,
-                PushOutcome::DeadToken => {
-                    report.disabled += 1;
-                    match self
-                        .store
-                        .disable_device(device.id, &device.push_token, time::now())
-                        .await
-                    {
-                        Ok(_) => {
-                            tracing::info!(device = %device.uuid, "push token dead; device disabled")
-                        }
-                        Err(e) => {
-                            tracing::warn!(device = %device.uuid, error = %e, "push token dead; could not disable device")
+        if !list.is_empty() {
+            let outcomes = self.pusher.push(&list, message).await;
+            for (device, outcome) in list.iter().zip(outcomes) {
+                match outcome {
+                    PushOutcome::Sent => report.sent += 1,
+                    PushOutcome::DeadToken => {
+                        report.disabled += 1;
+                        match self
+                            .store
+                            .disable_device(device.id, &device.push_token, time::now())
+                            .await
+                        {
+                            Ok(_) => {
+                                tracing::info!(device = %device.uuid, "push token dead; device disabled")
+                            }
+                            Err(e) => {
+                                tracing::warn!(device = %device.uuid, error = %e, "push token dead; could not disable device")
+                            }
                         }
                     }
-                }
-                PushOutcome::Failed(reason) => {
-                    report.failed += 1;
-                    tracing::warn!(device = %device.uuid, %reason, "push failed");
+                    PushOutcome::Failed(reason) => {
+                        report.failed += 1;
+                        tracing::warn!(device = %device.uuid, %reason, "push failed");
+                    }
                 }
             }
+        }
+        if message.notification_type.goes_by_email() && self.pusher.sends_email() {
+            self.email(person_uuid, message).await;
         }
         tracing::debug!(person = %person_uuid, kind = message.notification_type.as_str(), ?report, "pushed");
         report

@@ -2,6 +2,7 @@
 //! input into domain types, and hands the store one atomic change with its events.
 
 pub mod accounts;
+pub mod assets;
 pub mod chain_watcher;
 pub mod chain_webhook;
 pub mod chat;
@@ -13,6 +14,7 @@ pub mod market;
 pub mod notifications;
 pub mod outbox;
 pub mod people;
+pub mod push_queue;
 pub mod ws_connections;
 
 use serde::{Deserialize, Deserializer};

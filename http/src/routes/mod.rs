@@ -2,6 +2,8 @@
 //! utoipa's service config, so a handler cannot be routed without being documented.
 
 pub mod accounts;
+pub mod assets;
+pub mod blobs;
 pub mod categories;
 pub mod chats;
 pub mod connections;
@@ -28,6 +30,7 @@ pub fn configure(cfg: &mut ServiceConfig, dev_mode: bool) {
     notifications::configure(cfg);
     connections::configure(cfg);
     experiences::configure(cfg);
+    assets::configure(cfg);
     // marketplace
     categories::configure(cfg);
     listings::configure(cfg);

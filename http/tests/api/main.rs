@@ -4,6 +4,7 @@
 mod harness;
 
 mod accounts_delete;
+mod assets;
 mod auth;
 mod categories;
 mod chats;
@@ -21,6 +22,7 @@ mod offers;
 mod openapi;
 mod orders;
 mod people;
+mod pinpoint;
 mod postman;
 mod realtime;
 mod security;

@@ -131,8 +131,15 @@ on_both_stores! {
                    "messageContent": "Hello", "assetUuids": [], "seq": 1,
                    "createdAt": created_at, "updatedAt": created_at}], "after": null})
         );
-        // Assets ride along as given.
-        let asset = new_uuid();
+        // Assets ride along: ones the sender uploaded to this chat (POST /assets).
+        let asset = app
+            .post("/assets", Some(&bob.token), json!({"parentType": "CHAT", "parentUuid": chat, "mimeType": "image/png"}))
+            .await
+            .expect(201)
+            .body["uuid"]
+            .as_str()
+            .unwrap()
+            .to_string();
         let uuid2 = new_uuid();
         b.send_json(json!({"action": "sendMessage", "data": {"chatUuid": chat, "uuid": uuid2,
                            "messageContent": "", "assetUuids": [asset]}})).await;

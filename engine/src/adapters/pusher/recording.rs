@@ -54,23 +54,28 @@ impl Pusher for RecordingPusher {
         "recording"
     }
 
-    async fn push(&self, device: &Device, message: &PushMessage) -> PushOutcome {
-        if device.push_token.starts_with(DEAD_TOKEN_PREFIX) {
-            return PushOutcome::DeadToken;
-        }
+    async fn push(&self, devices: &[Device], message: &PushMessage) -> Vec<PushOutcome> {
         let mut log = self.log.lock();
-        if log.len() == KEEP {
-            log.pop_front();
-        }
-        log.push_back(RecordedPush {
-            notification_type: message.notification_type,
-            person_uuid: device.person_uuid,
-            device_uuid: device.uuid,
-            title: message.title.clone(),
-            body: message.body.clone(),
-            data: message.data.clone(),
-            sent_at: time::now(),
-        });
-        PushOutcome::Sent
+        devices
+            .iter()
+            .map(|device| {
+                if device.push_token.starts_with(DEAD_TOKEN_PREFIX) {
+                    return PushOutcome::DeadToken;
+                }
+                if log.len() == KEEP {
+                    log.pop_front();
+                }
+                log.push_back(RecordedPush {
+                    notification_type: message.notification_type,
+                    person_uuid: device.person_uuid,
+                    device_uuid: device.uuid,
+                    title: message.title.clone(),
+                    body: message.body.clone(),
+                    data: message.data.clone(),
+                    sent_at: time::now(),
+                });
+                PushOutcome::Sent
+            })
+            .collect()
     }
 }

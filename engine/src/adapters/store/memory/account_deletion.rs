@@ -23,6 +23,8 @@ impl State {
 
     /// The cascade: everything that is the person's, as `ON DELETE` does in PostgreSQL.
     fn remove_everything_of(&mut self, person_id: i64) {
+        // assets first: which experiences are the person's is still known
+        self.remove_person_assets(person_id);
         // social
         self.connections.retain(|_, c| !c.involves(person_id));
         let experiences: Vec<i64> = self
@@ -48,7 +50,6 @@ impl State {
             self.cancel_unpaid_orders_of(uuid, crate::domain::time::now());
             self.remove_person_market_data(uuid);
         }
-        // TODO(assets): the person's asset objects, when assets exist.
         self.persons.remove(&person_id);
     }
 }

@@ -32,6 +32,15 @@ pub(crate) struct ChatRow {
     by_seq: BTreeMap<i64, i64>,
 }
 
+impl ChatTables {
+    pub(crate) fn message_chat_id(&self, message_uuid: Uuid) -> Option<i64> {
+        self.message_by_uuid
+            .get(&message_uuid)
+            .and_then(|id| self.messages.get(id))
+            .map(|m| m.chat_id)
+    }
+}
+
 impl State {
     fn chat_summary(&self, row: &ChatRow) -> ChatSummary {
         ChatSummary {
@@ -236,6 +245,8 @@ impl ChatStore for MemoryStore {
         };
         s.chats.messages.insert(id, message.clone());
         s.chats.message_by_uuid.insert(new.uuid, id);
+        let chat_uuid = message.chat_uuid;
+        s.link_message_assets(new.sender_id, chat_uuid, new.uuid, &new.asset_uuids, new.at);
         s.record(events);
         Ok(MessageInsert::Created(message))
     }

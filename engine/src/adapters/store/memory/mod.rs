@@ -6,6 +6,7 @@
 //! columns do, so cursors behave alike.
 
 mod account_deletion;
+mod assets;
 mod chain_watch;
 mod chat;
 mod devices;
@@ -64,6 +65,7 @@ pub(crate) struct State {
     pub ws: ws_connections::WsTables,
     // chain watcher
     pub chain_watch: chain_watch::ChainWatchTables,
+    pub assets: assets::AssetTable,
 }
 
 pub(crate) struct OutboxEntry {

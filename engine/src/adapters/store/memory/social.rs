@@ -39,6 +39,7 @@ impl State {
     pub(crate) fn remove_experience(&mut self, id: i64) -> Option<Experience> {
         let removed = self.experiences.remove(&id)?;
         self.reactions.retain(|_, r| r.experience_id != id);
+        self.remove_experience_assets(removed.uuid);
         Some(removed)
     }
 

@@ -81,7 +81,9 @@ impl AccountDeletionStore for PgStore {
                 )
                 .await?;
             delete_experience_assets_tx(&tx, &experiences).await?;
-            // TODO(assets): the person's own asset objects (PERSON parent) and the blobs.
+            // Their own assets (on themself, their listings); the blobs go after the
+            // commit (AccountService), chat attachments stay, ownerless.
+            super::assets::delete_person_assets_tx(&tx, person_id).await?;
         }
         tx.exec("DELETE FROM account WHERE id = $1", &[&account_id])
             .await?;

@@ -290,6 +290,15 @@ impl ChatStore for PgStore {
                 |r| Ok(r.get(0)),
             )
             .await?;
+        super::assets::link_message_assets_tx(
+            &tx,
+            new.sender_id,
+            chat_uuid,
+            new.uuid,
+            &new.asset_uuids,
+            new.at,
+        )
+        .await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(MessageInsert::Created(Message {

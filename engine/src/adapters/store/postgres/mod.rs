@@ -2,6 +2,7 @@
 //! transaction per change (outbox rows included).
 
 mod account_deletion;
+pub(crate) mod assets;
 mod chain_watch;
 mod chat;
 mod devices;
@@ -293,6 +294,10 @@ const CONSTRAINT_REFUSALS: &[(&str, Refusal)] = &[
     ("listing_category_id_fkey", Refusal::CategoryNotFound),
     ("offer_listing_id_fkey", Refusal::ListingNotFound),
     ("person_account_id_fkey", Refusal::AccountNotFound),
+    // assets
+    ("asset_uuid_key", Refusal::AssetExists),
+    ("asset_s3_key_key", Refusal::AssetExists),
+    ("asset_owner_person_id_fkey", Refusal::PersonNotFound),
     // realtime
     ("message_uuid_key", Refusal::MessageUuidTaken),
     ("message_chat_uuid_key", Refusal::MessageUuidTaken),

@@ -535,8 +535,8 @@ impl SocialStore for PgStore {
 
 /// Deletes the asset rows whose parent is one of these experiences (the `asset` table
 /// has no foreign key to its polymorphic parent, so nothing cascades on its own).
-// TODO(assets): the blob objects of these rows must go too; the assets capability adds
-// that (it owns the Blobs port), here or in a consumer of `experience.deleted`.
+// TODO(assets): the blob objects of a deleted experience's assets still stay in storage
+// (account deletion removes them; `DELETE /experiences` does not yet).
 pub(crate) async fn delete_experience_assets_tx(
     tx: &Tx<'_>,
     experience_uuids: &[Uuid],
