@@ -132,8 +132,18 @@ impl SimulatedChain {
                 .address(),
             None => signer.address(),
         };
+        // Each ledger is a chain of its own (it lives in memory: an engine restarted on
+        // PostgreSQL starts a new one). A random genesis makes its block and transaction
+        // hashes its own too, so the store's dedupe of (tx hash, log index) never takes a
+        // new ledger's payment for a replay of an old ledger's.
         let genesis = Block {
-            hash: keccak256(b"metmos simulated genesis"),
+            hash: keccak256(
+                [
+                    b"metmos simulated genesis".as_slice(),
+                    uuid::Uuid::new_v4().as_bytes(),
+                ]
+                .concat(),
+            ),
             timestamp: unix_now(),
             logs: Vec::new(),
             before: State::default(),
@@ -184,7 +194,15 @@ impl SimulatedChain {
     fn mine(ledger: &mut Ledger, before: State, logs: Vec<EscrowLog>) -> B256 {
         ledger.nonce += 1;
         let number = ledger.blocks.len() as u64;
-        let tx_hash = keccak256([b"tx".as_slice(), &ledger.nonce.to_be_bytes()].concat());
+        let genesis = ledger.blocks.first().map(|b| b.hash).unwrap_or_default();
+        let tx_hash = keccak256(
+            [
+                b"tx".as_slice(),
+                genesis.as_slice(),
+                &ledger.nonce.to_be_bytes(),
+            ]
+            .concat(),
+        );
         let parent = ledger.blocks.last().map(|b| b.hash).unwrap_or_default();
         let hash = keccak256(
             [
