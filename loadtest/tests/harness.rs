@@ -1,5 +1,6 @@
 //! The harness as its users run it: the real `metmos-load` binary, a short `chat` run and a
-//! short `connections` run against its own baseline server, their JSON reports checked for
+//! short `connections` run against its own baseline server, a short `trade` run against the
+//! engine's debug binary, their JSON reports checked for
 //! honest numbers, and the HTML report opened in a real headless browser (Debian's chromium,
 //! which scripts/test installs) to see its charts drawn.
 //!
@@ -132,6 +133,67 @@ fn a_short_connections_run_against_the_baseline_pings_every_connection() {
         run["extra"]["server KB per connection"].as_f64().is_some(),
         "{run}"
     );
+}
+
+/// The engine's debug binary that cargo built for the workspace: `target/debug/metmos`, next
+/// to this test's own `target/debug/deps/harness-…`. `CARGO_BIN_EXE_metmos` only exists
+/// inside the engine's own package, so it is found from where this test runs.
+fn engine_bin() -> PathBuf {
+    let me = std::env::current_exe().expect("the test binary's path");
+    // target/debug/deps/harness-… → target/debug
+    let profile_dir = me
+        .parent()
+        .and_then(Path::parent)
+        .expect("the test binary lives in target/<profile>/deps");
+    let bin = profile_dir.join(format!("metmos{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        bin.is_file(),
+        "no engine binary at {}: build it first with `cargo build -p metmos-http` \
+         (`cargo test --workspace` builds it)",
+        bin.display()
+    );
+    bin
+}
+
+#[test]
+fn a_short_trade_run_against_the_engine_completes_flows_through_the_escrow() {
+    let dir = tempfile::tempdir().unwrap();
+    let prefix = dir.path().join("trade");
+    let engine = engine_bin();
+    let (ok, stdout, stderr) = metmos_load(&[
+        "trade",
+        "--engine-bin",
+        engine.to_str().unwrap(),
+        "--vus",
+        "2",
+        "--warmup",
+        "500ms",
+        "--duration",
+        "3s",
+        "--drain",
+        "5s",
+        "--quiet",
+        "--out",
+        prefix.to_str().unwrap(),
+    ]);
+    assert!(ok, "trade failed\n{stdout}\n{stderr}");
+    let r = read_json(&prefix);
+    assert_eq!(r["scenario"], "trade");
+    let run = &r["runs"][0];
+    assert_eq!(run["target"], "engine");
+    // Flows went all the way to COMPLETED through the real pay and complete routes: none
+    // stopped at the order (the answer to missing escrow routes), none failed.
+    let completed = count(run, "flows completed");
+    assert!(completed > 0, "no flow completed: {run}");
+    assert_eq!(count(run, "flows to the order (no escrow)"), 0, "{run}");
+    assert_eq!(run["errors"], serde_json::json!({}), "{run}");
+    assert_eq!(run["notes"], serde_json::json!([]), "{run}");
+    for step in ["pay → PAID", "complete → COMPLETED", "whole flow"] {
+        assert!(
+            run["latencies"][step]["count"].as_u64().unwrap_or(0) >= completed,
+            "{step} not measured for every completed flow: {run}"
+        );
+    }
 }
 
 #[test]

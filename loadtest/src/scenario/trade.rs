@@ -254,6 +254,13 @@ async fn flow(shared: &Shared, vu: &Vu, in_window: bool) -> Result<Reached, Stri
         )
         .await
     {
+        // The simulated chain answers 200 for a payment the escrow reverted (its reason in
+        // `reverted`, no `txHash`): the order would never become PAID, so fail now rather
+        // than wait out --pay-timeout.
+        Ok(v) if v["reverted"].is_string() => {
+            // Counted by cause like every other error, so the reason (free text) stays out.
+            return Err("pay: reverted".into());
+        }
         Ok(_) => {
             if in_window {
                 shared.rec.latency("pay (accepted)", t0.elapsed(), None);
