@@ -13,6 +13,7 @@ mod cluster;
 mod connections;
 mod errors;
 mod escrow;
+mod escrow_ethereum;
 mod ethereum;
 mod experiences;
 mod list_conventions;
