@@ -416,3 +416,143 @@ impl Drop for PrivatePostgres {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
+
+/// A RabbitMQ node of the test's own (its own node name, AMQP and distribution ports,
+/// data and log dirs in a temp dir), for tests that stop or restart the broker: the
+/// shared broker on 5672 serves other tests meanwhile and is never touched. Its config
+/// file replaces /etc/rabbitmq/rabbitmq.conf, which pins the listener to 5672 (already
+/// taken); no plugins, so management's 15672 is not bound either. Stopped and its dirs
+/// removed on drop.
+pub struct PrivateRabbit {
+    pub port: u16,
+    /// `amqp://guest:guest@127.0.0.1:<port>/%2f` (guest may log in from loopback).
+    pub url: String,
+    pub node: String,
+    dir: std::path::PathBuf,
+}
+
+impl PrivateRabbit {
+    fn free_port() -> Result<u16, String> {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .map(|a| a.port())
+            .map_err(|e| e.to_string())
+    }
+
+    fn listening(port: u16) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok()
+    }
+
+    /// The last lines of the node's log, for error messages.
+    fn log_tail(&self) -> String {
+        let log = self.dir.join("log").join(format!("{}.log", self.node));
+        let text = std::fs::read_to_string(&log).unwrap_or_else(|e| format!("{log:?}: {e}"));
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    fn ctl(&self, args: &[&str]) -> Result<(), String> {
+        let out = std::process::Command::new("rabbitmqctl")
+            .args(["-n", &self.node])
+            .args(args)
+            .output()
+            .map_err(|e| format!("rabbitmqctl: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "rabbitmqctl {args:?}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ))
+        }
+    }
+
+    fn wait_for(&self, up: bool) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while Self::listening(self.port) != up {
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "node {} port {} not {} after 60 s; log:\n{}",
+                    self.node,
+                    self.port,
+                    if up { "up" } else { "down" },
+                    self.log_tail()
+                ));
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        Ok(())
+    }
+
+    /// Starts the node and waits for its AMQP port (blocking, ~15 s: call from
+    /// `spawn_blocking`).
+    pub fn start() -> Result<Self, String> {
+        let port = Self::free_port()?;
+        let dist = Self::free_port()?;
+        let id = Uuid::new_v4().simple().to_string();
+        let node = format!("metmos_t{}@localhost", &id[..12]);
+        let dir = std::env::temp_dir().join(format!("metmos-rabbit-{id}"));
+        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+        std::fs::write(dir.join("enabled_plugins"), "[].\n").map_err(|e| e.to_string())?;
+        std::fs::write(
+            dir.join("rabbitmq.conf"),
+            format!("listeners.tcp.local = 127.0.0.1:{port}\n"),
+        )
+        .map_err(|e| e.to_string())?;
+        // Run as root, the packaged `rabbitmq-server` re-executes itself as the
+        // `rabbitmq` user (keeping the environment), which must own the node's dirs:
+        // a root-owned dir is why the node used to die at start-up, before any log.
+        let _ = std::process::Command::new("chown")
+            .args(["-R", "rabbitmq:rabbitmq", &dir.to_string_lossy()])
+            .status();
+        let rabbit = Self {
+            port,
+            url: format!("amqp://guest:guest@127.0.0.1:{port}/%2f"),
+            node,
+            dir,
+        };
+        let path = |p: &str| rabbit.dir.join(p).to_string_lossy().into_owned();
+        let out = std::process::Command::new("rabbitmq-server")
+            .arg("-detached")
+            .env("RABBITMQ_NODENAME", &rabbit.node)
+            .env("RABBITMQ_NODE_PORT", port.to_string())
+            .env("RABBITMQ_DIST_PORT", dist.to_string())
+            .env("RABBITMQ_MNESIA_BASE", path("mnesia"))
+            .env("RABBITMQ_LOG_BASE", path("log"))
+            .env("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins"))
+            .env("RABBITMQ_PID_FILE", path("pid"))
+            .env("RABBITMQ_CONFIG_FILE", path("rabbitmq.conf"))
+            .output()
+            .map_err(|e| format!("rabbitmq-server: {e}"))?;
+        if !out.status.success() {
+            return Err(format!(
+                "rabbitmq-server -detached: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ));
+        }
+        rabbit.wait_for(true)?;
+        Ok(rabbit)
+    }
+
+    /// `rabbitmqctl stop_app`: the broker closes every connection and its port, the
+    /// node (and its durable queues) stays. Blocking.
+    pub fn stop_app(&self) -> Result<(), String> {
+        self.ctl(&["stop_app"])?;
+        self.wait_for(false)
+    }
+
+    /// `rabbitmqctl start_app`, then waits for the port. Blocking.
+    pub fn start_app(&self) -> Result<(), String> {
+        self.ctl(&["start_app"])?;
+        self.wait_for(true)
+    }
+}
+
+impl Drop for PrivateRabbit {
+    fn drop(&mut self) {
+        let _ = self.ctl(&["stop"]);
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -2,7 +2,8 @@
 //! processes (the `metmos` binary) share PostgreSQL and RabbitMQ (a database and a
 //! virtual host of their own per test) with an in-process node; "the broker going away"
 //! cuts only this test's TCP path to it ([`TcpCut`]), since the shared broker serves
-//! other tests meanwhile.
+//! other tests meanwhile; a real broker restart (`stop_app`/`start_app`) happens on a
+//! node of the test's own ([`metmos_engine::testing::PrivateRabbit`]).
 
 use crate::harness::{Backend, TestApp, TestUser};
 use crate::ws_client::{WsClient, contact_chat, new_uuid, wait_for_ws_statuses};
@@ -482,36 +483,90 @@ async fn broker_outage_mid_burst_loses_nothing() {
     cut.restore().await.unwrap();
     work(4, &mut ws).await;
 
-    // Every committed event, in commit order.
-    let (client, conn) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let committed: Vec<Uuid> = client
-        .query("SELECT event_id FROM outbox ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    let mut first_seen: Vec<Uuid> = Vec::new();
-    let mut seen = HashSet::new();
-    while seen.len() < committed.len() {
-        let d = tokio::time::timeout(Duration::from_secs(10), sub.deliveries.recv())
+    assert_every_event_arrives_in_commit_order(&db_url, &mut sub).await;
+    assert!(integration.healthy().await);
+}
+
+/// A real broker restart mid-burst (issue 12): a RabbitMQ node of the test's own (the
+/// shared one serves other tests) does `stop_app` while trades and chats run, stays down
+/// for a few of them, then `start_app`: every event reaches a queue bound on that broker
+/// at least once, in per-aggregate order, none lost.
+#[actix_web::test]
+async fn broker_restart_mid_burst_loses_nothing() {
+    use metmos_engine::testing::PrivateRabbit;
+    use std::sync::Arc;
+    let rabbit = Arc::new(
+        tokio::task::spawn_blocking(PrivateRabbit::start)
             .await
-            .unwrap_or_else(|_| panic!("only {} of {} events arrived", seen.len(), committed.len()))
-            .unwrap();
-        if seen.insert(d.envelope.event_id) {
-            first_seen.push(d.envelope.event_id);
-        }
-        d.ack().await.unwrap();
-    }
-    assert_eq!(first_seen, committed, "all of them, in commit order");
-    assert!(
-        committed.len() > 50,
-        "trades and chats ran: {}",
-        committed.len()
+            .unwrap()
+            .expect("private RabbitMQ node"),
     );
+    let db = ScratchDatabase::create().await.expect("database");
+    let db_url = db.url.clone();
+    let app = TestApp::spawn_on(
+        Backend::Postgres,
+        Some(db),
+        &[
+            ("database.url", &db_url),
+            ("amqp.url", &rabbit.url),
+            ("ws.messages_per_second", "10000"),
+            ("ws.burst", "10000"),
+        ],
+    )
+    .await;
+    let settings = AmqpSettings {
+        url: Some(rabbit.url.clone()),
+        prefetch: 256,
+        delivery_limit: 3,
+    };
+    // Durable quorum queue, bound before the burst: it keeps what it got across the
+    // restart, and the subscriber reconnects by itself.
+    let integration = RabbitMqBus::new(&rabbit.url, &settings);
+    let mut sub = integration.subscribe("integration", "#").await.unwrap();
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let chat = contact_chat(&app, &alice, &bob).await;
+    let mut ws = WsClient::connect(&app, &alice.token).await;
+
+    let work = async |round: usize, ws: &mut WsClient| {
+        let listing = crate::market::published(&app, &alice, json!({})).await;
+        crate::market::offer(&app, &bob, &listing, "0.5").await;
+        for i in 0..10 {
+            ws.send_message(&chat, &new_uuid(), &format!("round {round} msg {i}"))
+                .await;
+        }
+        let mut acks = 0;
+        while acks < 10 {
+            if ws.next_json().await["type"] == "ack" {
+                acks += 1;
+            }
+        }
+    };
+    work(0, &mut ws).await;
+    // The broker stops while a round is in flight.
+    let stopping = {
+        let rabbit = rabbit.clone();
+        tokio::task::spawn_blocking(move || rabbit.stop_app())
+    };
+    let (stopped, ()) = tokio::join!(stopping, work(1, &mut ws));
+    stopped.unwrap().expect("stop_app");
+    for round in 2..=3 {
+        work(round, &mut ws).await;
+    }
+    assert!(
+        app.engine.store.outbox_backlog().await.unwrap() > 0,
+        "the outbox grows while the broker is down"
+    );
+    // And starts again while another is in flight.
+    let starting = {
+        let rabbit = rabbit.clone();
+        tokio::task::spawn_blocking(move || rabbit.start_app())
+    };
+    let (started, ()) = tokio::join!(starting, work(4, &mut ws));
+    started.unwrap().expect("start_app");
+    work(5, &mut ws).await;
+
+    assert_every_event_arrives_in_commit_order(&db_url, &mut sub).await;
     assert!(integration.healthy().await);
 }
 
@@ -596,4 +651,41 @@ async fn postgres_restart_under_load_loses_no_acked_message() {
     let lost: Vec<&String> = acked.iter().filter(|u| !stored.contains(*u)).collect();
     assert!(lost.is_empty(), "acked but not stored: {lost:?}");
     drop(app);
+}
+
+/// Every event the outbox committed reaches `sub` at least once, first seen in commit
+/// order (so in order per aggregate), none lost; and trades and chats did run.
+async fn assert_every_event_arrives_in_commit_order(
+    db_url: &str,
+    sub: &mut metmos_engine::ports::Subscription,
+) {
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let committed: Vec<Uuid> = client
+        .query("SELECT event_id FROM outbox ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    let mut first_seen: Vec<Uuid> = Vec::new();
+    let mut seen = HashSet::new();
+    while seen.len() < committed.len() {
+        let d = tokio::time::timeout(Duration::from_secs(10), sub.deliveries.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {} events arrived", seen.len(), committed.len()))
+            .unwrap();
+        if seen.insert(d.envelope.event_id) {
+            first_seen.push(d.envelope.event_id);
+        }
+        d.ack().await.unwrap();
+    }
+    assert_eq!(first_seen, committed, "all of them, in commit order");
+    assert!(
+        committed.len() > 50,
+        "trades and chats ran: {}",
+        committed.len()
+    );
 }
