@@ -45,6 +45,11 @@ pub struct TrackOrder(pub Order);
 #[rtype(result = "usize")]
 pub struct ActiveOrderActors;
 
+/// How many times the supervisor restarted a failed OrderActor (tests, metrics).
+#[derive(Message)]
+#[rtype(result = "u64")]
+pub struct OrderActorRestarts;
+
 /// Makes the actor of an offer fail (tests): the supervisor restarts it.
 #[derive(Message)]
 #[rtype(result = "bool")]
@@ -249,6 +254,14 @@ impl Handler<ActiveOrderActors> for OrderSupervisor {
 
     fn handle(&mut self, _: ActiveOrderActors, _: &mut Context<Self>) -> usize {
         self.actors.values().filter(|(_, a)| a.connected()).count()
+    }
+}
+
+impl Handler<OrderActorRestarts> for OrderSupervisor {
+    type Result = u64;
+
+    fn handle(&mut self, _: OrderActorRestarts, _: &mut Context<Self>) -> u64 {
+        self.restarts
     }
 }
 

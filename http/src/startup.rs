@@ -26,6 +26,7 @@ pub struct Application {
     /// `/metrics` alone on `metrics.bind`, when set.
     metrics_server: Option<(u16, Server)>,
     engine: Arc<Engine>,
+    orders: metmos_actors::order_supervisor::Orders,
 }
 
 impl Application {
@@ -45,6 +46,7 @@ impl Application {
             realtime: metmos_actors::Realtime::start(engine.clone()),
             orders: metmos_actors::order_supervisor::Orders::start(engine.clone()),
         });
+        let orders = state.orders.clone();
         let max_body = http.max_body_bytes;
         let dev_mode = engine.auth.mode() == AuthMode::Dev;
         let limits = web::Data::new(RateLimits::new(&engine.settings.rate_limits));
@@ -142,11 +144,17 @@ impl Application {
             server,
             metrics_server,
             engine,
+            orders,
         })
     }
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The order supervisor this app runs (tests drive and inspect it).
+    pub fn orders(&self) -> &metmos_actors::order_supervisor::Orders {
+        &self.orders
     }
 
     /// The port of the separate `/metrics` listener (`metrics.bind`), if any.

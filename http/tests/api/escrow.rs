@@ -12,6 +12,7 @@ use crate::market::{
 };
 use crate::on_both_stores;
 use alloy_primitives::{Address, U256};
+use metmos_actors::order_supervisor::ActiveOrderActors;
 use metmos_engine::adapters::chain::simulated::SimulatedChain;
 use metmos_engine::domain::escrow::{ChainEvent, EscrowLog};
 use metmos_engine::domain::order::PaymentKind;
@@ -216,6 +217,34 @@ on_both_stores! {
         for who in [&poster, &provider] {
             assert_eq!(trade_notes(&app, who, "ORDER_CANCELLED").await.len(), 1);
         }
+    }
+
+    async fn a_crashed_order_actor_is_restarted_and_its_order_carries_on(app) {
+        use metmos_actors::order_supervisor::{CrashOrderActor, OrderActorRestarts};
+        let chain = sim(&app);
+        let (poster, buyer) = (app.user("poster").await, app.user("buyer").await);
+        let (listing, offer_uuid) = accepted_trade(&app, &poster, &buyer, "0.115").await;
+        let order = create_order(&app, &buyer, &offer_uuid).await;
+        let offer_id = Uuid::parse_str(&offer_uuid).unwrap();
+        assert_eq!(app.orders.send(OrderActorRestarts).await.unwrap(), 0);
+        assert!(app.orders.send(CrashOrderActor(offer_id)).await.unwrap(), "the order's actor runs");
+        // The supervisor restarts it on its own (no command or chain event asks it to).
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while app.orders.send(OrderActorRestarts).await.unwrap() == 0 {
+            assert!(tokio::time::Instant::now() < deadline, "the crashed actor was never restarted");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(app.orders.send(ActiveOrderActors).await.unwrap(), 1, "one actor again, for the offer");
+        // The restarted actor reloaded the order: payment and completion go through it.
+        let (payee, platform) = (addr(ADDRESSES[0]), chain.platform());
+        let before = (chain.balance(payee), chain.balance(platform));
+        pay(&app, &buyer, &order, None).await;
+        wait_status(&app, &buyer, &order, "PAID").await;
+        app.patch_empty(&format!("/orders/{order}/complete"), Some(&buyer.token)).await.expect(200);
+        wait_status(&app, &buyer, &order, "COMPLETED").await;
+        assert_eq!(status_of(&app, &poster, &format!("/listings/{listing}")).await, "COMPLETED");
+        assert_eq!(chain.balance(payee), before.0 + wei("0.115"), "released once");
+        assert_eq!(chain.balance(platform), before.1 + wei("0.00575"));
     }
 
     async fn an_unpaid_order_is_cancelled_without_the_chain(app) {

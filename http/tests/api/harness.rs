@@ -22,6 +22,8 @@ pub struct TestApp {
     pub port: u16,
     pub client: reqwest::Client,
     pub engine: Arc<Engine>,
+    /// The app's OrderSupervisor.
+    pub orders: actix::Addr<metmos_actors::order_supervisor::OrderSupervisor>,
     pub backend: Backend,
     handle: actix_web::dev::ServerHandle,
     /// Declared last: the database is dropped after the server has stopped using it.
@@ -136,12 +138,14 @@ impl TestApp {
         let app = Application::build(engine.clone()).expect("app binds");
         let port = app.port();
         let handle = app.handle();
+        let orders = app.orders().supervisor.clone();
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
             base: format!("http://127.0.0.1:{port}"),
             port,
             client: reqwest::Client::new(),
             engine,
+            orders,
             backend,
             handle,
             db,
@@ -161,12 +165,14 @@ impl TestApp {
         let app = Application::build(engine.clone()).expect("app binds");
         let port = app.port();
         let handle = app.handle();
+        let orders = app.orders().supervisor.clone();
         actix_web::rt::spawn(app.run_until_stopped());
         Self {
             base: format!("http://127.0.0.1:{port}"),
             port,
             client: reqwest::Client::new(),
             engine,
+            orders,
             backend: Backend::Memory,
             handle,
             db: None,
