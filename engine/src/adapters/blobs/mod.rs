@@ -2,6 +2,7 @@
 //! the engine on HMAC-signed URLs (embedded default). `from_settings` picks one:
 //! `s3.bucket` set means S3.
 
+pub mod cloudfront;
 pub mod local;
 pub mod s3;
 
@@ -16,17 +17,10 @@ pub async fn from_settings(
     settings: &Settings,
 ) -> Result<(Arc<dyn Blobs>, Option<Arc<local::LocalBlobs>>), BlobError> {
     match &settings.s3.bucket {
-        Some(bucket) => {
-            if settings.s3.cloudfront.domain.is_some() {
-                tracing::warn!(
-                    "s3.cloudfront is set but CloudFront signed URLs are not implemented; downloads are presigned S3 GETs"
-                );
-            }
-            Ok((
-                Arc::new(s3::S3Blobs::new(bucket, &settings.s3).await?),
-                None,
-            ))
-        }
+        Some(bucket) => Ok((
+            Arc::new(s3::S3Blobs::new(bucket, &settings.s3).await?),
+            None,
+        )),
         None => {
             let local = Arc::new(local::LocalBlobs::new(
                 settings.data_dir.join("blobs"),

@@ -1,9 +1,11 @@
 //! S3 blobs through aws-sdk-s3: presigned PUT (bound to the content type: it is a signed
 //! header) and GET, server-side get/put for image variations, and batch delete. Works
 //! with any S3-compatible server (`s3.endpoint_url`, `s3.force_path_style`). When
-//! `s3.cloudfront.*` is configured, downloads are still presigned S3 GETs: CloudFront
-//! signed URLs are not implemented yet (README).
+//! `s3.cloudfront.*` is configured, download URLs are CloudFront signed URLs of that
+//! distribution (canned policy, `cloudfront.rs`) instead of presigned S3 GETs; uploads
+//! stay presigned S3 PUTs (CloudFront only serves reads).
 
+use super::cloudfront::CloudFrontSigner;
 use crate::config::S3Settings;
 use crate::domain::time;
 use crate::ports::{BlobError, Blobs, PresignedUrl};
@@ -19,6 +21,7 @@ use std::time::Duration;
 pub struct S3Blobs {
     client: Client,
     bucket: String,
+    cloudfront: Option<CloudFrontSigner>,
 }
 
 fn sdk_err<E: std::error::Error + 'static, R: std::fmt::Debug>(e: SdkError<E, R>) -> BlobError {
@@ -36,6 +39,8 @@ fn presigning(ttl: Duration) -> Result<PresigningConfig, BlobError> {
 
 impl S3Blobs {
     pub async fn new(bucket: &str, settings: &S3Settings) -> Result<Self, BlobError> {
+        // First: a bad CloudFront key refuses start-up before any network set-up.
+        let cloudfront = CloudFrontSigner::from_settings(&settings.cloudfront)?;
         let keys = match (&settings.access_key_id, &settings.secret_access_key) {
             (Some(id), Some(secret)) => Some((id.as_str(), secret.expose_secret())),
             _ => None,
@@ -57,6 +62,7 @@ impl S3Blobs {
         Ok(Self {
             client: Client::from_conf(config),
             bucket: bucket.to_string(),
+            cloudfront,
         })
     }
 }
@@ -91,6 +97,12 @@ impl Blobs for S3Blobs {
 
     async fn presign_get(&self, key: &str, ttl: Duration) -> Result<PresignedUrl, BlobError> {
         let expires_at = time::now() + chrono::Duration::seconds(ttl.as_secs() as i64);
+        if let Some(signer) = &self.cloudfront {
+            return Ok(PresignedUrl {
+                url: signer.sign(key, expires_at.timestamp()),
+                expires_at,
+            });
+        }
         let req = self
             .client
             .get_object()
