@@ -148,19 +148,30 @@ pub struct ScratchVhost {
     pub url: String,
 }
 
-fn rabbitmqctl(args: &[&str]) -> Result<(), String> {
-    let out = std::process::Command::new("rabbitmqctl")
+/// Runs a tool the tests drive (rabbitmqctl, pg_ctl, ...): `Ok` on exit 0, else an error
+/// naming the tool and its arguments with what it printed.
+fn run_tool(mut cmd: std::process::Command, tool: &str, args: &[&str]) -> Result<(), String> {
+    let out = cmd
         .args(args)
         .output()
-        .map_err(|e| format!("rabbitmqctl: {e}"))?;
+        .map_err(|e| format!("{tool}: {e}"))?;
     if out.status.success() {
         Ok(())
     } else {
         Err(format!(
-            "rabbitmqctl {args:?}: {}",
+            "{tool} {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         ))
     }
+}
+
+fn rabbitmqctl(args: &[&str]) -> Result<(), String> {
+    run_tool(
+        std::process::Command::new("rabbitmqctl"),
+        "rabbitmqctl",
+        args,
+    )
 }
 
 impl ScratchVhost {
@@ -327,26 +338,14 @@ impl PrivatePostgres {
             .output()
             .map(|o| o.stdout.starts_with(b"0"))
             .unwrap_or(false);
-        let mut cmd = if root {
+        let cmd = if root {
             let mut c = std::process::Command::new("runuser");
             c.args(["-u", "postgres", "--"]).arg(&exe);
             c
         } else {
             std::process::Command::new(&exe)
         };
-        let out = cmd
-            .args(args)
-            .output()
-            .map_err(|e| format!("{tool}: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "{tool} {args:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        run_tool(cmd, tool, args)
     }
 
     /// initdb and start on a free port (blocking: call from `spawn_blocking`).
@@ -452,20 +451,7 @@ impl PrivateRabbit {
     }
 
     fn ctl(&self, args: &[&str]) -> Result<(), String> {
-        let out = std::process::Command::new("rabbitmqctl")
-            .args(["-n", &self.node])
-            .args(args)
-            .output()
-            .map_err(|e| format!("rabbitmqctl: {e}"))?;
-        if out.status.success() {
-            Ok(())
-        } else {
-            Err(format!(
-                "rabbitmqctl {args:?}: {}{}",
-                String::from_utf8_lossy(&out.stdout),
-                String::from_utf8_lossy(&out.stderr)
-            ))
-        }
+        rabbitmqctl(&[&["-n", self.node.as_str()], args].concat())
     }
 
     fn wait_for(&self, up: bool) -> Result<(), String> {
