@@ -261,6 +261,30 @@ pub struct OfferChanged {
     pub status: String,
 }
 
+impl From<&crate::domain::offer::Offer> for OfferChanged {
+    fn from(o: &crate::domain::offer::Offer) -> Self {
+        Self {
+            offer_uuid: o.uuid,
+            listing_uuid: o.listing_uuid,
+            person_uuid: o.person_uuid,
+            poster_uuid: o.poster_uuid,
+            price: o.price.to_eth_string(),
+            status: o.status.as_str().into(),
+        }
+    }
+}
+
+impl OfferChanged {
+    /// `offer.cancelled` for an offer a payment on a rival offer cancelled (written by
+    /// the store in the payment's transaction: only it knows which offers were open).
+    pub fn cancelled_by_rival_payment(
+        o: &crate::domain::offer::Offer,
+        at: Timestamp,
+    ) -> EventEnvelope {
+        EventEnvelope::new(Event::OfferCancelled(Self::from(o)), at)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct WalletChanged {

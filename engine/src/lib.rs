@@ -212,6 +212,7 @@ impl Engine {
             chain.clone(),
             outbox.clone(),
             deliverer.clone(),
+            assets.clone(),
             &settings,
         );
         let (pusher, push_log): (Arc<dyn Pusher>, Option<Arc<RecordingPusher>>) =
@@ -247,7 +248,7 @@ impl Engine {
                 deliverer.clone(),
                 settings.social.rerequest_cooldown_days,
             ),
-            experiences: ExperienceService::new(store.clone(), outbox.clone()),
+            experiences: ExperienceService::new(store.clone(), outbox.clone(), assets.clone()),
             accounts: AccountService::new(store.clone(), outbox.clone(), assets.clone()),
             assets,
             blobs,

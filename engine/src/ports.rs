@@ -618,6 +618,13 @@ pub trait AssetStore: Send + Sync {
     async fn insert_asset(&self, asset: &NewAsset) -> StoreResult<Asset>;
     async fn asset_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Asset>>;
     async fn assets_by_uuids(&self, uuids: &[Uuid]) -> StoreResult<Vec<Asset>>;
+    /// Every asset of a parent (read before the parent is deleted, so that their objects
+    /// can be removed once the deletion committed).
+    async fn assets_of_parent(
+        &self,
+        parent_type: ParentType,
+        parent_uuid: Uuid,
+    ) -> StoreResult<Vec<Asset>>;
     /// A parent's assets, newest first; the cursor is the internal id.
     async fn list_assets(
         &self,

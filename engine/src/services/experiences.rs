@@ -2,6 +2,7 @@
 //! experience they may not see is 404 (for its reactions too); one they may see but not
 //! change is 403. Which experiences and reactions they see is `domain::experiences`.
 
+use crate::domain::assets::ParentType;
 use crate::domain::experiences::{
     self, Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
     ReactionType, Relation, Visibility,
@@ -13,6 +14,7 @@ use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Problems, Result};
 use crate::events::{Event, EventEnvelope, ExperienceChanged, ReactionChanged};
 use crate::ports::Store;
+use crate::services::assets::AssetService;
 use crate::services::outbox::OutboxSignal;
 use crate::services::people::Caller;
 use serde::{Deserialize, Serialize};
@@ -128,6 +130,8 @@ pub struct ExperienceQuery<'a> {
 pub struct ExperienceService {
     store: Arc<dyn Store>,
     outbox: OutboxSignal,
+    /// Removes a deleted experience's objects from blob storage.
+    assets: AssetService,
 }
 
 fn experience_event(e: &Experience) -> ExperienceChanged {
@@ -152,8 +156,12 @@ fn non_empty(raw: Option<&str>) -> Option<&str> {
 }
 
 impl ExperienceService {
-    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal) -> Self {
-        Self { store, outbox }
+    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal, assets: AssetService) -> Self {
+        Self {
+            store,
+            outbox,
+            assets,
+        }
     }
 
     /// Who `viewer` is to `person_id`.
@@ -268,10 +276,17 @@ impl ExperienceService {
         }
         let at = time::now();
         let event = EventEnvelope::new(Event::ExperienceDeleted(experience_event(&experience)), at);
+        // Read before the rows go; the objects are removed only once the deletion
+        // committed (a refused deletion keeps every byte).
+        let gone = self
+            .store
+            .assets_of_parent(ParentType::Experience, experience.uuid)
+            .await?;
         self.store
             .delete_experience(experience.id, &[event])
             .await?;
         self.outbox.nudge();
+        self.assets.remove_objects(&gone).await;
         tracing::info!(experience = %experience.uuid, by = %me.uuid, "experience deleted");
         Ok(())
     }

@@ -103,6 +103,13 @@ conformance! {
         assert_eq!((paid.status, paid.version), (OrderStatus::Paid, order.version + 1));
         assert_eq!(statuses(store, &order).await, (OrderStatus::Paid, OfferStatus::Paid, ListingStatus::Ordered));
         assert_eq!(store.offer_by_uuid(rival.uuid).await.unwrap().unwrap().status, OfferStatus::Cancelled, "the other open offers end");
+        let cancelled: Vec<_> = store.outbox_pending(10_000).await.unwrap().into_iter().filter_map(|row| match row.envelope.event {
+            metmos_engine::events::Event::OfferCancelled(o) => Some(o),
+            _ => None,
+        }).collect();
+        assert_eq!(cancelled.len(), 1, "one offer.cancelled, for the rival only: {cancelled:?}");
+        assert_eq!((cancelled[0].offer_uuid, cancelled[0].person_uuid, cancelled[0].status.as_str()), (rival.uuid, rival.person_uuid, "CANCELLED"));
+        assert_eq!((cancelled[0].listing_uuid, cancelled[0].poster_uuid), (l.uuid, l.person_uuid));
         let releasing = step(store, &paid, OrderAction::Complete, ChainTouch::None).await;
         assert_eq!(statuses(store, &order).await, (OrderStatus::Releasing, OfferStatus::Paid, ListingStatus::Ordered));
         step(store, &releasing, OrderAction::Released, ChainTouch::Record(record(2, 0, &order, true), Some(payment(2, 0, &order, PaymentKind::Release)))).await;

@@ -524,6 +524,32 @@ crate::on_both_stores! {
         assert_eq!(history.body["messages"][0]["assetUuids"], json!([mine]));
     }
 
+    async fn deleting_an_experience_or_a_listing_removes_its_assets_and_their_bytes(app) {
+        let alice = app.user("alice").await;
+        let exp = app.post("/experiences", Some(&alice.token), json!({"content": "hi", "visibility": "PUBLIC"})).await.expect(201);
+        let exp = exp.body["uuid"].as_str().unwrap().to_string();
+        let listing = crate::market::published(&app, &alice, json!({})).await;
+        let keep = create(&app, &alice, "PERSON", &alice.person_uuid, "image/png").await;
+        let on_exp = create(&app, &alice, "EXPERIENCE", &exp, "image/png").await;
+        let on_listing = create(&app, &alice, "LISTING", &listing, "image/png").await;
+        for a in [&keep, &on_exp, &on_listing] {
+            assert_eq!(put(&app, a["presignedUploadUrl"].as_str().unwrap(), "image/png", png(4, 4)).await, 200);
+        }
+        let key = |a: &Value| a["s3Key"].as_str().unwrap().to_string();
+        for a in [&keep, &on_exp, &on_listing] {
+            assert!(app.engine.blobs.get(&key(a)).await.unwrap().is_some(), "uploaded");
+        }
+        app.delete(&format!("/experiences/{exp}"), Some(&alice.token)).await.expect(204);
+        assert_eq!(app.engine.blobs.get(&key(&on_exp)).await.unwrap(), None, "the experience's object is removed");
+        app.delete(&format!("/assets/{}", on_exp["uuid"].as_str().unwrap()), Some(&alice.token)).await.expect_error(404);
+        app.delete(&format!("/listings/{listing}"), Some(&alice.token)).await.expect(204);
+        assert_eq!(app.engine.blobs.get(&key(&on_listing)).await.unwrap(), None, "the listing's object is removed");
+        app.delete(&format!("/assets/{}", on_listing["uuid"].as_str().unwrap()), Some(&alice.token)).await.expect_error(404);
+        assert!(app.engine.blobs.get(&key(&keep)).await.unwrap().is_some(), "other objects stay");
+        let r = list(&app, &alice, &format!("parentType=PERSON&parentUuid={}", alice.person_uuid)).await.expect(200);
+        assert_eq!(r.body["assets"].as_array().unwrap().len(), 1);
+    }
+
     async fn account_deletion_removes_the_persons_assets_and_their_bytes(app) {
         let alice = app.user("alice").await;
         let bob = app.user("bob").await;

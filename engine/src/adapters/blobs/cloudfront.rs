@@ -75,6 +75,15 @@ impl CloudFrontSigner {
 
     /// The signed URL of `key`, valid until `expires` (Unix seconds).
     pub fn sign(&self, key: &str, expires: i64) -> String {
+        // Keys are only ever `domain::assets::s3_key` (uuids, a parent type, `/`) plus a
+        // variation suffix: URL-safe as they are, so the signed resource is the URL the
+        // client fetches byte for byte (a key needing escapes would break the signature:
+        // checked in debug builds, so every test run would catch a new key shape).
+        debug_assert!(
+            key.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"/-_.".contains(&b)),
+            "CloudFront key needs percent-encoding: {key}"
+        );
         let resource = format!("https://{}/{}", self.domain, key.trim_start_matches('/'));
         let policy = canned_policy(&resource, expires);
         let signature = self.key.sign(policy.as_bytes()).to_bytes();

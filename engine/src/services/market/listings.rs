@@ -4,6 +4,7 @@
 use super::{
     MarketService, non_blank, optional_text, parse_uuid_field, required_enum, required_text,
 };
+use crate::domain::assets::ParentType;
 use crate::domain::listing::{
     AdditionalFields, Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, Location,
     NewListing, parse_service_date,
@@ -306,14 +307,7 @@ fn listing_event(l: &Listing) -> ListingChanged {
 }
 
 pub(super) fn offer_event(o: &Offer) -> OfferChanged {
-    OfferChanged {
-        offer_uuid: o.uuid,
-        listing_uuid: o.listing_uuid,
-        person_uuid: o.person_uuid,
-        poster_uuid: o.poster_uuid,
-        price: o.price.to_eth_string(),
-        status: o.status.as_str().into(),
-    }
+    OfferChanged::from(o)
 }
 
 impl MarketService {
@@ -541,8 +535,15 @@ impl MarketService {
         let me = caller.person()?;
         let current = self.own_listing(me, uuid, "delete").await?;
         let event = EventEnvelope::new(Event::ListingDeleted(listing_event(&current)), time::now());
+        // Read before the rows go; removed only once the deletion committed (a listing
+        // with an open order is refused and keeps every byte).
+        let gone = self
+            .store
+            .assets_of_parent(ParentType::Listing, uuid)
+            .await?;
         self.store.delete_listing(uuid, &[event]).await?;
         self.outbox.nudge();
+        self.assets.remove_objects(&gone).await;
         tracing::info!(listing = %uuid, "listing deleted");
         Ok(())
     }

@@ -24,6 +24,7 @@ use crate::domain::listing::Listing;
 use crate::domain::people::Person;
 use crate::error::{Error, Result};
 use crate::ports::{Chain, Store};
+use crate::services::assets::AssetService;
 use crate::services::notifications::Deliverer;
 use crate::services::outbox::OutboxSignal;
 use std::sync::Arc;
@@ -38,6 +39,8 @@ pub struct MarketService {
     fee_bps: u32,
     fee_tax_bps: u32,
     payment_timeout_secs: u64,
+    /// Removes a deleted listing's objects from blob storage.
+    assets: AssetService,
 }
 
 impl MarketService {
@@ -46,9 +49,11 @@ impl MarketService {
         chain: Arc<dyn Chain>,
         outbox: OutboxSignal,
         deliverer: Deliverer,
+        assets: AssetService,
         settings: &Settings,
     ) -> Self {
         Self {
+            assets,
             store,
             chain,
             outbox,

@@ -53,10 +53,10 @@ impl State {
     }
 
     /// Removes the rows of assets on these experiences (deleting an experience).
-    pub(crate) fn remove_experience_assets(&mut self, experience: Uuid) {
+    /// The asset rows of a deleted parent (experience or listing) go with it.
+    pub(crate) fn remove_parent_assets(&mut self, parent_type: ParentType, parent: Uuid) {
         self.assets.retain(|_, row| {
-            !(row.asset.parent_type == ParentType::Experience
-                && row.asset.parent_uuid == experience)
+            !(row.asset.parent_type == parent_type && row.asset.parent_uuid == parent)
         });
     }
 
@@ -133,6 +133,21 @@ impl AssetStore for MemoryStore {
         Ok(s.assets
             .values()
             .filter(|r| uuids.contains(&r.asset.uuid))
+            .map(|r| r.asset.clone())
+            .collect())
+    }
+
+    async fn assets_of_parent(
+        &self,
+        parent_type: ParentType,
+        parent_uuid: Uuid,
+    ) -> StoreResult<Vec<Asset>> {
+        Ok(self
+            .state
+            .read()
+            .assets
+            .values()
+            .filter(|r| r.asset.parent_type == parent_type && r.asset.parent_uuid == parent_uuid)
             .map(|r| r.asset.clone())
             .collect())
     }

@@ -1,4 +1,5 @@
 use super::{MemoryStore, State};
+use crate::domain::assets::ParentType;
 use crate::domain::connections::decide_request;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::experiences::{
@@ -34,12 +35,11 @@ impl State {
         }
     }
 
-    /// Removes an experience and what hangs on it (its reactions). Asset rows live in
-    /// the assets area's tables once it has them in memory.
+    /// Removes an experience and what hangs on it (its reactions and asset rows).
     pub(crate) fn remove_experience(&mut self, id: i64) -> Option<Experience> {
         let removed = self.experiences.remove(&id)?;
         self.reactions.retain(|_, r| r.experience_id != id);
-        self.remove_experience_assets(removed.uuid);
+        self.remove_parent_assets(ParentType::Experience, removed.uuid);
         Some(removed)
     }
 

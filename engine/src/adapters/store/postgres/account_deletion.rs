@@ -7,8 +7,9 @@
 //! (SET NULL; `message.sender_uuid` keeps the attribution).
 
 use super::market::orders::funds_held_statuses;
-use super::social::delete_experience_assets_tx;
+use super::social::delete_parent_assets_tx;
 use super::{PgStore, Sql, map_err, record};
+use crate::domain::assets::ParentType;
 use crate::domain::refusal::Refusal;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -80,7 +81,7 @@ impl AccountDeletionStore for PgStore {
                     |r| Ok(r.get(0)),
                 )
                 .await?;
-            delete_experience_assets_tx(&tx, &experiences).await?;
+            delete_parent_assets_tx(&tx, ParentType::Experience, &experiences).await?;
             // Their own assets (on themself, their listings); the blobs go after the
             // commit (AccountService), chat attachments stay, ownerless.
             super::assets::delete_person_assets_tx(&tx, person_id).await?;

@@ -145,6 +145,22 @@ impl AssetStore for PgStore {
         .await
     }
 
+    async fn assets_of_parent(
+        &self,
+        parent_type: ParentType,
+        parent_uuid: Uuid,
+    ) -> StoreResult<Vec<Asset>> {
+        self.fetch_all(
+            &format!(
+                "SELECT {COLS} FROM asset a LEFT JOIN person p ON p.id = a.owner_person_id \
+                 WHERE a.parent_type = $1 AND a.parent_uuid = $2"
+            ),
+            &[&parent_type.as_str(), &parent_uuid],
+            from_row,
+        )
+        .await
+    }
+
     async fn list_assets(
         &self,
         parent_type: ParentType,

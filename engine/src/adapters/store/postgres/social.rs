@@ -1,5 +1,6 @@
 use super::people::{PERSON_COLS, PersonMatch, person_from};
 use super::{PgStore, Sql, map_err, notifications, record};
+use crate::domain::assets::ParentType;
 use crate::domain::connections::decide_request;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
 use crate::domain::experiences::{
@@ -402,7 +403,7 @@ impl SocialStore for PgStore {
             )
             .await?
             .ok_or(StoreError::Refused(Refusal::ExperienceNotFound))?;
-        delete_experience_assets_tx(&tx, &[uuid]).await?;
+        delete_parent_assets_tx(&tx, ParentType::Experience, &[uuid]).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())
@@ -533,20 +534,20 @@ impl SocialStore for PgStore {
     }
 }
 
-/// Deletes the asset rows whose parent is one of these experiences (the `asset` table
-/// has no foreign key to its polymorphic parent, so nothing cascades on its own).
-// TODO(assets): the blob objects of a deleted experience's assets still stay in storage
-// (account deletion removes them; `DELETE /experiences` does not yet).
-pub(crate) async fn delete_experience_assets_tx(
+/// Deletes the asset rows whose parent is one of these experiences or listings (the
+/// `asset` table has no foreign key to its polymorphic parent, so nothing cascades on
+/// its own). Their objects are the service's to remove once the deletion committed.
+pub(crate) async fn delete_parent_assets_tx(
     tx: &Tx<'_>,
-    experience_uuids: &[Uuid],
+    parent_type: ParentType,
+    parent_uuids: &[Uuid],
 ) -> StoreResult<u64> {
-    if experience_uuids.is_empty() {
+    if parent_uuids.is_empty() {
         return Ok(0);
     }
     tx.exec(
-        "DELETE FROM asset WHERE parent_type = 'EXPERIENCE' AND parent_uuid = ANY($1)",
-        &[&experience_uuids],
+        "DELETE FROM asset WHERE parent_type = $1 AND parent_uuid = ANY($2)",
+        &[&parent_type.as_str(), &parent_uuids],
     )
     .await
 }

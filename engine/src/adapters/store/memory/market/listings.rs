@@ -1,6 +1,7 @@
 //! Categories and listings in memory.
 
 use super::super::MemoryStore;
+use crate::domain::assets::ParentType;
 use crate::domain::listing::{
     Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, NewListing, decide,
     decide_delete,
@@ -213,6 +214,7 @@ impl ListingStore for MemoryStore {
         decide_delete(s.listing_has_open_order(uuid))?;
         s.listings.remove(&id);
         s.offers.retain(|_, o| o.listing_id != id);
+        s.remove_parent_assets(ParentType::Listing, uuid);
         s.record(events);
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::domain::order::{
 use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
-use crate::events::EventEnvelope;
+use crate::events::{EventEnvelope, OfferChanged};
 use crate::ports::OrderLifecycleStore;
 use alloy_primitives::B256;
 use async_trait::async_trait;
@@ -91,12 +91,15 @@ impl State {
         if effects.cancel_rival_offers
             && let Some((offer_id, _, listing_id)) = offer
         {
+            let mut cancelled = Vec::new();
             for o in self.offers.values_mut() {
                 if o.listing_id == listing_id && o.id != offer_id && o.status.is_open() {
                     o.status = OfferStatus::Cancelled;
                     o.updated_at = c.at;
+                    cancelled.push(OfferChanged::cancelled_by_rival_payment(o, c.at));
                 }
             }
+            self.record(&cancelled);
         }
         let stored = {
             let o = self

@@ -1,8 +1,10 @@
 //! Categories and listings on PostgreSQL.
 
+use super::super::social::delete_parent_assets_tx;
 use super::super::{PgStore, Sql, map_err, record};
 use super::offers::{OFFER_RETURNING, offer_returned};
 use super::{corrupt, open_order_statuses, wei, wire};
+use crate::domain::assets::ParentType;
 use crate::domain::listing::{
     AdditionalFields, Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, Location,
     NewListing, decide, decide_delete,
@@ -347,6 +349,7 @@ impl ListingStore for PgStore {
         // record (offer_id SET NULL).
         tx.exec("DELETE FROM listing WHERE id = $1", &[&listing.id])
             .await?;
+        delete_parent_assets_tx(&tx, ParentType::Listing, &[uuid]).await?;
         record(&tx, events).await?;
         tx.commit().await.map_err(map_err)?;
         Ok(())

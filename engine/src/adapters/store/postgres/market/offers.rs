@@ -77,6 +77,37 @@ pub(super) async fn lock_offer(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<
     .ok_or(StoreError::Refused(Refusal::OfferNotFound))
 }
 
+/// Cancels the listing's other open offers (a payment made one of them final) and
+/// returns them as they are now, for their `offer.cancelled` events.
+pub(super) async fn cancel_rival_offers(
+    tx: &Transaction<'_>,
+    listing_id: i64,
+    paid_offer_id: i64,
+    open: &[&str],
+    at: Timestamp,
+) -> StoreResult<Vec<Offer>> {
+    tx.fetch_all(
+        &format!(
+            // The rows as RETURNING gives them: the statement's own SELECT would see
+            // them as they were before the UPDATE.
+            "WITH o AS (UPDATE offer SET status = $4, updated_at = $5 \
+             WHERE listing_id = $1 AND id <> $2 AND status = ANY($3) RETURNING {OFFER_RETURNING}) \
+             SELECT o.id, o.uuid, o.person_uuid, o.price, o.comment, o.status, o.listing_id, \
+             l.uuid, l.person_uuid, l.listing_type, o.created_at, o.updated_at \
+             FROM o JOIN listing l ON l.id = o.listing_id ORDER BY o.id"
+        ),
+        &[
+            &listing_id,
+            &paid_offer_id,
+            &open,
+            &OfferStatus::Cancelled.as_str(),
+            &at,
+        ],
+        offer_from,
+    )
+    .await
+}
+
 /// The listing id of an offer (unlocked: it never changes), to lock the listing before
 /// the offer.
 pub(super) async fn listing_id_of_offer(tx: &Transaction<'_>, uuid: Uuid) -> StoreResult<i64> {

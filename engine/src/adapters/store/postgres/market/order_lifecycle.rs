@@ -3,6 +3,7 @@
 //! nodes never both move one order; then the listing and the offer rows, in that order
 //! (as every marketplace change does), each moved by its own transition function.
 
+use super::offers::cancel_rival_offers;
 use super::orders::{ORDER_COLS, order_from};
 use super::{address, corrupt, wire};
 use crate::adapters::store::postgres::notifications::insert_tx;
@@ -16,7 +17,7 @@ use crate::domain::order::{
 use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
-use crate::events::EventEnvelope;
+use crate::events::{EventEnvelope, OfferChanged};
 use crate::ports::OrderLifecycleStore;
 use alloy_primitives::{B256, U256};
 use async_trait::async_trait;
@@ -263,18 +264,12 @@ impl OrderLifecycleStore for PgStore {
                 .filter(|s| s.is_open())
                 .map(|s| s.as_str())
                 .collect();
-            tx.exec(
-                "UPDATE offer SET status = $4, updated_at = $5 \
-                 WHERE listing_id = $1 AND id <> $2 AND status = ANY($3)",
-                &[
-                    &listing_id,
-                    &offer_id,
-                    &open,
-                    &OfferStatus::Cancelled.as_str(),
-                    &c.at,
-                ],
-            )
-            .await?;
+            let cancelled = cancel_rival_offers(&tx, listing_id, offer_id, &open, c.at).await?;
+            let events: Vec<EventEnvelope> = cancelled
+                .iter()
+                .map(|o| OfferChanged::cancelled_by_rival_payment(o, c.at))
+                .collect();
+            record(&tx, &events).await?;
         }
         let updated = tx
             .fetch_one(
