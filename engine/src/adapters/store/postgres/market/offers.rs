@@ -91,6 +91,7 @@ pub(super) async fn listing_id_of_offer(tx: &Transaction<'_>, uuid: Uuid) -> Sto
 
 #[async_trait]
 impl OfferStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_offer")]
     async fn insert_offer(
         &self,
         offer: &NewOffer,
@@ -135,6 +136,7 @@ impl OfferStore for PgStore {
         Ok((stored, notified))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.offer_by_uuid")]
     async fn offer_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Offer>> {
         self.fetch_opt(
             &format!("{OFFER_SELECT} WHERE o.uuid = $1"),
@@ -144,6 +146,7 @@ impl OfferStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.update_offer")]
     async fn update_offer(
         &self,
         uuid: Uuid,
@@ -168,6 +171,7 @@ impl OfferStore for PgStore {
         Ok((offer, notified))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.accept_offer")]
     async fn accept_offer(
         &self,
         uuid: Uuid,
@@ -187,6 +191,7 @@ impl OfferStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.transition_offer")]
     async fn transition_offer(
         &self,
         uuid: Uuid,
@@ -199,6 +204,7 @@ impl OfferStore for PgStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_offers")]
     async fn list_offers(
         &self,
         query: &OfferQuery,
