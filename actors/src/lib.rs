@@ -135,10 +135,11 @@ mod tests {
     use metmos_engine::adapters::store::memory::MemoryStore;
     use metmos_engine::config::Settings;
     use metmos_engine::domain::chat::{ChatType, NewChat, contact_pair_key};
+    use metmos_engine::domain::connections::RequestConnection;
+    use metmos_engine::domain::people::{Email, PersonFields, Username};
     use metmos_engine::domain::refusal::Refusal;
     use metmos_engine::domain::time;
-    use metmos_engine::services::connections::RequestConnectionDto;
-    use metmos_engine::services::people::{Caller, PersonDetails};
+    use metmos_engine::services::people::Caller;
     use room_registry::ActiveRooms;
     use uuid::Uuid;
 
@@ -160,9 +161,9 @@ mod tests {
     async fn caller(engine: &Engine, name: &str) -> Caller {
         let (account, person) = engine
             .people
-            .create_dev_user(PersonDetails::named(
-                name.into(),
-                format!("{name}@example.com"),
+            .create_dev_user(PersonFields::named(
+                Username::parse(name).unwrap(),
+                Email::parse(&format!("{name}@example.com")).unwrap(),
             ))
             .await
             .unwrap();
@@ -178,8 +179,8 @@ mod tests {
             .connections
             .request(
                 a,
-                RequestConnectionDto {
-                    person_uuid: b.person.as_ref().unwrap().uuid.to_string(),
+                RequestConnection {
+                    person_uuid: b.person.as_ref().unwrap().uuid,
                 },
             )
             .await

@@ -128,6 +128,15 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// The parsed value when nothing was wrong, else the validation error with every
+    /// message. Parsers build `value` from the `Option`s `check` returned, so a missing
+    /// part always comes with its message: no "parsed fields missing" branch is needed.
+    pub fn finish_with<T>(self, value: Option<T>) -> Result<T> {
+        match value {
+            Some(v) if self.0.is_empty() => Ok(v),
+            _ => Err(Error::Validation(self.0)),
+        }
+    }
     /// `Ok(())` when nothing was wrong, else the validation error with every message.
     pub fn finish(self) -> Result<()> {
         if self.0.is_empty() {

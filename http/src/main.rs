@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use metmos_engine::Engine;
 use metmos_engine::adapters::store::postgres::PgStore;
 use metmos_engine::config::{AuthMode, Settings};
-use metmos_engine::services::people::PersonDetails;
+use metmos_engine::domain::people::{Email, PersonFields, Username};
 use metmos_http::startup::Application;
 use metmos_http::telemetry;
 use std::path::PathBuf;
@@ -103,10 +103,13 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             settings.database.migrate_on_start = true;
             let engine = Engine::start(settings).await?;
             let email = email.unwrap_or_else(|| format!("{username}@example.com"));
-            let dto = PersonDetails::named(username, email);
+            let fields = PersonFields::named(
+                Username::parse(&username).map_err(anyhow::Error::msg)?,
+                Email::parse(&email).map_err(anyhow::Error::msg)?,
+            );
             let (account, person) = engine
                 .people
-                .create_dev_user(dto)
+                .create_dev_user(fields)
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
             let token = engine

@@ -282,3 +282,9 @@ mod tests {
         assert!(c.involves(10) && !c.involves(30));
     }
 }
+
+/// `POST /connections`, parsed at the edge: whom the caller asks to connect with.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestConnection {
+    pub person_uuid: Uuid,
+}

@@ -124,6 +124,16 @@ pub struct NewDevice {
     pub at: Timestamp,
 }
 
+/// `POST /devices`, parsed at the edge: the install the caller registers.
+#[derive(Debug, Clone)]
+pub struct RegisterDevice {
+    pub device_type: DeviceType,
+    pub platform_type: PlatformType,
+    pub platform_version: String,
+    pub model_name: String,
+    pub push_token: String,
+}
+
 /// A push token: opaque to us, but bounded and without whitespace (APNs tokens are hex,
 /// FCM tokens are URL-safe text).
 pub fn parse_push_token(raw: &str) -> Result<String, String> {

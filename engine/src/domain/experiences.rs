@@ -137,6 +137,21 @@ pub struct NewExperience {
     pub at: Timestamp,
 }
 
+/// `POST /experiences`, parsed at the edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostExperience {
+    pub content: String,
+    pub visibility: Visibility,
+}
+
+/// `POST /experiences/{uuid}/experience_reactions`, parsed at the edge: a LIKE (no
+/// content) or a COMMENT (with its text), as `parse_reaction_content` decided.
+#[derive(Debug, Clone, PartialEq)]
+pub struct React {
+    pub reaction_type: ReactionType,
+    pub content: Option<String>,
+}
+
 /// The filters of `GET /experiences` (visibility is applied on top, always).
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExperienceFilter {

@@ -8,6 +8,7 @@ pub mod connections;
 pub mod devices;
 pub mod escrow;
 pub mod experiences;
+pub mod fields;
 pub mod inbound;
 pub mod listing;
 pub mod market;

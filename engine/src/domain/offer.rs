@@ -196,6 +196,17 @@ pub struct NewOffer {
     pub at: Timestamp,
 }
 
+/// Longest offer comment.
+pub const MAX_COMMENT: usize = 1000;
+
+/// `POST /offers`, parsed at the edge.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MakeOffer {
+    pub listing_uuid: Uuid,
+    pub price: Wei,
+    pub comment: Option<String>,
+}
+
 /// `PATCH /offers/{uuid}`: `None` leaves a field alone; `comment: Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct OfferPatch {

@@ -146,6 +146,84 @@ impl NewPerson {
     }
 }
 
+/// Longest first or last name.
+pub const MAX_NAME: usize = 100;
+/// Longest location.
+pub const MAX_LOCATION: usize = 200;
+/// Longest bio.
+pub const MAX_BIO: usize = 1000;
+
+/// `POST /accounts` (INTERNAL, the sign-up trigger), parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct CreateAccount {
+    pub cognito_user_id: String,
+    pub account_status: AccountStatus,
+}
+
+/// A Cognito user id: 1 to 128 characters, no white space or control characters.
+pub fn parse_cognito_user_id(raw: &str) -> Result<String, String> {
+    let s = raw.trim();
+    if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        Err("cognitoUserId must be 1 to 128 characters without spaces".into())
+    } else {
+        Ok(s.to_string())
+    }
+}
+
+/// A person's sign-up fields, parsed: the body of `POST /dev/users`, and (with an
+/// account) of `POST /people`.
+#[derive(Debug, Clone)]
+pub struct PersonFields {
+    pub username: Username,
+    pub email: Email,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub contact_number: Option<String>,
+    pub birth_date: Option<String>,
+    pub location: Option<String>,
+    pub bio: Option<String>,
+}
+
+impl PersonFields {
+    /// Just a username and an email (the CLI's `dev-user`, tests).
+    pub fn named(username: Username, email: Email) -> Self {
+        Self {
+            username,
+            email,
+            first_name: None,
+            last_name: None,
+            contact_number: None,
+            birth_date: None,
+            location: None,
+            bio: None,
+        }
+    }
+
+    /// The new person these fields make for `account_uuid`, with a fresh uuid.
+    pub fn into_new(self, account_uuid: Uuid, at: Timestamp) -> NewPerson {
+        NewPerson {
+            uuid: Uuid::new_v4(),
+            account_uuid,
+            username: self.username,
+            email: self.email,
+            first_name: self.first_name,
+            last_name: self.last_name,
+            contact_number: self.contact_number,
+            birth_date: self.birth_date,
+            location: self.location,
+            bio: self.bio,
+            at,
+        }
+    }
+}
+
+/// `POST /people` (INTERNAL): the person of an existing account.
+#[derive(Debug, Clone)]
+pub struct CreatePerson {
+    pub account_uuid: Uuid,
+    pub person: PersonFields,
+}
+
 /// The fields `PATCH /people/me` may change. `None` leaves a field alone;
 /// `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq)]

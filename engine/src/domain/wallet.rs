@@ -80,6 +80,20 @@ pub struct Wallet {
     pub updated_at: Timestamp,
 }
 
+/// Longest `network` text.
+pub const MAX_NETWORK: usize = 100;
+
+/// `POST /wallets`, parsed at the edge.
+#[derive(Debug, Clone)]
+pub struct AddWallet {
+    pub chain: Blockchain,
+    pub wallet_type: WalletType,
+    pub network: String,
+    pub balance: Wei,
+    pub currency: Currency,
+    pub address: Address,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct NewWallet {
     pub uuid: Uuid,

@@ -49,6 +49,7 @@ impl AccountService {
 
     /// Deletes the caller's account `uuid`. Another person's account is 403, an unknown
     /// one 404 (both before the body is looked at); a wrong phrase is 400.
+    #[tracing::instrument(skip_all)]
     pub async fn delete(&self, caller: &Caller, uuid: Uuid, dto: RemoveAccountDto) -> Result<()> {
         let account = &caller.account;
         // Another account answers exactly as a missing one: a 403 would confirm that the

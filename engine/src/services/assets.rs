@@ -272,6 +272,7 @@ impl AssetService {
 
     /// Removes the objects of assets whose rows are already gone (after a delete or an
     /// account deletion committed). Failures are logged: the rows decide what exists.
+    #[tracing::instrument(skip_all)]
     pub async fn remove_objects(&self, gone: &[Asset]) {
         let keys: Vec<String> = gone
             .iter()

@@ -5,87 +5,24 @@
 
 use crate::domain::connections::{
     Connection, ConnectionAction, ConnectionEntry, ConnectionStatus, NewConnection,
-    TransitionRefused,
+    RequestConnection, TransitionRefused,
 };
 use crate::domain::notifications::{NewNotification, NotificationType};
 use crate::domain::people::{PeopleQuery, Person};
 use crate::domain::refusal::Refusal;
-use crate::domain::time::{self, Timestamp};
+use crate::domain::time;
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
 use crate::events::{ConnectionChanged, ContactRemoved, Event, EventEnvelope};
 use crate::ports::Store;
 use crate::services::notifications::Deliverer;
 use crate::services::outbox::OutboxSignal;
-use crate::services::people::{Caller, PersonView, parse_search_text};
-use serde::{Deserialize, Serialize};
+use crate::services::people::{Caller, parse_search_text};
 use std::sync::Arc;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-// --- wire types -------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RequestConnectionDto {
-    /// The person the request is sent to.
-    pub person_uuid: String,
-}
-
-/// A connection request as either side sees it. `personUuid` sent it to
-/// `connectionPersonUuid`; `otherPerson` is whoever of the two the caller is not, as
-/// anyone signed in may see them.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ConnectionView {
-    pub uuid: Uuid,
-    /// The requester.
-    pub person_uuid: Uuid,
-    /// The target.
-    pub connection_person_uuid: Uuid,
-    pub status: ConnectionStatus,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub requested_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-    /// The other side's public profile (no email or contact number).
-    pub other_person: PersonView,
-}
-
-impl From<&ConnectionEntry> for ConnectionView {
-    fn from(e: &ConnectionEntry) -> Self {
-        let c = &e.connection;
-        Self {
-            uuid: c.uuid,
-            person_uuid: c.person_uuid,
-            connection_person_uuid: c.connection_person_uuid,
-            status: c.status,
-            requested_at: c.requested_at,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-            other_person: PersonView::public(&e.other),
-        }
-    }
-}
-
-/// `{"connections": [...], "after": cursor}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ConnectionsPage {
-    pub connections: Vec<ConnectionView>,
-    pub after: Option<i64>,
-}
-
-/// `{"contacts": [...], "after": cursor}`: people, with what contacts see of each other.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ContactsPage {
-    pub contacts: Vec<PersonView>,
-    pub after: Option<i64>,
-}
+// The wire types (request body, views, pages) live in `metmos-http`'s
+// `routes/connections.rs`.
 
 // --- service ----------------------------------------------------------------------------
 
@@ -124,14 +61,14 @@ impl ConnectionService {
 
     /// `POST /connections`: a PENDING request from the caller to `personUuid`, and a
     /// CONNECTION_REQUEST notification for the target.
+    #[tracing::instrument(skip_all, fields(target = %cmd.person_uuid))]
     pub async fn request(
         &self,
         caller: &Caller,
-        dto: RequestConnectionDto,
+        cmd: RequestConnection,
     ) -> Result<ConnectionEntry> {
         let me = caller.person()?;
-        let target_uuid = Uuid::parse_str(dto.person_uuid.trim())
-            .map_err(|_| Error::validation("personUuid must be a UUID"))?;
+        let target_uuid = cmd.person_uuid;
         if target_uuid == me.uuid {
             return Err(Error::validation("You cannot connect with yourself"));
         }
@@ -177,28 +114,27 @@ impl ConnectionService {
     }
 
     /// `GET /connections`: requests the caller sent or received, newest first.
+    #[tracing::instrument(skip_all)]
     pub async fn list(
         &self,
         caller: &Caller,
-        status: Option<&str>,
+        status: Option<ConnectionStatus>,
         page: PageRequest,
     ) -> Result<Page<ConnectionEntry>> {
         let me = caller.person()?;
-        let status = match status.map(str::trim).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(raw) => Some(ConnectionStatus::parse(raw).map_err(Error::validation)?),
-        };
         Ok(self.store.list_connections(me.id, status, &page).await?)
     }
 
     /// `PATCH /connections/{uuid}/accept`: the target accepts; the requester is told
     /// (CONNECTION_ACCEPTED) and the two are contacts from now on.
+    #[tracing::instrument(skip_all, fields(uuid = %uuid))]
     pub async fn accept(&self, caller: &Caller, uuid: Uuid) -> Result<ConnectionEntry> {
         self.answer(caller, uuid, ConnectionAction::Accept).await
     }
 
     /// `PATCH /connections/{uuid}/reject`: the target declines. The requester is not
     /// notified (a refusal is not news anyone asked to be pushed).
+    #[tracing::instrument(skip_all, fields(uuid = %uuid))]
     pub async fn reject(&self, caller: &Caller, uuid: Uuid) -> Result<ConnectionEntry> {
         self.answer(caller, uuid, ConnectionAction::Reject).await
     }
@@ -271,6 +207,7 @@ impl ConnectionService {
 
     /// `GET /connections/contacts`: the caller's contacts, most recent first, optionally
     /// searched (as `GET /people?q=`, within contacts only).
+    #[tracing::instrument(skip_all)]
     pub async fn contacts(
         &self,
         caller: &Caller,
@@ -287,6 +224,7 @@ impl ConnectionService {
 
     /// `DELETE /connections/contacts/{personUuid}`: either side ends the contact. The
     /// ACCEPTED row goes, so a new request between them works again.
+    #[tracing::instrument(skip_all, fields(person_uuid = %person_uuid))]
     pub async fn remove_contact(&self, caller: &Caller, person_uuid: Uuid) -> Result<()> {
         let me = caller.person()?;
         let not_found = || Error::Refused(Refusal::ContactNotFound);

@@ -2,78 +2,20 @@
 //! `push_to_person` sends one push to every enabled device of a person (what the
 //! realtime Notifier does for someone offline). A dead token disables that device only.
 
-use crate::domain::devices::{
-    Device, DeviceType, NewDevice, PlatformType, parse_label, parse_push_token,
-};
-use crate::domain::time::{self, Timestamp};
-use crate::error::{Error, Problems, Result};
+use crate::domain::devices::{Device, NewDevice, RegisterDevice};
+use crate::domain::time;
+use crate::error::Result;
 use crate::ports::{PushMessage, PushOutcome, Pusher, Store};
 use crate::services::people::Caller;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
 /// A push goes to at most this many of a person's devices (the most recently
 /// registered), so one person's pile of old installs cannot multiply the work.
 pub const MAX_PUSH_DEVICES: usize = 20;
 
-/// `POST /devices`. Every field is required; each missing or bad one is reported.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateDeviceDto {
-    #[schema(example = "PHONE")]
-    pub device_type: Option<String>,
-    #[schema(example = "IOS")]
-    pub platform_type: Option<String>,
-    #[schema(example = "iOS 17")]
-    pub platform_version: Option<String>,
-    #[schema(example = "iPhone 15")]
-    pub model_name: Option<String>,
-    /// Assigned by APNs or FCM to the app on this device.
-    pub push_token: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct DeviceView {
-    pub uuid: Uuid,
-    pub person_uuid: Uuid,
-    pub device_type: DeviceType,
-    pub platform_type: PlatformType,
-    pub platform_version: String,
-    pub model_name: String,
-    pub push_token: String,
-    pub pinpoint_endpoint_id: Option<String>,
-    /// Set when the push service reported the token dead.
-    #[serde(with = "time::millis::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub disabled_at: Option<Timestamp>,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-impl From<&Device> for DeviceView {
-    fn from(d: &Device) -> Self {
-        Self {
-            uuid: d.uuid,
-            person_uuid: d.person_uuid,
-            device_type: d.device_type,
-            platform_type: d.platform_type,
-            platform_version: d.platform_version.clone(),
-            model_name: d.model_name.clone(),
-            push_token: d.push_token.clone(),
-            pinpoint_endpoint_id: d.pinpoint_endpoint_id.clone(),
-            disabled_at: d.disabled_at,
-            created_at: d.created_at,
-            updated_at: d.updated_at,
-        }
-    }
-}
+// The wire types (`CreateDeviceDto`, `DeviceView`) live in `metmos-http`'s
+// `routes/devices.rs`.
 
 /// What one `push_to_person` did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -87,13 +29,6 @@ pub struct PushReport {
 pub struct DeviceService {
     store: Arc<dyn Store>,
     pusher: Arc<dyn Pusher>,
-}
-
-fn required<'a>(problems: &mut Problems, field: &str, raw: Option<&'a str>) -> Option<&'a str> {
-    if raw.is_none() {
-        problems.push(format!("{field} is required"));
-    }
-    raw
 }
 
 impl DeviceService {
@@ -124,36 +59,16 @@ impl DeviceService {
 
     /// `POST /devices`: registers the caller's device, or takes over the device that
     /// already has this push token.
-    pub async fn register(&self, caller: &Caller, dto: CreateDeviceDto) -> Result<Device> {
+    #[tracing::instrument(skip_all)]
+    pub async fn register(&self, caller: &Caller, cmd: RegisterDevice) -> Result<Device> {
         let me = caller.person()?;
-        let mut p = Problems::new();
-        let device_type = required(&mut p, "deviceType", dto.device_type.as_deref())
-            .and_then(|raw| p.check(DeviceType::parse(raw.trim())));
-        let platform_type = required(&mut p, "platformType", dto.platform_type.as_deref())
-            .and_then(|raw| p.check(PlatformType::parse(raw.trim())));
-        let platform_version = required(&mut p, "platformVersion", dto.platform_version.as_deref())
-            .and_then(|raw| p.check(parse_label("platformVersion", raw)));
-        let model_name = required(&mut p, "modelName", dto.model_name.as_deref())
-            .and_then(|raw| p.check(parse_label("modelName", raw)));
-        let push_token = required(&mut p, "pushToken", dto.push_token.as_deref())
-            .and_then(|raw| p.check(parse_push_token(raw)));
-        p.finish()?;
-        let (
-            Some(device_type),
-            Some(platform_type),
-            Some(platform_version),
-            Some(model_name),
-            Some(push_token),
-        ) = (
+        let RegisterDevice {
             device_type,
             platform_type,
             platform_version,
             model_name,
             push_token,
-        )
-        else {
-            return Err(Error::Internal("parsed fields missing".into()));
-        };
+        } = cmd;
         let device = self
             .store
             .upsert_device(&NewDevice {
@@ -171,7 +86,9 @@ impl DeviceService {
         Ok(device)
     }
 
-    /// Sends `message` to every enabled device of the person. Never fails: the push is
+    /// Sends `message` to every enabled device of the person. No span of its own: the
+    /// notifier calls it for every notification of an offline person, inside its span.
+    /// Never fails: the push is
     /// best effort after the fact (the message is stored; the app resyncs), so problems
     /// are logged and counted.
     pub async fn push_to_person(&self, person_uuid: Uuid, message: &PushMessage) -> PushReport {

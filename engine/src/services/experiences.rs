@@ -4,125 +4,24 @@
 
 use crate::domain::assets::ParentType;
 use crate::domain::experiences::{
-    self, Experience, ExperienceFilter, NewExperience, NewReaction, Reaction, ReactionScope,
-    ReactionType, Relation, Visibility,
+    Experience, ExperienceFilter, NewExperience, NewReaction, PostExperience, React, Reaction,
+    ReactionScope, Relation,
 };
 use crate::domain::people::Person;
 use crate::domain::refusal::Refusal;
-use crate::domain::time::{self, Timestamp};
+use crate::domain::time;
 use crate::domain::{Page, PageRequest};
-use crate::error::{Error, Problems, Result};
+use crate::error::{Error, Result};
 use crate::events::{Event, EventEnvelope, ExperienceChanged, ReactionChanged};
 use crate::ports::Store;
 use crate::services::assets::AssetService;
 use crate::services::outbox::OutboxSignal;
 use crate::services::people::Caller;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-// --- wire types -------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateExperienceDto {
-    /// The experience's text.
-    pub content: Option<String>,
-    #[schema(example = "CONTACT_ONLY")]
-    pub visibility: Option<String>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateExperienceReactionDto {
-    #[schema(example = "COMMENT")]
-    pub reaction_type: Option<String>,
-    /// A comment's text (required for COMMENT, absent for LIKE).
-    pub content: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExperienceView {
-    pub uuid: Uuid,
-    /// The poster.
-    pub person_uuid: Uuid,
-    pub content: String,
-    pub visibility: Visibility,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-impl From<&Experience> for ExperienceView {
-    fn from(e: &Experience) -> Self {
-        Self {
-            uuid: e.uuid,
-            person_uuid: e.person_uuid,
-            content: e.content.clone(),
-            visibility: e.visibility,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ExperiencesPage {
-    pub experiences: Vec<ExperienceView>,
-    pub after: Option<i64>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExperienceReactionView {
-    pub uuid: Uuid,
-    pub experience_uuid: Uuid,
-    /// The author.
-    pub person_uuid: Uuid,
-    pub reaction_type: ReactionType,
-    /// A comment's text; null for a like.
-    pub content: Option<String>,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-impl From<&Reaction> for ExperienceReactionView {
-    fn from(r: &Reaction) -> Self {
-        Self {
-            uuid: r.uuid,
-            experience_uuid: r.experience_uuid,
-            person_uuid: r.person_uuid,
-            reaction_type: r.reaction_type,
-            content: r.content.clone(),
-            created_at: r.created_at,
-            updated_at: r.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ExperienceReactionsPage {
-    pub experience_reactions: Vec<ExperienceReactionView>,
-    pub after: Option<i64>,
-}
-
-/// The raw filters of `GET /experiences`, parsed by the service.
-#[derive(Debug, Default)]
-pub struct ExperienceQuery<'a> {
-    pub created_at_start: Option<&'a str>,
-    pub created_at_end: Option<&'a str>,
-    pub person_uuid: Option<&'a str>,
-}
+// The wire types (bodies, query, views, pages) live in `metmos-http`'s
+// `routes/experiences.rs`.
 
 // --- service ----------------------------------------------------------------------------
 
@@ -149,10 +48,6 @@ fn reaction_event(r: &Reaction) -> ReactionChanged {
         person_uuid: r.person_uuid,
         reaction_type: r.reaction_type.as_str().into(),
     }
-}
-
-fn non_empty(raw: Option<&str>) -> Option<&str> {
-    raw.map(str::trim).filter(|s| !s.is_empty())
 }
 
 impl ExperienceService {
@@ -193,24 +88,13 @@ impl ExperienceService {
     }
 
     /// `POST /experiences`.
-    pub async fn create(&self, caller: &Caller, dto: CreateExperienceDto) -> Result<Experience> {
+    #[tracing::instrument(skip_all)]
+    pub async fn create(&self, caller: &Caller, cmd: PostExperience) -> Result<Experience> {
         let me = caller.person()?;
-        let mut problems = Problems::new();
-        let content = problems.check(experiences::parse_experience_content(
-            dto.content.as_deref(),
-        ));
-        let visibility = match non_empty(dto.visibility.as_deref()) {
-            None => {
-                problems
-                    .push("visibility must be one of the following values: PUBLIC, CONTACT_ONLY");
-                None
-            }
-            Some(raw) => problems.check(Visibility::parse(raw)),
-        };
-        problems.finish()?;
-        let (Some(content), Some(visibility)) = (content, visibility) else {
-            return Err(Error::Internal("parsed fields missing".into()));
-        };
+        let PostExperience {
+            content,
+            visibility,
+        } = cmd;
         let at = time::now();
         let new = NewExperience {
             uuid: Uuid::new_v4(),
@@ -234,40 +118,26 @@ impl ExperienceService {
     }
 
     /// `GET /experiences`: what the caller may see, filtered, newest first.
+    #[tracing::instrument(skip_all)]
     pub async fn list(
         &self,
         caller: &Caller,
-        query: ExperienceQuery<'_>,
+        filter: ExperienceFilter,
         page: PageRequest,
     ) -> Result<Page<Experience>> {
         let me = caller.person()?;
-        let mut problems = Problems::new();
-        let filter = ExperienceFilter {
-            created_at_start: non_empty(query.created_at_start)
-                .and_then(|t| problems.check(time::parse("createdAtStart", t))),
-            created_at_end: non_empty(query.created_at_end)
-                .and_then(|t| problems.check(time::parse("createdAtEnd", t))),
-            person_uuid: non_empty(query.person_uuid).and_then(|u| {
-                problems
-                    .check(Uuid::parse_str(u).map_err(|_| "personUuid must be a UUID".to_string()))
-            }),
-        };
-        if let (Some(start), Some(end)) = (filter.created_at_start, filter.created_at_end)
-            && start > end
-        {
-            problems.push("createdAtStart must not be after createdAtEnd");
-        }
-        problems.finish()?;
         Ok(self.store.list_experiences(me.id, &filter, &page).await?)
     }
 
     /// `GET /experiences/{uuid}`: 404 unless the caller may see it.
+    #[tracing::instrument(skip_all, fields(uuid = %uuid))]
     pub async fn get(&self, caller: &Caller, uuid: Uuid) -> Result<Experience> {
         let me = caller.person()?;
         Ok(self.visible(me, uuid).await?.0)
     }
 
     /// `DELETE /experiences/{uuid}`: the owner only; its reactions and assets go too.
+    #[tracing::instrument(skip_all, fields(uuid = %uuid))]
     pub async fn delete(&self, caller: &Caller, uuid: Uuid) -> Result<()> {
         let me = caller.person()?;
         let (experience, relation) = self.visible(me, uuid).await?;
@@ -294,21 +164,19 @@ impl ExperienceService {
     /// `POST /experiences/{uuid}/experience_reactions`, on an experience the caller can
     /// see. Answers the reaction and whether it is new: a repeated LIKE answers the
     /// existing like (`false`), so retrying is safe.
+    #[tracing::instrument(skip_all, fields(experience_uuid = %experience_uuid))]
     pub async fn react(
         &self,
         caller: &Caller,
         experience_uuid: Uuid,
-        dto: CreateExperienceReactionDto,
+        cmd: React,
     ) -> Result<(Reaction, bool)> {
         let me = caller.person()?;
         let (experience, _) = self.visible(me, experience_uuid).await?;
-        let reaction_type = match non_empty(dto.reaction_type.as_deref()) {
-            None => Err("reactionType must be one of the following values: COMMENT, LIKE".into()),
-            Some(raw) => ReactionType::parse(raw),
-        }
-        .map_err(Error::validation)?;
-        let content = experiences::parse_reaction_content(reaction_type, dto.content.as_deref())
-            .map_err(Error::validation)?;
+        let React {
+            reaction_type,
+            content,
+        } = cmd;
         let at = time::now();
         let new = NewReaction {
             uuid: Uuid::new_v4(),
@@ -337,6 +205,7 @@ impl ExperienceService {
 
     /// `GET /experiences/{uuid}/experience_reactions`: all of them for the experience's
     /// owner; the caller's own and their contacts' for anyone else who can see it.
+    #[tracing::instrument(skip_all, fields(experience_uuid = %experience_uuid))]
     pub async fn reactions(
         &self,
         caller: &Caller,
@@ -355,6 +224,7 @@ impl ExperienceService {
     /// `DELETE /experiences/{uuid}/experience_reactions/{reactionUuid}`: the author only.
     /// A reaction the caller cannot see (or one on another experience) is 404; one they
     /// see but did not write is 403.
+    #[tracing::instrument(skip_all, fields(experience_uuid = %experience_uuid, reaction_uuid = %reaction_uuid))]
     pub async fn delete_reaction(
         &self,
         caller: &Caller,

@@ -94,6 +94,7 @@ impl NotificationService {
     }
 
     /// `GET /notifications`: the caller's own, newest first.
+    #[tracing::instrument(skip_all)]
     pub async fn list(
         &self,
         caller: &Caller,

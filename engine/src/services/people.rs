@@ -2,23 +2,19 @@
 //! people's profiles (privacy by relationship), and people search.
 
 use crate::domain::people::{
-    self, Account, AccountStatus, Email, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch,
-    Username,
+    Account, AccountStatus, CreateAccount, CreatePerson, NewAccount, PeopleQuery, Person,
+    PersonFields, PersonPatch,
 };
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
-use crate::error::{Error, Problems, Result};
+use crate::error::{Error, Result};
 use crate::events::{AccountCreated, Event, EventEnvelope, PersonChanged};
 use crate::ports::Store;
 use crate::services::outbox::OutboxSignal;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use std::sync::Arc;
 use utoipa::ToSchema;
 use uuid::Uuid;
-
-const MAX_NAME: usize = 100;
-const MAX_LOCATION: usize = 200;
-const MAX_BIO: usize = 1000;
 
 /// The authenticated caller: their account, and their person once sign-up created it.
 #[derive(Debug, Clone)]
@@ -36,143 +32,9 @@ impl Caller {
     }
 }
 
-// --- wire types -------------------------------------------------------------------------
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateAccountDto {
-    /// User ID from the Cognito user pool (the token's `sub`).
-    pub cognito_user_id: String,
-    #[schema(example = "PENDING")]
-    pub account_status: Option<String>,
-}
-
-/// A person's sign-up fields: the body of `POST /dev/users`, and (with `accountUuid`)
-/// of `POST /people`. Unknown fields are refused where it is the whole body.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PersonDetails {
-    pub username: String,
-    pub email: String,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub contact_number: Option<String>,
-    pub birth_date: Option<String>,
-    pub location: Option<String>,
-    pub bio: Option<String>,
-}
-
-impl PersonDetails {
-    /// Just a username and an email (the CLI's `dev-user`).
-    pub fn named(username: String, email: String) -> Self {
-        Self {
-            username,
-            email,
-            first_name: None,
-            last_name: None,
-            contact_number: None,
-            birth_date: None,
-            location: None,
-            bio: None,
-        }
-    }
-
-    /// Parses every field, recording each problem; `None` when any field failed.
-    fn parse(
-        &self,
-        problems: &mut Problems,
-        account_uuid: Uuid,
-        at: Timestamp,
-    ) -> Option<NewPerson> {
-        let text =
-            |field, value: &Option<String>, max| people::parse_text(field, value.as_deref(), max);
-        let username = problems.check(Username::parse(&self.username));
-        let email = problems.check(Email::parse(&self.email));
-        let first_name = problems.check(text("firstName", &self.first_name, MAX_NAME));
-        let last_name = problems.check(text("lastName", &self.last_name, MAX_NAME));
-        let contact_number =
-            problems.check(people::parse_contact_number(self.contact_number.as_deref()));
-        let birth_date = problems.check(people::parse_birth_date(self.birth_date.as_deref()));
-        let location = problems.check(text("location", &self.location, MAX_LOCATION));
-        let bio = problems.check(text("bio", &self.bio, MAX_BIO));
-        Some(NewPerson {
-            uuid: Uuid::new_v4(),
-            account_uuid,
-            username: username?,
-            email: email?,
-            first_name: first_name?,
-            last_name: last_name?,
-            contact_number: contact_number?,
-            birth_date: birth_date?,
-            location: location?,
-            bio: bio?,
-            at,
-        })
-    }
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreatePersonDto {
-    pub account_uuid: String,
-    #[serde(flatten)]
-    pub person: PersonDetails,
-}
-
-/// The fields a person may change; anything else in the body is refused.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpdatePersonDto {
-    #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub first_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub last_name: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub contact_number: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>, example = "1981-11-29")]
-    pub birth_date: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub location: Option<Option<String>>,
-    #[serde(default, deserialize_with = "super::double_option")]
-    #[schema(value_type = Option<String>)]
-    pub bio: Option<Option<String>>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct AccountView {
-    pub uuid: Uuid,
-    pub cognito_user_id: String,
-    pub account_status: AccountStatus,
-    pub verification_status: Option<String>,
-    /// The person of this account, once created.
-    pub person_uuid: Option<Uuid>,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-impl AccountView {
-    pub fn new(a: &Account, person: Option<&Person>) -> Self {
-        Self {
-            uuid: a.uuid,
-            cognito_user_id: a.cognito_user_id.clone(),
-            account_status: a.account_status,
-            verification_status: a.verification_status.clone(),
-            person_uuid: person.map(|p| p.uuid),
-            created_at: a.created_at,
-            updated_at: a.updated_at,
-        }
-    }
-}
+// --- views -----------------------------------------------------------------------------
+// The other wire types (bodies, account view, page) live in `metmos-http`'s
+// `routes/{people,accounts}.rs`. `PersonView` stays here while chat views embed it.
 
 /// A person as some viewer may see them. `email`, `contactNumber` and `birthDate` are
 /// present only for the person themself and their contacts; for anyone else the keys
@@ -239,13 +101,6 @@ impl PersonView {
     }
 }
 
-/// `{"people": [...], "after": cursor}`.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct PeoplePage {
-    pub people: Vec<PersonView>,
-    pub after: Option<i64>,
-}
-
 // --- service ----------------------------------------------------------------------------
 
 /// A search text `q` (people search, contacts search): at most 100 characters.
@@ -272,43 +127,25 @@ fn person_event(p: &Person) -> PersonChanged {
     }
 }
 
-fn parse_cognito_user_id(raw: &str) -> std::result::Result<String, String> {
-    let s = raw.trim();
-    if s.is_empty() || s.len() > 128 || s.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        Err("cognitoUserId must be 1 to 128 characters without spaces".into())
-    } else {
-        Ok(s.to_string())
-    }
-}
-
 impl PeopleService {
     pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal) -> Self {
         Self { store, outbox }
     }
 
     /// INTERNAL `POST /accounts`, called by the sign-up trigger.
-    pub async fn create_account(&self, dto: CreateAccountDto) -> Result<Account> {
-        let mut problems = Problems::new();
-        let cognito_user_id = problems.check(parse_cognito_user_id(&dto.cognito_user_id));
-        let status = match dto.account_status.as_deref() {
-            None => Some(AccountStatus::Pending),
-            Some(s) => problems.check(AccountStatus::parse(s)),
-        };
-        problems.finish()?;
-        let (Some(cognito_user_id), Some(account_status)) = (cognito_user_id, status) else {
-            return Err(Error::Internal("parsed fields missing".into()));
-        };
+    #[tracing::instrument(skip_all)]
+    pub async fn create_account(&self, cmd: CreateAccount) -> Result<Account> {
         let at = time::now();
         let new = NewAccount {
             uuid: Uuid::new_v4(),
-            cognito_user_id,
-            account_status,
+            cognito_user_id: cmd.cognito_user_id,
+            account_status: cmd.account_status,
             at,
         };
         let event = Event::AccountCreated(AccountCreated {
             account_uuid: new.uuid,
             cognito_user_id: new.cognito_user_id.clone(),
-            account_status: account_status.as_str().into(),
+            account_status: new.account_status.as_str().into(),
         });
         let account = self
             .store
@@ -319,18 +156,10 @@ impl PeopleService {
     }
 
     /// INTERNAL `POST /people`: the person of an existing account.
-    pub async fn create_person(&self, dto: CreatePersonDto) -> Result<Person> {
-        let mut problems = Problems::new();
-        let account_uuid = problems.check(
-            Uuid::parse_str(dto.account_uuid.trim())
-                .map_err(|_| "accountUuid must be a UUID".to_string()),
-        );
+    #[tracing::instrument(skip_all, fields(account_id = %cmd.account_uuid))]
+    pub async fn create_person(&self, cmd: CreatePerson) -> Result<Person> {
         let at = time::now();
-        let new = dto
-            .person
-            .parse(&mut problems, account_uuid.unwrap_or_default(), at);
-        problems.finish()?;
-        let new = new.ok_or_else(|| Error::Internal("parsed fields missing".into()))?;
+        let new = cmd.person.into_new(cmd.account_uuid, at);
         let event = Event::PersonCreated(PersonChanged {
             person_uuid: new.uuid,
             account_uuid: new.account_uuid,
@@ -346,8 +175,8 @@ impl PeopleService {
 
     /// Dev mode: an ACTIVE account and its person in one transaction. The cognito user
     /// id is made up (`dev-<uuid>`), as no Cognito is involved.
-    pub async fn create_dev_user(&self, dto: PersonDetails) -> Result<(Account, Person)> {
-        let mut problems = Problems::new();
+    #[tracing::instrument(skip_all)]
+    pub async fn create_dev_user(&self, fields: PersonFields) -> Result<(Account, Person)> {
         let at = time::now();
         let account = NewAccount {
             uuid: Uuid::new_v4(),
@@ -355,9 +184,7 @@ impl PeopleService {
             account_status: AccountStatus::Active,
             at,
         };
-        let person = dto.parse(&mut problems, account.uuid, at);
-        problems.finish()?;
-        let person = person.ok_or_else(|| Error::Internal("parsed fields missing".into()))?;
+        let person = fields.into_new(account.uuid, at);
         let events = [
             EventEnvelope::new(
                 Event::AccountCreated(AccountCreated {
@@ -387,6 +214,7 @@ impl PeopleService {
     /// The caller a verified token's subject names. Unknown accounts (never created, or
     /// deleted) are 401: the token no longer opens anything. Blocked or disabled
     /// accounts are 403.
+    #[tracing::instrument(skip_all)]
     pub async fn caller(&self, cognito_user_id: &str) -> Result<Caller> {
         match self.store.caller_by_cognito_id(cognito_user_id).await? {
             None => Err(Error::unauthorized("Unknown account")),
@@ -397,30 +225,11 @@ impl PeopleService {
         }
     }
 
-    pub async fn update_me(&self, caller: &Caller, dto: UpdatePersonDto) -> Result<Person> {
+    /// `PATCH /people/me`: the patch was parsed at the edge.
+    #[tracing::instrument(skip_all, fields(person_id))]
+    pub async fn update_me(&self, caller: &Caller, patch: PersonPatch) -> Result<Person> {
         let me = caller.person()?;
-        let mut problems = Problems::new();
-        let text = |problems: &mut Problems, field: &str, v: Option<Option<String>>, max: usize| {
-            v.map(|inner| problems.check(people::parse_text(field, inner.as_deref(), max)))
-                .map(|r| r.flatten())
-        };
-        let patch = PersonPatch {
-            first_name: text(&mut problems, "firstName", dto.first_name, MAX_NAME),
-            last_name: text(&mut problems, "lastName", dto.last_name, MAX_NAME),
-            contact_number: dto.contact_number.map(|v| {
-                problems
-                    .check(people::parse_contact_number(v.as_deref()))
-                    .flatten()
-            }),
-            birth_date: dto.birth_date.map(|v| {
-                problems
-                    .check(people::parse_birth_date(v.as_deref()))
-                    .flatten()
-            }),
-            location: text(&mut problems, "location", dto.location, MAX_LOCATION),
-            bio: text(&mut problems, "bio", dto.bio, MAX_BIO),
-        };
-        problems.finish()?;
+        tracing::Span::current().record("person_id", tracing::field::display(me.uuid));
         let at = time::now();
         let mut updated = me.clone();
         patch.apply(&mut updated);
@@ -444,6 +253,7 @@ impl PeopleService {
     }
 
     /// `GET /people/{uuid}`: private fields only for self and contacts.
+    #[tracing::instrument(skip_all, fields(uuid = %uuid))]
     pub async fn view(&self, caller: &Caller, uuid: Uuid) -> Result<PersonView> {
         let viewer = caller.person()?;
         let person = self
@@ -457,6 +267,7 @@ impl PeopleService {
 
     /// `GET /people?q=`: public views only, whatever matched (an exact email or phone
     /// match finds the person without revealing the value).
+    #[tracing::instrument(skip_all)]
     pub async fn search(
         &self,
         caller: &Caller,

@@ -105,6 +105,7 @@ impl WsConnectionService {
     /// Deletes DISCONNECTED rows older than `ws.keep_disconnected_days` (every node runs
     /// this hourly; deleting what another node deleted already is a no-op). Answers how
     /// many went.
+    #[tracing::instrument(skip_all)]
     pub async fn prune_disconnected(&self, now: Timestamp) -> u64 {
         let before = now - chrono::TimeDelta::days(i64::from(self.keep_disconnected_days));
         match self.store.prune_disconnected_ws_connections(before).await {
@@ -122,6 +123,7 @@ impl WsConnectionService {
     }
 
     /// A socket this node just accepted.
+    #[tracing::instrument(skip_all)]
     pub async fn open(&self, person: &Person, ws_conn_id: &str) -> Result<WsConnection> {
         Ok(self
             .store
@@ -136,6 +138,7 @@ impl WsConnectionService {
     }
 
     /// A socket of this node that closed.
+    #[tracing::instrument(skip_all)]
     pub async fn close(&self, ws_conn_id: &str) -> Result<WsConnection> {
         Ok(self
             .store
@@ -144,6 +147,7 @@ impl WsConnectionService {
     }
 
     /// `GET /ws_connections`: the caller's own, newest first.
+    #[tracing::instrument(skip_all)]
     pub async fn list(
         &self,
         caller: &Caller,
@@ -161,6 +165,7 @@ impl WsConnectionService {
 
     /// INTERNAL `POST /ws_connections`: API Gateway's `$connect` for the caller. The
     /// socket is held by the gateway, not by a node, so the row has no node id.
+    #[tracing::instrument(skip_all)]
     pub async fn record_gateway(
         &self,
         caller: &Caller,
@@ -181,6 +186,7 @@ impl WsConnectionService {
     }
 
     /// The caller's own connection by its gateway id; anyone else's is 404.
+    #[tracing::instrument(skip_all)]
     pub async fn own(&self, caller: &Caller, ws_conn_id: &str) -> Result<WsConnection> {
         let me = caller.person()?;
         match self.store.ws_connection_by_conn_id(ws_conn_id).await? {
@@ -190,6 +196,7 @@ impl WsConnectionService {
     }
 
     /// INTERNAL `PATCH /ws_connections/{wsConnId}`: the gateway's `$disconnect`.
+    #[tracing::instrument(skip_all)]
     pub async fn update_gateway(
         &self,
         caller: &Caller,
@@ -208,6 +215,7 @@ impl WsConnectionService {
     }
 
     /// Messages "sent on" a gateway connection need it open and the caller's.
+    #[tracing::instrument(skip_all)]
     pub async fn open_gateway_connection(
         &self,
         caller: &Caller,

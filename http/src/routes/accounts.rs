@@ -2,16 +2,83 @@
 //! permanent deletion.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, Internal, parse_uuid, state};
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use crate::extract::{AuthCaller, Internal, parse_uuid};
+use crate::state::AppState;
+use actix_web::{HttpResponse, delete, get, post, web};
+use metmos_engine::domain::people::{
+    Account, AccountStatus, CreateAccount, Person, parse_cognito_user_id,
+};
+use metmos_engine::domain::time::{self, Timestamp};
+use metmos_engine::error::{Error, Problems};
 use metmos_engine::services::accounts::RemoveAccountDto;
-use metmos_engine::services::people::{AccountView, CreateAccountDto};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create_account)
         .service(my_account)
         .service(remove_account);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateAccountDto {
+    /// User ID from the Cognito user pool (the token's `sub`).
+    pub cognito_user_id: String,
+    #[schema(example = "PENDING")]
+    pub account_status: Option<String>,
+}
+
+impl TryFrom<CreateAccountDto> for CreateAccount {
+    type Error = Error;
+    fn try_from(dto: CreateAccountDto) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        let cognito_user_id = problems.check(parse_cognito_user_id(&dto.cognito_user_id));
+        let account_status = match dto.account_status.as_deref() {
+            None => Some(AccountStatus::Pending),
+            Some(s) => problems.check(AccountStatus::parse(s)),
+        };
+        let cmd = cognito_user_id
+            .zip(account_status)
+            .map(|(cognito_user_id, account_status)| CreateAccount {
+                cognito_user_id,
+                account_status,
+            });
+        problems.finish_with(cmd)
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct AccountView {
+    pub uuid: Uuid,
+    pub cognito_user_id: String,
+    pub account_status: AccountStatus,
+    pub verification_status: Option<String>,
+    /// The person of this account, once created.
+    pub person_uuid: Option<Uuid>,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl AccountView {
+    pub fn new(a: &Account, person: Option<&Person>) -> Self {
+        Self {
+            uuid: a.uuid,
+            cognito_user_id: a.cognito_user_id.clone(),
+            account_status: a.account_status,
+            verification_status: a.verification_status.clone(),
+            person_uuid: person.map(|p| p.uuid),
+            created_at: a.created_at,
+            updated_at: a.updated_at,
+        }
+    }
 }
 
 /// INTERNAL: creates an account for a Cognito user (called by the post sign-up trigger).
@@ -28,16 +95,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[post("/accounts")]
 async fn create_account(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     _: Internal,
     body: web::Json<CreateAccountDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
-    let account = state
-        .engine
-        .people
-        .create_account(body.into_inner())
-        .await?;
+    let cmd = CreateAccount::try_from(body.into_inner())?;
+    let account = state.engine.people.create_account(cmd).await?;
     Ok(HttpResponse::Created().json(AccountView::new(&account, None)))
 }
 
@@ -74,12 +137,11 @@ async fn my_account(AuthCaller(caller): AuthCaller) -> ApiResult<web::Json<Accou
 )]
 #[delete("/accounts/{uuid}")]
 async fn remove_account(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
     body: web::Json<RemoveAccountDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     state
         .engine

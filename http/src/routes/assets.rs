@@ -3,8 +3,9 @@
 //! service never sees a raw string.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, state};
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use crate::extract::AuthCaller;
+use crate::state::AppState;
+use actix_web::{HttpResponse, delete, get, post, web};
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::assets::{
     Asset, AssetQuery, CreateAsset, MimeType, ParentType, Variation,
@@ -214,11 +215,10 @@ impl From<&AssetDownload> for DownloadAssetView {
 )]
 #[post("/assets")]
 async fn create(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<CreateAssetDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let cmd = CreateAsset::try_from(body.into_inner())?;
     let created = state.engine.assets.create(&caller, cmd).await?;
     Ok(HttpResponse::Created().json(CreatedAssetView::from(&created)))
@@ -239,11 +239,10 @@ async fn create(
 )]
 #[get("/assets")]
 async fn list(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<AssetQueryDto>,
 ) -> ApiResult<web::Json<AssetsPage>> {
-    let state = state(&req)?;
     let q = query.into_inner();
     let (parsed, page) = match (
         AssetQuery::try_from(&q),
@@ -279,11 +278,10 @@ async fn list(
 )]
 #[delete("/assets/{uuid}")]
 async fn remove(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let uuid = uuid_field("uuid", &path).map_err(Error::validation)?;
     state.engine.assets.delete(&caller, uuid).await?;
     Ok(HttpResponse::NoContent().finish())

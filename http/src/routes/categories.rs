@@ -1,8 +1,9 @@
 //! `GET /categories`: the pre-defined listing categories.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, state};
-use actix_web::{HttpRequest, get, web};
+use crate::extract::AuthCaller;
+use crate::state::AppState;
+use actix_web::{get, web};
 use metmos_engine::services::market::{CategoriesPage, CategoryView};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -29,11 +30,10 @@ pub struct CategoryQuery {
 )]
 #[get("/categories")]
 async fn list(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<CategoryQuery>,
 ) -> ApiResult<web::Json<CategoriesPage>> {
-    let state = state(&req)?;
     let categories = state
         .engine
         .market

@@ -2,16 +2,18 @@
 //! remove).
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, parse_uuid, state};
-use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
+use crate::extract::{AuthCaller, parse_uuid};
+use crate::state::AppState;
+use actix_web::{HttpResponse, delete, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
-use metmos_engine::services::connections::{
-    ConnectionView, ConnectionsPage, ContactsPage, RequestConnectionDto,
-};
+use metmos_engine::domain::connections::{ConnectionEntry, ConnectionStatus, RequestConnection};
+use metmos_engine::domain::time::{self, Timestamp};
+use metmos_engine::error::Error;
 use metmos_engine::services::people::{Closeness, PersonView};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // The literal `/connections/contacts` routes before the `{uuid}` ones.
@@ -21,6 +23,77 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(remove_contact)
         .service(accept)
         .service(reject);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RequestConnectionDto {
+    /// The person the request is sent to.
+    pub person_uuid: String,
+}
+
+impl TryFrom<RequestConnectionDto> for RequestConnection {
+    type Error = Error;
+    fn try_from(dto: RequestConnectionDto) -> Result<Self, Error> {
+        let person_uuid = Uuid::parse_str(dto.person_uuid.trim())
+            .map_err(|_| Error::validation("personUuid must be a UUID"))?;
+        Ok(Self { person_uuid })
+    }
+}
+
+/// A connection request as either side sees it. `personUuid` sent it to
+/// `connectionPersonUuid`; `otherPerson` is whoever of the two the caller is not, as
+/// anyone signed in may see them.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectionView {
+    pub uuid: Uuid,
+    /// The requester.
+    pub person_uuid: Uuid,
+    /// The target.
+    pub connection_person_uuid: Uuid,
+    pub status: ConnectionStatus,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub requested_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+    /// The other side's public profile (no email or contact number).
+    pub other_person: PersonView,
+}
+
+impl From<&ConnectionEntry> for ConnectionView {
+    fn from(e: &ConnectionEntry) -> Self {
+        let c = &e.connection;
+        Self {
+            uuid: c.uuid,
+            person_uuid: c.person_uuid,
+            connection_person_uuid: c.connection_person_uuid,
+            status: c.status,
+            requested_at: c.requested_at,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+            other_person: PersonView::public(&e.other),
+        }
+    }
+}
+
+/// `{"connections": [...], "after": cursor}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionsPage {
+    pub connections: Vec<ConnectionView>,
+    pub after: Option<i64>,
+}
+
+/// `{"contacts": [...], "after": cursor}`: people, with what contacts see of each other.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactsPage {
+    pub contacts: Vec<PersonView>,
+    pub after: Option<i64>,
 }
 
 /// Sends a connection request to `personUuid` (PENDING); the target gets a
@@ -39,16 +112,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[post("/connections")]
 async fn request(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<RequestConnectionDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
-    let entry = state
-        .engine
-        .connections
-        .request(&caller, body.into_inner())
-        .await?;
+    let cmd = RequestConnection::try_from(body.into_inner())?;
+    let entry = state.engine.connections.request(&caller, cmd).await?;
     Ok(HttpResponse::Created().json(ConnectionView::from(&entry)))
 }
 
@@ -71,18 +140,17 @@ pub struct ConnectionQuery {
 )]
 #[get("/connections")]
 async fn list(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<ConnectionQuery>,
 ) -> ApiResult<web::Json<ConnectionsPage>> {
-    let state = state(&req)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
-    let page = state
-        .engine
-        .connections
-        .list(&caller, q.status.as_deref(), page)
-        .await?;
+    let status = match q.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => None,
+        Some(raw) => Some(ConnectionStatus::parse(raw).map_err(Error::validation)?),
+    };
+    let page = state.engine.connections.list(&caller, status, page).await?;
     Ok(web::Json(ConnectionsPage {
         connections: page.items.iter().map(ConnectionView::from).collect(),
         after: page.after,
@@ -109,11 +177,10 @@ pub struct ContactQuery {
 )]
 #[get("/connections/contacts")]
 async fn contacts(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<ContactQuery>,
 ) -> ApiResult<web::Json<ContactsPage>> {
-    let state = state(&req)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
     let page = state
@@ -145,11 +212,10 @@ async fn contacts(
 )]
 #[delete("/connections/contacts/{personUuid}")]
 async fn remove_contact(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let person_uuid = parse_uuid("personUuid", &path)?;
     state
         .engine
@@ -175,11 +241,10 @@ async fn remove_contact(
 )]
 #[patch("/connections/{uuid}/accept")]
 async fn accept(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ConnectionView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let entry = state.engine.connections.accept(&caller, uuid).await?;
     Ok(web::Json(ConnectionView::from(&entry)))
@@ -201,11 +266,10 @@ async fn accept(
 )]
 #[patch("/connections/{uuid}/reject")]
 async fn reject(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ConnectionView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let entry = state.engine.connections.reject(&caller, uuid).await?;
     Ok(web::Json(ConnectionView::from(&entry)))

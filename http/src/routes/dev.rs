@@ -2,12 +2,14 @@
 //! `auth.mode = "dev"`; in other modes they do not exist (404, and absent from the docs).
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, parse_uuid, state};
-use actix_web::{HttpRequest, HttpResponse, post, web};
+use crate::extract::{AuthCaller, parse_uuid};
+use crate::routes::people::PersonDetails;
+use crate::state::AppState;
+use actix_web::{HttpResponse, post, web};
 use metmos_engine::domain::money::Wei;
+use metmos_engine::domain::people::PersonFields;
 use metmos_engine::error::Error;
 use metmos_engine::ports::ChainError;
-use metmos_engine::services::people::PersonDetails;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use utoipa_actix_web::service_config::ServiceConfig;
@@ -87,11 +89,10 @@ pub struct DevPayment {
 )]
 #[post("/dev/chain/pay")]
 async fn chain_pay(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<DevPayDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let cmd = DevPay::try_from(body.into_inner())?;
     let me = caller.person()?.uuid;
     let order = state.engine.market.order_for(me, cmd.order_uuid).await?;
@@ -139,15 +140,11 @@ pub struct DevUser {
 )]
 #[post("/dev/users")]
 async fn create_dev_user(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     body: web::Json<PersonDetails>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
-    let (account, person) = state
-        .engine
-        .people
-        .create_dev_user(body.into_inner())
-        .await?;
+    let fields = PersonFields::try_from(body.into_inner())?;
+    let (account, person) = state.engine.people.create_dev_user(fields).await?;
     let access_token = state.engine.auth.mint_dev_token(&account.cognito_user_id)?;
     Ok(HttpResponse::Created().json(DevUser {
         account_uuid: account.uuid,

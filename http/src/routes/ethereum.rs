@@ -4,7 +4,7 @@
 //! payload's logs are never applied as such. Answers at once; Alchemy retries otherwise.
 
 use crate::error::{ApiResult, ErrorBody, envelope};
-use crate::extract::state;
+use crate::state::AppState;
 use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse, post, web};
 use futures_util::StreamExt;
@@ -44,8 +44,11 @@ pub struct WebhookAck {
     )
 )]
 #[post("/ethereum/alchemy-webhook")]
-async fn alchemy_webhook(req: HttpRequest, mut payload: web::Payload) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
+async fn alchemy_webhook(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    mut payload: web::Payload,
+) -> ApiResult<HttpResponse> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| {

@@ -2,16 +2,19 @@
 //! comments). An experience the caller may not see answers 404, for its reactions too.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, parse_uuid, state};
-use actix_web::{HttpRequest, HttpResponse, delete, get, post, web};
+use crate::extract::{AuthCaller, parse_uuid};
+use crate::state::AppState;
+use actix_web::{HttpResponse, delete, get, post, web};
 use metmos_engine::domain::PageRequest;
-use metmos_engine::services::experiences::{
-    CreateExperienceDto, CreateExperienceReactionDto, ExperienceQuery, ExperienceReactionView,
-    ExperienceReactionsPage, ExperienceView, ExperiencesPage,
+use metmos_engine::domain::experiences::{
+    self, Experience, ExperienceFilter, PostExperience, React, Reaction, ReactionType, Visibility,
 };
-use serde::Deserialize;
-use utoipa::IntoParams;
+use metmos_engine::domain::time::{self, Timestamp};
+use metmos_engine::error::{Error, Problems};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(create)
@@ -21,6 +24,144 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(delete_reaction)
         .service(find_one)
         .service(remove);
+}
+
+fn non_empty(raw: Option<&str>) -> Option<&str> {
+    raw.map(str::trim).filter(|s| !s.is_empty())
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateExperienceDto {
+    /// The experience's text.
+    pub content: Option<String>,
+    #[schema(example = "CONTACT_ONLY")]
+    pub visibility: Option<String>,
+}
+
+impl TryFrom<CreateExperienceDto> for PostExperience {
+    type Error = Error;
+    fn try_from(dto: CreateExperienceDto) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        let content = problems.check(experiences::parse_experience_content(
+            dto.content.as_deref(),
+        ));
+        let visibility = match non_empty(dto.visibility.as_deref()) {
+            None => {
+                problems
+                    .push("visibility must be one of the following values: PUBLIC, CONTACT_ONLY");
+                None
+            }
+            Some(raw) => problems.check(Visibility::parse(raw)),
+        };
+        let cmd = content
+            .zip(visibility)
+            .map(|(content, visibility)| PostExperience {
+                content,
+                visibility,
+            });
+        problems.finish_with(cmd)
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateExperienceReactionDto {
+    #[schema(example = "COMMENT")]
+    pub reaction_type: Option<String>,
+    /// A comment's text (required for COMMENT, absent for LIKE).
+    pub content: Option<String>,
+}
+
+impl TryFrom<CreateExperienceReactionDto> for React {
+    type Error = Error;
+    fn try_from(dto: CreateExperienceReactionDto) -> Result<Self, Error> {
+        let reaction_type = match non_empty(dto.reaction_type.as_deref()) {
+            None => Err("reactionType must be one of the following values: COMMENT, LIKE".into()),
+            Some(raw) => ReactionType::parse(raw),
+        }
+        .map_err(Error::validation)?;
+        let content = experiences::parse_reaction_content(reaction_type, dto.content.as_deref())
+            .map_err(Error::validation)?;
+        Ok(Self {
+            reaction_type,
+            content,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperienceView {
+    pub uuid: Uuid,
+    /// The poster.
+    pub person_uuid: Uuid,
+    pub content: String,
+    pub visibility: Visibility,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<&Experience> for ExperienceView {
+    fn from(e: &Experience) -> Self {
+        Self {
+            uuid: e.uuid,
+            person_uuid: e.person_uuid,
+            content: e.content.clone(),
+            visibility: e.visibility,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExperiencesPage {
+    pub experiences: Vec<ExperienceView>,
+    pub after: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperienceReactionView {
+    pub uuid: Uuid,
+    pub experience_uuid: Uuid,
+    /// The author.
+    pub person_uuid: Uuid,
+    pub reaction_type: ReactionType,
+    /// A comment's text; null for a like.
+    pub content: Option<String>,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<&Reaction> for ExperienceReactionView {
+    fn from(r: &Reaction) -> Self {
+        Self {
+            uuid: r.uuid,
+            experience_uuid: r.experience_uuid,
+            person_uuid: r.person_uuid,
+            reaction_type: r.reaction_type,
+            content: r.content.clone(),
+            created_at: r.created_at,
+            updated_at: r.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ExperienceReactionsPage {
+    pub experience_reactions: Vec<ExperienceReactionView>,
+    pub after: Option<i64>,
 }
 
 /// Posts an experience. Assets are attached afterwards with `POST /assets`.
@@ -36,16 +177,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[post("/experiences")]
 async fn create(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<CreateExperienceDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
-    let experience = state
-        .engine
-        .experiences
-        .create(&caller, body.into_inner())
-        .await?;
+    let cmd = PostExperience::try_from(body.into_inner())?;
+    let experience = state.engine.experiences.create(&caller, cmd).await?;
     Ok(HttpResponse::Created().json(ExperienceView::from(&experience)))
 }
 
@@ -64,6 +201,29 @@ pub struct ExperienceListQuery {
     after: Option<String>,
 }
 
+impl TryFrom<&ExperienceListQuery> for ExperienceFilter {
+    type Error = Error;
+    fn try_from(q: &ExperienceListQuery) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        let filter = ExperienceFilter {
+            created_at_start: non_empty(q.created_at_start.as_deref())
+                .and_then(|t| problems.check(time::parse("createdAtStart", t))),
+            created_at_end: non_empty(q.created_at_end.as_deref())
+                .and_then(|t| problems.check(time::parse("createdAtEnd", t))),
+            person_uuid: non_empty(q.person_uuid.as_deref()).and_then(|u| {
+                problems
+                    .check(Uuid::parse_str(u).map_err(|_| "personUuid must be a UUID".to_string()))
+            }),
+        };
+        if let (Some(start), Some(end)) = (filter.created_at_start, filter.created_at_end)
+            && start > end
+        {
+            problems.push("createdAtStart must not be after createdAtEnd");
+        }
+        problems.finish_with(Some(filter))
+    }
+}
+
 /// The experiences the caller may see (their own, public ones, and their contacts'
 /// contact-only ones), newest first.
 #[utoipa::path(
@@ -74,18 +234,13 @@ pub struct ExperienceListQuery {
 )]
 #[get("/experiences")]
 async fn list(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<ExperienceListQuery>,
 ) -> ApiResult<web::Json<ExperiencesPage>> {
-    let state = state(&req)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
-    let filters = ExperienceQuery {
-        created_at_start: q.created_at_start.as_deref(),
-        created_at_end: q.created_at_end.as_deref(),
-        person_uuid: q.person_uuid.as_deref(),
-    };
+    let filters = ExperienceFilter::try_from(&q)?;
     let page = state
         .engine
         .experiences
@@ -111,11 +266,10 @@ async fn list(
 )]
 #[get("/experiences/{uuid}")]
 async fn find_one(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ExperienceView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let experience = state.engine.experiences.get(&caller, uuid).await?;
     Ok(web::Json(ExperienceView::from(&experience)))
@@ -136,11 +290,10 @@ async fn find_one(
 )]
 #[delete("/experiences/{uuid}")]
 async fn remove(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     state.engine.experiences.delete(&caller, uuid).await?;
     Ok(HttpResponse::NoContent().finish())
@@ -164,17 +317,17 @@ async fn remove(
 )]
 #[post("/experiences/{experienceUuid}/experience_reactions")]
 async fn create_reaction(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
     body: web::Json<CreateExperienceReactionDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let experience_uuid = parse_uuid("experienceUuid", &path)?;
+    let cmd = React::try_from(body.into_inner())?;
     let (reaction, created) = state
         .engine
         .experiences
-        .react(&caller, experience_uuid, body.into_inner())
+        .react(&caller, experience_uuid, cmd)
         .await?;
     let view = ExperienceReactionView::from(&reaction);
     Ok(if created {
@@ -207,12 +360,11 @@ pub struct ReactionListQuery {
 )]
 #[get("/experiences/{experienceUuid}/experience_reactions")]
 async fn list_reactions(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
     query: web::Query<ReactionListQuery>,
 ) -> ApiResult<web::Json<ExperienceReactionsPage>> {
-    let state = state(&req)?;
     let experience_uuid = parse_uuid("experienceUuid", &path)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
@@ -249,11 +401,10 @@ async fn list_reactions(
 )]
 #[delete("/experiences/{experienceUuid}/experience_reactions/{uuid}")]
 async fn delete_reaction(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<(String, String)>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let (experience, reaction) = path.into_inner();
     let experience_uuid = parse_uuid("experienceUuid", &experience)?;
     let reaction_uuid = parse_uuid("uuid", &reaction)?;

@@ -2,7 +2,8 @@
 //! listing, search, and the caller's own.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, parse_uuid, state};
+use crate::extract::{AuthCaller, parse_uuid};
+use crate::state::AppState;
 use actix_web::{HttpRequest, HttpResponse, delete, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::listing::ListingAction;
@@ -95,11 +96,10 @@ fn page_of(
 )]
 #[post("/listings")]
 async fn create(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<CreateListingDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let listing = state
         .engine
         .market
@@ -121,10 +121,10 @@ async fn create(
 #[get("/listings")]
 async fn search(
     req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<ListingSearchQuery>,
 ) -> ApiResult<web::Json<ListingsPage>> {
-    let state = state(&req)?;
     let (filters, page) = filters(&req, &query)?;
     let page = state
         .engine
@@ -147,10 +147,10 @@ async fn search(
 #[get("/listings/mine")]
 async fn mine(
     req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<ListingSearchQuery>,
 ) -> ApiResult<web::Json<ListingsPage>> {
-    let state = state(&req)?;
     let (filters, page) = filters(&req, &query)?;
     let page = state
         .engine
@@ -169,11 +169,10 @@ async fn mine(
 )]
 #[get("/listings/{uuid}")]
 async fn find_one(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ListingView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let listing = state.engine.market.listing(&caller, uuid).await?;
     Ok(web::Json(ListingView::from(&listing)))
@@ -193,12 +192,11 @@ async fn find_one(
 )]
 #[patch("/listings/{uuid}")]
 async fn update(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
     body: web::Json<UpdateListingDto>,
 ) -> ApiResult<web::Json<ListingView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let listing = state
         .engine
@@ -220,23 +218,21 @@ async fn update(
 )]
 #[delete("/listings/{uuid}")]
 async fn remove(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     state.engine.market.delete_listing(&caller, uuid).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
 async fn transition(
-    req: &HttpRequest,
+    state: &AppState,
     caller: &Caller,
     raw: &str,
     action: ListingAction,
 ) -> ApiResult<web::Json<ListingView>> {
-    let state = state(req)?;
     let uuid = parse_uuid("uuid", raw)?;
     let listing = state
         .engine
@@ -255,11 +251,11 @@ async fn transition(
 )]
 #[patch("/listings/{uuid}/publish")]
 async fn publish(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ListingView>> {
-    transition(&req, &caller, &path, ListingAction::Publish).await
+    transition(&state, &caller, &path, ListingAction::Publish).await
 }
 
 /// PUBLISHED → PAUSED (refused while an order is open).
@@ -271,11 +267,11 @@ async fn publish(
 )]
 #[patch("/listings/{uuid}/unpublish")]
 async fn unpublish(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ListingView>> {
-    transition(&req, &caller, &path, ListingAction::Unpublish).await
+    transition(&state, &caller, &path, ListingAction::Unpublish).await
 }
 
 /// DRAFT, PUBLISHED or PAUSED → CANCELLED, with its open offers (refused while an order
@@ -288,9 +284,9 @@ async fn unpublish(
 )]
 #[patch("/listings/{uuid}/cancel")]
 async fn cancel(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<ListingView>> {
-    transition(&req, &caller, &path, ListingAction::Cancel).await
+    transition(&state, &caller, &path, ListingAction::Cancel).await
 }

@@ -1,8 +1,9 @@
 //! `GET /notifications`: the caller's stored trade and social notifications.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, state};
-use actix_web::{HttpRequest, get, web};
+use crate::extract::AuthCaller;
+use crate::state::AppState;
+use actix_web::{get, web};
 use metmos_engine::domain::PageRequest;
 use metmos_engine::services::notifications::{NotificationView, NotificationsPage};
 use serde::Deserialize;
@@ -35,11 +36,10 @@ pub struct NotificationQuery {
 )]
 #[get("/notifications")]
 async fn list(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<NotificationQuery>,
 ) -> ApiResult<web::Json<NotificationsPage>> {
-    let state = state(&req)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
     let page = state

@@ -1,16 +1,20 @@
 //! `/offers`: make, edit, accept, cancel, and the lists.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, parse_uuid, state};
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use crate::extract::{AuthCaller, parse_uuid};
+use crate::state::AppState;
+use actix_web::{HttpResponse, get, patch, post, web};
+use metmos_engine::domain::fields::{non_blank, optional_text, parse_uuid_field};
 use metmos_engine::domain::money::Wei;
-use metmos_engine::domain::offer::Offer;
+use metmos_engine::domain::offer::{MAX_COMMENT, MakeOffer, Offer, OfferPatch, OfferStatus};
+use metmos_engine::domain::time::{self, Timestamp};
 use metmos_engine::domain::{Page, PageRequest};
-use metmos_engine::error::Error;
-use metmos_engine::services::market::{CreateOfferDto, OfferView, OffersPage, UpdateOfferDto};
-use serde::Deserialize;
+use metmos_engine::error::{Error, Problems};
+use metmos_engine::services::double_option;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // `/offers/mine` before `/offers/{uuid}`.
@@ -20,6 +24,125 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(update)
         .service(accept)
         .service(cancel);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct CreateOfferDto {
+    #[schema(required, example = "fba47127-5281-48ae-ac95-49606560c0e4")]
+    pub listing_uuid: Option<String>,
+    /// ETH as a decimal string (the listing's currency), greater than 0.
+    #[schema(required, example = "1.2")]
+    pub price: Option<String>,
+    /// A message from the offeror; empty means none.
+    pub comment: Option<String>,
+}
+
+impl TryFrom<CreateOfferDto> for MakeOffer {
+    type Error = Error;
+    fn try_from(dto: CreateOfferDto) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        let listing_uuid = match non_blank(dto.listing_uuid.as_deref()) {
+            None => {
+                problems.push("listingUuid should not be empty");
+                None
+            }
+            Some(raw) => problems.check(parse_uuid_field("listingUuid", raw)),
+        };
+        let price = match dto.price.as_deref() {
+            None => {
+                problems.push("price should not be empty");
+                None
+            }
+            Some(p) => problems.check(Wei::parse_price("price", p).map_err(String::from)),
+        };
+        let comment = problems.check(optional_text(
+            "comment",
+            dto.comment.as_deref(),
+            MAX_COMMENT,
+        ));
+        let cmd = match (listing_uuid, price, comment) {
+            (Some(listing_uuid), Some(price), Some(comment)) => Some(MakeOffer {
+                listing_uuid,
+                price,
+                comment,
+            }),
+            _ => None,
+        };
+        problems.finish_with(cmd)
+    }
+}
+
+/// Price and comment of an offer still OFFERED. An absent field is left alone;
+/// `comment: ""` or `null` clears the comment.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdateOfferDto {
+    #[schema(example = "1.15")]
+    pub price: Option<String>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "My final offer")]
+    pub comment: Option<Option<String>>,
+}
+
+impl TryFrom<UpdateOfferDto> for OfferPatch {
+    type Error = Error;
+    fn try_from(dto: UpdateOfferDto) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        let patch = OfferPatch {
+            price: dto
+                .price
+                .as_deref()
+                .and_then(|p| problems.check(Wei::parse_price("price", p).map_err(String::from))),
+            comment: dto.comment.map(|c| {
+                problems
+                    .check(optional_text("comment", c.as_deref(), MAX_COMMENT))
+                    .flatten()
+            }),
+        };
+        problems.finish_with(Some(patch))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct OfferView {
+    pub uuid: Uuid,
+    /// The offeror.
+    pub person_uuid: Uuid,
+    pub listing_uuid: Uuid,
+    /// ETH, normalised.
+    #[schema(example = "1.15")]
+    pub price: String,
+    pub comment: Option<String>,
+    pub status: OfferStatus,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<&Offer> for OfferView {
+    fn from(o: &Offer) -> Self {
+        Self {
+            uuid: o.uuid,
+            person_uuid: o.person_uuid,
+            listing_uuid: o.listing_uuid,
+            price: o.price.to_eth_string(),
+            comment: o.comment.clone(),
+            status: o.status,
+            created_at: o.created_at,
+            updated_at: o.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OffersPage {
+    pub offers: Vec<OfferView>,
+    pub after: Option<i64>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -63,16 +186,12 @@ fn page_of(page: Page<Offer>) -> OffersPage {
 )]
 #[post("/offers")]
 async fn create(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<CreateOfferDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
-    let offer = state
-        .engine
-        .market
-        .create_offer(&caller, body.into_inner())
-        .await?;
+    let cmd = MakeOffer::try_from(body.into_inner())?;
+    let offer = state.engine.market.create_offer(&caller, cmd).await?;
     Ok(HttpResponse::Created().json(OfferView::from(&offer)))
 }
 
@@ -86,22 +205,22 @@ async fn create(
 )]
 #[get("/offers")]
 async fn list(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<OfferListQuery>,
 ) -> ApiResult<web::Json<OffersPage>> {
-    let state = state(&req)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
+    let mut problems = Problems::new();
+    let listing_uuid = non_blank(q.listing_uuid.as_deref())
+        .and_then(|l| problems.check(parse_uuid_field("listingUuid", l)));
+    let person_uuid = non_blank(q.person_uuid.as_deref())
+        .and_then(|p| problems.check(parse_uuid_field("personUuid", p)));
+    problems.finish()?;
     let page = state
         .engine
         .market
-        .list_offers(
-            &caller,
-            q.listing_uuid.as_deref(),
-            q.person_uuid.as_deref(),
-            page,
-        )
+        .list_offers(&caller, listing_uuid, person_uuid, page)
         .await?;
     Ok(web::Json(page_of(page)))
 }
@@ -115,11 +234,10 @@ async fn list(
 )]
 #[get("/offers/mine")]
 async fn mine(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<PageQuery>,
 ) -> ApiResult<web::Json<OffersPage>> {
-    let state = state(&req)?;
     let page = PageRequest::parse_or_400(query.limit.as_deref(), query.after.as_deref())?;
     let page = state.engine.market.my_offers(&caller, page).await?;
     Ok(web::Json(page_of(page)))
@@ -138,17 +256,17 @@ async fn mine(
 )]
 #[patch("/offers/{uuid}")]
 async fn update(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
     body: web::Json<UpdateOfferDto>,
 ) -> ApiResult<web::Json<OfferView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
+    let patch = OfferPatch::try_from(body.into_inner())?;
     let offer = state
         .engine
         .market
-        .update_offer(&caller, uuid, body.into_inner())
+        .update_offer(&caller, uuid, patch)
         .await?;
     Ok(web::Json(OfferView::from(&offer)))
 }
@@ -187,12 +305,11 @@ fn accepted_price(body: &[u8]) -> Result<Option<Wei>, Error> {
 )]
 #[patch("/offers/{uuid}/accept")]
 async fn accept(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
     body: web::Bytes,
 ) -> ApiResult<web::Json<OfferView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let price = accepted_price(&body)?;
     let offer = state
@@ -213,11 +330,10 @@ async fn accept(
 )]
 #[patch("/offers/{uuid}/cancel")]
 async fn cancel(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<OfferView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let offer = state.engine.market.cancel_offer(&caller, uuid).await?;
     Ok(web::Json(OfferView::from(&offer)))

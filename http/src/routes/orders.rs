@@ -3,8 +3,9 @@
 //! unpaid), both through the offer's OrderActor; and the parties' reads.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, parse_uuid, state};
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use crate::extract::{AuthCaller, parse_uuid};
+use crate::state::AppState;
+use actix_web::{HttpResponse, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::order::{OrderAction, OrderQuery, OrderRole, OrderStatus};
 use metmos_engine::error::Error;
@@ -98,11 +99,10 @@ impl ListOrders {
 )]
 #[post("/orders")]
 async fn create(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<CreateOrderDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let (order, created) = state
         .engine
         .market
@@ -130,11 +130,10 @@ async fn create(
 )]
 #[get("/orders")]
 async fn list(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<OrderListQuery>,
 ) -> ApiResult<web::Json<OrdersPage>> {
-    let state = state(&req)?;
     let me = caller.person()?.uuid;
     let cmd = ListOrders::parse(me, query.into_inner())?;
     let page = state
@@ -157,11 +156,10 @@ async fn list(
 )]
 #[get("/orders/{uuid}")]
 async fn get_one(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<OrderView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     let order = state
         .engine
@@ -172,12 +170,11 @@ async fn get_one(
 }
 
 async fn payer_command(
-    req: &HttpRequest,
+    state: &AppState,
     caller: &metmos_engine::services::people::Caller,
     raw: &str,
     action: OrderAction,
 ) -> Result<web::Json<OrderView>, ApiError> {
-    let state = state(req)?;
     let uuid = parse_uuid("uuid", raw)?;
     let order = state
         .orders
@@ -203,11 +200,11 @@ async fn payer_command(
 )]
 #[patch("/orders/{uuid}/complete")]
 async fn complete(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<OrderView>> {
-    payer_command(&req, &caller, &path, OrderAction::Complete).await
+    payer_command(&state, &caller, &path, OrderAction::Complete).await
 }
 
 /// The payer cancels. Unpaid: CANCELLED at once, no chain call (the offer stays
@@ -227,9 +224,9 @@ async fn complete(
 )]
 #[patch("/orders/{uuid}/cancel")]
 async fn cancel(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<OrderView>> {
-    payer_command(&req, &caller, &path, OrderAction::Cancel).await
+    payer_command(&state, &caller, &path, OrderAction::Cancel).await
 }

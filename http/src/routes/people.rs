@@ -1,16 +1,22 @@
 //! `/people`: the caller's profile, other people's profiles, search, and the INTERNAL
-//! create used by sign-up.
+//! create used by sign-up. The bodies are parsed here into the domain's commands
+//! (`CreatePerson`, `PersonFields`, `PersonPatch`); the service never sees a raw string.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, Internal, parse_uuid, state};
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use crate::extract::{AuthCaller, Internal, parse_uuid};
+use crate::state::AppState;
+use actix_web::{HttpResponse, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
-use metmos_engine::services::people::{
-    Closeness, CreatePersonDto, PeoplePage, PersonView, UpdatePersonDto,
+use metmos_engine::domain::people::{
+    self, CreatePerson, Email, MAX_BIO, MAX_LOCATION, MAX_NAME, PersonFields, PersonPatch, Username,
 };
-use serde::Deserialize;
-use utoipa::IntoParams;
+use metmos_engine::error::{Error, Problems};
+use metmos_engine::services::double_option;
+use metmos_engine::services::people::{Closeness, PersonView};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     // `/people/me` before `/people/{uuid}`: the first matching route wins.
@@ -19,6 +25,149 @@ pub fn configure(cfg: &mut ServiceConfig) {
         .service(create_person)
         .service(search)
         .service(find_one);
+}
+
+/// A person's sign-up fields: the body of `POST /dev/users`, and (with `accountUuid`)
+/// of `POST /people`. Unknown fields are refused where it is the whole body.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PersonDetails {
+    pub username: String,
+    pub email: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub contact_number: Option<String>,
+    pub birth_date: Option<String>,
+    pub location: Option<String>,
+    pub bio: Option<String>,
+}
+
+impl PersonDetails {
+    /// Parses every field, recording each problem; `None` when any field failed. The
+    /// caller reports the problems (with its own before them, as `accountUuid`).
+    fn parse(&self, problems: &mut Problems) -> Option<PersonFields> {
+        let text =
+            |field, value: &Option<String>, max| people::parse_text(field, value.as_deref(), max);
+        let username = problems.check(Username::parse(&self.username));
+        let email = problems.check(Email::parse(&self.email));
+        let first_name = problems.check(text("firstName", &self.first_name, MAX_NAME));
+        let last_name = problems.check(text("lastName", &self.last_name, MAX_NAME));
+        let contact_number =
+            problems.check(people::parse_contact_number(self.contact_number.as_deref()));
+        let birth_date = problems.check(people::parse_birth_date(self.birth_date.as_deref()));
+        let location = problems.check(text("location", &self.location, MAX_LOCATION));
+        let bio = problems.check(text("bio", &self.bio, MAX_BIO));
+        Some(PersonFields {
+            username: username?,
+            email: email?,
+            first_name: first_name?,
+            last_name: last_name?,
+            contact_number: contact_number?,
+            birth_date: birth_date?,
+            location: location?,
+            bio: bio?,
+        })
+    }
+}
+
+impl TryFrom<PersonDetails> for PersonFields {
+    type Error = Error;
+    fn try_from(dto: PersonDetails) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        let fields = dto.parse(&mut problems);
+        problems.finish_with(fields)
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePersonDto {
+    pub account_uuid: String,
+    #[serde(flatten)]
+    pub person: PersonDetails,
+}
+
+impl TryFrom<CreatePersonDto> for CreatePerson {
+    type Error = Error;
+    fn try_from(dto: CreatePersonDto) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        let account_uuid = problems.check(
+            Uuid::parse_str(dto.account_uuid.trim())
+                .map_err(|_| "accountUuid must be a UUID".to_string()),
+        );
+        let person = dto.person.parse(&mut problems);
+        let cmd = account_uuid
+            .zip(person)
+            .map(|(account_uuid, person)| CreatePerson {
+                account_uuid,
+                person,
+            });
+        problems.finish_with(cmd)
+    }
+}
+
+/// The fields a person may change; anything else in the body is refused.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct UpdatePersonDto {
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub first_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub last_name: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub contact_number: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>, example = "1981-11-29")]
+    pub birth_date: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub location: Option<Option<String>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub bio: Option<Option<String>>,
+}
+
+impl TryFrom<UpdatePersonDto> for PersonPatch {
+    type Error = Error;
+    fn try_from(dto: UpdatePersonDto) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        // `Some(None)` (an explicit null, or text that trims to nothing) clears the field.
+        let text = |problems: &mut Problems, field: &str, v: Option<Option<String>>, max| {
+            v.map(|inner| {
+                problems
+                    .check(people::parse_text(field, inner.as_deref(), max))
+                    .flatten()
+            })
+        };
+        let patch = PersonPatch {
+            first_name: text(&mut problems, "firstName", dto.first_name, MAX_NAME),
+            last_name: text(&mut problems, "lastName", dto.last_name, MAX_NAME),
+            contact_number: dto.contact_number.map(|v| {
+                problems
+                    .check(people::parse_contact_number(v.as_deref()))
+                    .flatten()
+            }),
+            birth_date: dto.birth_date.map(|v| {
+                problems
+                    .check(people::parse_birth_date(v.as_deref()))
+                    .flatten()
+            }),
+            location: text(&mut problems, "location", dto.location, MAX_LOCATION),
+            bio: text(&mut problems, "bio", dto.bio, MAX_BIO),
+        };
+        problems.finish()?;
+        Ok(patch)
+    }
+}
+
+/// `{"people": [...], "after": cursor}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PeoplePage {
+    pub people: Vec<PersonView>,
+    pub after: Option<i64>,
 }
 
 /// INTERNAL: creates the person of an account (sign-up).
@@ -35,12 +184,12 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[post("/people")]
 async fn create_person(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     _: Internal,
     body: web::Json<CreatePersonDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
-    let person = state.engine.people.create_person(body.into_inner()).await?;
+    let cmd = CreatePerson::try_from(body.into_inner())?;
+    let person = state.engine.people.create_person(cmd).await?;
     Ok(HttpResponse::Created().json(PersonView::new(&person, Closeness::Myself)))
 }
 
@@ -68,16 +217,14 @@ async fn my_person(AuthCaller(caller): AuthCaller) -> ApiResult<web::Json<Person
 )]
 #[patch("/people/me")]
 async fn update_my_person(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<UpdatePersonDto>,
 ) -> ApiResult<web::Json<PersonView>> {
-    let state = state(&req)?;
-    let person = state
-        .engine
-        .people
-        .update_me(&caller, body.into_inner())
-        .await?;
+    // A caller without a person is 404 before the body is looked at, as before.
+    caller.person()?;
+    let patch = PersonPatch::try_from(body.into_inner())?;
+    let person = state.engine.people.update_me(&caller, patch).await?;
     Ok(web::Json(PersonView::new(&person, Closeness::Myself)))
 }
 
@@ -102,11 +249,10 @@ pub struct SearchQuery {
 )]
 #[get("/people")]
 async fn search(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<SearchQuery>,
 ) -> ApiResult<web::Json<PeoplePage>> {
-    let state = state(&req)?;
     let query = query.into_inner();
     let page = PageRequest::parse_or_400(query.limit.as_deref(), query.after.as_deref())?;
     let page = state.engine.people.search(&caller, query.q, page).await?;
@@ -125,11 +271,10 @@ async fn search(
 )]
 #[get("/people/{uuid}")]
 async fn find_one(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
 ) -> ApiResult<web::Json<PersonView>> {
-    let state = state(&req)?;
     let uuid = parse_uuid("uuid", &path)?;
     Ok(web::Json(state.engine.people.view(&caller, uuid).await?))
 }

@@ -2,8 +2,9 @@
 //! `auth.mode = "dev"` (404 otherwise), like the other dev endpoints.
 
 use crate::error::{ApiError, ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, parse_uuid, state};
-use actix_web::{HttpRequest, get, web};
+use crate::extract::{AuthCaller, parse_uuid};
+use crate::state::AppState;
+use actix_web::{get, web};
 use metmos_engine::domain::notifications::NotificationType;
 use metmos_engine::domain::time::{self, Timestamp};
 use metmos_engine::error::Error;
@@ -57,11 +58,10 @@ pub struct PushesPage {
 )]
 #[get("/dev/pushes")]
 async fn list_pushes(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     _: AuthCaller,
     query: web::Query<PushQuery>,
 ) -> ApiResult<web::Json<PushesPage>> {
-    let state = state(&req)?;
     let person = query
         .person_uuid
         .as_deref()

@@ -5,8 +5,9 @@
 //! posted back to it (only this node's own sockets get frames).
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, InternalCaller, state};
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use crate::extract::{AuthCaller, InternalCaller};
+use crate::state::AppState;
+use actix_web::{HttpResponse, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
 use metmos_engine::services::chat::{CreateMessageDto, MessageView};
 use metmos_engine::services::ws_connections::{
@@ -40,11 +41,10 @@ pub struct WsConnectionQuery {
 )]
 #[get("/ws_connections")]
 async fn list_ws_connections(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<WsConnectionQuery>,
 ) -> ApiResult<web::Json<WsConnectionsPage>> {
-    let state = state(&req)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
     let page = state
@@ -73,11 +73,10 @@ async fn list_ws_connections(
 )]
 #[post("/ws_connections")]
 async fn create_ws_connection(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     InternalCaller(caller): InternalCaller,
     body: web::Json<CreateWsConnectionDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let conn = state
         .engine
         .ws_connections
@@ -102,12 +101,11 @@ async fn create_ws_connection(
 )]
 #[patch("/ws_connections/{wsConnId}")]
 async fn update_ws_connection(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     InternalCaller(caller): InternalCaller,
     path: web::Path<String>,
     body: web::Json<UpdateWsConnectionDto>,
 ) -> ApiResult<web::Json<WsConnectionView>> {
-    let state = state(&req)?;
     let conn = state
         .engine
         .ws_connections
@@ -135,12 +133,11 @@ async fn update_ws_connection(
 )]
 #[post("/messages/{wsConnId}")]
 async fn send_message(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     InternalCaller(caller): InternalCaller,
     path: web::Path<String>,
     body: web::Json<CreateMessageDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     state
         .engine
         .ws_connections

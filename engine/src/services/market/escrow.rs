@@ -88,6 +88,7 @@ fn title_and_body(kind: NotificationType, order: &Order) -> (&'static str, Strin
 
 impl MarketService {
     /// An order the caller is party to (404 for everyone else).
+    #[tracing::instrument(skip_all)]
     pub async fn order_for(&self, me: Uuid, uuid: Uuid) -> Result<Order> {
         match self.store.order_by_uuid(uuid).await? {
             Some(o) if o.payer_uuid == me || o.payee_uuid == me => Ok(o),
@@ -96,11 +97,13 @@ impl MarketService {
     }
 
     /// `GET /orders`: the caller's orders, newest first.
+    #[tracing::instrument(skip_all)]
     pub async fn list_orders(&self, query: &OrderQuery, page: &PageRequest) -> Result<Page<Order>> {
         Ok(self.store.list_orders(query, page).await?)
     }
 
     /// Orders that are not final: what the OrderSupervisor rehydrates at boot.
+    #[tracing::instrument(skip_all)]
     pub async fn unfinished_orders(&self) -> Result<Vec<Order>> {
         Ok(self.store.unfinished_orders().await?)
     }

@@ -312,6 +312,7 @@ pub(super) fn offer_event(o: &Offer) -> OfferChanged {
 
 impl MarketService {
     /// `GET /categories?categoryType=`.
+    #[tracing::instrument(skip_all)]
     pub async fn categories(
         &self,
         caller: &Caller,
@@ -326,6 +327,7 @@ impl MarketService {
     }
 
     /// `POST /listings`: a DRAFT, every field checked (all problems at once).
+    #[tracing::instrument(skip_all)]
     pub async fn create_listing(&self, caller: &Caller, dto: CreateListingDto) -> Result<Listing> {
         let me = caller.person()?;
         let mut problems = Problems::new();
@@ -443,12 +445,14 @@ impl MarketService {
     }
 
     /// `GET /listings/{uuid}`.
+    #[tracing::instrument(skip_all)]
     pub async fn listing(&self, caller: &Caller, uuid: Uuid) -> Result<Listing> {
         self.visible_listing(caller.person()?, uuid).await
     }
 
     /// `PATCH /listings/{uuid}`: the owner's editable fields, in DRAFT, PUBLISHED or
     /// PAUSED, and never while an order is open (the store checks both as it writes).
+    #[tracing::instrument(skip_all)]
     pub async fn update_listing(
         &self,
         caller: &Caller,
@@ -492,6 +496,7 @@ impl MarketService {
     }
 
     /// `PATCH /listings/{uuid}/publish|unpublish|cancel`.
+    #[tracing::instrument(skip_all)]
     pub async fn transition_listing(
         &self,
         caller: &Caller,
@@ -531,6 +536,7 @@ impl MarketService {
     }
 
     /// `DELETE /listings/{uuid}`: the owner's, unless an order is open.
+    #[tracing::instrument(skip_all)]
     pub async fn delete_listing(&self, caller: &Caller, uuid: Uuid) -> Result<()> {
         let me = caller.person()?;
         let current = self.own_listing(me, uuid, "delete").await?;
@@ -579,6 +585,7 @@ impl MarketService {
     }
 
     /// `GET /listings`: PUBLISHED listings, newest first.
+    #[tracing::instrument(skip_all)]
     pub async fn search_listings(
         &self,
         caller: &Caller,
@@ -594,6 +601,7 @@ impl MarketService {
 
     /// `GET /listings/mine`: the caller's listings in every status (a `personUuid`
     /// filter is ignored: it is always the caller).
+    #[tracing::instrument(skip_all)]
     pub async fn my_listings(
         &self,
         caller: &Caller,

@@ -15,9 +15,7 @@ pub use listings::{
     AdditionalFieldsDto, CategoriesPage, CategoryView, CreateListingDto, ListingFilters,
     ListingView, ListingsPage, LocationDto, UpdateListingDto,
 };
-pub use offers::{CreateOfferDto, OfferView, OffersPage, UpdateOfferDto};
 pub use orders::{CreateOrderDto, EscrowView, OrderView};
-pub use wallets::{CreateWalletDto, WalletView, WalletsPage};
 
 use crate::config::Settings;
 use crate::domain::listing::Listing;
@@ -85,42 +83,9 @@ impl MarketService {
     }
 }
 
-/// A query or body value, trimmed; `None` when absent or blank.
-pub(crate) fn non_blank(raw: Option<&str>) -> Option<&str> {
-    raw.map(str::trim).filter(|s| !s.is_empty())
-}
-
-/// Optional text, trimmed; `None` for absent or blank. Longer than `max` is a problem.
-pub(crate) fn optional_text(
-    field: &str,
-    raw: Option<&str>,
-    max: usize,
-) -> std::result::Result<Option<String>, String> {
-    crate::domain::people::parse_text(field, raw, max)
-}
-
-/// Required text, trimmed, 1 to `max` characters.
-pub(crate) fn required_text(
-    field: &str,
-    raw: Option<&str>,
-    max: usize,
-) -> std::result::Result<String, String> {
-    optional_text(field, raw, max)?.ok_or_else(|| format!("{field} should not be empty"))
-}
-
-/// A required wire enum.
-pub(crate) fn required_enum<T>(
-    field: &str,
-    raw: Option<&str>,
-    parse: fn(&str) -> std::result::Result<T, String>,
-) -> std::result::Result<T, String> {
-    match raw {
-        None => Err(format!("{field} should not be empty")),
-        Some(s) => parse(s.trim()),
-    }
-}
-
-/// A uuid in a body or query field.
-pub(crate) fn parse_uuid_field(field: &str, raw: &str) -> std::result::Result<Uuid, String> {
-    Uuid::parse_str(raw.trim()).map_err(|_| format!("{field} must be a UUID"))
-}
+// The input helpers moved to `domain::fields`, where the http edge parses bodies with
+// them; the services' own uses read them from there.
+#[allow(unused_imports)]
+pub(crate) use crate::domain::fields::{
+    non_blank, optional_text, parse_uuid_field, required_enum, required_text,
+};

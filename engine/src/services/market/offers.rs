@@ -2,87 +2,23 @@
 //! or the poster declining), and the lists. OFFER_RECEIVED goes to the poster and
 //! OFFER_ACCEPTED to the offeror: stored with the change, delivered after commit.
 
+use super::MarketService;
 use super::listings::offer_event;
-use super::{MarketService, non_blank, optional_text, parse_uuid_field};
 use crate::domain::money::Wei;
 use crate::domain::notifications::{NewNotification, NotificationType};
-use crate::domain::offer::{NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus};
+use crate::domain::offer::{
+    MakeOffer, NewOffer, Offer, OfferAction, OfferPatch, OfferQuery, OfferStatus,
+};
 use crate::domain::people::Person;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
-use crate::error::{Error, Problems, Result};
+use crate::error::{Error, Result};
 use crate::events::{Event, EventEnvelope};
 use crate::services::people::Caller;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
 
-const MAX_COMMENT: usize = 1000;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateOfferDto {
-    #[schema(required, example = "fba47127-5281-48ae-ac95-49606560c0e4")]
-    pub listing_uuid: Option<String>,
-    /// ETH as a decimal string (the listing's currency), greater than 0.
-    #[schema(required, example = "1.2")]
-    pub price: Option<String>,
-    /// A message from the offeror; empty means none.
-    pub comment: Option<String>,
-}
-
-/// Price and comment of an offer still OFFERED. An absent field is left alone;
-/// `comment: ""` or `null` clears the comment.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct UpdateOfferDto {
-    #[schema(example = "1.15")]
-    pub price: Option<String>,
-    #[serde(default, deserialize_with = "crate::services::double_option")]
-    #[schema(value_type = Option<String>, example = "My final offer")]
-    pub comment: Option<Option<String>>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OfferView {
-    pub uuid: Uuid,
-    /// The offeror.
-    pub person_uuid: Uuid,
-    pub listing_uuid: Uuid,
-    /// ETH, normalised.
-    #[schema(example = "1.15")]
-    pub price: String,
-    pub comment: Option<String>,
-    pub status: OfferStatus,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-impl From<&Offer> for OfferView {
-    fn from(o: &Offer) -> Self {
-        Self {
-            uuid: o.uuid,
-            person_uuid: o.person_uuid,
-            listing_uuid: o.listing_uuid,
-            price: o.price.to_eth_string(),
-            comment: o.comment.clone(),
-            status: o.status,
-            created_at: o.created_at,
-            updated_at: o.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct OffersPage {
-    pub offers: Vec<OfferView>,
-    pub after: Option<i64>,
-}
+// The wire types (bodies, `OfferView`, `OffersPage`) live in `metmos-http`'s
+// `routes/offers.rs`.
 
 impl MarketService {
     /// An offer the caller is party to (offeror or poster); for anyone else it does not
@@ -122,33 +58,14 @@ impl MarketService {
     }
 
     /// `POST /offers`.
-    pub async fn create_offer(&self, caller: &Caller, dto: CreateOfferDto) -> Result<Offer> {
+    #[tracing::instrument(skip_all, fields(listing_uuid = %cmd.listing_uuid))]
+    pub async fn create_offer(&self, caller: &Caller, cmd: MakeOffer) -> Result<Offer> {
         let me = caller.person()?;
-        let mut problems = Problems::new();
-        let listing_uuid = match non_blank(dto.listing_uuid.as_deref()) {
-            None => {
-                problems.push("listingUuid should not be empty");
-                None
-            }
-            Some(raw) => problems.check(parse_uuid_field("listingUuid", raw)),
-        };
-        let price = match dto.price.as_deref() {
-            None => {
-                problems.push("price should not be empty");
-                None
-            }
-            Some(p) => problems.check(Wei::parse_price("price", p).map_err(String::from)),
-        };
-        let comment = problems.check(optional_text(
-            "comment",
-            dto.comment.as_deref(),
-            MAX_COMMENT,
-        ));
-        problems.finish()?;
-        let (Some(listing_uuid), Some(price), Some(comment)) = (listing_uuid, price, comment)
-        else {
-            return Err(Error::Internal("parsed offer fields missing".into()));
-        };
+        let MakeOffer {
+            listing_uuid,
+            price,
+            comment,
+        } = cmd;
         let listing = self.visible_listing(me, listing_uuid).await?;
         if listing.person_uuid == me.uuid {
             return Err(Error::forbidden(
@@ -206,30 +123,18 @@ impl MarketService {
     }
 
     /// `PATCH /offers/{uuid}`: the offeror's price and comment, while OFFERED.
+    #[tracing::instrument(skip_all, fields(uuid = %uuid))]
     pub async fn update_offer(
         &self,
         caller: &Caller,
         uuid: Uuid,
-        dto: UpdateOfferDto,
+        patch: OfferPatch,
     ) -> Result<Offer> {
         let me = caller.person()?;
         let current = self.visible_offer(me, uuid).await?;
         if current.person_uuid != me.uuid {
             return Err(Error::forbidden("Only the offeror can update an offer"));
         }
-        let mut problems = Problems::new();
-        let patch = OfferPatch {
-            price: dto
-                .price
-                .as_deref()
-                .and_then(|p| problems.check(Wei::parse_price("price", p).map_err(String::from))),
-            comment: dto.comment.map(|c| {
-                problems
-                    .check(optional_text("comment", c.as_deref(), MAX_COMMENT))
-                    .flatten()
-            }),
-        };
-        problems.finish()?;
         let at = time::now();
         let mut after = current.clone();
         patch.apply(&mut after, at);
@@ -274,6 +179,7 @@ impl MarketService {
     /// listing with no other accepted offer. `price`, when given, is the price the poster
     /// saw: if the offeror changed it since, the accept is refused (409 naming the
     /// current price) instead of binding the poster to a price they never saw.
+    #[tracing::instrument(skip_all, fields(uuid = %uuid))]
     pub async fn accept_offer(
         &self,
         caller: &Caller,
@@ -327,6 +233,7 @@ impl MarketService {
 
     /// `PATCH /offers/{uuid}/cancel`: the offeror withdraws or the poster declines, while
     /// OFFERED or ACCEPTED and no order is open.
+    #[tracing::instrument(skip_all, fields(uuid = %uuid))]
     pub async fn cancel_offer(&self, caller: &Caller, uuid: Uuid) -> Result<Offer> {
         let me = caller.person()?;
         let current = self.visible_offer(me, uuid).await?;
@@ -350,20 +257,15 @@ impl MarketService {
 
     /// `GET /offers?listingUuid=&personUuid=`: the poster sees every offer on their
     /// listing; anyone else only their own.
+    #[tracing::instrument(skip_all)]
     pub async fn list_offers(
         &self,
         caller: &Caller,
-        listing_uuid: Option<&str>,
-        person_uuid: Option<&str>,
+        listing_uuid: Option<Uuid>,
+        person_uuid: Option<Uuid>,
         page: PageRequest,
     ) -> Result<Page<Offer>> {
         let me = caller.person()?;
-        let mut problems = Problems::new();
-        let listing_uuid = non_blank(listing_uuid)
-            .and_then(|l| problems.check(parse_uuid_field("listingUuid", l)));
-        let person_uuid =
-            non_blank(person_uuid).and_then(|p| problems.check(parse_uuid_field("personUuid", p)));
-        problems.finish()?;
         if let Some(l) = listing_uuid {
             // A listing the caller cannot see is 404, not an empty list.
             self.visible_listing(me, l).await?;
@@ -378,6 +280,7 @@ impl MarketService {
     }
 
     /// `GET /offers/mine`: offers the caller made.
+    #[tracing::instrument(skip_all)]
     pub async fn my_offers(&self, caller: &Caller, page: PageRequest) -> Result<Page<Offer>> {
         let me = caller.person()?;
         let query = OfferQuery {

@@ -142,6 +142,7 @@ impl MarketService {
 
     /// `POST /orders`: 201 with a new order, or (`false`) 200 with the offer's open
     /// order when there is one already.
+    #[tracing::instrument(skip_all)]
     pub async fn create_order(
         &self,
         caller: &Caller,

@@ -7,13 +7,10 @@
 //! `x-metmos-reason` of the copy in `QUEUE.dead` (a nack cannot carry one, so the
 //! consumer publishes the copy, waits for the broker's confirm, then acks the original).
 
-use super::{
-    CONSUMER_BACKOFF_MAX, CONSUMER_BACKOFF_START, DEAD_LETTER_EXCHANGE, RabbitMqBus, long,
-    unavailable,
-};
+use super::consumer::{QueueConsumer, forward};
+use super::{DEAD_LETTER_EXCHANGE, RabbitMqBus, long, unavailable};
 use crate::ports::{BusError, InboundAcker, InboundMessage};
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions,
@@ -119,6 +116,46 @@ async fn declare(
     Ok((consumer, channel))
 }
 
+/// An inbound queue: re-declared (with its dead-letter topology) after a reconnect;
+/// each delivery carries an acker that can dead-letter it with a reason on the
+/// connection's channel.
+struct InboundQueue {
+    queue: String,
+    bindings: Vec<String>,
+    bus: RabbitMqBus,
+}
+
+#[async_trait]
+impl QueueConsumer for InboundQueue {
+    type Item = InboundMessage;
+    type Link = Channel;
+
+    fn label(&self) -> &str {
+        &self.queue
+    }
+
+    async fn open(&self, connection: &Connection) -> Result<(lapin::Consumer, Channel), BusError> {
+        declare(connection, &self.queue, &self.bindings, &self.bus).await
+    }
+
+    async fn map(&self, d: lapin::message::Delivery, channel: &Channel) -> Option<InboundMessage> {
+        let acker = RabbitInboundAcker {
+            acker: d.acker.clone(),
+            channel: channel.clone(),
+            queue: self.queue.clone(),
+            body: d.data.clone(),
+            properties: d.properties.clone(),
+            routing_key: d.routing_key.to_string(),
+        };
+        Some(InboundMessage::new(
+            d.routing_key.to_string(),
+            d.data,
+            d.redelivered,
+            Box::new(acker),
+        ))
+    }
+}
+
 pub(super) async fn subscribe(
     bus: &RabbitMqBus,
     queue: &str,
@@ -128,69 +165,16 @@ pub(super) async fn subscribe(
     let connection = RabbitMqBus::connect(&bus.url).await?;
     let (consumer, channel) = declare(&connection, queue, &bindings, bus).await?;
     let (tx, rx) = mpsc::channel(bus.settings.prefetch.max(1) as usize);
-    let settings = bus.settings.clone();
-    let url = bus.url.clone();
-    let queue = queue.to_string();
-    tokio::spawn(async move {
-        let bus = RabbitMqBus::new(&url, &settings);
-        let mut current = Some((consumer, channel, connection));
-        let mut backoff = CONSUMER_BACKOFF_START;
-        loop {
-            if let Some((mut stream, channel, connection)) = current.take() {
-                backoff = CONSUMER_BACKOFF_START;
-                loop {
-                    let next = tokio::select! {
-                        next = stream.next() => next,
-                        _ = tx.closed() => {
-                            // Unacked messages go back to the queue for the next consumer.
-                            let _ = connection.close(200, "consumer gone".into()).await;
-                            return;
-                        }
-                    };
-                    let d = match next {
-                        Some(Ok(d)) => d,
-                        Some(Err(e)) => {
-                            tracing::warn!(queue, error = %e, "inbound consumer failed; reconnecting");
-                            break;
-                        }
-                        None => break,
-                    };
-                    let acker = RabbitInboundAcker {
-                        acker: d.acker.clone(),
-                        channel: channel.clone(),
-                        queue: queue.clone(),
-                        body: d.data.clone(),
-                        properties: d.properties.clone(),
-                        routing_key: d.routing_key.to_string(),
-                    };
-                    let message = InboundMessage::new(
-                        d.routing_key.to_string(),
-                        d.data,
-                        d.redelivered,
-                        Box::new(acker),
-                    );
-                    if tx.send(message).await.is_err() {
-                        let _ = connection.close(200, "consumer gone".into()).await;
-                        return;
-                    }
-                }
-            }
-            if tx.is_closed() {
-                return;
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(CONSUMER_BACKOFF_MAX);
-            match RabbitMqBus::connect(&url).await {
-                Ok(connection) => match declare(&connection, &queue, &bindings, &bus).await {
-                    Ok((stream, channel)) => {
-                        tracing::info!(queue, "inbound consumer reconnected");
-                        current = Some((stream, channel, connection));
-                    }
-                    Err(e) => tracing::warn!(queue, error = %e, "inbound declare failed"),
-                },
-                Err(e) => tracing::debug!(queue, error = %e, "broker still down"),
-            }
-        }
-    });
+    let inbound = InboundQueue {
+        queue: queue.to_string(),
+        bindings,
+        bus: RabbitMqBus::new(&bus.url, &bus.settings),
+    };
+    tokio::spawn(forward(
+        bus.url.clone(),
+        inbound,
+        tx,
+        (consumer, channel, connection),
+    ));
     Ok(rx)
 }

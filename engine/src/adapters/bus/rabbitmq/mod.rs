@@ -23,7 +23,6 @@ use crate::config::AmqpSettings;
 use crate::events::EventEnvelope;
 use crate::ports::{Acker, Bus, BusError, Delivery, InboundMessage, NodeMessage, Subscription};
 use async_trait::async_trait;
-use futures_util::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
     ConfirmSelectOptions, ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions,
@@ -34,6 +33,7 @@ use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
 use uuid::Uuid;
 
+mod consumer;
 mod inbound;
 mod node;
 
@@ -304,86 +304,48 @@ impl Acker for RabbitAcker {
     }
 }
 
-/// Forwards a queue's deliveries into `tx` for as long as the subscriber holds the
-/// receiver, reconnecting (with backoff) whenever the broker goes away. Unacked
-/// deliveries of a broken connection are redelivered by the broker: at least once.
-async fn forward(
-    url: String,
+/// An event subscription's queue: a quorum queue bound to one event type; what it
+/// delivers is an [`EventEnvelope`] with its acker.
+struct EventQueue {
     queue: String,
     binding: String,
     settings: AmqpSettings,
-    tx: mpsc::Sender<Delivery>,
-    first: lapin::Consumer,
-    first_conn: Connection,
-) {
-    let mut consumer = Some((first, first_conn));
-    let mut backoff = CONSUMER_BACKOFF_START;
-    loop {
-        if let Some((mut stream, connection)) = consumer.take() {
-            backoff = CONSUMER_BACKOFF_START;
-            loop {
-                let next = tokio::select! {
-                    next = stream.next() => next,
-                    // The subscriber is gone: close the connection so the broker hands
-                    // whatever it had not acked to the next consumer of the queue.
-                    _ = tx.closed() => {
-                        let _ = connection.close(200, "subscriber gone".into()).await;
-                        return;
-                    }
-                };
-                let Some(next) = next else { break };
-                let delivery = match next {
-                    Ok(d) => d,
-                    Err(e) => {
-                        tracing::warn!(queue, error = %e, "consumer failed; reconnecting");
-                        break;
-                    }
-                };
-                let redelivered = delivery.redelivered;
-                let acker = delivery.acker.clone();
-                match serde_json::from_slice::<EventEnvelope>(&delivery.data) {
-                    Ok(envelope) => {
-                        if tx
-                            .send(Delivery::new(
-                                envelope,
-                                redelivered,
-                                Box::new(RabbitAcker(acker)),
-                            ))
-                            .await
-                            .is_err()
-                        {
-                            return; // the subscriber is gone
-                        }
-                    }
-                    Err(e) => {
-                        // Not an event of ours: dead-letter it for a person to look at.
-                        tracing::warn!(queue, error = %e, "undecodable message dead-lettered");
-                        let _ = acker
-                            .nack(BasicNackOptions {
-                                requeue: false,
-                                multiple: false,
-                            })
-                            .await;
-                    }
-                }
+}
+
+#[async_trait]
+impl consumer::QueueConsumer for EventQueue {
+    type Item = Delivery;
+    type Link = ();
+
+    fn label(&self) -> &str {
+        &self.queue
+    }
+
+    async fn open(&self, connection: &Connection) -> Result<(lapin::Consumer, ()), BusError> {
+        let stream =
+            RabbitMqBus::consume(connection, &self.queue, &self.binding, &self.settings).await?;
+        Ok((stream, ()))
+    }
+
+    async fn map(&self, delivery: lapin::message::Delivery, _: &()) -> Option<Delivery> {
+        match serde_json::from_slice::<EventEnvelope>(&delivery.data) {
+            Ok(envelope) => Some(Delivery::new(
+                envelope,
+                delivery.redelivered,
+                Box::new(RabbitAcker(delivery.acker)),
+            )),
+            Err(e) => {
+                // Not an event of ours: dead-letter it for a person to look at.
+                tracing::warn!(queue = self.queue, error = %e, "undecodable message dead-lettered");
+                let _ = delivery
+                    .acker
+                    .nack(BasicNackOptions {
+                        requeue: false,
+                        multiple: false,
+                    })
+                    .await;
+                None
             }
-        }
-        if tx.is_closed() {
-            return;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(CONSUMER_BACKOFF_MAX);
-        match RabbitMqBus::connect(&url).await {
-            Ok(connection) => {
-                match RabbitMqBus::consume(&connection, &queue, &binding, &settings).await {
-                    Ok(stream) => {
-                        tracing::info!(queue, "consumer reconnected");
-                        consumer = Some((stream, connection));
-                    }
-                    Err(e) => tracing::warn!(queue, error = %e, "consume failed"),
-                }
-            }
-            Err(e) => tracing::debug!(queue, error = %e, "broker still down"),
         }
     }
 }
@@ -427,14 +389,16 @@ impl Bus for RabbitMqBus {
         let connection = Self::connect(&self.url).await?;
         let consumer = Self::consume(&connection, queue, binding, &self.settings).await?;
         let (tx, rx) = mpsc::channel(self.settings.prefetch.max(1) as usize);
-        tokio::spawn(forward(
+        let events = EventQueue {
+            queue: queue.into(),
+            binding: binding.into(),
+            settings: self.settings.clone(),
+        };
+        tokio::spawn(consumer::forward(
             self.url.clone(),
-            queue.into(),
-            binding.into(),
-            self.settings.clone(),
+            events,
             tx,
-            consumer,
-            connection,
+            (consumer, (), connection),
         ));
         Ok(Subscription { deliveries: rx })
     }

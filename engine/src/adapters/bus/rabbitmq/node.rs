@@ -9,13 +9,11 @@
 //! lost with a dead node was for sockets that died with it, and their apps resync by
 //! history when they reconnect. Consumed without acks for the same reason.
 
-use super::{
-    CONSUMER_BACKOFF_MAX, CONSUMER_BACKOFF_START, EVENTS_EXCHANGE, NODES_EXCHANGE, RabbitMqBus,
-    unavailable,
-};
+use super::consumer::{QueueConsumer, forward};
+use super::{EVENTS_EXCHANGE, NODES_EXCHANGE, RabbitMqBus, unavailable};
 use crate::events::EventEnvelope;
 use crate::ports::{BusError, NodeMessage};
-use futures_util::StreamExt;
+use async_trait::async_trait;
 use lapin::Confirmation;
 use lapin::options::{
     BasicConsumeOptions, BasicPublishOptions, QueueBindOptions, QueueDeclareOptions,
@@ -136,80 +134,52 @@ pub(super) async fn subscribe(
     let connection = RabbitMqBus::connect(&bus.url).await?;
     let consumer = declare(&connection, node, &bindings).await?;
     let (tx, rx) = mpsc::channel(NODE_BUFFER);
+    let queue = NodeQueue {
+        node,
+        label: format!("node queue {node}"),
+        bindings,
+    };
     tokio::spawn(forward(
         bus.url.clone(),
-        node,
-        bindings,
+        queue,
         tx,
-        consumer,
-        connection,
+        (consumer, (), connection),
     ));
     Ok(rx)
 }
 
-/// Forwards the node queue until the receiver goes, re-declaring it after every
-/// reconnect (the broker deleted it with the old connection).
-async fn forward(
-    url: String,
+/// The node queue, re-declared after every reconnect (the broker deleted it with the
+/// old connection). Frames pass as they are; events are decoded, and one that does not
+/// decode is dropped (nothing is acked on this queue).
+struct NodeQueue {
     node: Uuid,
+    label: String,
     bindings: Vec<String>,
-    tx: mpsc::Sender<NodeMessage>,
-    first: lapin::Consumer,
-    first_conn: Connection,
-) {
-    let mut consumer = Some((first, first_conn));
-    let mut backoff = CONSUMER_BACKOFF_START;
-    loop {
-        if let Some((mut stream, connection)) = consumer.take() {
-            backoff = CONSUMER_BACKOFF_START;
-            loop {
-                let next = tokio::select! {
-                    next = stream.next() => next,
-                    _ = tx.closed() => {
-                        // Closing the connection deletes the exclusive queue now.
-                        let _ = connection.close(200, "node stopping".into()).await;
-                        return;
-                    }
-                };
-                let delivery = match next {
-                    Some(Ok(d)) => d,
-                    Some(Err(e)) => {
-                        tracing::warn!(error = %e, "node queue consumer failed; reconnecting");
-                        break;
-                    }
-                    None => break,
-                };
-                let message = if delivery.exchange.as_str() == NODES_EXCHANGE {
-                    NodeMessage::Frames(delivery.data)
-                } else {
-                    match serde_json::from_slice::<EventEnvelope>(&delivery.data) {
-                        Ok(e) => NodeMessage::Event(e),
-                        Err(e) => {
-                            tracing::warn!(error = %e, "undecodable event on the node queue dropped");
-                            continue;
-                        }
-                    }
-                };
-                if tx.send(message).await.is_err() {
-                    let _ = connection.close(200, "node stopping".into()).await;
-                    return;
-                }
+}
+
+#[async_trait]
+impl QueueConsumer for NodeQueue {
+    type Item = NodeMessage;
+    type Link = ();
+
+    fn label(&self) -> &str {
+        &self.label
+    }
+
+    async fn open(&self, connection: &Connection) -> Result<(lapin::Consumer, ()), BusError> {
+        Ok((declare(connection, self.node, &self.bindings).await?, ()))
+    }
+
+    async fn map(&self, delivery: lapin::message::Delivery, _: &()) -> Option<NodeMessage> {
+        if delivery.exchange.as_str() == NODES_EXCHANGE {
+            return Some(NodeMessage::Frames(delivery.data));
+        }
+        match serde_json::from_slice::<EventEnvelope>(&delivery.data) {
+            Ok(e) => Some(NodeMessage::Event(e)),
+            Err(e) => {
+                tracing::warn!(error = %e, "undecodable event on the node queue dropped");
+                None
             }
-        }
-        if tx.is_closed() {
-            return;
-        }
-        tokio::time::sleep(backoff).await;
-        backoff = (backoff * 2).min(CONSUMER_BACKOFF_MAX);
-        match RabbitMqBus::connect(&url).await {
-            Ok(connection) => match declare(&connection, node, &bindings).await {
-                Ok(stream) => {
-                    tracing::info!(%node, "node queue re-declared after reconnect");
-                    consumer = Some((stream, connection));
-                }
-                Err(e) => tracing::warn!(error = %e, "node queue declare failed"),
-            },
-            Err(e) => tracing::debug!(error = %e, "broker still down"),
         }
     }
 }

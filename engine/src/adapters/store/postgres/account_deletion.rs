@@ -44,6 +44,7 @@ async fn account_deletion_blockers(tx: &Tx<'_>, person: Option<(i64, Uuid)>) -> 
 
 #[async_trait]
 impl AccountDeletionStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.delete_account")]
     async fn delete_account(&self, account_id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;

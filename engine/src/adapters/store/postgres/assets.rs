@@ -94,6 +94,7 @@ pub(crate) async fn link_message_assets_tx(
 
 #[async_trait]
 impl AssetStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_asset")]
     async fn insert_asset(&self, new: &NewAsset) -> StoreResult<Asset> {
         let client = self.client().await?;
         let row = client
@@ -122,6 +123,7 @@ impl AssetStore for PgStore {
         row
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.asset_by_uuid")]
     async fn asset_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Asset>> {
         self.fetch_opt(
             &format!(
@@ -133,6 +135,7 @@ impl AssetStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.assets_by_uuids")]
     async fn assets_by_uuids(&self, uuids: &[Uuid]) -> StoreResult<Vec<Asset>> {
         self.fetch_all(
             &format!(
@@ -145,6 +148,7 @@ impl AssetStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.assets_of_parent")]
     async fn assets_of_parent(
         &self,
         parent_type: ParentType,
@@ -161,6 +165,7 @@ impl AssetStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_assets")]
     async fn list_assets(
         &self,
         parent_type: ParentType,
@@ -186,6 +191,7 @@ impl AssetStore for PgStore {
         Ok(Page::from_rows(items, page, |a| a.id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.delete_asset")]
     async fn delete_asset(&self, id: i64) -> StoreResult<()> {
         match self.exec("DELETE FROM asset WHERE id = $1", &[&id]).await? {
             0 => Err(StoreError::Refused(Refusal::AssetNotFound)),
@@ -193,6 +199,7 @@ impl AssetStore for PgStore {
         }
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.add_asset_variation")]
     async fn add_asset_variation(
         &self,
         id: i64,
@@ -214,6 +221,7 @@ impl AssetStore for PgStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.message_chat_id")]
     async fn message_chat_id(&self, message_uuid: Uuid) -> StoreResult<Option<i64>> {
         self.fetch_opt(
             "SELECT chat_id FROM message WHERE uuid = $1",
@@ -223,6 +231,7 @@ impl AssetStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.assets_removed_with_person")]
     async fn assets_removed_with_person(&self, person_id: i64) -> StoreResult<Vec<Asset>> {
         self.fetch_all(
             &format!(

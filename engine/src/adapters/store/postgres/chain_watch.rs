@@ -11,6 +11,7 @@ use tokio_postgres::Row;
 
 #[async_trait]
 impl ChainWatchStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.chain_checkpoint")]
     async fn chain_checkpoint(&self, watcher: &str) -> StoreResult<Option<ChainCheckpoint>> {
         self.fetch_opt(
             "SELECT next_block, last_block_number, last_block_hash \
@@ -30,6 +31,7 @@ impl ChainWatchStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.chain_recent_logs")]
     async fn chain_recent_logs(&self, watcher: &str) -> StoreResult<Vec<ChainEvent>> {
         self.fetch_all(
             "SELECT txn_hash, log_index, block_number, block_hash, event \
@@ -40,6 +42,7 @@ impl ChainWatchStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.chain_log_delivered")]
     async fn chain_log_delivered(&self, watcher: &str, event: &ChainEvent) -> StoreResult<()> {
         self.exec(
             "INSERT INTO chain_watch_log \
@@ -61,6 +64,7 @@ impl ChainWatchStore for PgStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.chain_log_removed")]
     async fn chain_log_removed(
         &self,
         watcher: &str,
@@ -75,6 +79,7 @@ impl ChainWatchStore for PgStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.chain_advance")]
     async fn chain_advance(
         &self,
         watcher: &str,

@@ -35,6 +35,7 @@ fn device_from(r: &Row) -> StoreResult<Device> {
 
 #[async_trait]
 impl DeviceStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.upsert_device")]
     async fn upsert_device(&self, new: &NewDevice) -> StoreResult<Device> {
         let client = self.client().await?;
         // One statement: a token registered twice at once is still one device.
@@ -77,6 +78,7 @@ impl DeviceStore for PgStore {
         device_from(&row)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.push_devices")]
     async fn push_devices(&self, person_uuid: Uuid, limit: usize) -> StoreResult<Vec<Device>> {
         self.fetch_all(
             &format!(
@@ -89,6 +91,7 @@ impl DeviceStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.disable_device")]
     async fn disable_device(
         &self,
         device_id: i64,

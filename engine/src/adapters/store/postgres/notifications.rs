@@ -72,6 +72,7 @@ fn from_row(r: &Row) -> StoreResult<Notification> {
 
 #[async_trait]
 impl NotificationStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_notifications")]
     async fn insert_notifications(
         &self,
         notifications: &[NewNotification],
@@ -85,6 +86,7 @@ impl NotificationStore for PgStore {
         Ok(stored)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_notifications_once")]
     async fn insert_notifications_once(
         &self,
         consumer: &str,
@@ -112,6 +114,7 @@ impl NotificationStore for PgStore {
         Ok(Some(stored))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_notifications")]
     async fn list_notifications(
         &self,
         person_id: i64,

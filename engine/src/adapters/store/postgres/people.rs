@@ -149,6 +149,7 @@ impl PersonMatch {
 
 #[async_trait]
 impl PeopleStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_account")]
     async fn insert_account(
         &self,
         account: &NewAccount,
@@ -162,6 +163,7 @@ impl PeopleStore for PgStore {
         Ok(a)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_person")]
     async fn insert_person(
         &self,
         person: &NewPerson,
@@ -183,6 +185,7 @@ impl PeopleStore for PgStore {
         Ok(p)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_account_with_person")]
     async fn insert_account_with_person(
         &self,
         account: &NewAccount,
@@ -198,6 +201,7 @@ impl PeopleStore for PgStore {
         Ok((a, p))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.account_by_uuid")]
     async fn account_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Account>> {
         self.fetch_opt(
             &format!("SELECT {ACCOUNT_COLS} FROM account a WHERE a.uuid = $1"),
@@ -207,6 +211,7 @@ impl PeopleStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.caller_by_cognito_id")]
     async fn caller_by_cognito_id(
         &self,
         cognito_user_id: &str,
@@ -226,6 +231,7 @@ impl PeopleStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.person_by_uuid")]
     async fn person_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Person>> {
         self.fetch_opt(
             &format!(
@@ -237,6 +243,7 @@ impl PeopleStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.update_person")]
     async fn update_person(
         &self,
         person_uuid: Uuid,
@@ -279,6 +286,7 @@ impl PeopleStore for PgStore {
         Ok(person)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.search_people")]
     async fn search_people(
         &self,
         query: &PeopleQuery,
@@ -333,6 +341,7 @@ impl PeopleStore for PgStore {
         Ok(search_page(rows, page, exact_id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.are_contacts")]
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool> {
         self.fetch_one(
             "SELECT EXISTS (SELECT 1 FROM connection WHERE status = 'ACCEPTED' AND \

@@ -117,6 +117,7 @@ async fn connection_by_id_tx(tx: &Tx<'_>, id: i64) -> StoreResult<Option<Connect
 
 #[async_trait]
 impl SocialStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_connection")]
     async fn insert_connection(
         &self,
         new: &NewConnection,
@@ -178,6 +179,7 @@ impl SocialStore for PgStore {
         Ok((connection, stored))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.connection_by_uuid")]
     async fn connection_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Connection>> {
         self.fetch_opt(
             &format!("SELECT {CONNECTION_COLS} FROM {CONNECTION_JOINS} WHERE c.uuid = $1"),
@@ -187,6 +189,7 @@ impl SocialStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.update_connection_status")]
     async fn update_connection_status(
         &self,
         id: i64,
@@ -218,6 +221,7 @@ impl SocialStore for PgStore {
         Ok((connection, stored))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_connections")]
     async fn list_connections(
         &self,
         person_id: i64,
@@ -248,6 +252,7 @@ impl SocialStore for PgStore {
         Ok(Page::from_rows(items, page, |e| e.connection.id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_contacts")]
     async fn list_contacts(
         &self,
         person_id: i64,
@@ -283,6 +288,7 @@ impl SocialStore for PgStore {
         Ok(Page::from_rows(items, page, |(id, _)| *id).map(|(_, p)| p))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.delete_contact")]
     async fn delete_contact(
         &self,
         person_id: i64,
@@ -311,6 +317,7 @@ impl SocialStore for PgStore {
         Ok(connection)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_experience")]
     async fn insert_experience(
         &self,
         new: &NewExperience,
@@ -348,6 +355,7 @@ impl SocialStore for PgStore {
         Ok(experience)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.experience_by_uuid")]
     async fn experience_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Experience>> {
         self.fetch_opt(
             &format!(
@@ -359,6 +367,7 @@ impl SocialStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_experiences")]
     async fn list_experiences(
         &self,
         viewer_id: i64,
@@ -391,6 +400,7 @@ impl SocialStore for PgStore {
         Ok(Page::from_rows(items, page, |e| e.id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.delete_experience")]
     async fn delete_experience(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -409,6 +419,7 @@ impl SocialStore for PgStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_reaction")]
     async fn insert_reaction(
         &self,
         new: &NewReaction,
@@ -479,6 +490,7 @@ impl SocialStore for PgStore {
         Ok((reaction, created))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.reaction_by_uuid")]
     async fn reaction_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Reaction>> {
         self.fetch_opt(
             &format!("SELECT {REACTION_COLS} FROM {REACTION_JOINS} WHERE r.uuid = $1"),
@@ -488,6 +500,7 @@ impl SocialStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_reactions")]
     async fn list_reactions(
         &self,
         experience_id: i64,
@@ -518,6 +531,7 @@ impl SocialStore for PgStore {
         Ok(Page::from_rows(items, page, |r| r.id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.delete_reaction")]
     async fn delete_reaction(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;

@@ -31,6 +31,7 @@ fn ws_from(r: &Row) -> StoreResult<WsConnection> {
 
 #[async_trait]
 impl WsConnectionStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_ws_connection")]
     async fn insert_ws_connection(&self, new: &NewWsConnection) -> StoreResult<WsConnection> {
         self.fetch_one(
             &format!(
@@ -51,6 +52,7 @@ impl WsConnectionStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.ws_connection_by_conn_id")]
     async fn ws_connection_by_conn_id(
         &self,
         ws_conn_id: &str,
@@ -65,6 +67,7 @@ impl WsConnectionStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.disconnect_ws_connection")]
     async fn disconnect_ws_connection(
         &self,
         ws_conn_id: &str,
@@ -88,6 +91,7 @@ impl WsConnectionStore for PgStore {
         .ok_or(StoreError::Refused(Refusal::WsConnectionNotFound))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_ws_connections")]
     async fn list_ws_connections(
         &self,
         person_id: i64,
@@ -110,6 +114,7 @@ impl WsConnectionStore for PgStore {
         Ok(Page::from_rows(items, page, |c| c.id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.disconnect_node")]
     async fn disconnect_node(
         &self,
         node_id: Uuid,
@@ -124,6 +129,11 @@ impl WsConnectionStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(
+        level = "debug",
+        skip_all,
+        name = "pg.prune_disconnected_ws_connections"
+    )]
     async fn prune_disconnected_ws_connections(&self, before: Timestamp) -> StoreResult<u64> {
         self.exec(
             "DELETE FROM ws_connection WHERE status = $1 AND disconnected_at < $2",
@@ -132,6 +142,7 @@ impl WsConnectionStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.renew_node_lease")]
     async fn renew_node_lease(
         &self,
         node_id: Uuid,
@@ -147,6 +158,7 @@ impl WsConnectionStore for PgStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.reap_expired_nodes")]
     async fn reap_expired_nodes(&self, at: Timestamp) -> StoreResult<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -173,6 +185,7 @@ impl WsConnectionStore for PgStore {
         Ok(closed)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.nodes_of_persons")]
     async fn nodes_of_persons(
         &self,
         persons: &[Uuid],
@@ -188,6 +201,7 @@ impl WsConnectionStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.release_node_lease")]
     async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()> {
         self.exec("DELETE FROM node_lease WHERE node_id = $1", &[&node_id])
             .await?;

@@ -153,6 +153,7 @@ async fn insert_location(tx: &Transaction<'_>, l: &Location) -> StoreResult<i64>
 
 #[async_trait]
 impl ListingStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_categories")]
     async fn list_categories(
         &self,
         category_type: Option<CategoryType>,
@@ -168,6 +169,7 @@ impl ListingStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.category_by_uuid")]
     async fn category_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Category>> {
         self.fetch_opt(
             &format!("SELECT {CATEGORY_COLS} FROM category WHERE uuid = $1"),
@@ -177,6 +179,7 @@ impl ListingStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_listing")]
     async fn insert_listing(
         &self,
         listing: &NewListing,
@@ -224,6 +227,7 @@ impl ListingStore for PgStore {
         Ok(listing.stored(id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.listing_by_uuid")]
     async fn listing_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Listing>> {
         self.fetch_opt(
             &format!("{LISTING_SELECT} WHERE l.uuid = $1"),
@@ -233,6 +237,7 @@ impl ListingStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.update_listing")]
     async fn update_listing(
         &self,
         uuid: Uuid,
@@ -297,6 +302,7 @@ impl ListingStore for PgStore {
         Ok(listing)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.transition_listing")]
     async fn transition_listing(
         &self,
         uuid: Uuid,
@@ -340,6 +346,7 @@ impl ListingStore for PgStore {
         Ok(listing)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.delete_listing")]
     async fn delete_listing(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -355,6 +362,7 @@ impl ListingStore for PgStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.search_listings")]
     async fn search_listings(
         &self,
         query: &ListingQuery,

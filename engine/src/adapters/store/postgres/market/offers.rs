@@ -122,6 +122,7 @@ pub(super) async fn listing_id_of_offer(tx: &Transaction<'_>, uuid: Uuid) -> Sto
 
 #[async_trait]
 impl OfferStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_offer")]
     async fn insert_offer(
         &self,
         offer: &NewOffer,
@@ -166,6 +167,7 @@ impl OfferStore for PgStore {
         Ok((stored, notified))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.offer_by_uuid")]
     async fn offer_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Offer>> {
         self.fetch_opt(
             &format!("{OFFER_SELECT} WHERE o.uuid = $1"),
@@ -175,6 +177,7 @@ impl OfferStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.update_offer")]
     async fn update_offer(
         &self,
         uuid: Uuid,
@@ -199,6 +202,7 @@ impl OfferStore for PgStore {
         Ok((offer, notified))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.accept_offer")]
     async fn accept_offer(
         &self,
         uuid: Uuid,
@@ -218,6 +222,7 @@ impl OfferStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.transition_offer")]
     async fn transition_offer(
         &self,
         uuid: Uuid,
@@ -230,6 +235,7 @@ impl OfferStore for PgStore {
             .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_offers")]
     async fn list_offers(
         &self,
         query: &OfferQuery,

@@ -134,6 +134,7 @@ pub(crate) async fn cancel_unpaid_orders_tx(
 
 #[async_trait]
 impl OrderLifecycleStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.order_by_uuid")]
     async fn order_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Order>> {
         self.fetch_opt(
             &format!("SELECT {ORDER_COLS} FROM orders WHERE uuid = $1"),
@@ -143,6 +144,7 @@ impl OrderLifecycleStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.order_by_escrow_id")]
     async fn order_by_escrow_id(&self, escrow_order_id: B256) -> StoreResult<Option<Order>> {
         self.fetch_opt(
             &format!("SELECT {ORDER_COLS} FROM orders WHERE escrow_order_id = $1"),
@@ -152,6 +154,7 @@ impl OrderLifecycleStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_orders")]
     async fn list_orders(
         &self,
         query: &OrderQuery,
@@ -186,6 +189,7 @@ impl OrderLifecycleStore for PgStore {
         Ok(Page::from_rows(rows, page, |o| o.id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.unfinished_orders")]
     async fn unfinished_orders(&self) -> StoreResult<Vec<Order>> {
         self.fetch_all(
             &format!("SELECT {ORDER_COLS} FROM orders WHERE status = ANY($1) ORDER BY id"),
@@ -195,6 +199,7 @@ impl OrderLifecycleStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.apply_order_change")]
     async fn apply_order_change(&self, c: &OrderChange) -> StoreResult<OrderChangeOutcome> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -323,6 +328,7 @@ impl OrderLifecycleStore for PgStore {
         })
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.record_chain_event")]
     async fn record_chain_event(
         &self,
         record_: &ChainEventRecord,
@@ -338,6 +344,7 @@ impl OrderLifecycleStore for PgStore {
         Ok(true)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.forget_chain_event")]
     async fn forget_chain_event(&self, tx_hash: B256, log_index: u64) -> StoreResult<bool> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -346,6 +353,7 @@ impl OrderLifecycleStore for PgStore {
         Ok(dropped)
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.chain_event")]
     async fn chain_event(
         &self,
         tx_hash: B256,
@@ -361,6 +369,7 @@ impl OrderLifecycleStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.payments_of")]
     async fn payments_of(&self, order_id: i64) -> StoreResult<Vec<Payment>> {
         self.fetch_all(
             "SELECT uuid, kind, txn_hash, log_index, block_number, from_address, to_address, value::text \

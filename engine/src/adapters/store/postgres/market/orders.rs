@@ -78,6 +78,7 @@ pub(super) async fn open_order<C: GenericClient>(
 
 #[async_trait]
 impl OrderStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_order")]
     async fn insert_order(
         &self,
         order: &NewOrder,
@@ -146,11 +147,13 @@ impl OrderStore for PgStore {
         Ok((order.stored(id), true))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.open_order_for_offer")]
     async fn open_order_for_offer(&self, offer_uuid: Uuid) -> StoreResult<Option<Order>> {
         let client = self.client().await?;
         open_order(&client, offer_uuid).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.has_funds_in_escrow")]
     async fn has_funds_in_escrow(&self, person_uuid: Uuid) -> StoreResult<bool> {
         self.fetch_one(
             "SELECT EXISTS (SELECT 1 FROM orders WHERE (payer_uuid = $1 OR payee_uuid = $1) \

@@ -40,6 +40,7 @@ fn wallet_from(r: &Row) -> StoreResult<Wallet> {
 
 #[async_trait]
 impl WalletStore for PgStore {
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.insert_wallet")]
     async fn insert_wallet(
         &self,
         wallet: &NewWallet,
@@ -70,6 +71,7 @@ impl WalletStore for PgStore {
         Ok(wallet.stored(id))
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.wallet_by_uuid")]
     async fn wallet_by_uuid(&self, uuid: Uuid) -> StoreResult<Option<Wallet>> {
         self.fetch_opt(
             &format!("SELECT {WALLET_COLS} FROM wallet WHERE uuid = $1"),
@@ -79,6 +81,7 @@ impl WalletStore for PgStore {
         .await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.delete_wallet")]
     async fn delete_wallet(&self, uuid: Uuid, events: &[EventEnvelope]) -> StoreResult<()> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
@@ -94,6 +97,7 @@ impl WalletStore for PgStore {
         Ok(())
     }
 
+    #[tracing::instrument(level = "debug", skip_all, name = "pg.list_wallets")]
     async fn list_wallets(
         &self,
         person_uuid: Uuid,
