@@ -498,6 +498,17 @@ mod tests {
     }
 
     #[test]
+    fn chats_take_their_share_of_the_mix() {
+        let mix = crate::cli::parse_mix("chats=1,history=1").unwrap();
+        let kinds: Vec<Kind> = (0..4).map(|r| Kind::pick(&mix, r)).collect();
+        assert_eq!(
+            kinds,
+            vec![Kind::Chats, Kind::History, Kind::Chats, Kind::History]
+        );
+        assert_eq!(Kind::Chats.label(), "GET /chats");
+    }
+
+    #[test]
     fn search_phrases_are_mostly_listed_words() {
         let mut rng = rand::rng();
         let phrases: Vec<String> = (0..1000).map(|_| search_phrase(&mut rng)).collect();
