@@ -79,6 +79,11 @@ pub struct Common {
     /// No progress bars (they are hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
+    /// KEY=VALUE set in the environment of the engine started by --engine-bin, after (so
+    /// over) what the scenario sets; repeatable. E.g. the PostgreSQL store:
+    /// `--engine-env METMOS__DATABASE__URL=postgres://postgres@127.0.0.1:5432/loadrun`.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env_pair, requires = "engine_bin")]
+    pub engine_env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -139,17 +144,18 @@ pub struct RestArgs {
     /// Users who post the catalogue and browse it.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u32).range(2..=100_000))]
     pub users: u32,
-    /// Messages in the seeded chat whose history is read.
-    #[arg(long, default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub history_messages: u32,
+    /// Messages in the seeded chat whose history is read (and which `GET /chats` lists):
+    /// sent over the WebSocket before the clock starts, up to 256 awaiting their ack.
+    #[arg(long, alias = "history-messages", default_value_t = 40, value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub chat_messages: u32,
     /// Open loop: requests per second in total. Without it, closed loop with --workers.
     #[arg(long, value_parser = parse_rate, conflicts_with = "workers")]
     pub rate: Option<f64>,
     /// Closed loop: workers each sending the next request when the last one answered.
     #[arg(long, default_value_t = 8, value_parser = clap::value_parser!(u32).range(1..=10_000))]
     pub workers: u32,
-    /// Weights of the request mix: search, browse, people, history.
-    #[arg(long, default_value = "search=50,browse=25,people=15,history=10", value_parser = parse_mix)]
+    /// Weights of the request mix: search, browse, people, chats (`GET /chats`), history.
+    #[arg(long, default_value = "search=50,browse=25,people=15,chats=10,history=10", value_parser = parse_mix)]
     pub mix: Mix,
 }
 
@@ -183,6 +189,7 @@ pub struct Mix {
     pub search: u32,
     pub browse: u32,
     pub people: u32,
+    pub chats: u32,
     pub history: u32,
 }
 
@@ -216,12 +223,14 @@ pub fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-/// `search=50,browse=25,people=15,history=10`; missing names weigh 0, the sum must not.
+/// `search=50,browse=25,people=15,chats=10,history=10`; missing names weigh 0, the sum
+/// must not.
 pub fn parse_mix(s: &str) -> Result<Mix, String> {
     let mut mix = Mix {
         search: 0,
         browse: 0,
         people: 0,
+        chats: 0,
         history: 0,
     };
     for part in s.split(',').filter(|p| !p.trim().is_empty()) {
@@ -236,19 +245,31 @@ pub fn parse_mix(s: &str) -> Result<Mix, String> {
             "search" => &mut mix.search,
             "browse" => &mut mix.browse,
             "people" => &mut mix.people,
+            "chats" => &mut mix.chats,
             "history" => &mut mix.history,
             other => {
                 return Err(format!(
-                    "`{other}` is not one of search, browse, people, history"
+                    "`{other}` is not one of search, browse, people, chats, history"
                 ));
             }
         };
         *slot = weight;
     }
-    if mix.search + mix.browse + mix.people + mix.history == 0 {
+    if mix.search + mix.browse + mix.people + mix.chats + mix.history == 0 {
         return Err("the mix needs at least one weight above 0".into());
     }
     Ok(mix)
+}
+
+/// `KEY=VALUE` for `--engine-env`: a non-empty key without `=` or whitespace.
+pub fn parse_env_pair(s: &str) -> Result<(String, String), String> {
+    let (k, v) = s
+        .split_once('=')
+        .ok_or_else(|| format!("`{s}`: expected KEY=VALUE"))?;
+    if k.is_empty() || k.chars().any(char::is_whitespace) {
+        return Err(format!("`{s}`: the key must be a non-empty word"));
+    }
+    Ok((k.to_string(), v.to_string()))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -364,11 +385,54 @@ mod tests {
                 search: 3,
                 browse: 0,
                 people: 0,
+                chats: 0,
                 history: 1
             })
         );
+        assert_eq!(parse_mix("chats=2").map(|m| m.chats), Ok(2));
         assert!(parse_mix("search=0").is_err());
         assert!(parse_mix("search").is_err());
+    }
+
+    #[test]
+    fn engine_env_pairs_need_the_engine_bin_and_a_key() {
+        let cli = parse(&[
+            "rest",
+            "--engine-bin",
+            "/bin/true",
+            "--engine-env",
+            "METMOS__DATABASE__URL=postgres://h/db?a=b",
+            "--engine-env",
+            "EMPTY=",
+            "--chat-messages",
+            "200000",
+        ])
+        .unwrap();
+        let Command::Rest(a) = cli.command else {
+            panic!("rest")
+        };
+        assert_eq!(
+            a.common.engine_env,
+            vec![
+                (
+                    "METMOS__DATABASE__URL".to_string(),
+                    "postgres://h/db?a=b".to_string()
+                ),
+                ("EMPTY".to_string(), String::new())
+            ]
+        );
+        assert_eq!(a.chat_messages, 200_000);
+        let old = parse(&["rest", "--history-messages", "7"]).unwrap();
+        let Command::Rest(a) = old.command else {
+            panic!("rest")
+        };
+        assert_eq!(a.chat_messages, 7);
+        assert!(parse(&["rest", "--engine-env", "A=1"]).is_err());
+        let e = parse(&["rest", "--engine-bin", "x", "--engine-env", "novalue"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("expected KEY=VALUE"), "{e}");
+        assert!(parse_env_pair("=v").is_err());
     }
 
     #[test]

@@ -68,7 +68,7 @@ impl Target {
     /// `--engine-bin` with `env` set on top of its embedded defaults.
     pub async fn engine(common: &Common, env: &[(&str, String)]) -> anyhow::Result<Self> {
         match &common.engine_bin {
-            Some(bin) => start_engine(bin, env).await,
+            Some(bin) => start_engine(bin, env, &common.engine_env).await,
             None => {
                 check_target(&common.target, common.allow_remote)?;
                 let mut settings = BTreeMap::new();
@@ -137,13 +137,31 @@ impl Target {
     }
 }
 
+/// A value as the report shows it: the password of a `scheme://user:password@host` URL
+/// replaced (reports are shared; a database URL may carry one).
+fn redact_url_password(v: &str) -> String {
+    match Url::parse(v) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("REDACTED"));
+            u.to_string()
+        }
+        _ => v.to_string(),
+    }
+}
+
 /// A free port on loopback: bound then released, as test harnesses do.
 fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
 
-async fn start_engine(bin: &PathBuf, env: &[(&str, String)]) -> anyhow::Result<Target> {
+/// Starts `bin` with the scenario's `env`, then the operator's `--engine-env` pairs
+/// (which win).
+async fn start_engine(
+    bin: &PathBuf,
+    env: &[(&str, String)],
+    extra: &[(String, String)],
+) -> anyhow::Result<Target> {
     let port = free_port()?;
     let data_dir = std::env::temp_dir().join(format!("metmos-load-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&data_dir)?;
@@ -168,6 +186,10 @@ async fn start_engine(bin: &PathBuf, env: &[(&str, String)]) -> anyhow::Result<T
     for (k, v) in env {
         cmd.env(k, v);
         settings.insert((*k).to_string(), v.clone());
+    }
+    for (k, v) in extra {
+        cmd.env(k, v);
+        settings.insert(k.clone(), redact_url_password(v));
     }
     let mut child = cmd
         .spawn()
@@ -198,4 +220,22 @@ async fn start_engine(bin: &PathBuf, env: &[(&str, String)]) -> anyhow::Result<T
         settings,
         child: Some(child),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn passwords_in_urls_are_not_reported() {
+        assert_eq!(
+            redact_url_password("postgres://app:secret@db:5432/metmos"),
+            "postgres://app:REDACTED@db:5432/metmos"
+        );
+        assert_eq!(
+            redact_url_password("postgres://postgres@127.0.0.1:5432/m"),
+            "postgres://postgres@127.0.0.1:5432/m"
+        );
+        assert_eq!(redact_url_password("64"), "64");
+    }
 }

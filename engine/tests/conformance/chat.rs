@@ -163,6 +163,73 @@ conformance! {
         assert_eq!(w.items.iter().map(|m| m.seq).collect::<Vec<_>>(), [2, 3, 4]);
     }
 
+    async fn a_time_window_pages_by_its_cursor(store) {
+        // The cursor and the window together (one statement shape of their own on
+        // PostgreSQL): the window's messages, page by page, none twice.
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let chat = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        let base = time::now();
+        for i in 0..6 {
+            let mut m = new_message(chat.id, chat.uuid, &a, Uuid::new_v4(), &format!("m{i}"));
+            m.at = base + chrono::TimeDelta::seconds(i);
+            store.insert_message(&m, &[]).await.unwrap();
+        }
+        let window = MessageFilter {
+            updated_at_start: Some(base + chrono::TimeDelta::seconds(1)),
+            updated_at_end: Some(base + chrono::TimeDelta::seconds(4)),
+        };
+        let p1 = store.list_messages(chat.id, &window, &PageRequest { limit: 3, after: None }).await.unwrap();
+        assert_eq!((p1.items.iter().map(|m| m.seq).collect::<Vec<_>>(), p1.after), (vec![2, 3, 4], Some(4)));
+        let p2 = store.list_messages(chat.id, &window, &PageRequest { limit: 3, after: p1.after }).await.unwrap();
+        assert_eq!((p2.items.iter().map(|m| m.seq).collect::<Vec<_>>(), p2.after), (vec![5], None));
+        let from = MessageFilter { updated_at_start: Some(base + chrono::TimeDelta::seconds(4)), updated_at_end: None };
+        let tail = store.list_messages(chat.id, &from, &PageRequest { limit: 1, after: Some(5) }).await.unwrap();
+        assert_eq!((tail.items.iter().map(|m| m.seq).collect::<Vec<_>>(), tail.after), (vec![6], None));
+        let until = MessageFilter { updated_at_start: None, updated_at_end: Some(base + chrono::TimeDelta::seconds(1)) };
+        let head = store.list_messages(chat.id, &until, &PageRequest { limit: 5, after: Some(1) }).await.unwrap();
+        assert_eq!(head.items.iter().map(|m| m.seq).collect::<Vec<_>>(), [2]);
+    }
+
+    async fn chat_list_pages_each_chat_with_its_own_newest_message(store) {
+        // The newest message is per chat (not the newest overall, not the first), also
+        // on a page after the first and under a type filter.
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let c = person(store, "carol").await;
+        let d = person(store, "dave").await;
+        let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        let ac = store.create_chat(&new_chat(&a, &c), &[]).await.unwrap().chat;
+        let ad = store.create_chat(&new_chat(&a, &d), &[]).await.unwrap().chat;
+        for (chat, texts) in [(&ab, ["ab1", "ab2", "ab3"]), (&ac, ["ac1", "ac2", "ac3"])] {
+            for t in texts {
+                store.insert_message(&new_message(chat.id, chat.uuid, &a, Uuid::new_v4(), t), &[]).await.unwrap();
+            }
+        }
+        store.insert_message(&new_message(ab.id, ab.uuid, &b, Uuid::new_v4(), "ab4"), &[]).await.unwrap();
+        let contacts = ChatFilter { chat_type: Some(ChatType::Contact), listing_uuid: None };
+        let mut seen = Vec::new();
+        let mut after = None;
+        loop {
+            let page = store.list_chats(a.id, &contacts, &PageRequest { limit: 2, after }).await.unwrap();
+            seen.extend(page.items.into_iter().map(|s| (s.chat.uuid, s.last_message.map(|m| (m.message_content, m.chat_uuid)), s.participants.len())));
+            after = page.after;
+            if after.is_none() {
+                break;
+            }
+        }
+        assert_eq!(
+            seen,
+            [
+                (ad.uuid, None, 2),
+                (ac.uuid, Some(("ac3".to_string(), ac.uuid)), 2),
+                (ab.uuid, Some(("ab4".to_string(), ab.uuid)), 2),
+            ]
+        );
+        let listings_only = ChatFilter { chat_type: Some(ChatType::Listing), listing_uuid: None };
+        assert!(store.list_chats(a.id, &listings_only, &PageRequest { limit: 2, after: Some(ac.id) }).await.unwrap().items.is_empty());
+    }
+
     async fn chat_lists_show_participants_and_the_last_message(store) {
         let a = person(store, "alice").await;
         let b = person(store, "bob").await;

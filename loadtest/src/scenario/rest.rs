@@ -68,6 +68,7 @@ pub enum Kind {
     Search,
     Browse,
     People,
+    Chats,
     History,
 }
 
@@ -77,18 +78,20 @@ impl Kind {
             Kind::Search => "GET /listings?q=",
             Kind::Browse => "GET /listings",
             Kind::People => "GET /people?q=",
+            Kind::Chats => "GET /chats",
             Kind::History => "GET /chats/{uuid}/messages",
         }
     }
 
     /// Picks a kind by the mix's weights.
     pub fn pick(mix: &Mix, r: u32) -> Kind {
-        let total = mix.search + mix.browse + mix.people + mix.history;
+        let total = mix.search + mix.browse + mix.people + mix.chats + mix.history;
         let mut x = r % total.max(1);
         for (w, k) in [
             (mix.search, Kind::Search),
             (mix.browse, Kind::Browse),
             (mix.people, Kind::People),
+            (mix.chats, Kind::Chats),
             (mix.history, Kind::History),
         ] {
             if x < w {
@@ -146,9 +149,18 @@ pub fn engine_env(a: &RestArgs) -> Vec<(&'static str, String)> {
         ),
         ("METMOS__RATE_LIMITS__WRITES__PER_MINUTE", "60000".into()),
         ("METMOS__RATE_LIMITS__WRITES__BURST", "1000".into()),
+        // The chat history is sent as fast as the engine stores it.
+        ("METMOS__WS__MESSAGES_PER_SECOND", SEED_WS_RATE.to_string()),
+        ("METMOS__WS__BURST", SEED_WINDOW.to_string()),
     ]);
     env
 }
+
+/// Messages of the seeded history awaiting their ack at once: enough to keep a store
+/// that commits in batches busy, few enough to stay inside the engine's queues.
+const SEED_WINDOW: usize = 256;
+/// The per-connection WebSocket rate an engine the harness starts gets for seeding.
+const SEED_WS_RATE: u32 = 1_000_000;
 
 pub async fn run(target: &Target, a: &RestArgs, progress: &Progress) -> anyhow::Result<Run> {
     let c = &a.common;
@@ -280,8 +292,9 @@ async fn request(
     let (kind, path, token) = {
         let mut rng = rand::rng();
         let kind = Kind::pick(mix, rng.random());
-        // History is read by the chat's own members (users 0 and 1); the rest by anyone.
-        let user = if kind == Kind::History {
+        // Chats and history are read by the chat's own members (users 0 and 1); the
+        // rest by anyone.
+        let user = if matches!(kind, Kind::History | Kind::Chats) {
             &fx.users[rng.random_range(0..2)]
         } else {
             fx.users.choose(&mut rng).expect("users were seeded")
@@ -308,6 +321,7 @@ async fn request(
                 };
                 format!("/people?q={q}&limit=20")
             }
+            Kind::Chats => "/chats?limit=20".to_string(),
             Kind::History => format!("/chats/{}/messages?limit=50", fx.chat),
         };
         (kind, path, user.token.clone())
@@ -382,12 +396,13 @@ async fn seed(api: &Api, a: &RestArgs, progress: &Progress) -> anyhow::Result<Fi
     if let Some(Err(e)) = made.into_iter().find(|r| r.is_err()) {
         bail!("seeding the catalogue: {e}");
     }
-    let chat = history_chat(api, &users[0], &users[1], a.history_messages, progress).await?;
+    let chat = history_chat(api, &users[0], &users[1], a.chat_messages, progress).await?;
     Ok(Fixture { users, chat })
 }
 
-/// A CONTACT chat with `n` messages, sent over the WebSocket as the app sends them; a 429
-/// (the per-connection limit) waits and sends again.
+/// A CONTACT chat with `n` messages, sent over the WebSocket as the app sends them, up to
+/// [`SEED_WINDOW`] awaiting their ack; a 429 (the per-connection limit of an engine the
+/// operator runs) waits and sends that message again (a resend is idempotent by uuid).
 async fn history_chat(
     api: &Api,
     a: &User,
@@ -397,40 +412,67 @@ async fn history_chat(
 ) -> anyhow::Result<String> {
     api.make_contacts(a, b).await?;
     let chat = api.contact_chat(a, b).await?;
-    let mut sock = ws::connect(&api.ws_url(), &a.token, None)
+    let sock = ws::connect(&api.ws_url(), &a.token, None)
         .await
         .context("opening a WebSocket for the chat history")?;
-    let bar = progress.count("history", u64::from(n));
-    for i in 0..n {
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let frame = format!(
+    let (mut tx, mut rx) = sock.split();
+    let frame = |i: u32, uuid: &str| {
+        format!(
             r#"{{"action":"sendMessage","data":{{"chatUuid":"{chat}","uuid":"{uuid}","messageContent":"history message {i}","assetUuids":[]}}}}"#
-        );
-        loop {
-            sock.send(Message::text(frame.clone())).await?;
-            let answer = tokio::time::timeout(Duration::from_secs(10), async {
-                while let Some(f) = sock.next().await {
-                    if let Message::Text(t) = f? {
-                        let v: serde_json::Value = serde_json::from_str(t.as_str())?;
-                        if v["type"] == "ack" || v["type"] == "error" {
-                            return Ok::<_, anyhow::Error>(v);
-                        }
-                    }
+        )
+    };
+    let bar = progress.count("history", u64::from(n));
+    let started = Instant::now();
+    // uuid → the message's number, for every message sent and not yet acked.
+    let mut pending: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    let mut again: Vec<(String, u32)> = Vec::new();
+    let mut next = 0u32;
+    let mut acked = 0u32;
+    while acked < n {
+        while pending.len() < SEED_WINDOW {
+            let (uuid, i) = match again.pop() {
+                Some(m) => m,
+                None if next < n => {
+                    next += 1;
+                    (uuid::Uuid::new_v4().to_string(), next - 1)
                 }
-                bail!("the WebSocket closed while seeding history")
-            })
-            .await
-            .context("no ack within 10 s while seeding history")??;
-            match (answer["type"].as_str(), answer["statusCode"].as_u64()) {
-                (Some("ack"), _) => break,
-                (_, Some(429)) => tokio::time::sleep(Duration::from_millis(500)).await,
-                _ => bail!("seeding history: {answer}"),
-            }
+                None => break,
+            };
+            tx.send(Message::text(frame(i, &uuid))).await?;
+            pending.insert(uuid, i);
         }
-        bar.inc(1);
+        let f = tokio::time::timeout(Duration::from_secs(10), rx.next())
+            .await
+            .context("no answer within 10 s while seeding history")?
+            .context("the WebSocket closed while seeding history")??;
+        let Message::Text(t) = f else { continue };
+        let v: serde_json::Value = serde_json::from_str(t.as_str())?;
+        match v["type"].as_str() {
+            Some("ack") => {
+                if let Some(uuid) = v["messageUuid"].as_str()
+                    && pending.remove(uuid).is_some()
+                {
+                    acked += 1;
+                    bar.inc(1);
+                }
+            }
+            Some("error") if v["statusCode"].as_u64() == Some(429) => {
+                let Some(m) = v["ref"].as_str().and_then(|r| pending.remove_entry(r)) else {
+                    bail!("seeding history: {v}")
+                };
+                again.push(m);
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            Some("error") => bail!("seeding history: {v}"),
+            _ => {}
+        }
     }
     bar.finish();
-    let _ = sock.close(None).await;
+    progress.note(&format!(
+        "history: {n} messages stored in {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let _ = tx.close().await;
     Ok(chat)
 }
 
@@ -453,6 +495,17 @@ mod tests {
                 Kind::People
             ]
         );
+    }
+
+    #[test]
+    fn chats_take_their_share_of_the_mix() {
+        let mix = crate::cli::parse_mix("chats=1,history=1").unwrap();
+        let kinds: Vec<Kind> = (0..4).map(|r| Kind::pick(&mix, r)).collect();
+        assert_eq!(
+            kinds,
+            vec![Kind::Chats, Kind::History, Kind::Chats, Kind::History]
+        );
+        assert_eq!(Kind::Chats.label(), "GET /chats");
     }
 
     #[test]

@@ -1,4 +1,5 @@
 use super::people::{PERSON_COLS, person_from};
+use super::shape::Shape;
 use super::{PgStore, Sql, map_err, record};
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, ChatType, Message, MessageFilter, MessageInsert,
@@ -14,6 +15,7 @@ use async_trait::async_trait;
 use std::collections::HashMap;
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
 use uuid::Uuid;
 
 const CHAT_COLS: &str = "c.id, c.uuid, c.chat_type, c.listing_uuid, c.description, c.pair_key, c.created_at, c.updated_at";
@@ -171,24 +173,26 @@ impl ChatStore for PgStore {
     ) -> StoreResult<Page<ChatSummary>> {
         let client = self.client().await?;
         // Three queries for the whole page (chats, their participants, their last
-        // messages), never one per chat.
+        // messages), never one per chat, each O(page) whatever the histories' length.
+        // Only the filters present are written (see `shape`), and the cursor is on
+        // `me.chat_id`: the page is a backward range of (participant_id, chat_id).
         let chat_type = filter.chat_type.map(|t| t.as_str());
+        let limit = page.fetch() as i64;
+        let mut shape = Shape::new();
+        let me = shape.param(&person_id);
+        shape.and(format!("me.participant_id = ${me}"));
+        shape.and_some(&page.after, |n| format!("me.chat_id < ${n}"));
+        shape.and_some(&chat_type, |n| format!("c.chat_type = ${n}"));
+        shape.and_some(&filter.listing_uuid, |n| format!("c.listing_uuid = ${n}"));
+        let n = shape.param(&limit);
         let chats = client
             .fetch_all(
                 &format!(
                     "SELECT {CHAT_COLS} FROM chat_participant me JOIN chat c ON c.id = me.chat_id \
-                     WHERE me.participant_id = $1 AND ($2::bigint IS NULL OR c.id < $2) \
-                       AND ($3::text IS NULL OR c.chat_type = $3) \
-                       AND ($4::uuid IS NULL OR c.listing_uuid = $4) \
-                     ORDER BY c.id DESC LIMIT $5"
+                     WHERE {conditions} ORDER BY me.chat_id DESC LIMIT ${n}",
+                    conditions = shape.conditions()
                 ),
-                &[
-                    &person_id,
-                    &page.after,
-                    &chat_type,
-                    &filter.listing_uuid,
-                    &(page.fetch() as i64),
-                ],
+                shape.params(),
                 |r| chat_from(r, 0),
             )
             .await?;
@@ -196,32 +200,34 @@ impl ChatStore for PgStore {
             return Ok(Page::empty());
         }
         let ids: Vec<i64> = chats.iter().map(|c| c.id).collect();
+        // Participants and last messages depend only on the page: both statements go
+        // out together on the one connection (tokio-postgres pipelines them), one round
+        // trip for the two.
+        let participants_sql = format!(
+            "SELECT cp.chat_id, {PERSON_COLS} FROM chat_participant cp JOIN person p ON p.id = cp.participant_id \
+             JOIN account a ON a.id = p.account_id WHERE cp.chat_id = ANY($1) ORDER BY cp.id"
+        );
+        // The newest message of each chat: one backward step on (chat_id, seq) per
+        // chat, whatever the length of its history.
+        let last_sql = format!(
+            "SELECT {MESSAGE_COLS} FROM chat c CROSS JOIN LATERAL \
+             (SELECT * FROM message m WHERE m.chat_id = c.id ORDER BY m.seq DESC LIMIT 1) m \
+             WHERE c.id = ANY($1)"
+        );
+        let by_ids: [&(dyn ToSql + Sync); 1] = [&ids];
+        let (rows, last) = tokio::try_join!(
+            client.fetch_all(&participants_sql, &by_ids, |r| Ok((
+                r.get::<_, i64>(0),
+                person_from(r, 1)
+            ))),
+            client.fetch_all(&last_sql, &by_ids, |r| message_from(r, 0)
+                .map(|m| (m.chat_id, m))),
+        )?;
         let mut participants: HashMap<i64, Vec<Person>> = HashMap::new();
-        let rows = client
-            .fetch_all(
-                &format!(
-                    "SELECT cp.chat_id, {PERSON_COLS} FROM chat_participant cp JOIN person p ON p.id = cp.participant_id \
-                     JOIN account a ON a.id = p.account_id WHERE cp.chat_id = ANY($1) ORDER BY cp.id"
-                ),
-                &[&ids],
-                |r| Ok((r.get::<_, i64>(0), person_from(r, 1))),
-            )
-            .await?;
         for (chat_id, person) in rows {
             participants.entry(chat_id).or_default().push(person);
         }
-        let mut last: HashMap<i64, Message> = client
-            .fetch_all(
-                &format!(
-                    "SELECT DISTINCT ON (m.chat_id) {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id \
-                     WHERE m.chat_id = ANY($1) ORDER BY m.chat_id, m.seq DESC"
-                ),
-                &[&ids],
-                |r| message_from(r, 0).map(|m| (m.chat_id, m)),
-            )
-            .await?
-            .into_iter()
-            .collect();
+        let mut last: HashMap<i64, Message> = last.into_iter().collect();
         let items = chats
             .into_iter()
             .map(|chat| ChatSummary {
@@ -334,22 +340,26 @@ impl ChatStore for PgStore {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Message>> {
+        // Only the filters present are written (see `shape`): the cursor stays in the
+        // (chat_id, seq) index range under a generic plan.
+        let limit = page.fetch() as i64;
+        let mut shape = Shape::new();
+        let chat = shape.param(&chat_id);
+        shape.and(format!("m.chat_id = ${chat}"));
+        shape.and_some(&page.after, |n| format!("m.seq > ${n}"));
+        shape.and_some(&filter.updated_at_start, |n| {
+            format!("m.updated_at >= ${n}")
+        });
+        shape.and_some(&filter.updated_at_end, |n| format!("m.updated_at <= ${n}"));
+        let n = shape.param(&limit);
         let items = self
             .fetch_all(
                 &format!(
                     "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id \
-                     WHERE m.chat_id = $1 AND ($2::bigint IS NULL OR m.seq > $2) \
-                       AND ($3::timestamptz IS NULL OR m.updated_at >= $3) \
-                       AND ($4::timestamptz IS NULL OR m.updated_at <= $4) \
-                     ORDER BY m.seq LIMIT $5"
+                     WHERE {conditions} ORDER BY m.seq LIMIT ${n}",
+                    conditions = shape.conditions()
                 ),
-                &[
-                    &chat_id,
-                    &page.after,
-                    &filter.updated_at_start,
-                    &filter.updated_at_end,
-                    &(page.fetch() as i64),
-                ],
+                shape.params(),
                 |r| message_from(r, 0),
             )
             .await?;

@@ -17,6 +17,7 @@ pub(crate) mod market;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
+mod shape;
 pub(crate) mod social;
 mod ws_connections;
 
