@@ -17,6 +17,7 @@ use crate::events::{ChatCreated, Event, EventEnvelope, MessageSent};
 use crate::ports::Store;
 use crate::services::outbox::OutboxSignal;
 use crate::services::people::{Caller, PersonView};
+use crate::services::read_state::ReadStateService;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::ToSchema;
@@ -92,6 +93,8 @@ pub struct ChatView {
     /// Public summaries of everyone in the chat, the caller included.
     pub participants: Vec<PersonView>,
     pub last_message: Option<MessageView>,
+    /// Messages from others after the caller's read position (issue 15).
+    pub unread_count: i64,
     #[serde(with = "time::millis")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -110,6 +113,7 @@ impl From<&ChatSummary> for ChatView {
             description: s.chat.description.clone(),
             participants: s.participants.iter().map(PersonView::public).collect(),
             last_message: s.last_message.as_ref().map(MessageView::from),
+            unread_count: 0,
             created_at: s.chat.created_at,
             updated_at: s.chat.updated_at,
         }
@@ -139,14 +143,21 @@ fn parse_uuid_field(field: &str, raw: &str) -> std::result::Result<Uuid, String>
 pub struct ChatService {
     store: Arc<dyn Store>,
     outbox: OutboxSignal,
+    read_state: ReadStateService,
     max_message_chars: usize,
 }
 
 impl ChatService {
-    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal, max_message_chars: usize) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        outbox: OutboxSignal,
+        read_state: ReadStateService,
+        max_message_chars: usize,
+    ) -> Self {
         Self {
             store,
             outbox,
+            read_state,
             max_message_chars,
         }
     }
@@ -496,6 +507,9 @@ impl ChatService {
         let outcome = self.store.insert_message(&new, &[event]).await?;
         if outcome.is_created() {
             self.outbox.nudge();
+            // Sending reads the chat up to one's own message (coalesced, written later).
+            self.read_state
+                .note_sent(chat.id, sender.id, outcome.message().seq);
         }
         Ok(outcome)
     }

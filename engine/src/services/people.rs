@@ -141,6 +141,9 @@ pub struct UpdatePersonDto {
     #[serde(default, deserialize_with = "super::double_option")]
     #[schema(value_type = Option<String>)]
     pub bio: Option<Option<String>>,
+    /// false: send no read receipts and see nobody's (one's own devices still sync).
+    #[serde(default)]
+    pub read_receipts: Option<bool>,
 }
 
 #[derive(Debug, Clone, Serialize, ToSchema)]
@@ -194,6 +197,9 @@ pub struct PersonView {
     pub contact_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
+    /// Only in one's own person (`/people/me`): whether read receipts are shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_receipts: Option<bool>,
     #[serde(with = "time::millis")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -228,6 +234,7 @@ impl PersonView {
                 None
             },
             birth_date: if private { p.birth_date.clone() } else { None },
+            read_receipts: None,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -421,6 +428,10 @@ impl PeopleService {
             bio: text(&mut problems, "bio", dto.bio, MAX_BIO),
         };
         problems.finish()?;
+        if let Some(on) = dto.read_receipts {
+            // A setting of its own (not a profile field): no PersonUpdated for it alone.
+            self.store.set_read_receipts(me.id, on).await?;
+        }
         let at = time::now();
         let mut updated = me.clone();
         patch.apply(&mut updated);

@@ -10,6 +10,7 @@ pub(crate) mod market;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
+mod read_state;
 pub(crate) mod social;
 mod ws_connections;
 
