@@ -21,6 +21,7 @@ use crate::conn::{CLOSE_GRACE, ConnSocket};
 use crate::error::{ApiError, ApiResult, ErrorBody, public_message, status_of};
 use crate::extract::{authenticate_with, state};
 use crate::state::AppState;
+use crate::ws_actions;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
@@ -278,6 +279,14 @@ enum End {
     Close(CloseCode, &'static str),
 }
 
+/// The client actions, as error messages list them.
+const ACTIONS: &str = "sendMessage, markRead, typing or ping";
+
+/// An action's `data` (null when absent: its parse says what is missing).
+fn data_of(value: &serde_json::Value) -> serde_json::Value {
+    value.get("data").cloned().unwrap_or(serde_json::Value::Null)
+}
+
 fn error_frame(status: u16, message: impl Into<String>, reference: Option<Uuid>) -> String {
     ServerFrame::Error {
         status_code: status,
@@ -453,17 +462,30 @@ impl Socket {
                     Err(e) => self.write(session, engine_error_frame(&e, reference)).await,
                 }
             }
+            Some("markRead") => {
+                let done = ws_actions::mark_read(&self.state, &self.person, self.conn, data_of(&value)).await;
+                self.answer(session, done).await
+            }
+            Some("typing") => {
+                let done = ws_actions::typing(&self.state, &self.person, data_of(&value)).await;
+                self.answer(session, done).await
+            }
             Some(other) => {
-                let message = format!("Unknown action {other}; expected sendMessage or ping");
+                let message = format!("Unknown action {other}; expected {ACTIONS}");
                 self.write(session, error_frame(400, message, None)).await
             }
             None => {
-                self.write(
-                    session,
-                    error_frame(400, "action is required (sendMessage or ping)", None),
-                )
-                .await
+                let message = format!("action is required ({ACTIONS})");
+                self.write(session, error_frame(400, message, None)).await
             }
+        }
+    }
+
+    /// Nothing to say when an action went through; its error as an error frame if not.
+    async fn answer(&self, session: &mut Session, done: Result<(), Error>) -> Result<(), End> {
+        match done {
+            Ok(()) => Ok(()),
+            Err(e) => self.write(session, engine_error_frame(&e, None)).await,
         }
     }
 

@@ -51,11 +51,15 @@ async fn create_person(
     responses((status = 200, body = PersonView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/people/me")]
-async fn my_person(AuthCaller(caller): AuthCaller) -> ApiResult<web::Json<PersonView>> {
-    Ok(web::Json(PersonView::new(
-        caller.person()?,
-        Closeness::Myself,
-    )))
+async fn my_person(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+) -> ApiResult<web::Json<PersonView>> {
+    let state = state(&req)?;
+    let me = caller.person()?;
+    let mut view = PersonView::new(me, Closeness::Myself);
+    view.read_receipts = Some(state.engine.read_state.receipts(me.id).await?);
+    Ok(web::Json(view))
 }
 
 /// Updates the caller's profile. Only the listed fields; `null` clears one; any other
@@ -78,7 +82,9 @@ async fn update_my_person(
         .people
         .update_me(&caller, body.into_inner())
         .await?;
-    Ok(web::Json(PersonView::new(&person, Closeness::Myself)))
+    let mut view = PersonView::new(&person, Closeness::Myself);
+    view.read_receipts = Some(state.engine.read_state.receipts(person.id).await?);
+    Ok(web::Json(view))
 }
 
 /// Paging parameters of every list (`after` absent, -1 or 0 = first page).
