@@ -66,7 +66,10 @@ pub enum ServerFrame<'a> {
     },
     /// `personUuid` is typing in `chatUuid`: to the other participants online; clients
     /// show it for 5 seconds unless another one comes.
-    Typing { chat_uuid: Uuid, person_uuid: Uuid },
+    Typing {
+        chat_uuid: Uuid,
+        person_uuid: Uuid,
+    },
 }
 
 impl ServerFrame<'_> {

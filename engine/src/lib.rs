@@ -27,7 +27,6 @@ use crate::services::assets::AssetService;
 use crate::services::chain_watcher::{ChainWatchSignal, ChainWatcher, WatchOptions};
 use crate::services::chain_webhook::ChainWebhookService;
 use crate::services::chat::ChatService;
-use crate::services::read_state::ReadStateService;
 use crate::services::connections::ConnectionService;
 use crate::services::devices::DeviceService;
 use crate::services::experiences::ExperienceService;
@@ -37,6 +36,7 @@ use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
 use crate::services::push_queue::{PUSH_QUEUE_CAPACITY, PUSH_WORKERS, PushQueue};
+use crate::services::read_state::ReadStateService;
 use crate::services::ws_connections::WsConnectionService;
 use std::sync::Arc;
 use thiserror::Error;
@@ -235,12 +235,7 @@ impl Engine {
             std::time::Duration::from_millis(settings.chat.read_flush_ms),
         );
         let engine = Arc::new(Self {
-            chat: ChatService::new(
-                store.clone(),
-                outbox.clone(),
-                read_state.clone(),
-                settings.ws.max_message_chars,
-            ),
+            chat: ChatService::new(store.clone(), outbox.clone(), read_state.clone()),
             read_state,
             devices,
             push_queue,

@@ -4,7 +4,6 @@
 
 use crate::domain::assets::{Asset, NewAsset, ParentType, Variation};
 use crate::domain::chain_watch::ChainCheckpoint;
-use crate::domain::read_state::{ChatReadState, ReadFacts, ReadPosition};
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
     NewMessage,
@@ -27,6 +26,7 @@ use crate::domain::order::{
     Payment,
 };
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
+use crate::domain::read_state::{ChatReadState, ReadFacts, ReadPosition};
 use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};

@@ -79,7 +79,12 @@ pub async fn typing(state: &AppState, person: &Person, data: serde_json::Value) 
 
 /// Sends the `read` frame of a moved position to its recipients (the reader's devices
 /// but `origin`, and the participants receipts allow); nothing when it did not move.
-pub fn deliver_read(state: &AppState, reader: &Person, marked: &ReadMarked, origin: Option<ConnId>) {
+pub fn deliver_read(
+    state: &AppState,
+    reader: &Person,
+    marked: &ReadMarked,
+    origin: Option<ConnId>,
+) {
     if marked.recipients.is_empty() {
         return;
     }

@@ -113,7 +113,10 @@ impl ReadStateService {
             .await?
             .ok_or(Error::Refused(Refusal::ChatNotFound))?;
         let key = (facts.state.chat_id, me.id);
-        let current = facts.state.read_seq.max(self.inner.pending.lock().get(&key));
+        let current = facts
+            .state
+            .read_seq
+            .max(self.inner.pending.lock().get(&key));
         let Some(to) = read_state::advance(current, seq, facts.state.last_seq) else {
             return Ok(ReadMarked {
                 chat_uuid,

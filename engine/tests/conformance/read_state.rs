@@ -154,14 +154,30 @@ async fn coalesces_marks_and_answers_its_own_writes(store: Arc<dyn Store>) {
     assert_eq!(again.seq, 2);
 
     // Nothing stored yet, but the node answers its own writes.
-    assert_eq!(s.read_facts(c.1, b.id).await.unwrap().unwrap().state.read_seq, 0);
+    assert_eq!(
+        s.read_facts(c.1, b.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .read_seq,
+        0
+    );
     let (total, chats) = rs.unread(b.id).await.unwrap();
     assert_eq!((total, chats.len(), chats[0].unread), (1, 1, 1));
     assert_eq!(rs.badge(b.uuid).await, Some(1));
 
     // The burst is one position in one write.
     assert_eq!(rs.flush().await.unwrap(), 1);
-    assert_eq!(s.read_facts(c.1, b.id).await.unwrap().unwrap().state.read_seq, 2);
+    assert_eq!(
+        s.read_facts(c.1, b.id)
+            .await
+            .unwrap()
+            .unwrap()
+            .state
+            .read_seq,
+        2
+    );
     assert_eq!(rs.flush().await.unwrap(), 0);
 
     // Sending reads one's chat up to the message.
@@ -177,9 +193,15 @@ async fn coalesces_marks_and_answers_its_own_writes(store: Arc<dyn Store>) {
     assert_eq!(marked.recipients, vec![a.uuid]);
 
     let err = rs.mark_read(&eve, c.1, 1).await.unwrap_err();
-    assert!(matches!(err, Error::Refused(Refusal::ChatNotFound)), "{err:?}");
+    assert!(
+        matches!(err, Error::Refused(Refusal::ChatNotFound)),
+        "{err:?}"
+    );
     let err = rs.typing(&eve, c.1).await.unwrap_err();
-    assert!(matches!(err, Error::Refused(Refusal::ChatNotFound)), "{err:?}");
+    assert!(
+        matches!(err, Error::Refused(Refusal::ChatNotFound)),
+        "{err:?}"
+    );
 
     // Typing: the others, once per window.
     assert_eq!(rs.typing(&b, c.1).await.unwrap(), Some(vec![a.uuid]));

@@ -42,7 +42,10 @@ async fn none_of(c: &mut WsClient, kind: &str) {
 }
 
 async fn unread_total(app: &TestApp, user: &TestUser) -> Value {
-    app.get("/chats/unread", Some(&user.token)).await.expect(200).body
+    app.get("/chats/unread", Some(&user.token))
+        .await
+        .expect(200)
+        .body
 }
 
 async fn unread_in_list(app: &TestApp, user: &TestUser, chat: &str) -> i64 {
@@ -58,10 +61,13 @@ async fn unread_in_list(app: &TestApp, user: &TestUser, chat: &str) -> i64 {
 }
 
 async fn wait_unread(app: &TestApp, user: &TestUser, chat: &str, want: i64) {
-    until(&format!("{} has {want} unread", user.username), async || {
-        unread_in_list(app, user, chat).await == want
-            && unread_total(app, user).await["total"] == want
-    })
+    until(
+        &format!("{} has {want} unread", user.username),
+        async || {
+            unread_in_list(app, user, chat).await == want
+                && unread_total(app, user).await["total"] == want
+        },
+    )
     .await;
 }
 
@@ -107,10 +113,16 @@ async fn two_people_on_two_devices(one: &TestApp, two: &TestApp) {
     wait_unread(one, &bob, &chat, 3).await;
     wait_unread(two, &bob, &chat, 3).await;
     let body = unread_total(one, &bob).await;
-    assert_eq!(body, json!({"total": 3, "chats": [{"chatUuid": chat, "unreadCount": 3}]}));
+    assert_eq!(
+        body,
+        json!({"total": 3, "chats": [{"chatUuid": chat, "unreadCount": 3}]})
+    );
     // Her own messages are read by sending them.
     wait_unread(one, &alice, &chat, 0).await;
-    assert_eq!(unread_total(one, &alice).await, json!({"total": 0, "chats": []}));
+    assert_eq!(
+        unread_total(one, &alice).await,
+        json!({"total": 0, "chats": []})
+    );
 
     // B reads up to the second on one device: A sees it on both of hers, B's other
     // device clears to 1 unread; the device that read gets nothing back.
@@ -138,12 +150,19 @@ async fn two_people_on_two_devices(one: &TestApp, two: &TestApp) {
 
     // With receipts off (B), neither sees the other's read frames; own devices still do.
     let me = one
-        .patch("/people/me", Some(&bob.token), json!({"readReceipts": false}))
+        .patch(
+            "/people/me",
+            Some(&bob.token),
+            json!({"readReceipts": false}),
+        )
         .await
         .expect(200);
     assert_eq!(me.body["readReceipts"], false);
     assert_eq!(
-        two.get("/people/me", Some(&bob.token)).await.expect(200).body["readReceipts"],
+        two.get("/people/me", Some(&bob.token))
+            .await
+            .expect(200)
+            .body["readReceipts"],
         false
     );
     b1.send_json(mark_read(&chat, 3)).await;
@@ -168,7 +187,10 @@ async fn two_people_on_two_devices(one: &TestApp, two: &TestApp) {
     let mut pushed = Vec::new();
     until("bob is pushed", async || {
         let r = one
-            .get(&format!("/dev/pushes?personUuid={}", bob.person_uuid), Some(&bob.token))
+            .get(
+                &format!("/dev/pushes?personUuid={}", bob.person_uuid),
+                Some(&bob.token),
+            )
             .await
             .expect(200);
         // (The connection request before the chat was pushed too.)
