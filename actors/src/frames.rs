@@ -57,6 +57,19 @@ pub enum ServerFrame<'a> {
         reference: Option<Uuid>,
     },
     Pong,
+    /// `personUuid` has read `chatUuid` up to `seq` (issue 15): to the other participants
+    /// (when both share receipts) and to the reader's other devices.
+    Read {
+        chat_uuid: Uuid,
+        person_uuid: Uuid,
+        seq: i64,
+    },
+    /// `personUuid` is typing in `chatUuid`: to the other participants online; clients
+    /// show it for 5 seconds unless another one comes.
+    Typing {
+        chat_uuid: Uuid,
+        person_uuid: Uuid,
+    },
 }
 
 impl ServerFrame<'_> {
@@ -102,6 +115,24 @@ mod tests {
             r#"{"type":"error","statusCode":409,"message":"taken","ref":null}"#
         );
         assert_eq!(&*ServerFrame::Pong.to_frame(), r#"{"type":"pong"}"#);
+        let read = ServerFrame::Read {
+            chat_uuid: Uuid::nil(),
+            person_uuid: Uuid::nil(),
+            seq: 2,
+        };
+        let nil = Uuid::nil();
+        assert_eq!(
+            &*read.to_frame(),
+            format!(r#"{{"type":"read","chatUuid":"{nil}","personUuid":"{nil}","seq":2}}"#)
+        );
+        let typing = ServerFrame::Typing {
+            chat_uuid: nil,
+            person_uuid: nil,
+        };
+        assert_eq!(
+            &*typing.to_frame(),
+            format!(r#"{{"type":"typing","chatUuid":"{nil}","personUuid":"{nil}"}}"#)
+        );
         let at = time::parse("t", "2024-01-02T03:04:05.678Z").unwrap();
         let m = Message {
             id: 1,

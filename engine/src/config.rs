@@ -42,6 +42,8 @@ pub struct Settings {
     pub market: MarketSettings,
     #[serde(default)]
     pub social: SocialSettings,
+    #[serde(default)]
+    pub chat: ChatSettings,
     pub orders: OrderSettings,
     #[serde(default)]
     pub chain: ChainSettings,
@@ -407,6 +409,22 @@ impl Default for SocialSettings {
         Self {
             rerequest_cooldown_days: 7,
         }
+    }
+}
+
+/// Read state of chats (issue 15).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ChatSettings {
+    /// Read positions (markRead, and sending, which reads the chat up to one's message)
+    /// are kept in memory and written in one batch per this many milliseconds: a burst
+    /// of markRead costs one write per chat and person per window.
+    pub read_flush_ms: u64,
+}
+
+impl Default for ChatSettings {
+    fn default() -> Self {
+        Self { read_flush_ms: 250 }
     }
 }
 

@@ -36,6 +36,7 @@ use crate::services::notifications::{Deliverer, NotificationService};
 use crate::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use crate::services::people::PeopleService;
 use crate::services::push_queue::{PUSH_QUEUE_CAPACITY, PUSH_WORKERS, PushQueue};
+use crate::services::read_state::ReadStateService;
 use crate::services::ws_connections::WsConnectionService;
 use std::sync::Arc;
 use thiserror::Error;
@@ -102,6 +103,8 @@ pub struct Engine {
     /// Where the realtime path hands pushes: bounded, sent by a fixed set of workers.
     pub push_queue: PushQueue,
     pub chat: ChatService,
+    /// Read positions, unread counts, receipts and typing (issue 15).
+    pub read_state: ReadStateService,
     pub devices: DeviceService,
     pub ws_connections: WsConnectionService,
     shutdown: broadcast::Sender<()>,
@@ -228,8 +231,13 @@ impl Engine {
             };
         let devices = DeviceService::new(store.clone(), pusher.clone());
         let push_queue = PushQueue::new(PUSH_QUEUE_CAPACITY);
+        let read_state = ReadStateService::new(
+            store.clone(),
+            std::time::Duration::from_millis(settings.chat.read_flush_ms),
+        );
         let engine = Arc::new(Self {
-            chat: ChatService::new(store.clone(), outbox.clone(), settings.ws.max_message_chars),
+            chat: ChatService::new(store.clone(), outbox.clone(), read_state.clone()),
+            read_state,
             devices,
             push_queue,
             ws_connections: WsConnectionService::new(
@@ -296,13 +304,13 @@ impl Engine {
                 .clone()
                 .run(engine.bus.clone(), engine.shutdown.subscribe()),
         );
+        engine.spawn(engine.read_state.clone().run(engine.cancelled()));
         for _ in 0..PUSH_WORKERS {
-            engine.spawn(
-                engine
-                    .push_queue
-                    .clone()
-                    .worker(engine.devices.clone(), engine.shutdown.subscribe()),
-            );
+            engine.spawn(engine.push_queue.clone().worker(
+                engine.devices.clone(),
+                engine.read_state.clone(),
+                engine.shutdown.subscribe(),
+            ));
         }
         Ok(engine)
     }

@@ -26,6 +26,7 @@ use crate::domain::order::{
     Payment,
 };
 use crate::domain::people::{Account, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch};
+use crate::domain::read_state::{ChatReadState, ReadFacts, ReadPosition};
 use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};
@@ -57,6 +58,7 @@ pub trait Store:
     + MarketStore
     + OrderLifecycleStore
     + ChatStore
+    + ReadStateStore
     + DeviceStore
     + WsConnectionStore
     + ChainWatchStore
@@ -569,6 +571,31 @@ pub trait ChainWatchStore: Send + Sync {
 }
 
 // --- realtime: chats, messages, devices, WebSocket connections ---------------------------
+
+/// Read positions and receipts (issue 15). Positions only move forward and never past a
+/// chat's last seq; counts come from the chat's seq and the position, never from a scan
+/// of messages (O(chats)).
+#[async_trait]
+pub trait ReadStateStore: Send + Sync {
+    /// The chat `chat_uuid`, `person_id`'s read state in it, and every participant with
+    /// their receipts setting, in one read. `None` when there is no such chat or the
+    /// person is not in it (the caller answers 404 either way).
+    async fn read_facts(&self, chat_uuid: Uuid, person_id: i64) -> StoreResult<Option<ReadFacts>>;
+    /// Stores many positions in ONE write: each becomes `GREATEST(stored, seq)`, clamped
+    /// to the chat's last seq; positions of chats or participants that are gone are
+    /// skipped.
+    async fn save_read_positions(&self, positions: &[ReadPosition]) -> StoreResult<()>;
+    /// `person_id`'s read state in each of their chats (`chat_ids`: only those, `None`:
+    /// all of them), in no particular order.
+    async fn read_states(
+        &self,
+        person_id: i64,
+        chat_ids: Option<&[i64]>,
+    ) -> StoreResult<Vec<ChatReadState>>;
+    /// Whether the person shares read receipts (true by default, and for no such person).
+    async fn read_receipts(&self, person_id: i64) -> StoreResult<bool>;
+    async fn set_read_receipts(&self, person_id: i64, on: bool) -> StoreResult<()>;
+}
 
 #[async_trait]
 pub trait ChatStore: Send + Sync {

@@ -6,7 +6,8 @@
 //! with Presence. Then one task per socket:
 //! - reads client frames (at most `ws.max_frame_bytes`), rate-limits them per connection
 //!   (token bucket: an error frame, then a close after `ws.rate_limit_strikes` refusals
-//!   in a row), answers `ping`, and sends `sendMessage` to its UserSession;
+//!   in a row), answers `ping`, sends `sendMessage` to its UserSession, and hands
+//!   `markRead` and `typing` to [`crate::ws_actions`];
 //! - writes what its bounded queue (`ws.send_queue`) holds: frames for the person and
 //!   the outcome (ack or error) of its own messages;
 //! - pings every `ws.heartbeat_secs` and closes after `ws.client_timeout_secs` without
@@ -20,7 +21,9 @@
 use crate::conn::{CLOSE_GRACE, ConnSocket};
 use crate::error::{ApiError, ApiResult, ErrorBody, public_message, status_of};
 use crate::extract::{authenticate_with, state};
+use crate::routes::chats::{CreateMessageDto, message_draft};
 use crate::state::AppState;
+use crate::ws_actions;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
@@ -32,7 +35,6 @@ use metmos_actors::user_session::{
 use metmos_engine::domain::people::Person;
 use metmos_engine::domain::text;
 use metmos_engine::error::Error;
-use metmos_engine::services::chat::CreateMessageDto;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -54,8 +56,10 @@ pub struct WsQuery {
 
 /// Opens the realtime channel (as `wscat -c wss://host/` in the overview). Client
 /// actions: `{"action": "sendMessage", "data": {chatUuid, uuid, messageContent,
-/// assetUuids}}`, `{"action": "ping"}`. Server frames: `chatMessage`, `ack`,
-/// `notification`, `error`, `pong`.
+/// assetUuids}}`, `{"action": "markRead", "data": {chatUuid, seq}}`, `{"action":
+/// "typing", "data": {chatUuid}}`, `{"action": "ping"}`. Server frames: `chatMessage`,
+/// `ack`, `notification`, `read` {chatUuid, personUuid, seq}, `typing` {chatUuid,
+/// personUuid} (show it for 5 s), `error`, `pong`.
 #[utoipa::path(
     tag = "realtime",
     security(("bearer" = []), ("gateway" = [])),
@@ -278,6 +282,17 @@ enum End {
     Close(CloseCode, &'static str),
 }
 
+/// The client actions, as error messages list them.
+const ACTIONS: &str = "sendMessage, markRead, typing or ping";
+
+/// An action's `data` (null when absent: its parse says what is missing).
+fn data_of(value: &serde_json::Value) -> serde_json::Value {
+    value
+        .get("data")
+        .cloned()
+        .unwrap_or(serde_json::Value::Null)
+}
+
 fn error_frame(status: u16, message: impl Into<String>, reference: Option<Uuid>) -> String {
     ServerFrame::Error {
         status_code: status,
@@ -442,7 +457,7 @@ impl Socket {
                             .await;
                     }
                 };
-                match self.state.engine.chat.draft(&dto) {
+                match message_draft(&dto, self.state.engine.settings.ws.max_message_chars) {
                     Ok(draft) => {
                         self.user_session.do_send(SendChat {
                             conn: self.conn,
@@ -453,17 +468,32 @@ impl Socket {
                     Err(e) => self.write(session, engine_error_frame(&e, reference)).await,
                 }
             }
+            Some("markRead") => {
+                let done =
+                    ws_actions::mark_read(&self.state, &self.person, self.conn, data_of(&value))
+                        .await;
+                self.answer(session, done).await
+            }
+            Some("typing") => {
+                let done = ws_actions::typing(&self.state, &self.person, data_of(&value)).await;
+                self.answer(session, done).await
+            }
             Some(other) => {
-                let message = format!("Unknown action {other}; expected sendMessage or ping");
+                let message = format!("Unknown action {other}; expected {ACTIONS}");
                 self.write(session, error_frame(400, message, None)).await
             }
             None => {
-                self.write(
-                    session,
-                    error_frame(400, "action is required (sendMessage or ping)", None),
-                )
-                .await
+                let message = format!("action is required ({ACTIONS})");
+                self.write(session, error_frame(400, message, None)).await
             }
+        }
+    }
+
+    /// Nothing to say when an action went through; its error as an error frame if not.
+    async fn answer(&self, session: &mut Session, done: Result<(), Error>) -> Result<(), End> {
+        match done {
+            Ok(()) => Ok(()),
+            Err(e) => self.write(session, engine_error_frame(&e, None)).await,
         }
     }
 

@@ -110,6 +110,10 @@ pub struct ChatArgs {
     /// Run the same scenario against the baseline server and the engine, and print ratios.
     #[arg(long)]
     pub compare: bool,
+    /// Every receiver marks the chat read up to each message it gets (the WebSocket
+    /// `markRead` action), as an app with the chat open does (issue 15's cost figure).
+    #[arg(long)]
+    pub mark_read: bool,
 }
 
 #[derive(Debug, Clone, Args)]

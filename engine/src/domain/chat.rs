@@ -40,6 +40,19 @@ impl ChatType {
     }
 }
 
+/// A chat to open (`POST /chats`), parsed at the edge: with a contact, or about a
+/// listing (with its poster; the poster names the offeror in `receiver`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OpenChat {
+    Contact {
+        receiver: Uuid,
+    },
+    Listing {
+        listing_uuid: Uuid,
+        receiver: Option<Uuid>,
+    },
+}
+
 /// The key that makes "one chat per pair" race-free (the `chat.pair_key` unique column).
 /// CONTACT: the two person uuids in order, whoever started the chat.
 pub fn contact_pair_key(a: Uuid, b: Uuid) -> String {

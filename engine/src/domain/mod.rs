@@ -18,6 +18,7 @@ pub mod offer;
 pub mod order;
 pub mod paging;
 pub mod people;
+pub mod read_state;
 pub mod refusal;
 pub mod search;
 pub mod settlement;

@@ -234,6 +234,9 @@ pub struct PersonPatch {
     pub birth_date: Option<Option<String>>,
     pub location: Option<Option<String>>,
     pub bio: Option<Option<String>>,
+    /// false: send no read receipts and see nobody's (one's own devices still sync).
+    /// A setting stored apart from the profile; `apply` leaves it alone.
+    pub read_receipts: Option<bool>,
 }
 
 impl PersonPatch {

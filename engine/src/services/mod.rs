@@ -21,6 +21,7 @@ pub mod notifications;
 pub mod outbox;
 pub mod people;
 pub mod push_queue;
+pub mod read_state;
 pub mod ws_connections;
 
 use serde::{Deserialize, Deserializer};

@@ -56,6 +56,9 @@ pub struct PersonView {
     pub contact_number: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub birth_date: Option<String>,
+    /// Only in one's own person (`/people/me`): whether read receipts are shared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub read_receipts: Option<bool>,
     #[serde(with = "time::millis")]
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
@@ -90,6 +93,7 @@ impl PersonView {
                 None
             },
             birth_date: if private { p.birth_date.clone() } else { None },
+            read_receipts: None,
             created_at: p.created_at,
             updated_at: p.updated_at,
         }
@@ -230,6 +234,10 @@ impl PeopleService {
     pub async fn update_me(&self, caller: &Caller, patch: PersonPatch) -> Result<Person> {
         let me = caller.person()?;
         tracing::Span::current().record("person_id", tracing::field::display(me.uuid));
+        if let Some(on) = patch.read_receipts {
+            // A setting stored apart from the profile fields.
+            self.store.set_read_receipts(me.id, on).await?;
+        }
         let at = time::now();
         let mut updated = me.clone();
         patch.apply(&mut updated);

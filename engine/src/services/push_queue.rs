@@ -10,6 +10,7 @@
 use crate::domain::notifications::NotificationType;
 use crate::ports::PushMessage;
 use crate::services::devices::DeviceService;
+use crate::services::read_state::ReadStateService;
 use parking_lot::Mutex;
 use std::collections::VecDeque;
 use std::sync::Arc;
@@ -168,8 +169,20 @@ impl PushQueue {
 
     /// One worker: sends queued pushes through `devices` until `shutdown` fires. The
     /// engine runs [`PUSH_WORKERS`] of them on its task tracker.
-    pub async fn worker(self, devices: DeviceService, mut shutdown: broadcast::Receiver<()>) {
-        while let Some(job) = self.next(&mut shutdown).await {
+    /// A NEW_CHAT_MESSAGE push carries the person's total unread as its `badge` (data
+    /// key, and the APNS badge), read when it is sent (so a collapsed push counts all).
+    pub async fn worker(
+        self,
+        devices: DeviceService,
+        read_state: ReadStateService,
+        mut shutdown: broadcast::Receiver<()>,
+    ) {
+        while let Some(mut job) = self.next(&mut shutdown).await {
+            if job.message.notification_type == NotificationType::NewChatMessage
+                && let Some(badge) = read_state.badge(job.person).await
+            {
+                job.message.data.insert("badge".into(), badge.into());
+            }
             devices.push_to_person(job.person, &job.message).await;
             self.inner.stats.sent.fetch_add(1, Ordering::Relaxed);
             // Another worker may be waiting on a notification this one consumed.

@@ -15,5 +15,6 @@ mod notifications;
 mod orders;
 mod outbox;
 mod people;
+mod read_state;
 mod relay;
 mod social;

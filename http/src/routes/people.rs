@@ -128,6 +128,9 @@ pub struct UpdatePersonDto {
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<String>)]
     pub bio: Option<Option<String>>,
+    /// false: send no read receipts and see nobody's (one's own devices still sync).
+    #[serde(default)]
+    pub read_receipts: Option<bool>,
 }
 
 impl TryFrom<UpdatePersonDto> for PersonPatch {
@@ -157,6 +160,7 @@ impl TryFrom<UpdatePersonDto> for PersonPatch {
             }),
             location: text(&mut problems, "location", dto.location, MAX_LOCATION),
             bio: text(&mut problems, "bio", dto.bio, MAX_BIO),
+            read_receipts: dto.read_receipts,
         };
         problems.finish()?;
         Ok(patch)
@@ -200,11 +204,15 @@ async fn create_person(
     responses((status = 200, body = PersonView), (status = 401, body = ErrorBody), (status = 404, body = ErrorBody))
 )]
 #[get("/people/me")]
-async fn my_person(AuthCaller(caller): AuthCaller) -> ApiResult<web::Json<PersonView>> {
-    Ok(web::Json(PersonView::new(
-        caller.person()?,
-        Closeness::Myself,
-    )))
+async fn my_person(
+    req: HttpRequest,
+    AuthCaller(caller): AuthCaller,
+) -> ApiResult<web::Json<PersonView>> {
+    let state = state(&req)?;
+    let me = caller.person()?;
+    let mut view = PersonView::new(me, Closeness::Myself);
+    view.read_receipts = Some(state.engine.read_state.receipts(me.id).await?);
+    Ok(web::Json(view))
 }
 
 /// Updates the caller's profile. Only the listed fields; `null` clears one; any other
@@ -225,7 +233,9 @@ async fn update_my_person(
     caller.person()?;
     let patch = PersonPatch::try_from(body.into_inner())?;
     let person = state.engine.people.update_me(&caller, patch).await?;
-    Ok(web::Json(PersonView::new(&person, Closeness::Myself)))
+    let mut view = PersonView::new(&person, Closeness::Myself);
+    view.read_receipts = Some(state.engine.read_state.receipts(person.id).await?);
+    Ok(web::Json(view))
 }
 
 /// Paging parameters of every list (`after` absent, -1 or 0 = first page).

@@ -6,10 +6,10 @@
 
 use crate::error::{ApiResult, ErrorBody};
 use crate::extract::{AuthCaller, InternalCaller};
+use crate::routes::chats::{CreateMessageDto, MessageView, message_draft};
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
-use metmos_engine::services::chat::{CreateMessageDto, MessageView};
 use metmos_engine::services::ws_connections::{
     CreateWsConnectionDto, UpdateWsConnectionDto, WsConnectionView, WsConnectionsPage,
 };
@@ -143,7 +143,7 @@ async fn send_message(
         .ws_connections
         .open_gateway_connection(&caller, &path)
         .await?;
-    let draft = state.engine.chat.draft(&body)?;
+    let draft = message_draft(&body, state.engine.settings.ws.max_message_chars)?;
     let sender = caller.person()?.clone();
     let stored = state.realtime.post(sender, None, draft).await?;
     let view = MessageView::from(stored.message());

@@ -25,6 +25,7 @@ mod orders;
 mod people;
 mod pinpoint;
 mod postman;
+mod read_state;
 mod realtime;
 mod security;
 mod visibility;

@@ -183,9 +183,12 @@ async fn offline_chat_and_trade_notifications_reach_pinpoint(backend: Backend) {
     let gcm = &first.body["MessageConfiguration"]["GCMMessage"];
     assert_eq!(
         apns["Data"],
-        json!({"notificationType": "NEW_CHAT_MESSAGE", "chatUuid": chat, "messageUuid": message})
+        json!({"notificationType": "NEW_CHAT_MESSAGE", "chatUuid": chat, "messageUuid": message,
+               "badge": "1"})
     );
     assert_eq!(gcm["Data"], apns["Data"]);
+    // The app icon's badge: Bob's total unread (issue 15).
+    assert_eq!(apns["Badge"], 1, "{apns}");
     assert!(apns["Title"].as_str().is_some_and(|t| !t.is_empty()));
     assert!(
         apns["Body"]

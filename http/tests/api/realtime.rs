@@ -332,9 +332,9 @@ on_both_stores! {
         assert_eq!(e["ref"], Value::Null);
 
         a.send_json(json!({"action": "shout"})).await;
-        assert_eq!(a.next_json().await["message"], "Unknown action shout; expected sendMessage or ping");
+        assert_eq!(a.next_json().await["message"], "Unknown action shout; expected sendMessage, markRead, typing or ping");
         a.send_json(json!({"data": {}})).await;
-        assert_eq!(a.next_json().await["message"], "action is required (sendMessage or ping)");
+        assert_eq!(a.next_json().await["message"], "action is required (sendMessage, markRead, typing or ping)");
 
         let uuid = new_uuid();
         let too_long = "x".repeat(app.engine.settings.ws.max_message_chars + 1);
@@ -388,7 +388,8 @@ on_both_stores! {
             assert_eq!(p["personUuid"], bob.person_uuid.as_str());
             assert_eq!(p["title"], "Alice Liddell");
             assert_eq!(p["body"], "Are you there?");
-            assert_eq!(p["data"], json!({"notificationType": "NEW_CHAT_MESSAGE", "chatUuid": chat, "messageUuid": uuid}));
+            // The badge: Bob's total unread (issue 15).
+            assert_eq!(p["data"], json!({"notificationType": "NEW_CHAT_MESSAGE", "chatUuid": chat, "messageUuid": uuid, "badge": 1}));
             assert!(p["sentAt"].as_str().unwrap().ends_with('Z'));
         }
         // The sender, online on one connection, is never pushed their own message.

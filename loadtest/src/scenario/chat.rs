@@ -29,7 +29,13 @@ use tokio_tungstenite::tungstenite::Message;
 /// connection sends (twice the rate, four seconds of burst), never below the defaults; and
 /// room in the anonymous REST bucket for creating the users.
 pub fn engine_env(a: &ChatArgs) -> Vec<(&'static str, String)> {
-    let per_conn = a.rate / f64::from(a.users);
+    // With --mark-read each member also sends one markRead per message it receives.
+    let frames_per_message = if a.mark_read {
+        f64::from(a.group_size)
+    } else {
+        1.0
+    };
+    let per_conn = a.rate * frames_per_message / f64::from(a.users);
     let rate = (per_conn * 2.0).ceil().max(ENGINE_DEFAULT_WS_RATE);
     let burst = (per_conn * 4.0).ceil().max(ENGINE_DEFAULT_WS_BURST);
     let mut env = vec![
@@ -81,6 +87,8 @@ struct Frame<'a> {
     #[serde(default)]
     seq: Option<u64>,
     #[serde(default, borrow)]
+    chat_uuid: Option<&'a str>,
+    #[serde(default, borrow)]
     message_content: Option<std::borrow::Cow<'a, str>>,
     #[serde(default)]
     status_code: Option<u16>,
@@ -108,6 +116,8 @@ struct Shared {
     live: Live,
     late_after: Duration,
     message_bytes: usize,
+    /// Answer every chatMessage with a markRead up to its seq.
+    mark_read: bool,
 }
 
 /// What one user's connection saw, judged after the drain.
@@ -181,6 +191,7 @@ pub async fn run(target: &Target, a: &ChatArgs, progress: &Progress) -> anyhow::
         live: Live::default(),
         late_after: a.late_after,
         message_bytes: a.message_bytes as usize,
+        mark_read: a.mark_read,
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::with_capacity(users.len());
@@ -343,9 +354,18 @@ async fn user_task(
             biased;
             _ = stop.changed() => break,
             frame = ws.next() => match frame {
-                Some(Ok(Message::Text(t))) => on_frame(
-                    t.as_str(), &shared, &mut pending, &mut out, &mut max_seq, receivers,
-                ),
+                Some(Ok(Message::Text(t))) => {
+                    let reply = on_frame(
+                        t.as_str(), &shared, &mut pending, &mut out, &mut max_seq, receivers,
+                    );
+                    if let Some(reply) = reply
+                        && let Err(e) = ws.send(Message::text(reply)).await
+                    {
+                        rec.error(format!("ws send: {}", short(&e.to_string())), clock.second(Instant::now()));
+                        live.errors.fetch_add(1, Ordering::Relaxed);
+                        alive = false;
+                    }
+                }
                 Some(Ok(Message::Close(_))) | None => {
                     rec.error("connection closed by the server", clock.second(Instant::now()));
                     live.errors.fetch_add(1, Ordering::Relaxed);
@@ -409,6 +429,7 @@ fn short(s: &str) -> String {
     s.chars().take(80).collect()
 }
 
+/// Reads one frame; answers what to send back (a markRead, with `--mark-read`).
 fn on_frame(
     text: &str,
     shared: &Shared,
@@ -416,7 +437,7 @@ fn on_frame(
     out: &mut UserOutcome,
     max_seq: &mut u64,
     receivers: u64,
-) {
+) -> Option<String> {
     let clock = &shared.clock;
     let rec = &shared.recorder;
     let live = &shared.live;
@@ -426,7 +447,7 @@ fn on_frame(
     let Ok(f) = serde_json::from_str::<Frame>(text) else {
         rec.error("unparseable frame", second);
         live.errors.fetch_add(1, Ordering::Relaxed);
-        return;
+        return None;
     };
     match f.kind {
         "chatMessage" => {
@@ -438,7 +459,7 @@ fn on_frame(
                     if in_window {
                         rec.count("duplicates", 1, None);
                     }
-                    return;
+                    return None;
                 }
                 if seq < *max_seq && in_window {
                     rec.count("out of order", 1, None);
@@ -458,11 +479,22 @@ fn on_frame(
                 );
                 rec.count("delivered", 1, second);
             }
+            if shared.mark_read
+                && let (Some(chat), Some(seq)) = (f.chat_uuid, f.seq)
+            {
+                if in_window {
+                    rec.count("markRead sent", 1, None);
+                }
+                return Some(format!(
+                    r#"{{"action":"markRead","data":{{"chatUuid":"{chat}","seq":{seq}}}}}"#
+                ));
+            }
         }
+        "read" => rec.count("read frames", 1, None),
         "ack" => {
             let Some((sent, sched)) = f.message_uuid.and_then(|u| pending.remove(u)) else {
                 rec.count("acks for no pending message", 1, None);
-                return;
+                return None;
             };
             live.acked.fetch_add(1, Ordering::Relaxed);
             live.expected.fetch_add(receivers, Ordering::Relaxed);
@@ -492,6 +524,7 @@ fn on_frame(
         // Pongs, notifications: not this scenario's business.
         _ => {}
     }
+    None
 }
 
 /// Lost: acked in the window but missing at a member after the drain.

@@ -110,6 +110,16 @@ impl PinpointPusher {
             .title(&message.title)
             .body(&message.body)
             .sound("default");
+        // The app icon's badge (chat pushes carry the recipient's total unread); Android
+        // reads the same number from the data key `badge`.
+        if let Some(badge) = message
+            .data
+            .get("badge")
+            .and_then(serde_json::Value::as_i64)
+            .and_then(|b| i32::try_from(b).ok())
+        {
+            apns = apns.badge(badge);
+        }
         let mut gcm = GcmMessage::builder()
             .title(&message.title)
             .body(&message.body);

@@ -51,6 +51,7 @@ impl State {
             self.remove_person_market_data(uuid);
         }
         self.persons.remove(&person_id);
+        self.receipts_off.remove(&person_id);
     }
 }
 

@@ -17,7 +17,7 @@ use uuid::Uuid;
 #[derive(Default)]
 pub(crate) struct ChatTables {
     pub chats: BTreeMap<i64, ChatRow>,
-    by_uuid: HashMap<Uuid, i64>,
+    pub by_uuid: HashMap<Uuid, i64>,
     by_pair_key: HashMap<String, i64>,
     pub messages: BTreeMap<i64, Message>,
     message_by_uuid: HashMap<Uuid, i64>,
@@ -30,6 +30,15 @@ pub(crate) struct ChatRow {
     pub participants: Vec<i64>,
     /// seq → message id.
     by_seq: BTreeMap<i64, i64>,
+    /// person id → the highest seq they have read (absent: 0), as `chat_participant.read_seq`.
+    pub read: HashMap<i64, i64>,
+}
+
+impl ChatRow {
+    /// The chat's last seq (0 before its first message).
+    pub fn last_seq(&self) -> i64 {
+        self.next_seq - 1
+    }
 }
 
 impl ChatTables {
@@ -67,6 +76,7 @@ impl State {
     pub(crate) fn remove_person_from_chats(&mut self, person_id: i64) {
         for row in self.chats.chats.values_mut() {
             row.participants.retain(|p| *p != person_id);
+            row.read.remove(&person_id);
         }
         for m in self.chats.messages.values_mut() {
             if m.sender_id == Some(person_id) {
@@ -140,6 +150,7 @@ impl ChatStore for MemoryStore {
                 next_seq: 1,
                 participants,
                 by_seq: BTreeMap::new(),
+                read: HashMap::new(),
             },
         );
         s.chats.by_uuid.insert(new.uuid, id);

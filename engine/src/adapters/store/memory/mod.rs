@@ -14,6 +14,7 @@ mod market;
 mod notifications;
 mod outbox;
 mod people;
+mod read_state;
 mod social;
 mod ws_connections;
 
@@ -61,6 +62,8 @@ pub(crate) struct State {
     pub escrow: market::EscrowTables,
     // realtime
     pub chats: chat::ChatTables,
+    /// Persons who turned read receipts off (`person.read_receipts = false`).
+    pub receipts_off: HashSet<i64>,
     pub devices: devices::DeviceTable,
     pub ws: ws_connections::WsTables,
     // chain watcher

@@ -17,6 +17,7 @@ pub(crate) mod market;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
+mod read_state;
 mod shape;
 pub(crate) mod social;
 mod ws_connections;
