@@ -7,7 +7,7 @@
 
 use crate::cluster::{self, ClusterStats};
 use crate::presence::{Kick, Presence};
-use crate::room_registry::{PersonGone, RoomRegistry};
+use crate::room_registry::Rooms;
 use actix::Addr;
 use metmos_engine::Engine;
 use metmos_engine::events::Event;
@@ -21,7 +21,7 @@ const RESUBSCRIBE: Duration = Duration::from_millis(500);
 pub async fn run(
     engine: Arc<Engine>,
     presence: Addr<Presence>,
-    rooms: Addr<RoomRegistry>,
+    rooms: Rooms,
     stats: Arc<ClusterStats>,
 ) {
     let mut shutdown = engine.shutdown_signal();
@@ -54,7 +54,7 @@ pub async fn run(
                     {
                         tracing::info!(person = %person_uuid, "account deleted; closing its sockets");
                         presence.do_send(Kick { person_uuid });
-                        rooms.do_send(PersonGone { person_uuid });
+                        rooms.person_gone(person_uuid);
                     }
                 }
                 None => break,

@@ -1,13 +1,14 @@
 //! ChatRoom: one per active chat. It loads the chat and its participants when it starts
 //! (and again when participants change), and handles the chat's messages one at a time:
-//! check membership, store with the next seq, ack the sender, then hand the message to
-//! the Notifier for everyone else and for the sender's other connections. Because the
-//! next message waits until the previous one is stored and handed on, every receiver
-//! gets the chat's messages in seq order.
+//! check membership, store with the next seq, ack the sender, then hand the message
+//! straight to the sessions of everyone else and of the sender's other connections
+//! ([`Delivery`]; the cluster task for those not online here). Because the next message
+//! waits until the previous one is stored and handed on, every receiver gets the chat's
+//! messages in seq order.
 
 use crate::frames::{ChatSeq, ServerFrame};
-use crate::notifier::{Deliver, Notifier};
-use crate::room_registry::{Post, RoomGone, RoomRegistry};
+use crate::notifier::Delivery;
+use crate::room_registry::{Post, Rooms};
 use crate::user_session::ConnId;
 use actix::prelude::*;
 use metmos_engine::Engine;
@@ -28,7 +29,7 @@ const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 enum State {
     Loading,
     Ready {
-        chat: Chat,
+        chat: Arc<Chat>,
         members: Arc<Vec<Person>>,
     },
     /// The chat does not exist or could not be loaded: every post gets this error
@@ -40,8 +41,8 @@ pub struct ChatRoom {
     chat_uuid: Uuid,
     generation: u64,
     engine: Arc<Engine>,
-    notifier: Addr<Notifier>,
-    registry: Addr<RoomRegistry>,
+    delivery: Delivery,
+    registry: Rooms,
     state: State,
     last_refresh: Option<Instant>,
 }
@@ -51,14 +52,14 @@ impl ChatRoom {
         chat_uuid: Uuid,
         generation: u64,
         engine: Arc<Engine>,
-        notifier: Addr<Notifier>,
-        registry: Addr<RoomRegistry>,
+        delivery: Delivery,
+        registry: Rooms,
     ) -> Self {
         Self {
             chat_uuid,
             generation,
             engine,
-            notifier,
+            delivery,
             registry,
             state: State::Loading,
             last_refresh: None,
@@ -80,7 +81,7 @@ impl ChatRoom {
     fn loaded(&mut self, loaded: Result<Option<(Chat, Vec<Person>)>, Error>) {
         self.state = match loaded {
             Ok(Some((chat, members))) => State::Ready {
-                chat,
+                chat: Arc::new(chat),
                 members: Arc::new(members),
             },
             Ok(None) => State::Gone(Error::Refused(Refusal::ChatNotFound)),
@@ -90,57 +91,45 @@ impl ChatRoom {
             }
         };
         if matches!(self.state, State::Gone(_)) {
-            self.registry.do_send(RoomGone {
-                chat_uuid: self.chat_uuid,
-                generation: self.generation,
-            });
+            self.registry.gone(self.chat_uuid, self.generation);
         }
     }
 
     /// Hands a stored message on: a frame (or, offline, a push) for the others; a frame
-    /// for the sender's other connections.
+    /// for the sender's other connections. The frame is serialized once and shared; the
+    /// push is built only if someone is not online here.
     fn deliver(&self, sender: &Person, origin: Option<ConnId>, m: &Message, members: &[Person]) {
         let frame = ServerFrame::chat_message(m).to_frame();
-        let others: Vec<Uuid> = members
-            .iter()
-            .filter(|p| p.id != sender.id)
-            .map(|p| p.uuid)
-            .collect();
-        let mut data = serde_json::Map::new();
-        data.insert(
-            "notificationType".into(),
-            NotificationType::NewChatMessage.as_str().into(),
-        );
-        data.insert("chatUuid".into(), m.chat_uuid.to_string().into());
-        data.insert("messageUuid".into(), m.uuid.to_string().into());
-        let push = PushMessage {
-            notification_type: NotificationType::NewChatMessage,
-            title: sender.display_name(),
-            body: chat::preview(
-                &m.message_content,
-                m.asset_uuids.len(),
-                chat::PUSH_PREVIEW_CHARS,
-            ),
-            data,
-        };
         let order = Some(ChatSeq {
             chat: m.chat_uuid,
             seq: m.seq,
         });
-        self.notifier.do_send(Deliver {
-            persons: others,
-            frame: frame.clone(),
-            except: None,
-            order,
-            push: Some(push),
-        });
-        self.notifier.do_send(Deliver {
-            persons: vec![sender.uuid],
-            frame,
-            except: origin,
-            order,
-            push: None,
-        });
+        let others = members.iter().filter(|p| p.id != sender.id).map(|p| p.uuid);
+        self.delivery
+            .send(others, &frame, None, order, || Some(push_of(sender, m)));
+        self.delivery
+            .send([sender.uuid], &frame, origin, order, || None);
+    }
+}
+
+/// The push for a new message, for participants online on no node.
+fn push_of(sender: &Person, m: &Message) -> PushMessage {
+    let mut data = serde_json::Map::new();
+    data.insert(
+        "notificationType".into(),
+        NotificationType::NewChatMessage.as_str().into(),
+    );
+    data.insert("chatUuid".into(), m.chat_uuid.to_string().into());
+    data.insert("messageUuid".into(), m.uuid.to_string().into());
+    PushMessage {
+        notification_type: NotificationType::NewChatMessage,
+        title: sender.display_name(),
+        body: chat::preview(
+            &m.message_content,
+            m.asset_uuids.len(),
+            chat::PUSH_PREVIEW_CHARS,
+        ),
+        data,
     }
 }
 
@@ -175,7 +164,13 @@ impl Handler<Post> for ChatRoom {
                 return;
             }
         };
-        let is_member = |list: &[Person]| list.iter().any(|p| p.id == post.sender.id);
+        let Post {
+            sender,
+            origin,
+            draft,
+            reply,
+        } = post;
+        let is_member = |list: &[Person]| list.iter().any(|p| p.id == sender.id);
         let refresh = !is_member(&members)
             && self
                 .last_refresh
@@ -184,8 +179,7 @@ impl Handler<Post> for ChatRoom {
             self.last_refresh = Some(Instant::now());
         }
         let engine = self.engine.clone();
-        let sender = post.sender.clone();
-        let draft = post.draft.clone();
+        let poster = sender.clone();
         let work = async move {
             let mut members = members;
             let mut reloaded = false;
@@ -226,13 +220,13 @@ impl Handler<Post> for ChatRoom {
                     let result = match outcome {
                         Ok((stored, members)) => {
                             if let MessageInsert::Created(m) = &stored {
-                                room.deliver(&post.sender, post.origin, m, &members);
+                                room.deliver(&poster, origin, m, &members);
                             }
                             Ok(stored)
                         }
                         Err(e) => Err(e),
                     };
-                    let _ = post.reply.send(result);
+                    let _ = reply.send(result);
                 }),
         );
     }

@@ -5,7 +5,7 @@
 //! Only a person connected nowhere (or whose node's queue is gone, or while the broker
 //! is down) is pushed instead.
 //!
-//! The sending side is one task fed in delivery order by the Notifier: it takes
+//! The sending side is one task fed in delivery order by [`crate::notifier::Delivery`]: it takes
 //! whatever has queued up since its last round (up to [`MAX_BATCH`]), looks up where
 //! all those persons are in ONE store query, and sends each node ONE message holding
 //! every frame for it, in order. Per-chat order therefore holds from a room to a remote
@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Deliveries waiting for the cluster task; past this the Notifier pushes directly.
@@ -55,10 +55,10 @@ pub struct NodeFrame {
     pub order: Option<ChatSeq>,
 }
 
-/// A delivery whose local part Presence is doing; the rest is ours.
+/// A delivery whose local part is done; the rest is ours.
 pub struct Pending {
-    /// Presence answers who of the persons is not online here.
-    pub offline: oneshot::Receiver<Vec<Uuid>>,
+    /// Those of the persons not online here.
+    pub offline: Vec<Uuid>,
     pub frame: Frame,
     pub order: Option<ChatSeq>,
     pub push: Option<PushMessage>,
@@ -87,16 +87,9 @@ impl ClusterLink {
             // Saturated (or stopping): nobody elsewhere is tried; the offline get their
             // push, as they would with no cluster.
             let pending = e.into_inner();
-            let pushes = self.pushes.clone();
-            let engine = self.pushes.engine.clone();
-            engine.spawn(async move {
-                let Ok(offline) = pending.offline.await else {
-                    return;
-                };
-                if let Some(push) = pending.push {
-                    pushes.send(offline, Arc::new(push));
-                }
-            });
+            if let Some(push) = pending.push {
+                self.pushes.send(pending.offline, Arc::new(push));
+            }
         }
     }
 }
@@ -135,9 +128,8 @@ async fn run(
         }
         let mut items = Vec::with_capacity(batch.len());
         for p in batch.drain(..) {
-            let offline = p.offline.await.unwrap_or_default();
-            if !offline.is_empty() {
-                items.push((offline, p.frame, p.order, p.push.map(Arc::new)));
+            if !p.offline.is_empty() {
+                items.push((p.offline, p.frame, p.order, p.push.map(Arc::new)));
             }
         }
         if items.is_empty() {

@@ -5,11 +5,11 @@ use metmos_engine::domain::chat::Message;
 use metmos_engine::domain::time::{self, Timestamp};
 use metmos_engine::services::notifications::NotificationView;
 use serde::Serialize;
-use std::sync::Arc;
 use uuid::Uuid;
 
-/// A serialized text frame, cheap to hand to every receiver.
-pub type Frame = Arc<str>;
+/// A serialized text frame, cheap to hand to every receiver: cloning it bumps a
+/// reference count, and actix-ws `Session::text` takes it as it is, without copying.
+pub type Frame = bytestring::ByteString;
 
 /// Where a chat message frame sits in its chat: receivers drop a frame whose seq is
 /// not above the last one they passed on for that chat (a duplicate, or one overtaken
@@ -75,7 +75,7 @@ pub enum ServerFrame<'a> {
 impl ServerFrame<'_> {
     pub fn to_frame(&self) -> Frame {
         // Plain data (strings, numbers, uuids): serialization cannot fail.
-        Arc::from(serde_json::to_string(self).unwrap_or_else(|_| "{}".into()))
+        Frame::from(serde_json::to_string(self).unwrap_or_else(|_| "{}".into()))
     }
 
     pub fn chat_message(m: &Message) -> ServerFrame<'_> {

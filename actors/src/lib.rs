@@ -3,11 +3,16 @@
 //! tasks talk to these actors by typed messages.
 //!
 //! ```text
-//! socket task ──SendChat──► UserSession ──ToRoom──► RoomRegistry ──Post──► ChatRoom
-//!      ▲                         ▲                                          │ stored
-//!      └──── bounded queue ──────┘◄── Deliver ── Presence ◄── Route ── Notifier ◄┘
-//!                                               (offline → push via the Pusher port)
+//! socket task ──SendChat──► UserSession ──Post (via the Rooms map)──► ChatRoom
+//!      ▲                         ▲                                      │ stored
+//!      └──── bounded queue ──────┘◄──────── Deliver (via the Sessions map) ┘
+//!                          not online here → cluster task → other node, or push
 //! ```
+//!
+//! Rooms and sessions run on one arbiter per core (`ws.actor_threads`), hashed by uuid;
+//! the registry and the presence map are sharded maps read synchronously, so no single
+//! actor is on every message's path. Presence (connect, disconnect) and the Notifier
+//! (stored notifications) remain actors, off that path.
 
 pub mod bus_bridge;
 pub mod chat_room;
@@ -18,6 +23,7 @@ pub mod order_actor;
 pub mod order_supervisor;
 pub mod presence;
 pub mod room_registry;
+pub mod threads;
 pub mod user_session;
 
 use actix::prelude::*;
@@ -25,12 +31,13 @@ use metmos_engine::Engine;
 use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
 use metmos_engine::domain::people::Person;
 use metmos_engine::error::Error;
-use notifier::{Notifier, NotifierSink};
+use notifier::{Delivery, Notifier, NotifierSink, Sessions};
 use presence::Presence;
-use room_registry::{Post, RoomRegistry, ToRoom};
+use room_registry::{Post, Rooms};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+use threads::ActorThreads;
 use tokio::sync::oneshot;
 use user_session::ConnId;
 
@@ -58,27 +65,34 @@ impl RealtimeStats {
 #[derive(Clone)]
 pub struct Realtime {
     pub presence: Addr<Presence>,
-    pub rooms: Addr<RoomRegistry>,
+    pub rooms: Rooms,
     pub notifier: Addr<Notifier>,
     pub stats: Arc<RealtimeStats>,
+    pub threads: Arc<ActorThreads>,
 }
 
 impl Realtime {
-    /// Starts the actors on the current arbiter, attaches the Notifier as the engine's
+    /// Starts the actor threads (rooms and sessions run there), Presence and the
+    /// Notifier on the current arbiter, attaches the Notifier as the engine's
     /// notification sink, and starts this node's lease and bus bridge tasks. Call once,
     /// inside the actix system, when the node starts serving.
     pub fn start(engine: Arc<Engine>) -> Self {
         let stats = Arc::new(RealtimeStats::default());
-        // Presence, Notifier and the registry know each other in a circle; Presence's
-        // address exists before it runs, which breaks the circle.
-        let presence_ctx: Context<Presence> = Context::new();
-        let presence = presence_ctx.address();
+        let threads = ActorThreads::start(engine.settings.ws.actor_threads);
+        let sessions = Arc::new(Sessions::default());
         let link = cluster::ClusterLink::start(engine.clone(), stats.cluster.clone());
-        let notifier = Notifier::new(presence.clone(), link).start();
+        let delivery = Delivery::new(sessions.clone(), link);
+        let notifier = Notifier::new(delivery.clone()).start();
         let idle = Duration::from_secs(engine.settings.ws.room_idle_secs);
-        let rooms =
-            RoomRegistry::new(engine.clone(), notifier.clone(), idle, stats.clone()).start();
-        presence_ctx.run(Presence::new(rooms.clone(), stats.clone()));
+        let rooms = Rooms::start(
+            engine.clone(),
+            delivery,
+            threads.clone(),
+            idle,
+            stats.clone(),
+        );
+        let presence =
+            Presence::new(sessions, rooms.clone(), threads.clone(), stats.clone()).start();
         engine
             .deliverer
             .attach(Arc::new(NotifierSink(notifier.clone())));
@@ -94,12 +108,20 @@ impl Realtime {
             rooms.clone(),
             stats.cluster.clone(),
         ));
-        tracing::info!(node_id = %engine.node_id, "realtime actors started");
+        // The actor threads end with the engine (their actors with them).
+        let stop = engine.cancelled();
+        let stopping = threads.clone();
+        engine.spawn(async move {
+            stop.cancelled().await;
+            stopping.stop();
+        });
+        tracing::info!(node_id = %engine.node_id, threads = threads.len(), "realtime actors started");
         Self {
             presence,
             rooms,
             notifier,
             stats,
+            threads,
         }
     }
 
@@ -113,15 +135,15 @@ impl Realtime {
         draft: MessageDraft,
     ) -> Result<MessageInsert, Error> {
         let (reply, answer) = oneshot::channel();
-        self.rooms.do_send(ToRoom {
-            chat_uuid: draft.chat_uuid,
-            post: Post {
-                sender,
+        self.rooms.post(
+            draft.chat_uuid,
+            Post {
+                sender: Arc::new(sender),
                 origin,
                 draft,
                 reply,
             },
-        });
+        );
         answer
             .await
             .unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())))
@@ -140,7 +162,6 @@ mod tests {
     use metmos_engine::domain::refusal::Refusal;
     use metmos_engine::domain::time;
     use metmos_engine::services::people::Caller;
-    use room_registry::ActiveRooms;
     use uuid::Uuid;
 
     async fn engine() -> Arc<Engine> {
@@ -229,13 +250,13 @@ mod tests {
             .await
             .unwrap()
             .chat;
-        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 0);
+        assert_eq!(realtime.rooms.active(), 0);
         let stored = realtime
             .post(a.clone(), None, draft(chat.uuid, "one"))
             .await
             .unwrap();
         assert_eq!(stored.message().seq, 1);
-        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        assert_eq!(realtime.rooms.active(), 1);
         assert_eq!(realtime.stats.rooms(), 1);
         let refused = realtime.post(c, None, draft(chat.uuid, "let me in")).await;
         assert_eq!(refused, Err(Error::Refused(Refusal::ChatNotFound)));
@@ -245,17 +266,133 @@ mod tests {
             .await;
         assert_eq!(ghost, Err(Error::Refused(Refusal::ChatNotFound)));
         tokio::time::sleep(Duration::from_millis(100)).await;
-        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        assert_eq!(realtime.rooms.active(), 1);
         // Idle past ws.room_idle_secs: stopped; the next message starts a fresh room.
         tokio::time::sleep(Duration::from_millis(1700)).await;
-        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 0);
+        assert_eq!(realtime.rooms.active(), 0);
         assert_eq!(realtime.stats.rooms(), 0);
         let stored = realtime
             .post(b, None, draft(chat.uuid, "two"))
             .await
             .unwrap();
         assert_eq!(stored.message().seq, 2);
-        assert_eq!(realtime.rooms.send(ActiveRooms).await.unwrap(), 1);
+        assert_eq!(realtime.rooms.active(), 1);
+        engine.shutdown();
+    }
+
+    /// Rooms and sessions on several actor threads: each participant's connections get
+    /// every message once, in seq order, but the one it was sent on; the push is only
+    /// for a participant online on no node.
+    #[actix::test]
+    async fn messages_reach_sessions_on_other_threads_in_order_and_push_only_the_offline() {
+        use user_session::{ConnHandle, KillSwitch, Outbound};
+        let settings = Settings::load_with(None, &[("ws.actor_threads", "3")]).unwrap();
+        let engine = Engine::assemble(
+            settings,
+            Arc::new(MemoryStore::new()),
+            Arc::new(InProcessBus::new()),
+        )
+        .await
+        .unwrap();
+        let realtime = Realtime::start(engine.clone());
+        assert_eq!(realtime.threads.len(), 3);
+        // A listing chat: no contact request, whose notifications would be pushes too.
+        let (a, b) = (person(&engine, "alice").await, person(&engine, "bob").await);
+        let chat = engine
+            .store
+            .create_chat(
+                &NewChat {
+                    uuid: Uuid::new_v4(),
+                    chat_type: ChatType::Listing,
+                    listing_uuid: Some(Uuid::new_v4()),
+                    description: None,
+                    pair_key: None,
+                    participant_ids: vec![a.id, b.id],
+                    at: time::now(),
+                },
+                &[],
+            )
+            .await
+            .unwrap()
+            .chat;
+        let open = |person: Person| {
+            let presence = realtime.presence.clone();
+            async move {
+                let (tx, rx) = tokio::sync::mpsc::channel(64);
+                let id = ConnId(Uuid::new_v4());
+                presence
+                    .send(presence::Connect {
+                        person,
+                        conn: ConnHandle {
+                            id,
+                            tx,
+                            kill: Arc::new(KillSwitch::default()),
+                        },
+                    })
+                    .await
+                    .unwrap();
+                (id, rx)
+            }
+        };
+        let (origin, mut a_origin) = open(a.clone()).await;
+        let (_, mut a_other) = open(a.clone()).await;
+        let (b_conn, mut b_rx) = open(b.clone()).await;
+        for i in 1..=20 {
+            realtime
+                .post(a.clone(), Some(origin), draft(chat.uuid, &format!("m{i}")))
+                .await
+                .unwrap();
+        }
+        // Deliveries run on the sessions' threads: wait for each frame (bounded).
+        async fn seqs(rx: &mut tokio::sync::mpsc::Receiver<Outbound>, n: usize) -> Vec<i64> {
+            let mut seqs = Vec::new();
+            while seqs.len() < n {
+                match tokio::time::timeout(Duration::from_secs(5), rx.recv()).await {
+                    Ok(Some(Outbound::Frame(f))) => {
+                        let v: serde_json::Value = serde_json::from_str(&f).unwrap();
+                        seqs.push(v["seq"].as_i64().unwrap());
+                    }
+                    _ => break,
+                }
+            }
+            seqs
+        }
+        let all: Vec<i64> = (1..=20).collect();
+        assert_eq!(
+            seqs(&mut b_rx, 20).await,
+            all,
+            "the other participant, in order"
+        );
+        assert_eq!(
+            seqs(&mut a_other, 20).await,
+            all,
+            "the sender's other connection"
+        );
+        // The same deliveries reached a_other: anything for the origin would be queued.
+        assert!(
+            a_origin.try_recv().is_err(),
+            "not the connection it came on"
+        );
+        assert!(b_rx.try_recv().is_err(), "each message once");
+        let pushed = || engine.push_queue.stats().enqueued.load(Ordering::Relaxed);
+        assert_eq!(pushed(), 0, "everyone online: no push");
+        realtime
+            .presence
+            .send(presence::Disconnect {
+                person_uuid: b.uuid,
+                conn: b_conn,
+            })
+            .await
+            .unwrap();
+        realtime
+            .post(a.clone(), Some(origin), draft(chat.uuid, "gone?"))
+            .await
+            .unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while pushed() == 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert_eq!(pushed(), 1, "bob is online nowhere: pushed");
         engine.shutdown();
     }
 

@@ -1,30 +1,83 @@
 //! Notifier: decides by presence how something reaches a person. Online on this node →
-//! the frame goes to every one of their connections (through Presence and their
-//! UserSession, in the order it was handed over); online on another node → through
-//! that node's queue ([`crate::cluster`]); online nowhere → a push to their devices
-//! (when the caller asked for one). Chat rooms use it for messages, and
-//! [`NotifierSink`] plugs it into the engine's `NotificationSink` port, so stored trade
-//! and social notifications go out the same way.
+//! the frame goes to every one of their connections (through their UserSession, in the
+//! order it was handed over); online on another node → through that node's queue
+//! ([`crate::cluster`]); online nowhere → a push to their devices (when the caller asked
+//! for one). Chat rooms call [`Delivery`] directly for messages (no hop through this
+//! actor); [`NotifierSink`] plugs the Notifier into the engine's `NotificationSink`
+//! port, so stored trade and social notifications go out the same way.
 
 use crate::cluster::{ClusterLink, Pending};
 use crate::frames::{ChatSeq, Frame, ServerFrame};
-use crate::presence::{Presence, Route};
-use crate::user_session::ConnId;
+use crate::threads::Sharded;
+use crate::user_session::{self, ConnId, UserSession};
 use actix::prelude::*;
 use metmos_engine::domain::notifications::Notification;
 use metmos_engine::ports::{NotificationSink, PushMessage};
 use metmos_engine::services::notifications::NotificationView;
-use tokio::sync::oneshot;
+use std::sync::Arc;
 use uuid::Uuid;
 
-pub struct Notifier {
-    presence: Addr<Presence>,
+/// The sessions of the persons online on this node, by person uuid. Presence alone
+/// writes it; deliveries read it synchronously, on whatever thread they run.
+pub type Sessions = Sharded<Addr<UserSession>>;
+
+/// How a frame reaches persons, callable from any thread without a mailbox hop: straight
+/// to the sessions of those online here, and, in the same call order, to the cluster
+/// task for the others (other nodes, or a push). Chat rooms use it for every message;
+/// the Notifier for everything else.
+#[derive(Clone)]
+pub struct Delivery {
+    sessions: Arc<Sessions>,
     cluster: ClusterLink,
 }
 
+impl Delivery {
+    pub fn new(sessions: Arc<Sessions>, cluster: ClusterLink) -> Self {
+        Self { sessions, cluster }
+    }
+
+    /// `frame` to every connection of `persons` (but `except`); `push` is built only
+    /// when someone is not online here, for the devices of those online on no node.
+    pub fn send(
+        &self,
+        persons: impl IntoIterator<Item = Uuid>,
+        frame: &Frame,
+        except: Option<ConnId>,
+        order: Option<ChatSeq>,
+        push: impl FnOnce() -> Option<PushMessage>,
+    ) {
+        let mut offline = Vec::new();
+        for person in persons {
+            let shard = self.sessions.shard(&person).read();
+            match shard.get(&person) {
+                Some(session) => session.do_send(user_session::Deliver {
+                    frame: frame.clone(),
+                    except,
+                    order,
+                }),
+                None => offline.push(person),
+            }
+        }
+        if !offline.is_empty() {
+            self.cluster.forward(Pending {
+                offline,
+                frame: frame.clone(),
+                order,
+                push: push(),
+            });
+        }
+    }
+}
+
+/// Delivers what is not a chat message (stored notifications, and any frame a service
+/// hands over), one at a time in the order handed over.
+pub struct Notifier {
+    delivery: Delivery,
+}
+
 impl Notifier {
-    pub fn new(presence: Addr<Presence>, cluster: ClusterLink) -> Self {
-        Self { presence, cluster }
+    pub fn new(delivery: Delivery) -> Self {
+        Self { delivery }
     }
 }
 
@@ -48,22 +101,9 @@ pub struct Deliver {
 impl Handler<Deliver> for Notifier {
     type Result = ();
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
-        let (tx, rx) = oneshot::channel::<Vec<Uuid>>();
-        // Frames go on synchronously (do_send keeps the order chat rooms rely on); those
-        // not online here go, in the same order, to the cluster task: other nodes or push.
-        self.presence.do_send(Route {
-            persons: msg.persons,
-            frame: msg.frame.clone(),
-            except: msg.except,
-            order: msg.order,
-            offline: Some(tx),
-        });
-        self.cluster.forward(Pending {
-            offline: rx,
-            frame: msg.frame,
-            order: msg.order,
-            push: msg.push,
-        });
+        let push = msg.push;
+        self.delivery
+            .send(msg.persons, &msg.frame, msg.except, msg.order, || push);
     }
 }
 

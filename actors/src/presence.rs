@@ -2,10 +2,17 @@
 //! connect and disconnect goes through here, so a person has exactly one session however
 //! many sockets open or close at once, and a session stops when its last one closes.
 //! (The cluster's view is the `ws_connection` table, with the node id on every row.)
+//!
+//! Presence is the one writer of the shared [`Sessions`] map, which deliveries read
+//! synchronously (no hop through this actor per message). A session is put in it only
+//! after its connection was handed to it, so a frame never reaches a session before the
+//! connection it is meant for.
 
 use crate::RealtimeStats;
 use crate::frames::{ChatSeq, Frame};
-use crate::room_registry::RoomRegistry;
+use crate::notifier::Sessions;
+use crate::room_registry::Rooms;
+use crate::threads::ActorThreads;
 use crate::user_session::{
     AddConnection, CloseAll, ConnHandle, ConnId, Deliver, RemoveConnection, StopSession,
     UserSession,
@@ -25,15 +32,24 @@ struct Entry {
 
 pub struct Presence {
     sessions: HashMap<Uuid, Entry>,
-    rooms: Addr<RoomRegistry>,
+    shared: Arc<Sessions>,
+    rooms: Rooms,
+    threads: Arc<ActorThreads>,
     stats: Arc<RealtimeStats>,
 }
 
 impl Presence {
-    pub fn new(rooms: Addr<RoomRegistry>, stats: Arc<RealtimeStats>) -> Self {
+    pub fn new(
+        shared: Arc<Sessions>,
+        rooms: Rooms,
+        threads: Arc<ActorThreads>,
+        stats: Arc<RealtimeStats>,
+    ) -> Self {
         Self {
             sessions: HashMap::new(),
+            shared,
             rooms,
+            threads,
             stats,
         }
     }
@@ -60,21 +76,31 @@ pub struct Connect {
 impl Handler<Connect> for Presence {
     type Result = MessageResult<Connect>;
     fn handle(&mut self, msg: Connect, _: &mut Self::Context) -> Self::Result {
-        let rooms = self.rooms.clone();
-        let person = msg.person.clone();
-        let entry = self
-            .sessions
-            .entry(msg.person.uuid)
-            .or_insert_with(|| Entry {
-                session: UserSession::new(person, rooms).start(),
+        let person_uuid = msg.person.uuid;
+        let mut started = false;
+        let entry = self.sessions.entry(person_uuid).or_insert_with(|| {
+            started = true;
+            let session = UserSession::new(Arc::new(msg.person.clone()), self.rooms.clone());
+            Entry {
+                session: UserSession::start_in_arbiter(&self.threads.of(&person_uuid), move |_| {
+                    session
+                }),
                 connections: 0,
-            });
+            }
+        });
         entry.connections += 1;
         entry.session.do_send(AddConnection {
             person: msg.person,
             conn: msg.conn,
         });
         let session = entry.session.clone();
+        if started {
+            // After AddConnection: see the module doc.
+            self.shared
+                .shard(&person_uuid)
+                .write()
+                .insert(person_uuid, session.clone());
+        }
         self.count();
         MessageResult(session)
     }
@@ -101,6 +127,10 @@ impl Handler<Disconnect> for Presence {
             // order. A connect arriving now starts a new session.
             entry.session.do_send(StopSession);
             self.sessions.remove(&msg.person_uuid);
+            self.shared
+                .shard(&msg.person_uuid)
+                .write()
+                .remove(&msg.person_uuid);
         }
         self.count();
     }

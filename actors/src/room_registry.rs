@@ -1,26 +1,31 @@
-//! The room registry: finds the ChatRoom of a chat, starting it on the first message,
-//! and stops rooms that stayed idle for `ws.room_idle_secs`.
+//! The room registry: finds the ChatRoom of a chat, starting it on the first message (on
+//! the arbiter its chat uuid hashes to), and stops rooms that stayed idle for
+//! `ws.room_idle_secs`.
 //!
-//! Lifecycle: every message for a chat passes through here on its way to the room, so
-//! the registry knows when each room was last used. A room idle past the limit is
-//! removed from the map first and then sent `Shutdown`: anything routed to it before
-//! is already in its mailbox ahead of `Shutdown` (one sender, FIFO), and anything after
-//! starts a fresh room. A room whose chat does not exist (or could not be loaded)
-//! answers what it was sent and asks to go at once (`RoomGone`), so probing random
-//! uuids holds nothing.
+//! It is a sharded map, not an actor: a session posts straight to the room's address
+//! after one short lock of the chat's shard, so no single thread sits on every
+//! message's path.
+//!
+//! Lifecycle: every message for a chat is routed here, under its shard's lock, so the
+//! registry knows when each room was last used. A room idle past the limit is removed
+//! from the map and sent `Shutdown` under that same lock: anything routed to it before
+//! is already in its mailbox ahead of `Shutdown` (the lock orders the sends), and
+//! anything after starts a fresh room. A room whose chat does not exist (or could not
+//! be loaded) answers what it was sent and asks to go at once ([`Rooms::gone`]), so
+//! probing random uuids holds nothing.
 
 use crate::RealtimeStats;
 use crate::chat_room::{ChatRoom, PersonLeft, Refresh, Shutdown};
-use crate::notifier::Notifier;
+use crate::notifier::Delivery;
+use crate::threads::{ActorThreads, ShardedMut};
 use crate::user_session::ConnId;
 use actix::prelude::*;
 use metmos_engine::Engine;
 use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
 use metmos_engine::domain::people::Person;
 use metmos_engine::error::Error;
-use std::collections::HashMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -29,40 +34,12 @@ use uuid::Uuid;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Post {
-    pub sender: Person,
+    /// Shared with the sender's session: no copy of the person per message.
+    pub sender: Arc<Person>,
     /// The connection it was sent on, which gets the ack instead of the frame.
     pub origin: Option<ConnId>,
     pub draft: MessageDraft,
     pub reply: oneshot::Sender<Result<MessageInsert, Error>>,
-}
-
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ToRoom {
-    pub chat_uuid: Uuid,
-    pub post: Post,
-}
-
-/// A room that cannot serve (no such chat, store down) asks to be dropped.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RoomGone {
-    pub chat_uuid: Uuid,
-    pub generation: u64,
-}
-
-/// Participants of a chat changed: its room (if running) reloads them.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct ParticipantsChanged {
-    pub chat_uuid: Uuid,
-}
-
-/// A person left every chat (account deleted): running rooms drop them at once.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct PersonGone {
-    pub person_uuid: Uuid,
 }
 
 struct Entry {
@@ -71,139 +48,125 @@ struct Entry {
     last_used: Instant,
 }
 
-pub struct RoomRegistry {
-    rooms: HashMap<Uuid, Entry>,
-    next_generation: u64,
+struct Inner {
+    rooms: ShardedMut<Entry>,
+    next_generation: AtomicU64,
     engine: Arc<Engine>,
-    notifier: Addr<Notifier>,
+    delivery: Delivery,
+    threads: Arc<ActorThreads>,
     idle: Duration,
     stats: Arc<RealtimeStats>,
 }
 
-impl RoomRegistry {
-    pub fn new(
+/// The running chat rooms of this node (cheap to clone).
+#[derive(Clone)]
+pub struct Rooms(Arc<Inner>);
+
+impl Rooms {
+    /// The registry, and its idle sweep as an engine task (it ends with the engine).
+    pub fn start(
         engine: Arc<Engine>,
-        notifier: Addr<Notifier>,
+        delivery: Delivery,
+        threads: Arc<ActorThreads>,
         idle: Duration,
         stats: Arc<RealtimeStats>,
     ) -> Self {
-        Self {
-            rooms: HashMap::new(),
-            next_generation: 0,
-            engine,
-            notifier,
+        let rooms = Self(Arc::new(Inner {
+            rooms: ShardedMut::default(),
+            next_generation: AtomicU64::new(0),
+            engine: engine.clone(),
+            delivery,
+            threads,
             idle,
             stats,
-        }
-    }
-
-    fn count(&self) {
-        self.stats.rooms.store(self.rooms.len(), Ordering::Relaxed);
-    }
-
-    fn stop_idle(&mut self) {
-        let idle = self.idle;
-        let stale: Vec<Uuid> = self
-            .rooms
-            .iter()
-            .filter(|(_, e)| e.last_used.elapsed() >= idle)
-            .map(|(k, _)| *k)
-            .collect();
-        for chat_uuid in stale {
-            if let Some(entry) = self.rooms.remove(&chat_uuid) {
-                tracing::debug!(chat = %chat_uuid, "chat room idle; stopping it");
-                entry.room.do_send(Shutdown);
+        }));
+        let every = (idle / 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
+        let sweeper = rooms.clone();
+        let stop = engine.cancelled();
+        engine.spawn(async move {
+            let mut tick = tokio::time::interval(every);
+            loop {
+                tokio::select! {
+                    _ = tick.tick() => sweeper.stop_idle(),
+                    _ = stop.cancelled() => return,
+                }
             }
-        }
-        self.count();
+        });
+        rooms
     }
-}
 
-impl Actor for RoomRegistry {
-    type Context = Context<Self>;
-
-    fn started(&mut self, ctx: &mut Self::Context) {
-        let every = (self.idle / 2).clamp(Duration::from_millis(200), Duration::from_secs(30));
-        ctx.run_interval(every, |registry, _| registry.stop_idle());
-    }
-}
-
-impl Handler<ToRoom> for RoomRegistry {
-    type Result = ();
-    fn handle(&mut self, msg: ToRoom, ctx: &mut Self::Context) {
-        if !self.rooms.contains_key(&msg.chat_uuid) {
-            self.next_generation += 1;
-            let generation = self.next_generation;
+    /// Hands `post` to its chat's room, starting the room if none runs.
+    pub fn post(&self, chat_uuid: Uuid, post: Post) {
+        let inner = &*self.0;
+        let mut map = inner.rooms.shard(&chat_uuid).lock();
+        let entry = map.entry(chat_uuid).or_insert_with(|| {
+            let generation = inner.next_generation.fetch_add(1, Ordering::Relaxed) + 1;
             let room = ChatRoom::new(
-                msg.chat_uuid,
+                chat_uuid,
                 generation,
-                self.engine.clone(),
-                self.notifier.clone(),
-                ctx.address(),
-            )
-            .start();
-            self.rooms.insert(
-                msg.chat_uuid,
-                Entry {
-                    room,
-                    generation,
-                    last_used: Instant::now(),
-                },
+                inner.engine.clone(),
+                inner.delivery.clone(),
+                self.clone(),
             );
-            self.count();
-        }
-        let Some(entry) = self.rooms.get_mut(&msg.chat_uuid) else {
-            return;
-        };
-        entry.last_used = Instant::now();
-        entry.room.do_send(msg.post);
-    }
-}
-
-impl Handler<RoomGone> for RoomRegistry {
-    type Result = ();
-    fn handle(&mut self, msg: RoomGone, _: &mut Self::Context) {
-        if self
-            .rooms
-            .get(&msg.chat_uuid)
-            .is_some_and(|e| e.generation == msg.generation)
-        {
-            if let Some(entry) = self.rooms.remove(&msg.chat_uuid) {
-                entry.room.do_send(Shutdown);
+            inner.stats.rooms.fetch_add(1, Ordering::Relaxed);
+            Entry {
+                room: ChatRoom::start_in_arbiter(&inner.threads.of(&chat_uuid), move |_| room),
+                generation,
+                last_used: Instant::now(),
             }
-            self.count();
-        }
+        });
+        entry.last_used = Instant::now();
+        // Under the shard's lock: see the module doc (no Shutdown can overtake it).
+        entry.room.do_send(post);
     }
-}
 
-impl Handler<ParticipantsChanged> for RoomRegistry {
-    type Result = ();
-    fn handle(&mut self, msg: ParticipantsChanged, _: &mut Self::Context) {
-        if let Some(entry) = self.rooms.get(&msg.chat_uuid) {
-            entry.room.do_send(Refresh);
-        }
-    }
-}
-
-impl Handler<PersonGone> for RoomRegistry {
-    type Result = ();
-    fn handle(&mut self, msg: PersonGone, _: &mut Self::Context) {
-        for entry in self.rooms.values() {
-            entry.room.do_send(PersonLeft {
-                person_uuid: msg.person_uuid,
+    fn stop_idle(&self) {
+        let idle = self.0.idle;
+        for shard in self.0.rooms.shards() {
+            shard.lock().retain(|chat_uuid, e| {
+                if e.last_used.elapsed() < idle {
+                    return true;
+                }
+                tracing::debug!(chat = %chat_uuid, "chat room idle; stopping it");
+                e.room.do_send(Shutdown);
+                self.0.stats.rooms.fetch_sub(1, Ordering::Relaxed);
+                false
             });
         }
     }
-}
 
-/// How many rooms run (for `/metrics` and tests).
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct ActiveRooms;
+    /// A room that cannot serve (no such chat, store down) asks to be dropped; a newer
+    /// room of the same chat (another generation) is left alone.
+    pub fn gone(&self, chat_uuid: Uuid, generation: u64) {
+        let mut map = self.0.rooms.shard(&chat_uuid).lock();
+        if map
+            .get(&chat_uuid)
+            .is_some_and(|e| e.generation == generation)
+            && let Some(entry) = map.remove(&chat_uuid)
+        {
+            entry.room.do_send(Shutdown);
+            self.0.stats.rooms.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
 
-impl Handler<ActiveRooms> for RoomRegistry {
-    type Result = usize;
-    fn handle(&mut self, _: ActiveRooms, _: &mut Self::Context) -> usize {
-        self.rooms.len()
+    /// Participants of a chat changed: its room (if running) reloads them.
+    pub fn participants_changed(&self, chat_uuid: Uuid) {
+        if let Some(entry) = self.0.rooms.shard(&chat_uuid).lock().get(&chat_uuid) {
+            entry.room.do_send(Refresh);
+        }
+    }
+
+    /// A person left every chat (account deleted): running rooms drop them at once.
+    pub fn person_gone(&self, person_uuid: Uuid) {
+        for shard in self.0.rooms.shards() {
+            for entry in shard.lock().values() {
+                entry.room.do_send(PersonLeft { person_uuid });
+            }
+        }
+    }
+
+    /// How many rooms run (for tests; `/metrics` reads [`RealtimeStats::rooms`]).
+    pub fn active(&self) -> usize {
+        self.0.rooms.len()
     }
 }

@@ -9,7 +9,7 @@
 //! connections, and everyone else, are not slowed down.
 
 use crate::frames::{ChatSeq, Frame};
-use crate::room_registry::{Post, RoomRegistry, ToRoom};
+use crate::room_registry::{Post, Rooms};
 use actix::prelude::*;
 use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
 use metmos_engine::domain::people::Person;
@@ -92,15 +92,16 @@ struct Conn {
 }
 
 pub struct UserSession {
-    person: Person,
+    /// Shared with every message it posts (no copy per message).
+    person: Arc<Person>,
     conns: HashMap<ConnId, Conn>,
-    rooms: Addr<RoomRegistry>,
+    rooms: Rooms,
     /// The last seq passed on per chat (frames arriving twice or late are dropped).
     last_seq: HashMap<Uuid, i64>,
 }
 
 impl UserSession {
-    pub fn new(person: Person, rooms: Addr<RoomRegistry>) -> Self {
+    pub fn new(person: Arc<Person>, rooms: Rooms) -> Self {
         Self {
             person,
             conns: HashMap::new(),
@@ -111,22 +112,28 @@ impl UserSession {
 
     /// Queues `out` for one connection without waiting; a full queue closes it.
     fn offer(&mut self, id: ConnId, out: Outbound) {
-        let Some(conn) = self.conns.get_mut(&id) else {
-            return;
-        };
-        if conn.closing {
+        if let Some(conn) = self.conns.get_mut(&id) {
+            conn.offer(self.person.uuid, out);
+        }
+    }
+}
+
+impl Conn {
+    /// Queues `out` without waiting; a full queue closes the connection.
+    fn offer(&mut self, person: Uuid, out: Outbound) {
+        if self.closing {
             return;
         }
-        match conn.handle.tx.try_send(out) {
+        match self.handle.tx.try_send(out) {
             Ok(()) => {}
             Err(mpsc::error::TrySendError::Full(_)) => {
-                tracing::info!(person = %self.person.uuid, conn = %id.0, "client not reading; closing its connection");
-                conn.closing = true;
-                conn.handle.kill.trip(KillReason::TooSlow);
+                tracing::info!(%person, conn = %self.handle.id.0, "client not reading; closing its connection");
+                self.closing = true;
+                self.handle.kill.trip(KillReason::TooSlow);
             }
             Err(mpsc::error::TrySendError::Closed(_)) => {
                 // The socket task is gone; its Disconnect is on the way.
-                conn.closing = true;
+                self.closing = true;
             }
         }
     }
@@ -155,7 +162,9 @@ pub struct AddConnection {
 impl Handler<AddConnection> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: AddConnection, _: &mut Self::Context) {
-        self.person = msg.person;
+        if *self.person != msg.person {
+            self.person = Arc::new(msg.person);
+        }
         self.conns.insert(
             msg.conn.id,
             Conn {
@@ -191,16 +200,10 @@ pub struct Deliver {
 impl Handler<Deliver> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
-        let ids: Vec<ConnId> = self
-            .conns
-            .keys()
-            .copied()
-            .filter(|id| Some(*id) != msg.except)
-            .collect();
         // Only frames that reach a connection move the seq on: the sender's own message
         // (framed to their other connections, here none) must not make an earlier
         // message of someone else, still on its way from another node, look late.
-        if ids.is_empty() {
+        if !self.conns.keys().any(|id| Some(*id) != msg.except) {
             return;
         }
         if let Some(order) = msg.order {
@@ -211,8 +214,11 @@ impl Handler<Deliver> for UserSession {
             }
             *last = order.seq;
         }
-        for id in ids {
-            self.offer(id, Outbound::Frame(msg.frame.clone()));
+        let person = self.person.uuid;
+        for (id, conn) in &mut self.conns {
+            if Some(*id) != msg.except {
+                conn.offer(person, Outbound::Frame(msg.frame.clone()));
+            }
         }
     }
 }
@@ -230,15 +236,15 @@ impl Handler<SendChat> for UserSession {
     fn handle(&mut self, msg: SendChat, ctx: &mut Self::Context) {
         let (reply, answer) = oneshot::channel();
         let message_uuid = msg.draft.uuid;
-        self.rooms.do_send(ToRoom {
-            chat_uuid: msg.draft.chat_uuid,
-            post: Post {
+        self.rooms.post(
+            msg.draft.chat_uuid,
+            Post {
                 sender: self.person.clone(),
                 origin: Some(msg.conn),
                 draft: msg.draft,
                 reply,
             },
-        });
+        );
         // The session goes on with other work while the room stores the message.
         ctx.spawn(answer.into_actor(self).map(move |answer, session, _| {
             let result =

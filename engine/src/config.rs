@@ -281,6 +281,11 @@ pub struct WsSettings {
     /// bounded queue) within seconds, and is then closed and its connection aborted.
     #[serde(default = "default_send_buffer_bytes")]
     pub send_buffer_bytes: usize,
+    /// Threads (actix arbiters) that run the chat rooms and user sessions, each hashed
+    /// onto one by uuid; 0 = one per CPU core. One thread for all of them was the
+    /// realtime path's ceiling.
+    #[serde(default)]
+    pub actor_threads: usize,
 }
 
 fn default_max_connections_per_person() -> usize {

@@ -27,7 +27,7 @@ use crate::ws_actions;
 use actix_web::{HttpRequest, HttpResponse, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
-use metmos_actors::frames::ServerFrame;
+use metmos_actors::frames::{Frame, ServerFrame};
 use metmos_actors::presence::{Connect, Disconnect};
 use metmos_actors::user_session::{
     ConnHandle, ConnId, KillReason, KillSwitch, Outbound, SendChat, UserSession,
@@ -402,11 +402,11 @@ impl Socket {
 
     /// Writes one text frame, giving up when the kill switch trips meanwhile (a client
     /// that stopped reading leaves the write stuck on a full socket).
-    async fn write(&self, session: &mut Session, text: String) -> Result<(), End> {
+    async fn write(&self, session: &mut Session, text: impl Into<Frame>) -> Result<(), End> {
         tokio::select! {
             biased;
             reason = self.kill.tripped() => Err(kill_end(reason)),
-            sent = session.text(text) => sent.map_err(|_| End::Gone(None)),
+            sent = session.text(text.into()) => sent.map_err(|_| End::Gone(None)),
         }
     }
 
@@ -433,10 +433,7 @@ impl Socket {
                 .await;
         }
         match value.get("action").and_then(serde_json::Value::as_str) {
-            Some("ping") => {
-                self.write(session, ServerFrame::Pong.to_frame().to_string())
-                    .await
-            }
+            Some("ping") => self.write(session, ServerFrame::Pong.to_frame()).await,
             Some("sendMessage") => {
                 let data = value
                     .get("data")
@@ -547,16 +544,17 @@ fn kill_end(reason: KillReason) -> End {
     }
 }
 
-fn render(out: Outbound) -> String {
+/// A shared frame goes out as it is (no copy per receiver).
+fn render(out: Outbound) -> Frame {
     match out {
-        Outbound::Frame(frame) => frame.to_string(),
+        Outbound::Frame(frame) => frame,
         Outbound::Posted {
             result: Ok(stored), ..
-        } => ServerFrame::ack(stored.message()).to_frame().to_string(),
+        } => ServerFrame::ack(stored.message()).to_frame(),
         Outbound::Posted {
             message_uuid,
             result: Err(e),
-        } => engine_error_frame(&e, Some(message_uuid)),
+        } => engine_error_frame(&e, Some(message_uuid)).into(),
     }
 }
 
