@@ -205,10 +205,9 @@ async fn create_person(
 )]
 #[get("/people/me")]
 async fn my_person(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
 ) -> ApiResult<web::Json<PersonView>> {
-    let state = state(&req)?;
     let me = caller.person()?;
     let mut view = PersonView::new(me, Closeness::Myself);
     view.read_receipts = Some(state.engine.read_state.receipts(me.id).await?);
