@@ -133,6 +133,10 @@ impl Application {
                 .wrap(TracingLogger::<MetmosRootSpan>::new())
         })
         .shutdown_timeout(http.shutdown_timeout_secs)
+        // Without it (actix leaves the OS default, Nagle on), a second small frame to a
+        // socket waits for the client's delayed ACK: under load every WebSocket frame
+        // paid up to one client send interval of latency.
+        .tcp_nodelay(true)
         .on_connect(crate::conn::on_connect)
         .listen(listener)?;
         if http.workers > 0 {
