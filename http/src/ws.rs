@@ -321,7 +321,9 @@ impl Socket {
         stream: actix_ws::MessageStream,
         mut queue: mpsc::Receiver<Outbound>,
     ) {
-        let ws = self.state.engine.settings.ws.clone();
+        // Fields, not a clone of the settings (their lists would be copied per socket).
+        let ws = &self.state.engine.settings.ws;
+        let rate_limit_strikes = ws.rate_limit_strikes;
         let mut stream = stream
             .max_frame_size(ws.max_frame_bytes)
             .aggregate_continuations()
@@ -368,7 +370,9 @@ impl Socket {
                         AggregatedMessage::Text(text) => {
                             if limiter.take(Instant::now()) {
                                 strikes = 0;
-                                match self.on_text(&mut session, &text).await {
+                                // Boxed: its state (the parsed JSON, the draft) is large
+                                // and would otherwise be part of every idle socket's task.
+                                match Box::pin(self.on_text(&mut session, &text)).await {
                                     Ok(Handed::ToSession) => {
                                         in_flight += 1;
                                         Ok(())
@@ -378,7 +382,7 @@ impl Socket {
                                 }
                             } else {
                                 strikes += 1;
-                                if strikes >= ws.rate_limit_strikes {
+                                if strikes >= rate_limit_strikes {
                                     tracing::info!(person = %self.person, conn = %self.conn.0, "websocket closed: rate limit abused");
                                     break End::Close(CloseCode::Policy, "rate limit exceeded");
                                 }
@@ -410,7 +414,8 @@ impl Socket {
                 }
             }
         };
-        self.finish(session, end).await;
+        // Boxed for the same reason: it runs once, at the end.
+        Box::pin(self.finish(session, end)).await;
     }
 
     /// Writes one text frame (see [`Socket::guarded`]).
