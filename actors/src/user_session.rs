@@ -3,10 +3,14 @@
 //! the person sends go from here to their chat's room.
 //!
 //! Backpressure: every connection has a bounded queue (`ws.send_queue`) drained by its
-//! socket task. Offering a frame never waits: when a connection's queue is full, the
-//! client has stopped reading, so that connection alone is told to close (it resyncs
-//! through history when it reconnects). Memory stays bounded and the person's other
-//! connections, and everyone else, are not slowed down.
+//! socket task. Offering a frame never waits. What a queue can hold is bounded by the
+//! socket tasks themselves: each stops reading its client's frames while
+//! `ws.max_in_flight` of its messages await their outcome, so a busy engine slows the
+//! senders down (TCP pushes back) instead of filling queues. A queue fills only when its
+//! client stopped reading (the socket task also closes a connection whose write has been
+//! stuck for `ws.slow_reader_secs`); that connection alone is then told to close (it
+//! resyncs through history when it reconnects). Memory stays bounded and the person's
+//! other connections, and everyone else, are not slowed down.
 
 use crate::frames::{ChatSeq, Frame};
 use crate::room_registry::{Post, Rooms};
@@ -24,23 +28,30 @@ use uuid::Uuid;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId(pub Uuid);
 
-/// What a socket task writes to its client.
+/// What a socket task writes to its client. Small (two words): every connection's queue
+/// allocates its slots in blocks, idle or not.
 #[derive(Debug)]
 pub enum Outbound {
     /// A ready frame (chat messages, notifications).
     Frame(Frame),
     /// The outcome of a message this connection sent: an ack, or an error frame whose
-    /// status the HTTP layer maps (it owns the error → status table).
-    Posted {
-        message_uuid: Uuid,
-        result: Result<MessageInsert, Error>,
-    },
+    /// status the HTTP layer maps (it owns the error → status table). Boxed: a stored
+    /// message is large and rare next to frames.
+    Posted(Box<Posted>),
+}
+
+/// The outcome of one message a connection sent.
+#[derive(Debug)]
+pub struct Posted {
+    pub message_uuid: Uuid,
+    pub result: Result<MessageInsert, Error>,
 }
 
 /// Why the server closes a connection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum KillReason {
-    /// Its queue overflowed: the client stopped reading.
+    /// Its queue overflowed, or a write to it was stuck for `ws.slow_reader_secs`: the
+    /// client stopped reading.
     TooSlow,
     /// The person's account is gone.
     AccountGone,
@@ -251,10 +262,10 @@ impl Handler<SendChat> for UserSession {
                 answer.unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())));
             session.offer(
                 msg.conn,
-                Outbound::Posted {
+                Outbound::Posted(Box::new(Posted {
                     message_uuid,
                     result,
-                },
+                })),
             );
         }));
     }

@@ -286,6 +286,24 @@ pub struct WsSettings {
     /// realtime path's ceiling.
     #[serde(default)]
     pub actor_threads: usize,
+    /// Messages a connection may have sent and not yet had answered (ack or error frame)
+    /// before its socket task stops reading its frames: ingress backpressure, so that
+    /// the work admitted is the work the engine can do and TCP pushes back on a sender
+    /// that outruns it.
+    #[serde(default = "default_max_in_flight")]
+    pub max_in_flight: usize,
+    /// A write to a connection stuck this long (its socket not writable: the client stopped
+    /// reading) closes it (1013), whatever its queue holds.
+    #[serde(default = "default_slow_reader_secs")]
+    pub slow_reader_secs: u64,
+}
+
+fn default_max_in_flight() -> usize {
+    32
+}
+
+fn default_slow_reader_secs() -> u64 {
+    10
 }
 
 fn default_max_connections_per_person() -> usize {
@@ -702,6 +720,9 @@ impl Settings {
         }
         if self.ws.send_queue == 0 || self.ws.messages_per_second == 0 {
             return invalid("ws.send_queue and ws.messages_per_second must be at least 1");
+        }
+        if self.ws.max_in_flight == 0 || self.ws.slow_reader_secs == 0 {
+            return invalid("ws.max_in_flight and ws.slow_reader_secs must be at least 1");
         }
         if self.ws.burst == 0 || self.ws.rate_limit_strikes == 0 || self.ws.room_idle_secs == 0 {
             return invalid(

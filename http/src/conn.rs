@@ -11,10 +11,11 @@
 
 use actix_web::HttpRequest;
 use actix_web::dev::Extensions;
-use socket2::Socket;
+use socket2::{SockRef, Socket};
 use std::any::Any;
 use std::net::{SocketAddr, TcpListener, ToSocketAddrs};
 use std::os::fd::{AsRawFd, BorrowedFd, RawFd};
+use std::rc::{Rc, Weak};
 use std::time::Duration;
 
 /// How long a closing WebSocket gets to send its close frame before the abort.
@@ -41,44 +42,58 @@ pub fn bind(host: &str, port: u16, send_buffer_bytes: usize) -> std::io::Result<
     Ok(socket.into())
 }
 
-/// The fd of a plain TCP connection, in its connection data: lives exactly as long as
-/// the connection (a number, not a second handle, so plain HTTP costs no extra fd).
-#[derive(Clone, Copy)]
-struct ConnFd(RawFd);
+/// The fd of a plain TCP connection, in its connection data, with a token that lives
+/// exactly as long as that data: the connection's dispatcher holds it and drops it in
+/// the same step as the socket (requests drop their share when they end).
+struct ConnFd {
+    fd: RawFd,
+    alive: Rc<()>,
+}
 
 /// `HttpServer::on_connect`: records the fd of each plain TCP connection.
 pub fn on_connect(conn: &dyn Any, data: &mut Extensions) {
     if let Some(tcp) = conn.downcast_ref::<actix_web::rt::net::TcpStream>() {
-        data.insert(ConnFd(tcp.as_raw_fd()));
+        data.insert(ConnFd {
+            fd: tcp.as_raw_fd(),
+            alive: Rc::new(()),
+        });
     }
 }
 
-/// A handle of its own on a WebSocket's TCP socket, taken during the upgrade: what
-/// [`ConnSocket::abort`] acts on once the socket task gives up on the client.
-pub struct ConnSocket(Socket);
+/// A WebSocket's TCP socket, noted during the upgrade: what [`ConnSocket::abort`] acts on
+/// once the socket task gives up on the client. The fd number and a weak token of the
+/// connection, not a duplicate fd: a duplicate would double every socket's fds (19,500
+/// sockets would need 39,000), and the token says whether the number is still this
+/// connection's.
+pub struct ConnSocket {
+    fd: RawFd,
+    alive: Weak<()>,
+}
 
 impl ConnSocket {
-    /// Duplicates the socket of the connection `req` arrived on.
+    /// The socket of the connection `req` arrived on.
     pub fn of(req: &HttpRequest) -> Option<Self> {
-        let ConnFd(fd) = *req.conn_data::<ConnFd>()?;
-        // SAFETY: connection data is dropped with its connection, and a handler runs
-        // only while its connection's dispatcher owns the socket: during this request
-        // the fd is open and is this connection's. The duplicate owns its own fd.
-        let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-        match borrowed.try_clone_to_owned() {
-            Ok(owned) => Some(ConnSocket(Socket::from(owned))),
-            Err(e) => {
-                tracing::warn!(error = %e, "websocket's TCP socket not duplicated");
-                None
-            }
-        }
+        let conn = req.conn_data::<ConnFd>()?;
+        Some(ConnSocket {
+            fd: conn.fd,
+            alive: Rc::downgrade(&conn.alive),
+        })
     }
 
     /// Ends the connection now: unsent data is dropped and a RST sent, whatever the
-    /// client does. The server's own handle then fails its next write, and actix drops
-    /// the connection.
+    /// client does. The dispatcher then fails its next write and drops the connection.
+    /// Nothing to do when the connection is gone already.
     pub fn abort(&self) {
-        let _ = self.0.set_linger(Some(Duration::ZERO));
-        let _ = self.0.shutdown(std::net::Shutdown::Both);
+        // The token, the dispatcher and this call are on the same worker thread (the socket
+        // task is spawned locally by the upgrade): while the token lives, the dispatcher
+        // still owns the socket, so the fd is open and is this connection's.
+        if self.alive.strong_count() == 0 {
+            return;
+        }
+        // SAFETY: as above, the fd is open and stays so for this synchronous call.
+        let fd = unsafe { BorrowedFd::borrow_raw(self.fd) };
+        let socket = SockRef::from(&fd);
+        let _ = socket.set_linger(Some(Duration::ZERO));
+        let _ = socket.shutdown(std::net::Shutdown::Both);
     }
 }

@@ -131,8 +131,17 @@ impl Application {
                     })
                 })
                 .wrap(TracingLogger::<MetmosRootSpan>::new())
+                // Outermost: the whole middleware chain's future goes on the heap. Each
+                // connection's dispatcher keeps room for this future inline for as long as
+                // it lives (≈4 KB for this stack), so every open WebSocket paid for it;
+                // boxed, it costs one allocation per request, freed once answered.
+                .wrap_fn(|req, srv| srv.call(req).boxed_local())
         })
         .shutdown_timeout(http.shutdown_timeout_secs)
+        // Without it (actix leaves the OS default, Nagle on), a second small frame to a
+        // socket waits for the client's delayed ACK: under load every WebSocket frame
+        // paid up to one client send interval of latency.
+        .tcp_nodelay(true)
         .on_connect(crate::conn::on_connect)
         .listen(listener)?;
         if http.workers > 0 {

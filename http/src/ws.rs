@@ -8,12 +8,16 @@
 //!   (token bucket: an error frame, then a close after `ws.rate_limit_strikes` refusals
 //!   in a row), answers `ping`, sends `sendMessage` to its UserSession, and hands
 //!   `markRead` and `typing` to [`crate::ws_actions`];
+//! - stops reading while `ws.max_in_flight` of its messages await their ack or error
+//!   (ingress backpressure: the engine admits what it can do, TCP pushes back on a client
+//!   that sends faster, and nobody is closed for it);
 //! - writes what its bounded queue (`ws.send_queue`) holds: frames for the person and
 //!   the outcome (ack or error) of its own messages;
 //! - pings every `ws.heartbeat_secs` and closes after `ws.client_timeout_secs` without
 //!   any frame from the client;
-//! - closes when its UserSession trips its kill switch (queue full: the client stopped
-//!   reading; or the account is gone), even while a write is stuck on a full socket.
+//! - closes (1013) a client that stopped reading: a write stuck for
+//!   `ws.slow_reader_secs`, or its UserSession's kill switch (queue full; or the account
+//!   is gone), even while a write is stuck on a full socket.
 //!
 //! Bad input (malformed JSON, unknown action, invalid fields) is answered with an error
 //! frame and the connection stays open. On close the row becomes DISCONNECTED.
@@ -30,9 +34,9 @@ use futures_util::StreamExt;
 use metmos_actors::frames::{Frame, ServerFrame};
 use metmos_actors::presence::{Connect, Disconnect};
 use metmos_actors::user_session::{
-    ConnHandle, ConnId, KillReason, KillSwitch, Outbound, SendChat, UserSession,
+    ConnHandle, ConnId, KillReason, KillSwitch, Outbound, Posted, SendChat, UserSession,
 };
-use metmos_engine::domain::people::Person;
+use metmos_engine::domain::people::PersonIds;
 use metmos_engine::domain::text;
 use metmos_engine::error::Error;
 use serde::Deserialize;
@@ -213,7 +217,8 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
     tracing::info!(person = %person.uuid, conn = %ws_conn_id, "websocket connected");
     let socket = Socket {
         state: state.clone(),
-        person,
+        person: person.uuid,
+        person_id: person.id,
         conn,
         user_session,
         kill,
@@ -259,7 +264,10 @@ impl RateLimiter {
 
 struct Socket {
     state: web::Data<AppState>,
-    person: Person,
+    /// The person's uuid only: their profile lives in their UserSession, once per person.
+    person: Uuid,
+    /// Their internal id (read state is kept by it).
+    person_id: i64,
     conn: ConnId,
     user_session: actix::Addr<UserSession>,
     kill: Arc<KillSwitch>,
@@ -272,6 +280,14 @@ struct Socket {
 /// this I/O error; it deserves the same 1009 as a single frame too large.
 fn continuation_overflow(e: &ProtocolError) -> bool {
     matches!(e, ProtocolError::Io(io) if io.to_string().contains("maximum continuation size"))
+}
+
+/// What became of a text frame.
+enum Handed {
+    /// Answered at once (pong, error frame).
+    Answered,
+    /// A message sent to the UserSession: its ack or error comes through the queue.
+    ToSession,
 }
 
 /// Why the read loop ended.
@@ -324,7 +340,9 @@ impl Socket {
         stream: actix_ws::MessageStream,
         mut queue: mpsc::Receiver<Outbound>,
     ) {
-        let ws = self.state.engine.settings.ws.clone();
+        // Fields, not a clone of the settings (their lists would be copied per socket).
+        let ws = &self.state.engine.settings.ws;
+        let rate_limit_strikes = ws.rate_limit_strikes;
         let mut stream = stream
             .max_frame_size(ws.max_frame_bytes)
             .aggregate_continuations()
@@ -336,6 +354,9 @@ impl Socket {
         let mut last_seen = Instant::now();
         let mut limiter = RateLimiter::new(ws.messages_per_second, ws.burst, Instant::now());
         let mut strikes = 0u32;
+        let max_in_flight = ws.max_in_flight.max(1);
+        // This connection's messages handed to its UserSession and not yet answered.
+        let mut in_flight = 0usize;
 
         let end = loop {
             tokio::select! {
@@ -343,11 +364,16 @@ impl Socket {
                 reason = self.kill.tripped() => break kill_end(reason),
                 out = queue.recv() => {
                     let Some(out) = out else { break End::Gone(None) };
+                    if matches!(out, Outbound::Posted(_)) {
+                        in_flight = in_flight.saturating_sub(1);
+                    }
                     if let Err(end) = self.write(&mut session, render(out)).await {
                         break end;
                     }
                 }
-                msg = stream.next() => {
+                // Backpressure: no frame is read while the engine still works on
+                // `max_in_flight` of this connection's messages.
+                msg = stream.next(), if in_flight < max_in_flight => {
                     let msg = match msg {
                         None => break End::Gone(None),
                         Some(Err(ProtocolError::Overflow)) => break End::Close(CloseCode::Size, "frame too large"),
@@ -363,11 +389,20 @@ impl Socket {
                         AggregatedMessage::Text(text) => {
                             if limiter.take(Instant::now()) {
                                 strikes = 0;
-                                self.on_text(&mut session, &text).await
+                                // Boxed: its state (the parsed JSON, the draft) is large
+                                // and would otherwise be part of every idle socket's task.
+                                match Box::pin(self.on_text(&mut session, &text)).await {
+                                    Ok(Handed::ToSession) => {
+                                        in_flight += 1;
+                                        Ok(())
+                                    }
+                                    Ok(Handed::Answered) => Ok(()),
+                                    Err(end) => Err(end),
+                                }
                             } else {
                                 strikes += 1;
-                                if strikes >= ws.rate_limit_strikes {
-                                    tracing::info!(person = %self.person.uuid, conn = %self.conn.0, "websocket closed: rate limit abused");
+                                if strikes >= rate_limit_strikes {
+                                    tracing::info!(person = %self.person, conn = %self.conn.0, "websocket closed: rate limit abused");
                                     break End::Close(CloseCode::Policy, "rate limit exceeded");
                                 }
                                 self.write(&mut session, error_frame(429, "Too many messages; slow down", None)).await
@@ -376,10 +411,7 @@ impl Socket {
                         AggregatedMessage::Binary(_) => {
                             self.write(&mut session, error_frame(400, "Binary frames are not supported; send JSON text", None)).await
                         }
-                        AggregatedMessage::Ping(bytes) => match session.pong(&bytes).await {
-                            Ok(()) => Ok(()),
-                            Err(_) => Err(End::Gone(None)),
-                        },
+                        AggregatedMessage::Ping(bytes) => self.guarded(session.pong(&bytes)).await,
                         AggregatedMessage::Pong(_) => Ok(()),
                         AggregatedMessage::Close(reason) => break End::Gone(reason),
                     };
@@ -388,34 +420,65 @@ impl Socket {
                     }
                 }
                 _ = heartbeat.tick() => {
+                    if in_flight >= max_in_flight {
+                        // Not reading is the server's choice: the client is not silent.
+                        last_seen = Instant::now();
+                    }
                     if last_seen.elapsed() > timeout {
                         break End::Close(CloseCode::Away, "heartbeat timeout");
                     }
-                    if session.ping(b"").await.is_err() {
-                        break End::Gone(None);
+                    if let Err(end) = self.guarded(session.ping(b"")).await {
+                        break end;
                     }
                 }
             }
         };
-        self.finish(session, end).await;
+        // Boxed for the same reason: it runs once, at the end.
+        Box::pin(self.finish(session, end)).await;
     }
 
-    /// Writes one text frame, giving up when the kill switch trips meanwhile (a client
-    /// that stopped reading leaves the write stuck on a full socket).
-    async fn write(&self, session: &mut Session, text: impl Into<Frame>) -> Result<(), End> {
-        tokio::select! {
-            biased;
-            reason = self.kill.tripped() => Err(kill_end(reason)),
-            sent = session.text(text.into()) => sent.map_err(|_| End::Gone(None)),
+    fn ids(&self) -> PersonIds {
+        PersonIds {
+            id: self.person_id,
+            uuid: self.person,
         }
     }
 
-    async fn on_text(&self, session: &mut Session, text: &str) -> Result<(), End> {
+    /// Writes one text frame (see [`Socket::guarded`]).
+    async fn write(&self, session: &mut Session, text: impl Into<Frame>) -> Result<(), End> {
+        self.guarded(session.text(text.into())).await
+    }
+
+    /// Runs one write, giving up when the kill switch trips meanwhile or when the write
+    /// stays stuck for `ws.slow_reader_secs`: a client that stopped reading leaves it
+    /// stuck on a full socket, and only such a client (a busy engine slows writes down,
+    /// it does not stop them for seconds).
+    async fn guarded(
+        &self,
+        write: impl Future<Output = Result<(), actix_ws::Closed>>,
+    ) -> Result<(), End> {
+        let slow_reader = Duration::from_secs(self.state.engine.settings.ws.slow_reader_secs);
+        // Biased: the timer is polled (registered) only when the write did not complete
+        // at once, so the common write costs no timer.
+        tokio::select! {
+            biased;
+            reason = self.kill.tripped() => Err(kill_end(reason)),
+            sent = write => sent.map_err(|_| End::Gone(None)),
+            () = tokio::time::sleep(slow_reader) => {
+                tracing::info!(person = %self.person, conn = %self.conn.0, "client not reading (write stuck); closing its connection");
+                Err(kill_end(KillReason::TooSlow))
+            }
+        }
+    }
+
+    /// Answers one text frame; says whether a message went to the UserSession (whose
+    /// outcome will come back through the queue).
+    async fn on_text(&self, session: &mut Session, text: &str) -> Result<Handed, End> {
         let value: serde_json::Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
                 return self
-                    .write(
+                    .answer(
                         session,
                         error_frame(400, format!("Malformed JSON: {e}"), None),
                     )
@@ -429,11 +492,11 @@ impl Socket {
                 .and_then(serde_json::Value::as_str)
                 .and_then(|s| Uuid::parse_str(s).ok());
             return self
-                .write(session, error_frame(400, message, reference))
+                .answer(session, error_frame(400, message, reference))
                 .await;
         }
         match value.get("action").and_then(serde_json::Value::as_str) {
-            Some("ping") => self.write(session, ServerFrame::Pong.to_frame()).await,
+            Some("ping") => self.answer(session, ServerFrame::Pong.to_frame()).await,
             Some("sendMessage") => {
                 let data = value
                     .get("data")
@@ -447,7 +510,7 @@ impl Socket {
                     Ok(dto) => dto,
                     Err(e) => {
                         return self
-                            .write(
+                            .answer(
                                 session,
                                 error_frame(400, format!("Invalid data: {e}"), reference),
                             )
@@ -460,37 +523,49 @@ impl Socket {
                             conn: self.conn,
                             draft,
                         });
-                        Ok(())
+                        Ok(Handed::ToSession)
                     }
-                    Err(e) => self.write(session, engine_error_frame(&e, reference)).await,
+                    Err(e) => {
+                        self.answer(session, engine_error_frame(&e, reference))
+                            .await
+                    }
                 }
             }
             Some("markRead") => {
                 let done =
-                    ws_actions::mark_read(&self.state, &self.person, self.conn, data_of(&value))
+                    ws_actions::mark_read(&self.state, self.ids(), self.conn, data_of(&value))
                         .await;
-                self.answer(session, done).await
+                self.answer_action(session, done).await
             }
             Some("typing") => {
-                let done = ws_actions::typing(&self.state, &self.person, data_of(&value)).await;
-                self.answer(session, done).await
+                let done = ws_actions::typing(&self.state, self.ids(), data_of(&value)).await;
+                self.answer_action(session, done).await
             }
             Some(other) => {
                 let message = format!("Unknown action {other}; expected {ACTIONS}");
-                self.write(session, error_frame(400, message, None)).await
+                self.answer(session, error_frame(400, message, None)).await
             }
             None => {
                 let message = format!("action is required ({ACTIONS})");
-                self.write(session, error_frame(400, message, None)).await
+                self.answer(session, error_frame(400, message, None)).await
             }
         }
     }
 
+    /// Answers a frame at once (no message for the UserSession).
+    async fn answer(&self, session: &mut Session, text: impl Into<Frame>) -> Result<Handed, End> {
+        self.write(session, text).await.map(|()| Handed::Answered)
+    }
+
     /// Nothing to say when an action went through; its error as an error frame if not.
-    async fn answer(&self, session: &mut Session, done: Result<(), Error>) -> Result<(), End> {
+    async fn answer_action(
+        &self,
+        session: &mut Session,
+        done: Result<(), Error>,
+    ) -> Result<Handed, End> {
         match done {
-            Ok(()) => Ok(()),
-            Err(e) => self.write(session, engine_error_frame(&e, None)).await,
+            Ok(()) => Ok(Handed::Answered),
+            Err(e) => self.answer(session, engine_error_frame(&e, None)).await,
         }
     }
 
@@ -517,12 +592,12 @@ impl Socket {
         if (too_slow || !closed)
             && let Some(tcp) = &self.tcp
         {
-            tracing::info!(person = %self.person.uuid, conn = %self.conn.0, "websocket aborted: close frame not taken");
+            tracing::info!(person = %self.person, conn = %self.conn.0, "websocket aborted: close frame not taken");
             tcp.abort();
         }
-        self.counts.close(self.person.uuid);
+        self.counts.close(self.person);
         self.state.realtime.presence.do_send(Disconnect {
-            person_uuid: self.person.uuid,
+            person_uuid: self.person,
             conn: self.conn,
         });
         self.state.metrics.ws_connections.dec();
@@ -530,7 +605,7 @@ impl Socket {
         if let Err(e) = self.state.engine.ws_connections.close(&ws_conn_id).await {
             tracing::warn!(conn = %ws_conn_id, error = %e, "ws_connection row not closed");
         }
-        tracing::info!(person = %self.person.uuid, conn = %ws_conn_id, reason = why, "websocket closed");
+        tracing::info!(person = %self.person, conn = %ws_conn_id, reason = why, "websocket closed");
     }
 }
 
@@ -548,13 +623,15 @@ fn kill_end(reason: KillReason) -> End {
 fn render(out: Outbound) -> Frame {
     match out {
         Outbound::Frame(frame) => frame,
-        Outbound::Posted {
-            result: Ok(stored), ..
-        } => ServerFrame::ack(stored.message()).to_frame(),
-        Outbound::Posted {
-            message_uuid,
-            result: Err(e),
-        } => engine_error_frame(&e, Some(message_uuid)).into(),
+        Outbound::Posted(posted) => match *posted {
+            Posted {
+                result: Ok(stored), ..
+            } => ServerFrame::ack(stored.message()).to_frame(),
+            Posted {
+                message_uuid,
+                result: Err(e),
+            } => engine_error_frame(&e, Some(message_uuid)).into(),
+        },
     }
 }
 

@@ -10,7 +10,7 @@ use crate::state::AppState;
 use metmos_actors::frames::ServerFrame;
 use metmos_actors::notifier::Deliver;
 use metmos_actors::user_session::ConnId;
-use metmos_engine::domain::people::Person;
+use metmos_engine::domain::people::PersonIds;
 use metmos_engine::error::{Error, Result};
 use metmos_engine::services::read_state::ReadMarked;
 
@@ -31,7 +31,7 @@ where
 #[tracing::instrument(name = "ws.mark_read", skip_all, fields(person = %person.uuid))]
 pub async fn mark_read(
     state: &AppState,
-    person: &Person,
+    person: PersonIds,
     origin: ConnId,
     data: serde_json::Value,
 ) -> Result<()> {
@@ -49,7 +49,7 @@ pub async fn mark_read(
 /// participants who are online, at most one per person and chat every 2 seconds
 /// (extra ones dropped silently). Never stored, never pushed.
 #[tracing::instrument(name = "ws.typing", skip_all, fields(person = %person.uuid))]
-pub async fn typing(state: &AppState, person: &Person, data: serde_json::Value) -> Result<()> {
+pub async fn typing(state: &AppState, person: PersonIds, data: serde_json::Value) -> Result<()> {
     let cmd: TypingAction = parse::<TypingActionDto, _>(data)?;
     let Some(others) = state
         .engine
@@ -81,7 +81,7 @@ pub async fn typing(state: &AppState, person: &Person, data: serde_json::Value) 
 /// but `origin`, and the participants receipts allow); nothing when it did not move.
 pub fn deliver_read(
     state: &AppState,
-    reader: &Person,
+    reader: PersonIds,
     marked: &ReadMarked,
     origin: Option<ConnId>,
 ) {

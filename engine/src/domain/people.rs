@@ -224,6 +224,23 @@ pub struct CreatePerson {
     pub person: PersonFields,
 }
 
+/// Who someone is, without their profile: what per-connection state keeps (a socket
+/// holds this, not a `Person`, to stay small).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PersonIds {
+    pub id: i64,
+    pub uuid: Uuid,
+}
+
+impl From<&Person> for PersonIds {
+    fn from(p: &Person) -> Self {
+        Self {
+            id: p.id,
+            uuid: p.uuid,
+        }
+    }
+}
+
 /// The fields `PATCH /people/me` may change. `None` leaves a field alone;
 /// `Some(None)` clears it.
 #[derive(Debug, Clone, Default, PartialEq)]

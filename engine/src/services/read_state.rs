@@ -11,7 +11,7 @@
 //! Typing is never stored: a per-node throttle forwards at most one per person and chat
 //! every [`read_state::TYPING_EVERY`].
 
-use crate::domain::people::Person;
+use crate::domain::people::{Person, PersonIds};
 use crate::domain::read_state::{self, ChatReadState, ReadPosition};
 use crate::domain::refusal::Refusal;
 use crate::error::{Error, Result};
@@ -104,8 +104,14 @@ impl ReadStateService {
 
     /// `markRead` / `PATCH /chats/{chatUuid}/read`: moves `me`'s position forward to
     /// `seq` (clamped to the chat's last). 404 for a chat `me` is not in.
-    #[tracing::instrument(name = "read_state.mark_read", skip(self, me), fields(person = %me.uuid))]
-    pub async fn mark_read(&self, me: &Person, chat_uuid: Uuid, seq: i64) -> Result<ReadMarked> {
+    #[tracing::instrument(name = "read_state.mark_read", skip_all, fields(%chat_uuid, seq))]
+    pub async fn mark_read(
+        &self,
+        me: impl Into<PersonIds> + Send,
+        chat_uuid: Uuid,
+        seq: i64,
+    ) -> Result<ReadMarked> {
+        let me: PersonIds = me.into();
         let facts = self
             .inner
             .store
@@ -145,7 +151,12 @@ impl ReadStateService {
 
     /// `typing`: the other participants to tell, or `None` when throttled (dropped
     /// silently). 404 for a chat `me` is not in.
-    pub async fn typing(&self, me: &Person, chat_uuid: Uuid) -> Result<Option<Vec<Uuid>>> {
+    pub async fn typing(
+        &self,
+        me: impl Into<PersonIds> + Send,
+        chat_uuid: Uuid,
+    ) -> Result<Option<Vec<Uuid>>> {
+        let me: PersonIds = me.into();
         let now = Instant::now();
         {
             let mut typing = self.inner.typing.lock();

@@ -509,7 +509,7 @@ async fn mark_read(
         .read_state
         .mark_read(me, chat_uuid, seq)
         .await?;
-    ws_actions::deliver_read(&state, me, &marked, None);
+    ws_actions::deliver_read(&state, me.into(), &marked, None);
     Ok(web::Json(ReadPositionView {
         chat_uuid,
         seq: marked.seq,

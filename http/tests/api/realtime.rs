@@ -365,6 +365,48 @@ on_both_stores! {
         assert_eq!(a.next_json().await["messageUuid"], ok.as_str());
     }
 
+    // Ingress backpressure (`ws.max_in_flight`): with one message in flight allowed, the
+    // server reads no further frame until that message's outcome is written, so a ping
+    // sent right behind ten messages is answered after all ten outcomes (read at once,
+    // it would be answered before the acks, which take the actors' round trip). A refused
+    // message frees its slot as an ack does, and nobody is closed for sending fast.
+    async fn a_sender_past_max_in_flight_is_read_no_further_until_answered(app) {
+        let backend = app.backend;
+        drop(app);
+        let app = TestApp::spawn_with(backend, &[("ws.max_in_flight", "1")]).await;
+        let alice = app.user("alice").await;
+        let bob = app.user("bob").await;
+        let chat = contact_chat(&app, &alice, &bob).await;
+        let mut a = WsClient::connect(&app, &alice.token).await;
+        let mut b = WsClient::connect(&app, &bob.token).await;
+        let refused = 4;
+        let uuids: Vec<String> = (0..10).map(|_| new_uuid()).collect();
+        for (i, uuid) in uuids.iter().enumerate() {
+            if i == refused {
+                a.send_message(&new_uuid(), uuid, "to no chat of mine").await;
+            } else {
+                a.send_message(&chat, uuid, &format!("m{i}")).await;
+            }
+        }
+        a.send_json(json!({"action": "ping"})).await;
+        for (i, uuid) in uuids.iter().enumerate() {
+            let f = a.next_json().await;
+            if i == refused {
+                assert_eq!(f["type"], "error", "{f}");
+                assert_eq!(f["ref"], uuid.as_str(), "{f}");
+            } else {
+                assert_eq!(f["type"], "ack", "{f}");
+                assert_eq!(f["messageUuid"], uuid.as_str(), "{f}");
+            }
+        }
+        assert_eq!(a.next_json().await, json!({"type": "pong"}));
+        for i in (0..10).filter(|i| *i != refused) {
+            assert_eq!(b.next_json().await["messageContent"], format!("m{i}"));
+        }
+        a.send_json(json!({"action": "ping"})).await;
+        assert_eq!(a.next_json().await, json!({"type": "pong"}));
+    }
+
     async fn an_offline_participant_is_pushed_on_every_device(app) {
         let alice = app.user_with(json!({"username": "alice", "email": "alice@example.com",
                                          "firstName": "Alice", "lastName": "Liddell"})).await;
@@ -728,6 +770,70 @@ async fn slow_reader(backend: Backend) {
             .collect::<Vec<_>>()
             .join("\n")
     );
+}
+
+/// A client that stops reading is closed once a write to it has been stuck for
+/// `ws.slow_reader_secs`, long before its queue could fill (here it never could: 100,000
+/// frames of 29 KB), and the heartbeat is out of the way: only the stuck write can close.
+#[actix_web::test]
+async fn a_reader_stuck_for_slow_reader_secs_is_closed_memory() {
+    stuck_reader(Backend::Memory).await;
+}
+
+#[actix_web::test]
+async fn a_reader_stuck_for_slow_reader_secs_is_closed_postgres() {
+    stuck_reader(Backend::Postgres).await;
+}
+
+async fn stuck_reader(backend: Backend) {
+    let app = TestApp::spawn_with(
+        backend,
+        &[
+            ("ws.send_queue", "100000"),
+            ("ws.slow_reader_secs", "1"),
+            ("ws.send_buffer_bytes", "16384"),
+            ("ws.client_timeout_secs", "600"),
+            ("ws.max_message_chars", "30000"),
+            ("ws.messages_per_second", "10000"),
+            ("ws.burst", "10000"),
+        ],
+    )
+    .await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let chat = contact_chat(&app, &alice, &bob).await;
+    let mut a = WsClient::connect(&app, &alice.token).await;
+    let mut slow = WsClient::connect_small_buffer(&app, &bob.token).await;
+    wait_for_ws_statuses(&app, &bob, &["CONNECTED"]).await;
+    let text = "m".repeat(29_000);
+    let mut sent = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        for _ in 0..10 {
+            sent += 1;
+            a.send_message(&chat, &new_uuid(), &format!("{sent} {text}"))
+                .await;
+            assert_eq!(a.next_json().await["type"], "ack");
+        }
+        let r = app
+            .get("/ws_connections", Some(&bob.token))
+            .await
+            .expect(200);
+        if r.body["wsConnections"][0]["status"] == "DISCONNECTED" {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the stuck reader was never closed ({sent} sent)"
+        );
+    }
+    let (close, read) = slow.until_closed().await;
+    assert!(read < sent, "read {read} of {sent}");
+    if let Some(close) = close {
+        assert_eq!(u16::from(close.code), 1013, "{close:?}");
+    }
+    a.send_json(json!({"action": "ping"})).await;
+    assert_eq!(a.next_json().await, json!({"type": "pong"}));
 }
 
 /// Refused frames get an error frame; a client that keeps going is closed (1008).

@@ -366,12 +366,25 @@ async fn user_task(
                         alive = false;
                     }
                 }
-                Some(Ok(Message::Close(_))) | None => {
-                    rec.error("connection closed by the server", clock.second(Instant::now()));
+                Some(Ok(Message::Close(close))) => {
+                    let cause = match close {
+                        Some(c) => format!("connection closed by the server: {} {}", u16::from(c.code), short(&c.reason)),
+                        None => "connection closed by the server: no code".into(),
+                    };
+                    rec.error(cause, clock.second(Instant::now()));
+                    rec.count("sockets closed by the server", 1, None);
+                    live.errors.fetch_add(1, Ordering::Relaxed);
+                    alive = false;
+                }
+                None => {
+                    rec.error("connection ended by the server without a close frame", clock.second(Instant::now()));
+                    rec.count("sockets closed by the server", 1, None);
                     live.errors.fetch_add(1, Ordering::Relaxed);
                     alive = false;
                 }
                 Some(Err(e)) => {
+                    // A reset: the server aborted the connection (or it broke).
+                    rec.count("sockets closed by the server", 1, None);
                     rec.error(format!("ws read: {}", short(&e.to_string())), clock.second(Instant::now()));
                     live.errors.fetch_add(1, Ordering::Relaxed);
                     alive = false;
@@ -546,6 +559,8 @@ fn judge(rec: &Recorder, groups: &[Vec<usize>], outcomes: &[UserOutcome]) {
     }
     rec.count("lost (acked, never delivered)", lost, None);
     rec.count("unacked (no ack nor error)", unacked, None);
+    // Always in the report, zero included: overload must not close a socket that reads.
+    rec.count("sockets closed by the server", 0, None);
 }
 
 #[cfg(test)]
@@ -606,5 +621,6 @@ mod tests {
         let s = rec.snapshot();
         assert_eq!(s.counts["lost (acked, never delivered)"], 1);
         assert_eq!(s.counts["unacked (no ack nor error)"], 3);
+        assert_eq!(s.counts["sockets closed by the server"], 0);
     }
 }
