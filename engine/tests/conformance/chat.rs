@@ -391,3 +391,32 @@ conformance! {
         assert_eq!(status("c4").await, WsConnectionStatus::Connected, "a released lease closes nothing");
     }
 }
+
+/// PostgreSQL only (the in-memory store has no batch to fail): a message the database
+/// rejects (a NUL byte in text; the http edge refuses those before they get here) makes
+/// its batch's transaction fail; the writer then stores the batch's messages one by one,
+/// so the others are stored with gapless seqs and only that sender gets the error.
+#[tokio::test]
+async fn a_failed_batch_is_written_again_message_by_message() {
+    let subject = crate::harness::Subject::postgres().await;
+    let store: &dyn Store = subject.store.as_ref();
+    let a = person(store, "alice").await;
+    let b = person(store, "bob").await;
+    let chat = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+    let mut batch: Vec<NewMessage> = (0..6)
+        .map(|i| new_message(chat.id, chat.uuid, if i % 2 == 0 { &a } else { &b }, Uuid::new_v4(), &format!("m{i}")))
+        .collect();
+    batch[2].message_content = "bad \0 byte".into();
+    let outcomes = futures_util::future::join_all(batch.iter().map(|m| async move {
+        let e = sent(m);
+        store.insert_message(m, std::slice::from_ref(&e)).await
+    }))
+    .await;
+    assert!(matches!(outcomes[2], Err(StoreError::Internal(_))), "{:?}", outcomes[2]);
+    let mut seqs: Vec<i64> = outcomes.iter().flatten().map(|o| o.message().seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    let page = store.list_messages(chat.id, &MessageFilter::default(), &PageRequest::default()).await.unwrap();
+    assert_eq!(page.items.len(), 5);
+    assert_eq!(outbox_len(store).await, 5);
+}
