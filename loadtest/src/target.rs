@@ -71,8 +71,10 @@ impl Target {
     pub async fn engine(common: &Common, env: &[(&str, String)]) -> anyhow::Result<Self> {
         match &common.engine_bin {
             Some(bin) => {
-                let mut env: Vec<(String, String)> =
-                    env.iter().map(|(k, v)| (k.to_string(), v.clone())).collect();
+                let mut env: Vec<(String, String)> = env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect();
                 let database = match &common.engine_postgres {
                     Some(server) => {
                         let db = FreshDatabase::create(server).await?;
@@ -198,7 +200,10 @@ impl FreshDatabase {
             .unwrap_or(("postgres", server_url));
         // Same server and credentials, another database: replace the path, keep the rest.
         let authority = rest.split(['/', '?']).next().unwrap_or(rest);
-        let query = rest.split_once('?').map(|(_, q)| format!("?{q}")).unwrap_or_default();
+        let query = rest
+            .split_once('?')
+            .map(|(_, q)| format!("?{q}"))
+            .unwrap_or_default();
         let url = format!("{scheme}://{authority}/{name}{query}");
         Ok(Self { server, name, url })
     }
@@ -208,7 +213,10 @@ impl FreshDatabase {
         match connect(&self.server).await {
             Ok(client) => {
                 if let Err(e) = client
-                    .batch_execute(&format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name))
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ))
                     .await
                 {
                     eprintln!("metmos-load: could not drop database {}: {e}", self.name);

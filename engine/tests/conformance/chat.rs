@@ -78,7 +78,14 @@ async fn befriend(store: &dyn Store, a: &Person, b: &Person) {
         .await
         .unwrap();
     store
-        .update_connection_status(c.id, ConnectionStatus::Pending, ConnectionStatus::Accepted, time::now(), &[], &[])
+        .update_connection_status(
+            c.id,
+            ConnectionStatus::Pending,
+            ConnectionStatus::Accepted,
+            time::now(),
+            &[],
+            &[],
+        )
         .await
         .unwrap();
 }
@@ -402,9 +409,21 @@ async fn a_failed_batch_is_written_again_message_by_message() {
     let store: &dyn Store = subject.store.as_ref();
     let a = person(store, "alice").await;
     let b = person(store, "bob").await;
-    let chat = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+    let chat = store
+        .create_chat(&new_chat(&a, &b), &[])
+        .await
+        .unwrap()
+        .chat;
     let mut batch: Vec<NewMessage> = (0..6)
-        .map(|i| new_message(chat.id, chat.uuid, if i % 2 == 0 { &a } else { &b }, Uuid::new_v4(), &format!("m{i}")))
+        .map(|i| {
+            new_message(
+                chat.id,
+                chat.uuid,
+                if i % 2 == 0 { &a } else { &b },
+                Uuid::new_v4(),
+                &format!("m{i}"),
+            )
+        })
         .collect();
     batch[2].message_content = "bad \0 byte".into();
     let outcomes = futures_util::future::join_all(batch.iter().map(|m| async move {
@@ -412,11 +431,18 @@ async fn a_failed_batch_is_written_again_message_by_message() {
         store.insert_message(m, std::slice::from_ref(&e)).await
     }))
     .await;
-    assert!(matches!(outcomes[2], Err(StoreError::Internal(_))), "{:?}", outcomes[2]);
+    assert!(
+        matches!(outcomes[2], Err(StoreError::Internal(_))),
+        "{:?}",
+        outcomes[2]
+    );
     let mut seqs: Vec<i64> = outcomes.iter().flatten().map(|o| o.message().seq).collect();
     seqs.sort();
     assert_eq!(seqs, [1, 2, 3, 4, 5]);
-    let page = store.list_messages(chat.id, &MessageFilter::default(), &PageRequest::default()).await.unwrap();
+    let page = store
+        .list_messages(chat.id, &MessageFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
     assert_eq!(page.items.len(), 5);
     assert_eq!(outbox_len(store).await, 5);
 }

@@ -1,7 +1,7 @@
 use super::{MemoryStore, State};
 use crate::domain::chat::{
-    Chat, ChatCreated, ChatFilter, ChatSummary, ContactFacts, Message, MessageFilter, MessageInsert,
-    NewChat, NewMessage, is_resend, may_post_contact,
+    Chat, ChatCreated, ChatFilter, ChatSummary, ContactFacts, Message, MessageFilter,
+    MessageInsert, NewChat, NewMessage, is_resend, may_post_contact,
 };
 use crate::domain::people::Person;
 use crate::domain::refusal::Refusal;

@@ -1,5 +1,5 @@
-use super::people::{PERSON_COLS, person_from};
 use super::message_writer::{Job, Pending, write_one};
+use super::people::{PERSON_COLS, person_from};
 use super::{PgStore, Sql, map_err, record};
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, ChatType, Message, MessageFilter, MessageInsert,

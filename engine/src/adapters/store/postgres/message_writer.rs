@@ -112,7 +112,11 @@ pub(crate) async fn write_one(pool: &Pool, pending: &Pending) -> StoreResult<Mes
         .await?
         .pop()
         .flatten()
-        .unwrap_or_else(|| Err(StoreError::Internal("a batch of one gave no outcome".into())))
+        .unwrap_or_else(|| {
+            Err(StoreError::Internal(
+                "a batch of one gave no outcome".into(),
+            ))
+        })
 }
 
 /// One transaction for the whole batch. Per message: `Some(outcome)`, or `None` for a
@@ -163,7 +167,9 @@ async fn write_batch(
     }
 
     // 2. Resends: every uuid of the batch in one query; `is_resend` decides.
-    let live: Vec<usize> = (0..items.len()).filter(|i| outcomes[*i].is_none()).collect();
+    let live: Vec<usize> = (0..items.len())
+        .filter(|i| outcomes[*i].is_none())
+        .collect();
     let uuids: Vec<Uuid> = live.iter().map(|i| items[*i].new.uuid).collect();
     let stored: HashMap<Uuid, Message> = if uuids.is_empty() {
         HashMap::new()
@@ -221,7 +227,12 @@ async fn write_batch(
                  FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS x(id, n, at) \
                  WHERE c.id = x.id RETURNING c.id, c.next_seq - x.n, c.uuid",
                 &[&ids, &counts, &ats],
-                |r| Ok((r.get::<_, i64>(0), (r.get::<_, i64>(1), r.get::<_, Uuid>(2)))),
+                |r| {
+                    Ok((
+                        r.get::<_, i64>(0),
+                        (r.get::<_, i64>(1), r.get::<_, Uuid>(2)),
+                    ))
+                },
             )
             .await?
             .into_iter()

@@ -6,8 +6,8 @@ pub(crate) mod assets;
 mod chain_watch;
 mod chat;
 mod devices;
-mod message_writer;
 pub(crate) mod market;
+mod message_writer;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
@@ -23,11 +23,11 @@ use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row, Statement};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
