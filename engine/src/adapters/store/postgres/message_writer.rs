@@ -26,6 +26,8 @@ use deadpool_postgres::Pool;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Row, Statement};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 use uuid::Uuid;
@@ -119,9 +121,42 @@ pub(crate) async fn write_one(pool: &Pool, pending: &Pending) -> StoreResult<Mes
         })
 }
 
-/// One transaction for the whole batch. Per message: `Some(outcome)`, or `None` for a
-/// repeat of a uuid met earlier in the batch (to write in the next round). `Err` when
-/// the transaction failed as a whole (nothing was written).
+/// Are the two still contacts, and is the other side still there? One row per pair, in
+/// the order given.
+const CONTACT_FACTS: &str = "SELECT EXISTS (SELECT 1 FROM connection k WHERE k.status = $3 AND \
+       ((k.person_id = x.a AND k.connection_id = x.b) OR (k.person_id = x.b AND k.connection_id = x.a))), \
+     EXISTS (SELECT 1 FROM person p WHERE p.id = x.b) \
+     FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x(a, b, i) ORDER BY x.i";
+const LOCK_CHATS: &str = "SELECT id FROM chat WHERE id = ANY($1) ORDER BY id FOR UPDATE";
+const TAKE_SEQS: &str = "UPDATE chat c SET next_seq = c.next_seq + x.n, updated_at = x.at \
+     FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS x(id, n, at) \
+     WHERE c.id = x.id RETURNING c.id, c.next_seq - x.n, c.uuid";
+const INSERT_MESSAGES: &str = "INSERT INTO message (uuid, chat_id, sender_id, sender_uuid, message_content, \
+     dto_asset_uuids, seq, created_at, updated_at) \
+     SELECT x.u, x.c, x.s, x.su, x.mc, x.da, x.sq, x.at, x.at FROM unnest($1::uuid[], $2::bigint[], \
+     $3::bigint[], $4::uuid[], $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[]) \
+     AS x(u, c, s, su, mc, da, sq, at) RETURNING uuid, id";
+const INSERT_OUTBOX: &str = "INSERT INTO outbox (event_id, event_type, payload, occurred_at) \
+     SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[])";
+
+/// Runs a prepared statement. Two of these joined on one connection are pipelined: sent
+/// back to back in the order they are first polled, run by the server in that order,
+/// one round trip for both (statements are prepared beforehand, so nothing reorders them).
+async fn rows(
+    tx: &Tx<'_>,
+    stmt: &Statement,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Vec<Row>> {
+    tx.query(stmt, params).await.map_err(map_err)
+}
+
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// One transaction for the whole batch, in five round trips whatever its size (BEGIN;
+/// contact facts with resends; chat locks with seqs; messages with outbox rows; COMMIT).
+/// Per message: `Some(outcome)`, or `None` for a repeat of a uuid met earlier in the
+/// batch (to write in the next round). `Err` when the transaction failed as a whole
+/// (nothing was written).
 async fn write_batch(
     pool: &Pool,
     items: &[Pending],
@@ -134,61 +169,54 @@ async fn write_batch(
     let mut outcomes: Vec<Option<StoreResult<MessageInsert>>> =
         std::iter::repeat_with(|| None).take(items.len()).collect();
 
-    // 1. CONTACT chats: are the two still contacts (and is the other side still
-    // there)? One query for the batch; `may_post_contact` decides each message.
+    // 1. CONTACT chats' facts (`may_post_contact` decides each message) and resends
+    // (`is_resend` decides), one query each for the whole batch, pipelined.
     let checks: Vec<(usize, i64, i64)> = items
         .iter()
         .enumerate()
         .filter_map(|(i, p)| p.new.contact_of.map(|other| (i, p.new.sender_id, other)))
         .collect();
-    if !checks.is_empty() {
-        let senders: Vec<i64> = checks.iter().map(|c| c.1).collect();
-        let others: Vec<i64> = checks.iter().map(|c| c.2).collect();
-        let facts = tx
-            .fetch_all(
-                "SELECT EXISTS (SELECT 1 FROM connection k WHERE k.status = $3 AND \
-                   ((k.person_id = x.a AND k.connection_id = x.b) OR (k.person_id = x.b AND k.connection_id = x.a))), \
-                 EXISTS (SELECT 1 FROM person p WHERE p.id = x.b) \
-                 FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x(a, b, i) ORDER BY x.i",
-                &[&senders, &others, &ConnectionStatus::Accepted.as_str()],
-                |r| {
-                    Ok(ContactFacts {
-                        are_contacts: r.get(0),
-                        other_exists: r.get(1),
-                    })
-                },
-            )
-            .await?;
-        for ((i, _, _), facts) in checks.iter().zip(facts) {
-            if let Err(refusal) = may_post_contact(facts) {
-                outcomes[*i] = Some(Err(StoreError::Refused(refusal)));
+    let senders: Vec<i64> = checks.iter().map(|c| c.1).collect();
+    let others: Vec<i64> = checks.iter().map(|c| c.2).collect();
+    let uuids: Vec<Uuid> = items.iter().map(|p| p.new.uuid).collect();
+    let facts_stmt = tx.statement(CONTACT_FACTS).await?;
+    let stored_stmt = tx
+        .statement(&format!(
+            "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id WHERE m.uuid = ANY($1)"
+        ))
+        .await?;
+    let accepted = ConnectionStatus::Accepted.as_str();
+    let facts_params: [&(dyn ToSql + Sync); 3] = [&senders, &others, &accepted];
+    let stored_params: [&(dyn ToSql + Sync); 1] = [&uuids];
+    let (facts, stored) = tokio::try_join!(
+        async {
+            if checks.is_empty() {
+                return Ok(Vec::new());
             }
+            rows(&tx, &facts_stmt, &facts_params).await
+        },
+        rows(&tx, &stored_stmt, &stored_params),
+    )?;
+    for ((i, _, _), row) in checks.iter().zip(facts) {
+        let facts = ContactFacts {
+            are_contacts: row.get(0),
+            other_exists: row.get(1),
+        };
+        if let Err(refusal) = may_post_contact(facts) {
+            outcomes[*i] = Some(Err(StoreError::Refused(refusal)));
         }
     }
-
-    // 2. Resends: every uuid of the batch in one query; `is_resend` decides.
-    let live: Vec<usize> = (0..items.len())
-        .filter(|i| outcomes[*i].is_none())
-        .collect();
-    let uuids: Vec<Uuid> = live.iter().map(|i| items[*i].new.uuid).collect();
-    let stored: HashMap<Uuid, Message> = if uuids.is_empty() {
-        HashMap::new()
-    } else {
-        tx.fetch_all(
-            &format!(
-                "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id WHERE m.uuid = ANY($1)"
-            ),
-            &[&uuids],
-            |r| message_from(r, 0).map(|m| (m.uuid, m)),
-        )
-        .await?
-        .into_iter()
-        .collect()
-    };
+    let stored: HashMap<Uuid, Message> = stored
+        .iter()
+        .map(|r| message_from(r, 0).map(|m| (m.uuid, m)))
+        .collect::<StoreResult<_>>()?;
     let mut first_seen: HashMap<Uuid, usize> = HashMap::new();
-    let mut to_write: Vec<usize> = Vec::with_capacity(live.len());
-    for i in live {
-        let new = &items[i].new;
+    let mut to_write: Vec<usize> = Vec::with_capacity(items.len());
+    for (i, pending) in items.iter().enumerate() {
+        if outcomes[i].is_some() {
+            continue;
+        }
+        let new = &pending.new;
         if let Some(existing) = stored.get(&new.uuid) {
             outcomes[i] = Some(if is_resend(existing, new) {
                 Ok(MessageInsert::Existing(existing.clone()))
@@ -201,8 +229,8 @@ async fn write_batch(
         // else: a repeat inside the batch, left `None` for the next round.
     }
 
-    // 3. Seqs: the chats' rows locked in id order (no deadlock with another writer),
-    // then each chat's counter moved past its messages of the batch at once.
+    // 2. Seqs: the chats' rows locked in id order (no deadlock with another writer),
+    // then each chat's counter moved past its messages of the batch at once; pipelined.
     let mut per_chat: BTreeMap<i64, (i64, Timestamp)> = BTreeMap::new();
     for i in &to_write {
         let new = &items[*i].new;
@@ -215,27 +243,22 @@ async fn write_batch(
         let ids: Vec<i64> = per_chat.keys().copied().collect();
         let counts: Vec<i64> = per_chat.values().map(|v| v.0).collect();
         let ats: Vec<Timestamp> = per_chat.values().map(|v| v.1).collect();
-        tx.fetch_all(
-            "SELECT id FROM chat WHERE id = ANY($1) ORDER BY id FOR UPDATE",
-            &[&ids],
-            |_| Ok(()),
-        )
-        .await?;
-        first_seq = tx
-            .fetch_all(
-                "UPDATE chat c SET next_seq = c.next_seq + x.n, updated_at = x.at \
-                 FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS x(id, n, at) \
-                 WHERE c.id = x.id RETURNING c.id, c.next_seq - x.n, c.uuid",
-                &[&ids, &counts, &ats],
-                |r| {
-                    Ok((
-                        r.get::<_, i64>(0),
-                        (r.get::<_, i64>(1), r.get::<_, Uuid>(2)),
-                    ))
-                },
-            )
-            .await?
-            .into_iter()
+        let lock_stmt = tx.statement(LOCK_CHATS).await?;
+        let seqs_stmt = tx.statement(TAKE_SEQS).await?;
+        let lock_params: [&(dyn ToSql + Sync); 1] = [&ids];
+        let seqs_params: [&(dyn ToSql + Sync); 3] = [&ids, &counts, &ats];
+        let (_, seqs) = tokio::try_join!(
+            rows(&tx, &lock_stmt, &lock_params),
+            rows(&tx, &seqs_stmt, &seqs_params),
+        )?;
+        first_seq = seqs
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0),
+                    (r.get::<_, i64>(1), r.get::<_, Uuid>(2)),
+                )
+            })
             .collect();
     }
     let mut written: Vec<(usize, i64, Uuid)> = Vec::with_capacity(to_write.len());
@@ -250,8 +273,8 @@ async fn write_batch(
         }
     }
 
-    // 4. The messages in one INSERT, their assets moved (per message: rare), and the
-    // outbox rows in one INSERT.
+    // 3. The messages in one INSERT and their outbox rows in another, pipelined; the
+    // assets of messages that name some moved one message at a time (rare).
     let mut ids: HashMap<Uuid, i64> = HashMap::new();
     if !written.is_empty() {
         let n = written.len();
@@ -283,28 +306,37 @@ async fn write_batch(
             seq.push(*s);
             at.push(new.at);
         }
-        ids = tx
-            .fetch_all(
-                "INSERT INTO message (uuid, chat_id, sender_id, sender_uuid, message_content, dto_asset_uuids, seq, \
-                 created_at, updated_at) \
-                 SELECT x.u, x.c, x.s, x.su, x.mc, x.da, x.sq, x.at, x.at FROM unnest($1::uuid[], $2::bigint[], \
-                 $3::bigint[], $4::uuid[], $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[]) \
-                 AS x(u, c, s, su, mc, da, sq, at) RETURNING uuid, id",
-                &[
-                    &uuid,
-                    &chat,
-                    &sender,
-                    &sender_uuid,
-                    &content,
-                    &assets,
-                    &seq,
-                    &at,
-                ],
-                |r| Ok((r.get(0), r.get(1))),
-            )
-            .await?
-            .into_iter()
+        let events: Vec<&EventEnvelope> = written
+            .iter()
+            .flat_map(|(i, _, _)| items[*i].events.iter())
             .collect();
+        let event_ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
+        let types: Vec<&str> = events.iter().map(|e| e.event_type()).collect();
+        let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.to_json()).collect();
+        let occurred: Vec<Timestamp> = events.iter().map(|e| e.occurred_at).collect();
+        let insert_stmt = tx.statement(INSERT_MESSAGES).await?;
+        let outbox_stmt = tx.statement(INSERT_OUTBOX).await?;
+        let insert_params: [&(dyn ToSql + Sync); 8] = [
+            &uuid,
+            &chat,
+            &sender,
+            &sender_uuid,
+            &content,
+            &assets,
+            &seq,
+            &at,
+        ];
+        let outbox_params: [&(dyn ToSql + Sync); 4] = [&event_ids, &types, &payloads, &occurred];
+        let (inserted, _) = tokio::try_join!(
+            rows(&tx, &insert_stmt, &insert_params),
+            async {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                rows(&tx, &outbox_stmt, &outbox_params).await
+            },
+        )?;
+        ids = inserted.iter().map(|r| (r.get(0), r.get(1))).collect();
         for (i, _, chat_uuid) in &written {
             let new = &items[*i].new;
             super::assets::link_message_assets_tx(
@@ -314,22 +346,6 @@ async fn write_batch(
                 new.uuid,
                 &new.asset_uuids,
                 new.at,
-            )
-            .await?;
-        }
-        let events: Vec<&EventEnvelope> = written
-            .iter()
-            .flat_map(|(i, _, _)| items[*i].events.iter())
-            .collect();
-        if !events.is_empty() {
-            let event_ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-            let types: Vec<&str> = events.iter().map(|e| e.event_type()).collect();
-            let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.to_json()).collect();
-            let occurred: Vec<Timestamp> = events.iter().map(|e| e.occurred_at).collect();
-            tx.exec(
-                "INSERT INTO outbox (event_id, event_type, payload, occurred_at) \
-                 SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[])",
-                &[&event_ids, &types, &payloads, &occurred],
             )
             .await?;
         }
