@@ -327,15 +327,12 @@ async fn write_batch(
             &at,
         ];
         let outbox_params: [&(dyn ToSql + Sync); 4] = [&event_ids, &types, &payloads, &occurred];
-        let (inserted, _) = tokio::try_join!(
-            rows(&tx, &insert_stmt, &insert_params),
-            async {
-                if events.is_empty() {
-                    return Ok(Vec::new());
-                }
-                rows(&tx, &outbox_stmt, &outbox_params).await
-            },
-        )?;
+        let (inserted, _) = tokio::try_join!(rows(&tx, &insert_stmt, &insert_params), async {
+            if events.is_empty() {
+                return Ok(Vec::new());
+            }
+            rows(&tx, &outbox_stmt, &outbox_params).await
+        },)?;
         ids = inserted.iter().map(|r| (r.get(0), r.get(1))).collect();
         for (i, _, chat_uuid) in &written {
             let new = &items[*i].new;
