@@ -87,6 +87,29 @@ pub struct DatabaseSettings {
     pub acquire_timeout_secs: u64,
     /// Apply migrations at start (always true in production; `metmos migrate` does it too).
     pub migrate_on_start: bool,
+    /// Group commit of chat messages: at most this many messages per transaction. A
+    /// writer takes whatever queued while the previous batch committed (no waiting).
+    #[serde(default = "default_message_batch_max")]
+    pub message_batch_max: usize,
+    /// Writer tasks committing message batches in parallel (each holds one pooled
+    /// connection while it commits).
+    #[serde(default = "default_message_writers")]
+    pub message_writers: usize,
+    /// Messages waiting for a writer; a full queue makes senders wait (backpressure).
+    #[serde(default = "default_message_queue")]
+    pub message_queue: usize,
+}
+
+fn default_message_batch_max() -> usize {
+    512
+}
+
+fn default_message_writers() -> usize {
+    2
+}
+
+fn default_message_queue() -> usize {
+    4096
 }
 
 impl Default for DatabaseSettings {
@@ -96,6 +119,9 @@ impl Default for DatabaseSettings {
             max_connections: 16,
             acquire_timeout_secs: 5,
             migrate_on_start: true,
+            message_batch_max: default_message_batch_max(),
+            message_writers: default_message_writers(),
+            message_queue: default_message_queue(),
         }
     }
 }
@@ -151,6 +177,9 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("max_connections", &self.max_connections)
             .field("acquire_timeout_secs", &self.acquire_timeout_secs)
             .field("migrate_on_start", &self.migrate_on_start)
+            .field("message_batch_max", &self.message_batch_max)
+            .field("message_writers", &self.message_writers)
+            .field("message_queue", &self.message_queue)
             .finish()
     }
 }
@@ -714,6 +743,17 @@ impl Settings {
         }
         if self.database.max_connections == 0 {
             return invalid("database.max_connections must be at least 1");
+        }
+        let db = &self.database;
+        if db.message_batch_max == 0 || db.message_writers == 0 || db.message_queue == 0 {
+            return invalid(
+                "database.message_batch_max, database.message_writers and database.message_queue must be at least 1",
+            );
+        }
+        if db.message_writers >= db.max_connections {
+            return invalid(
+                "database.message_writers must be below database.max_connections (requests need connections too)",
+            );
         }
         if self.market.fee_bps > 10_000 || self.market.fee_tax_bps > 10_000 {
             return invalid("market.fee_bps and market.fee_tax_bps are basis points (0..=10000)");

@@ -298,6 +298,8 @@ impl Engine {
             engine.relay_stats.clone(),
         );
         engine.spawn(relay.run(engine.shutdown.subscribe()));
+        // The store's own tasks (PostgreSQL's message writers), drained at shutdown.
+        engine.store.start_tasks(&engine.tasks, &engine.cancel);
         engine.spawn(
             engine
                 .inbound

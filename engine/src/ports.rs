@@ -75,6 +75,15 @@ pub trait Store:
     fn pool_status(&self) -> PoolStatus {
         PoolStatus::default()
     }
+    /// Starts the store's own background tasks (PostgreSQL: the message writers of
+    /// group commit) on the engine's tracker; they drain and end when `cancel` fires.
+    /// Until then, and after, the store works without them (one transaction a message).
+    fn start_tasks(
+        &self,
+        _tasks: &tokio_util::task::TaskTracker,
+        _cancel: &tokio_util::sync::CancellationToken,
+    ) {
+    }
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -619,7 +628,11 @@ pub trait ChatStore: Send + Sync {
         filter: &ChatFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<ChatSummary>>;
-    /// Stores a message with its chat's next seq, in one transaction with `events`.
+    /// Stores a message with its chat's next seq, in one transaction with `events`
+    /// (PostgreSQL: the transaction of a batch of messages; each caller still gets its
+    /// own outcome). With `contact_of` set, the store reads whether the sender and that
+    /// person are still contacts in the write and refuses per
+    /// [`crate::domain::chat::may_post_contact`] ("Chat not found").
     /// The uuid already stored by the same sender in the same chat: `Existing` (nothing
     /// written). Already stored by someone else or in another chat: Conflict
     /// "uuid is already used by another message". NotFound "Chat not found".

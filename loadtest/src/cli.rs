@@ -55,6 +55,16 @@ pub struct Common {
     /// the embedded defaults, plus the limits the scenario needs, instead of using --target.
     #[arg(long, value_name = "PATH")]
     pub engine_bin: Option<PathBuf>,
+    /// With --engine-bin: run the engine on PostgreSQL. The harness creates a fresh
+    /// database on this server (e.g. postgres://postgres@127.0.0.1:5432/postgres, which it
+    /// connects to for CREATE DATABASE), the engine migrates it at start, and the harness
+    /// drops it after the run.
+    #[arg(long, value_name = "URL", requires = "engine_bin")]
+    pub engine_postgres: Option<String>,
+    /// With --engine-bin: more environment for the engine, KEY=VALUE, repeatable (set
+    /// after the scenario's own, so it wins), e.g. METMOS__DATABASE__MESSAGE_WRITERS=4.
+    #[arg(long, value_name = "KEY=VALUE", requires = "engine_bin", value_parser = parse_env_pair)]
+    pub engine_env: Vec<(String, String)>,
     /// Run against the baseline server (started by the harness) instead of the engine.
     #[arg(long, conflicts_with = "engine_bin")]
     pub baseline: bool,
@@ -79,11 +89,6 @@ pub struct Common {
     /// No progress bars (they are hidden anyway when stderr is not a terminal).
     #[arg(long)]
     pub quiet: bool,
-    /// KEY=VALUE set in the environment of the engine started by --engine-bin, after (so
-    /// over) what the scenario sets; repeatable. E.g. the PostgreSQL store:
-    /// `--engine-env METMOS__DATABASE__URL=postgres://postgres@127.0.0.1:5432/loadrun`.
-    #[arg(long, value_name = "KEY=VALUE", value_parser = parse_env_pair, requires = "engine_bin")]
-    pub engine_env: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -354,6 +359,43 @@ mod tests {
         };
         assert_eq!((a.users, a.rate, a.compare), (10, 50.5, true));
         assert_eq!(a.common.duration, Duration::from_millis(500));
+    }
+
+    #[test]
+    fn the_engine_can_run_on_postgresql_with_more_settings() {
+        let cli = parse(&[
+            "chat",
+            "--engine-bin",
+            "target/release/metmos",
+            "--engine-postgres",
+            "postgres://postgres@127.0.0.1:5432/postgres",
+            "--engine-env",
+            "METMOS__DATABASE__MESSAGE_WRITERS=4",
+            "--engine-env",
+            "METMOS__LOG__FILTER=info,metmos=debug",
+        ])
+        .unwrap();
+        let Command::Chat(a) = cli.command else {
+            panic!("chat")
+        };
+        assert_eq!(
+            a.common.engine_postgres.as_deref(),
+            Some("postgres://postgres@127.0.0.1:5432/postgres")
+        );
+        assert_eq!(
+            a.common.engine_env,
+            [
+                ("METMOS__DATABASE__MESSAGE_WRITERS".into(), "4".into()),
+                ("METMOS__LOG__FILTER".into(), "info,metmos=debug".into()),
+            ]
+        );
+        let e = parse(&["chat", "--engine-bin", "x", "--engine-env", "NOVALUE"])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not KEY=VALUE"), "{e}");
+        // Both only make sense for an engine the harness starts.
+        assert!(parse(&["chat", "--engine-env", "A=1"]).is_err());
+        assert!(parse(&["chat", "--engine-postgres", "postgres://x@y/z"]).is_err());
     }
 
     #[test]

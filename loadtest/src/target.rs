@@ -57,6 +57,8 @@ pub struct Target {
     /// Settings that matter to the figures, as `key = value` (what we set, or what we know).
     pub settings: BTreeMap<String, String>,
     child: Option<Child>,
+    /// The fresh database of `--engine-postgres`, dropped once the engine stopped.
+    database: Option<FreshDatabase>,
 }
 
 impl Target {
@@ -68,7 +70,33 @@ impl Target {
     /// `--engine-bin` with `env` set on top of its embedded defaults.
     pub async fn engine(common: &Common, env: &[(&str, String)]) -> anyhow::Result<Self> {
         match &common.engine_bin {
-            Some(bin) => start_engine(bin, env, &common.engine_env).await,
+            Some(bin) => {
+                let mut env: Vec<(String, String)> = env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.clone()))
+                    .collect();
+                let database = match &common.engine_postgres {
+                    Some(server) => {
+                        let db = FreshDatabase::create(server).await?;
+                        env.push(("METMOS__DATABASE__URL".into(), db.url.clone()));
+                        Some(db)
+                    }
+                    None => None,
+                };
+                env.extend(common.engine_env.iter().cloned());
+                let started = start_engine(bin, &env).await;
+                match (started, database) {
+                    (Ok(mut t), database) => {
+                        t.database = database;
+                        Ok(t)
+                    }
+                    (Err(e), Some(db)) => {
+                        db.drop_it().await;
+                        Err(e)
+                    }
+                    (Err(e), None) => Err(e),
+                }
+            }
             None => {
                 check_target(&common.target, common.allow_remote)?;
                 let mut settings = BTreeMap::new();
@@ -82,6 +110,7 @@ impl Target {
                     pid: common.engine_pid,
                     settings,
                     child: None,
+                    database: None,
                 };
                 t.api()
                     .health()
@@ -125,14 +154,19 @@ impl Target {
             pid: child.id(),
             settings,
             child: Some(child),
+            database: None,
         })
     }
 
-    /// Stops a server we started (a no-op for one the operator runs).
+    /// Stops a server we started (a no-op for one the operator runs), then drops the
+    /// fresh database it ran on.
     pub async fn stop(mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = c.start_kill();
             let _ = c.wait().await;
+        }
+        if let Some(db) = self.database.take() {
+            db.drop_it().await;
         }
     }
 }
@@ -149,19 +183,80 @@ fn redact_url_password(v: &str) -> String {
     }
 }
 
+/// A database created for one run on the `--engine-postgres` server.
+struct FreshDatabase {
+    /// The server URL the harness was given (its maintenance database).
+    server: tokio_postgres::Config,
+    name: String,
+    /// The engine's `database.url`.
+    url: String,
+}
+
+impl FreshDatabase {
+    async fn create(server_url: &str) -> anyhow::Result<Self> {
+        let server: tokio_postgres::Config = server_url
+            .parse()
+            .with_context(|| format!("--engine-postgres {server_url} is not a PostgreSQL URL"))?;
+        let name = format!(
+            "metmos_load_{}_{}",
+            std::process::id(),
+            chrono::Utc::now().format("%Y%m%d%H%M%S%3f")
+        );
+        let client = connect(&server).await?;
+        client
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .with_context(|| format!("creating database {name}"))?;
+        let (scheme, rest) = server_url
+            .split_once("://")
+            .unwrap_or(("postgres", server_url));
+        // Same server and credentials, another database: replace the path, keep the rest.
+        let authority = rest.split(['/', '?']).next().unwrap_or(rest);
+        let query = rest
+            .split_once('?')
+            .map(|(_, q)| format!("?{q}"))
+            .unwrap_or_default();
+        let url = format!("{scheme}://{authority}/{name}{query}");
+        Ok(Self { server, name, url })
+    }
+
+    /// Best effort: a database left behind is named `metmos_load_*` and says when.
+    async fn drop_it(self) {
+        match connect(&self.server).await {
+            Ok(client) => {
+                if let Err(e) = client
+                    .batch_execute(&format!(
+                        "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                        self.name
+                    ))
+                    .await
+                {
+                    eprintln!("metmos-load: could not drop database {}: {e}", self.name);
+                }
+            }
+            Err(e) => eprintln!("metmos-load: could not drop database {}: {e}", self.name),
+        }
+    }
+}
+
+async fn connect(config: &tokio_postgres::Config) -> anyhow::Result<tokio_postgres::Client> {
+    let (client, connection) = config
+        .connect(tokio_postgres::NoTls)
+        .await
+        .context("connecting to the --engine-postgres server")?;
+    tokio::spawn(async move {
+        let _ = connection.await;
+    });
+    Ok(client)
+}
+
 /// A free port on loopback: bound then released, as test harnesses do.
 fn free_port() -> anyhow::Result<u16> {
     let l = std::net::TcpListener::bind("127.0.0.1:0")?;
     Ok(l.local_addr()?.port())
 }
 
-/// Starts `bin` with the scenario's `env`, then the operator's `--engine-env` pairs
-/// (which win).
-async fn start_engine(
-    bin: &PathBuf,
-    env: &[(&str, String)],
-    extra: &[(String, String)],
-) -> anyhow::Result<Target> {
+async fn start_engine(bin: &PathBuf, env: &[(String, String)]) -> anyhow::Result<Target> {
     let port = free_port()?;
     let data_dir = std::env::temp_dir().join(format!("metmos-load-{}-{port}", std::process::id()));
     std::fs::create_dir_all(&data_dir)?;
@@ -182,12 +277,14 @@ async fn start_engine(
         "started by".into(),
         format!("metmos-load: {} (embedded defaults)", bin.display()),
     );
+    let store = if env.iter().any(|(k, _)| k == "METMOS__DATABASE__URL") {
+        "postgres"
+    } else {
+        "memory"
+    };
+    settings.insert("store".into(), store.into());
     settings.insert("log".into(), log_path.display().to_string());
     for (k, v) in env {
-        cmd.env(k, v);
-        settings.insert((*k).to_string(), v.clone());
-    }
-    for (k, v) in extra {
         cmd.env(k, v);
         settings.insert(k.clone(), redact_url_password(v));
     }
@@ -219,6 +316,7 @@ async fn start_engine(
         pid: child.id(),
         settings,
         child: Some(child),
+        database: None,
     })
 }
 

@@ -146,6 +146,11 @@ pub struct NewMessage {
     pub message_content: String,
     pub asset_uuids: Vec<Uuid>,
     pub at: Timestamp,
+    /// In a CONTACT chat, the other participant: the store reads whether the two are
+    /// still contacts in the write itself (one query for a whole batch of messages, never
+    /// a cache) and refuses per [`may_post_contact`]. `None` for LISTING chats, and for a
+    /// CONTACT chat whose other side is gone.
+    pub contact_of: Option<i64>,
 }
 
 /// The outcome of storing a message.
@@ -183,6 +188,45 @@ pub fn may_post(
         (_, false, _) | (ChatType::Contact, true, false) => Err(Refusal::ChatNotFound),
         _ => Ok(()),
     }
+}
+
+/// Before a message is written: a sender who may not post at all is refused here; for a
+/// participant of a CONTACT chat, the other participant (from `member_ids`, the chat's
+/// participants) is named for the store's write-time check ([`NewMessage::contact_of`]),
+/// which [`may_post_contact`] decides. `None` when nothing is left to check: a LISTING
+/// chat, or a CONTACT chat whose other side deleted their account.
+pub fn contact_to_check(
+    chat_type: ChatType,
+    sender_id: i64,
+    member_ids: &[i64],
+) -> Result<Option<i64>, Refusal> {
+    let is_participant = member_ids.contains(&sender_id);
+    // The contact fact is not known yet: only participation can refuse here.
+    may_post(chat_type, is_participant, true)?;
+    Ok(match chat_type {
+        ChatType::Contact => member_ids.iter().copied().find(|id| *id != sender_id),
+        ChatType::Listing => None,
+    })
+}
+
+/// What the store reads when it writes a CONTACT chat's message: whether the sender and
+/// the other participant are contacts (an ACCEPTED connection), and whether that person
+/// still exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContactFacts {
+    pub are_contacts: bool,
+    pub other_exists: bool,
+}
+
+/// The write-time half of [`may_post`] for a participant of a CONTACT chat: still
+/// contacts, or the other side deleted their account (their contact went with it: the
+/// chat is the sender's alone, nobody to protect).
+pub fn may_post_contact(facts: ContactFacts) -> Result<(), Refusal> {
+    may_post(
+        ChatType::Contact,
+        true,
+        facts.are_contacts || !facts.other_exists,
+    )
 }
 
 /// Is a stored message with this uuid the same message as `new` (a resend), or another
@@ -279,6 +323,40 @@ mod tests {
     use super::*;
 
     #[test]
+    fn only_participants_post_and_contact_chats_name_the_other_side() {
+        let members = [1, 2];
+        assert_eq!(
+            contact_to_check(ChatType::Contact, 1, &members),
+            Ok(Some(2))
+        );
+        assert_eq!(contact_to_check(ChatType::Listing, 2, &members), Ok(None));
+        assert_eq!(
+            contact_to_check(ChatType::Contact, 3, &members),
+            Err(Refusal::ChatNotFound)
+        );
+        assert_eq!(
+            contact_to_check(ChatType::Listing, 3, &members),
+            Err(Refusal::ChatNotFound)
+        );
+        // The other side's account is gone: nothing left to check.
+        assert_eq!(contact_to_check(ChatType::Contact, 1, &[1]), Ok(None));
+    }
+
+    #[test]
+    fn a_contact_chat_needs_contacts_unless_the_other_side_is_gone() {
+        let facts = |are_contacts, other_exists| ContactFacts {
+            are_contacts,
+            other_exists,
+        };
+        assert_eq!(may_post_contact(facts(true, true)), Ok(()));
+        assert_eq!(
+            may_post_contact(facts(false, true)),
+            Err(Refusal::ChatNotFound)
+        );
+        assert_eq!(may_post_contact(facts(false, false)), Ok(()));
+    }
+
+    #[test]
     fn pair_keys_ignore_who_started() {
         let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
         assert_eq!(contact_pair_key(a, b), contact_pair_key(b, a));
@@ -363,6 +441,7 @@ mod tests {
             message_content: "x".into(),
             asset_uuids: vec![],
             at: t,
+            contact_of: None,
         };
         assert!(is_resend(&existing, &new));
         new.chat_id = 8;

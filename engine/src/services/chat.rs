@@ -287,7 +287,8 @@ impl ChatService {
 
     /// Stores a message with its chat's next seq, if [`chat::may_post`] allows it:
     /// `members` are the chat's participants (which never change for a CONTACT chat);
-    /// whether the two are still contacts is read from the store for every message.
+    /// whether the two are still contacts is read by the store in the write itself
+    /// (`contact_of`; one query per batch of messages on PostgreSQL), never from a cache.
     pub async fn store_message(
         &self,
         chat: &Chat,
@@ -295,22 +296,8 @@ impl ChatService {
         draft: &MessageDraft,
         members: &[Person],
     ) -> Result<MessageInsert> {
-        let is_participant = members.iter().any(|p| p.id == sender.id);
-        let still_contacts = match chat.chat_type {
-            ChatType::Contact if is_participant => {
-                match members.iter().find(|p| p.id != sender.id) {
-                    // The other side deleted their account (their contact went with
-                    // it): the chat is the sender's alone, nobody to protect.
-                    Some(other) => {
-                        self.store.are_contacts(sender.id, other.id).await?
-                            || self.store.person_by_uuid(other.uuid).await?.is_none()
-                    }
-                    None => true,
-                }
-            }
-            _ => true,
-        };
-        chat::may_post(chat.chat_type, is_participant, still_contacts)?;
+        let member_ids: Vec<i64> = members.iter().map(|p| p.id).collect();
+        let contact_of = chat::contact_to_check(chat.chat_type, sender.id, &member_ids)?;
         self.check_assets(chat, sender, draft).await?;
         let at = time::now();
         let new = NewMessage {
@@ -322,6 +309,7 @@ impl ChatService {
             message_content: draft.message_content.clone(),
             asset_uuids: draft.asset_uuids.clone(),
             at,
+            contact_of,
         };
         let event = EventEnvelope::new(
             Event::MessageSent(MessageSent {

@@ -7,6 +7,7 @@ use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::chat::{
     ChatFilter, ChatType, MessageFilter, MessageInsert, NewChat, NewMessage, contact_pair_key,
 };
+use metmos_engine::domain::connections::ConnectionStatus;
 use metmos_engine::domain::devices::{DeviceType, NewDevice, PlatformType};
 use metmos_engine::domain::people::Person;
 use metmos_engine::domain::refusal::Refusal;
@@ -44,7 +45,49 @@ fn new_message(
         message_content: text.into(),
         asset_uuids: vec![Uuid::new_v4()],
         at: time::now(),
+        contact_of: None,
     }
+}
+
+fn sent(m: &NewMessage) -> metmos_engine::events::EventEnvelope {
+    metmos_engine::events::EventEnvelope::new(
+        metmos_engine::events::Event::MessageSent(metmos_engine::events::MessageSent {
+            message_uuid: m.uuid,
+            chat_uuid: m.chat_uuid,
+            sender_person_uuid: m.sender_uuid,
+            asset_count: m.asset_uuids.len(),
+        }),
+        m.at,
+    )
+}
+
+/// Makes `a` and `b` contacts (an ACCEPTED connection).
+async fn befriend(store: &dyn Store, a: &Person, b: &Person) {
+    let (c, _) = store
+        .insert_connection(
+            &metmos_engine::domain::connections::NewConnection {
+                uuid: Uuid::new_v4(),
+                person_id: a.id,
+                connection_id: b.id,
+                at: time::now(),
+                cooldown_days: 0,
+            },
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
+    store
+        .update_connection_status(
+            c.id,
+            ConnectionStatus::Pending,
+            ConnectionStatus::Accepted,
+            time::now(),
+            &[],
+            &[],
+        )
+        .await
+        .unwrap();
 }
 
 fn new_device(p: &Person, token: &str) -> NewDevice {
@@ -75,6 +118,96 @@ async fn outbox_len(store: &dyn Store) -> usize {
 }
 
 conformance! {
+    // Batches (group commit on PostgreSQL): many messages stored at once, each with its
+    // own outcome.
+    async fn concurrent_messages_in_many_chats_get_gapless_seqs_per_chat(store) {
+        let mut people = Vec::new();
+        for i in 0..12 {
+            people.push(person(store, &format!("person{i}")).await);
+        }
+        let mut chats = Vec::new();
+        for pair in people.chunks(2) {
+            chats.push(store.create_chat(&new_chat(&pair[0], &pair[1]), &[]).await.unwrap().chat);
+        }
+        // 6 chats x 25 messages, all in flight at once, both sides of each chat sending.
+        let mut all = Vec::new();
+        for (k, chat) in chats.iter().enumerate() {
+            for i in 0..25 {
+                let sender = &people[2 * k + i % 2];
+                all.push(new_message(chat.id, chat.uuid, sender, Uuid::new_v4(), &format!("c{k} m{i}")));
+            }
+        }
+        let outcomes = futures_util::future::join_all(all.iter().map(|m| async move { let e = sent(m); store.insert_message(m, std::slice::from_ref(&e)).await })).await;
+        for (m, outcome) in all.iter().zip(&outcomes) {
+            let stored = outcome.as_ref().unwrap();
+            assert!(stored.is_created());
+            assert_eq!((stored.message().uuid, stored.message().chat_id), (m.uuid, m.chat_id));
+        }
+        for chat in &chats {
+            let page = store.list_messages(chat.id, &MessageFilter::default(), &PageRequest { limit: 100, after: None }).await.unwrap();
+            assert_eq!(page.items.iter().map(|m| m.seq).collect::<Vec<_>>(), (1..=25).collect::<Vec<i64>>(), "gapless");
+            // Each acked seq is the stored one.
+            for m in &page.items {
+                let acked = outcomes.iter().flatten().find(|o| o.message().uuid == m.uuid).unwrap();
+                assert_eq!(acked.message(), m);
+            }
+        }
+        assert_eq!(outbox_len(store).await, 150, "one event per stored message");
+    }
+
+    async fn a_resend_in_the_same_batch_as_its_original_is_stored_once(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let chat = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        let u = Uuid::new_v4();
+        let original = new_message(chat.id, chat.uuid, &a, u, "hello");
+        let resend = new_message(chat.id, chat.uuid, &a, u, "hello");
+        let thief = new_message(chat.id, chat.uuid, &b, u, "mine");
+        let other = new_message(chat.id, chat.uuid, &b, Uuid::new_v4(), "hi");
+        let batch = [&original, &resend, &thief, &other];
+        let outcomes = futures_util::future::join_all(batch.iter().map(|m| async move { let e = sent(m); store.insert_message(m, std::slice::from_ref(&e)).await })).await;
+        let MessageInsert::Created(first) = outcomes[0].clone().unwrap() else { panic!("created") };
+        assert_eq!(outcomes[1], Ok(MessageInsert::Existing(first.clone())));
+        assert_eq!(outcomes[2], Err(StoreError::Refused(Refusal::MessageUuidTaken)));
+        let MessageInsert::Created(second) = outcomes[3].clone().unwrap() else { panic!("created") };
+        let mut seqs = [first.seq, second.seq];
+        seqs.sort();
+        assert_eq!(seqs, [1, 2]);
+        let page = store.list_messages(chat.id, &MessageFilter::default(), &PageRequest::default()).await.unwrap();
+        assert_eq!(page.items.len(), 2, "the uuid is stored once");
+        assert_eq!(outbox_len(store).await, 2, "no event for a resend or a refusal");
+    }
+
+    async fn a_refused_message_in_a_batch_does_not_affect_the_others(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let c = person(store, "carol").await;
+        befriend(store, &a, &b).await;
+        let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        let ac = store.create_chat(&new_chat(&a, &c), &[]).await.unwrap().chat;
+        let taken = Uuid::new_v4();
+        store.insert_message(&new_message(ab.id, ab.uuid, &a, taken, "first"), &[]).await.unwrap();
+        let mut contacts = new_message(ab.id, ab.uuid, &a, Uuid::new_v4(), "to a contact");
+        contacts.contact_of = Some(b.id);
+        let mut strangers = new_message(ac.id, ac.uuid, &a, Uuid::new_v4(), "to a stranger");
+        strangers.contact_of = Some(c.id);
+        let no_chat = new_message(999_999, Uuid::new_v4(), &a, Uuid::new_v4(), "nowhere");
+        let stolen = new_message(ac.id, ac.uuid, &c, taken, "uuid taken");
+        let listing_like = new_message(ac.id, ac.uuid, &c, Uuid::new_v4(), "no contact check");
+        let batch = [&contacts, &strangers, &no_chat, &stolen, &listing_like];
+        let outcomes = futures_util::future::join_all(batch.iter().map(|m| async move { let e = sent(m); store.insert_message(m, std::slice::from_ref(&e)).await })).await;
+        assert_eq!(outcomes[0].as_ref().unwrap().message().seq, 2);
+        assert_eq!(outcomes[1], Err(StoreError::Refused(Refusal::ChatNotFound)), "not contacts");
+        assert_eq!(outcomes[2], Err(StoreError::Refused(Refusal::ChatNotFound)), "no such chat");
+        assert_eq!(outcomes[3], Err(StoreError::Refused(Refusal::MessageUuidTaken)));
+        assert_eq!(outcomes[4].as_ref().unwrap().message().seq, 1, "the refused one took no seq");
+        assert_eq!(outbox_len(store).await, 2);
+        // The other side's account gone: the chat is the sender's alone, it may post.
+        let mut ghost = new_message(ac.id, ac.uuid, &a, Uuid::new_v4(), "to nobody");
+        ghost.contact_of = Some(999_999);
+        assert_eq!(store.insert_message(&ghost, &[]).await.unwrap().message().seq, 2);
+    }
+
     async fn a_pair_has_one_chat_and_its_participants(store) {
         let a = person(store, "alice").await;
         let b = person(store, "bob").await;
@@ -331,4 +464,52 @@ conformance! {
         assert_eq!(store.reap_expired_nodes(now + chrono::TimeDelta::hours(1)).await.unwrap(), 0);
         assert_eq!(status("c4").await, WsConnectionStatus::Connected, "a released lease closes nothing");
     }
+}
+
+/// PostgreSQL only (the in-memory store has no batch to fail): a message the database
+/// rejects (a NUL byte in text; the http edge refuses those before they get here) makes
+/// its batch's transaction fail; the writer then stores the batch's messages one by one,
+/// so the others are stored with gapless seqs and only that sender gets the error.
+#[tokio::test]
+async fn a_failed_batch_is_written_again_message_by_message() {
+    let subject = crate::harness::Subject::postgres().await;
+    let store: &dyn Store = subject.store.as_ref();
+    let a = person(store, "alice").await;
+    let b = person(store, "bob").await;
+    let chat = store
+        .create_chat(&new_chat(&a, &b), &[])
+        .await
+        .unwrap()
+        .chat;
+    let mut batch: Vec<NewMessage> = (0..6)
+        .map(|i| {
+            new_message(
+                chat.id,
+                chat.uuid,
+                if i % 2 == 0 { &a } else { &b },
+                Uuid::new_v4(),
+                &format!("m{i}"),
+            )
+        })
+        .collect();
+    batch[2].message_content = "bad \0 byte".into();
+    let outcomes = futures_util::future::join_all(batch.iter().map(|m| async move {
+        let e = sent(m);
+        store.insert_message(m, std::slice::from_ref(&e)).await
+    }))
+    .await;
+    assert!(
+        matches!(outcomes[2], Err(StoreError::Internal(_))),
+        "{:?}",
+        outcomes[2]
+    );
+    let mut seqs: Vec<i64> = outcomes.iter().flatten().map(|o| o.message().seq).collect();
+    seqs.sort();
+    assert_eq!(seqs, [1, 2, 3, 4, 5]);
+    let page = store
+        .list_messages(chat.id, &MessageFilter::default(), &PageRequest::default())
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 5);
+    assert_eq!(outbox_len(store).await, 5);
 }

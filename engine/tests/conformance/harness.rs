@@ -14,6 +14,8 @@ use uuid::Uuid;
 pub struct Subject {
     pub store: Arc<dyn Store>,
     _db: Option<ScratchDatabase>,
+    /// Stops the store's own tasks (PostgreSQL's message writers) with the test.
+    _tasks: Option<tokio_util::sync::DropGuard>,
 }
 
 impl Subject {
@@ -21,6 +23,7 @@ impl Subject {
         Self {
             store: Arc::new(MemoryStore::new()),
             _db: None,
+            _tasks: None,
         }
     }
 
@@ -31,10 +34,14 @@ impl Subject {
 
     pub async fn postgres() -> Self {
         let db = ScratchDatabase::create().await.expect("scratch database");
-        let store = db.store().await.expect("connects");
+        let store: Arc<dyn Store> = Arc::new(db.store().await.expect("connects"));
+        // As in an engine: messages go through the group-commit writers.
+        let cancel = tokio_util::sync::CancellationToken::new();
+        store.start_tasks(&tokio_util::task::TaskTracker::new(), &cancel);
         Self {
-            store: Arc::new(store),
+            store,
             _db: Some(db),
+            _tasks: Some(cancel.drop_guard()),
         }
     }
 }

@@ -1,7 +1,7 @@
 use super::{MemoryStore, State};
 use crate::domain::chat::{
-    Chat, ChatCreated, ChatFilter, ChatSummary, Message, MessageFilter, MessageInsert, NewChat,
-    NewMessage, is_resend,
+    Chat, ChatCreated, ChatFilter, ChatSummary, ContactFacts, Message, MessageFilter,
+    MessageInsert, NewChat, NewMessage, is_resend, may_post_contact,
 };
 use crate::domain::people::Person;
 use crate::domain::refusal::Refusal;
@@ -216,6 +216,14 @@ impl ChatStore for MemoryStore {
         events: &[EventEnvelope],
     ) -> StoreResult<MessageInsert> {
         let mut s = self.state.write();
+        // The CONTACT chat's write-time check, under the same lock as the write.
+        if let Some(other) = new.contact_of {
+            may_post_contact(ContactFacts {
+                are_contacts: s.are_contacts(new.sender_id, other),
+                other_exists: s.persons.contains_key(&other),
+            })
+            .map_err(StoreError::Refused)?;
+        }
         if !s.chats.chats.contains_key(&new.chat_id) {
             return Err(StoreError::Refused(Refusal::ChatNotFound));
         }

@@ -1,9 +1,10 @@
+use super::message_writer::{Job, Pending, write_one};
 use super::people::{PERSON_COLS, person_from};
 use super::shape::Shape;
 use super::{PgStore, Sql, map_err, record};
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, ChatType, Message, MessageFilter, MessageInsert,
-    NewChat, NewMessage, is_resend,
+    NewChat, NewMessage,
 };
 use crate::domain::people::Person;
 use crate::domain::refusal::Refusal;
@@ -13,6 +14,7 @@ use crate::events::EventEnvelope;
 use crate::ports::ChatStore;
 use async_trait::async_trait;
 use std::collections::HashMap;
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::Row;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -20,7 +22,7 @@ use uuid::Uuid;
 
 const CHAT_COLS: &str = "c.id, c.uuid, c.chat_type, c.listing_uuid, c.description, c.pair_key, c.created_at, c.updated_at";
 /// Needs `JOIN chat c ON c.id = m.chat_id`.
-const MESSAGE_COLS: &str = "m.id, m.uuid, m.chat_id, c.uuid, m.sender_id, m.sender_uuid, m.message_content, \
+pub(super) const MESSAGE_COLS: &str = "m.id, m.uuid, m.chat_id, c.uuid, m.sender_id, m.sender_uuid, m.message_content, \
      m.dto_asset_uuids, m.seq, m.created_at, m.updated_at";
 
 fn chat_from(r: &Row, at: usize) -> StoreResult<Chat> {
@@ -37,7 +39,7 @@ fn chat_from(r: &Row, at: usize) -> StoreResult<Chat> {
     })
 }
 
-fn message_from(r: &Row, at: usize) -> StoreResult<Message> {
+pub(super) fn message_from(r: &Row, at: usize) -> StoreResult<Message> {
     let assets: serde_json::Value = r.get(at + 7);
     let asset_uuids = match assets {
         serde_json::Value::Array(items) => items
@@ -244,82 +246,27 @@ impl ChatStore for PgStore {
         new: &NewMessage,
         events: &[EventEnvelope],
     ) -> StoreResult<MessageInsert> {
-        let mut client = self.client().await?;
-        let tx = client.transaction().await.map_err(map_err)?;
-        // Taking the seq first locks the chat row: messages of one chat are stored one
-        // at a time, so a resend racing its original finds it below.
-        let (seq, chat_uuid): (i64, Uuid) = tx
-            .fetch_opt(
-                "UPDATE chat SET next_seq = next_seq + 1, updated_at = $2 WHERE id = $1 RETURNING next_seq - 1, uuid",
-                &[&new.chat_id, &new.at],
-                |r| Ok((r.get(0), r.get(1))),
-            )
-            .await?
-            .ok_or(StoreError::Refused(Refusal::ChatNotFound))?;
-        let existing = tx
-            .fetch_opt(
-                &format!(
-                    "SELECT {MESSAGE_COLS} FROM message m JOIN chat c ON c.id = m.chat_id WHERE m.uuid = $1"
-                ),
-                &[&new.uuid],
-                |r| message_from(r, 0),
-            )
-            .await?;
-        if let Some(existing) = existing {
-            // Dropping the transaction rolls the seq back: a resend takes no number.
-            return if is_resend(&existing, new) {
-                Ok(MessageInsert::Existing(existing))
-            } else {
-                Err(StoreError::Refused(Refusal::MessageUuidTaken))
-            };
+        let mut pending = Pending {
+            new: new.clone(),
+            events: events.to_vec(),
+        };
+        // Through the writers (group commit) while they run; without them (a store used
+        // outside an engine, or after shutdown) in a transaction of its own.
+        let queue = self.writer.lock().clone();
+        if let Some(queue) = queue {
+            let (reply, outcome) = oneshot::channel();
+            match queue.send(Job { pending, reply }).await {
+                Ok(()) => {
+                    return outcome.await.unwrap_or_else(|_| {
+                        Err(StoreError::Unavailable(
+                            "the message writer stopped before answering".into(),
+                        ))
+                    });
+                }
+                Err(mpsc::error::SendError(job)) => pending = job.pending,
+            }
         }
-        let assets = serde_json::Value::Array(
-            new.asset_uuids
-                .iter()
-                .map(|u| serde_json::Value::String(u.to_string()))
-                .collect(),
-        );
-        let id = tx
-            .fetch_one(
-                "INSERT INTO message (uuid, chat_id, sender_id, sender_uuid, message_content, dto_asset_uuids, seq, \
-                 created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8) RETURNING id",
-                &[
-                    &new.uuid,
-                    &new.chat_id,
-                    &new.sender_id,
-                    &new.sender_uuid,
-                    &new.message_content,
-                    &assets,
-                    &seq,
-                    &new.at,
-                ],
-                |r| Ok(r.get(0)),
-            )
-            .await?;
-        super::assets::link_message_assets_tx(
-            &tx,
-            new.sender_id,
-            chat_uuid,
-            new.uuid,
-            &new.asset_uuids,
-            new.at,
-        )
-        .await?;
-        record(&tx, events).await?;
-        tx.commit().await.map_err(map_err)?;
-        Ok(MessageInsert::Created(Message {
-            id,
-            uuid: new.uuid,
-            chat_id: new.chat_id,
-            chat_uuid,
-            sender_id: Some(new.sender_id),
-            sender_uuid: new.sender_uuid,
-            message_content: new.message_content.clone(),
-            asset_uuids: new.asset_uuids.clone(),
-            seq,
-            created_at: new.at,
-            updated_at: new.at,
-        }))
+        write_one(&self.pool, &pending).await
     }
 
     async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>> {

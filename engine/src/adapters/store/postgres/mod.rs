@@ -14,6 +14,7 @@ mod chain_watch;
 mod chat;
 mod devices;
 pub(crate) mod market;
+mod message_writer;
 pub(crate) mod notifications;
 mod outbox;
 mod people;
@@ -29,10 +30,13 @@ use crate::events::EventEnvelope;
 use crate::ports::{PoolStatus, Store};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{NoTls, Row, Statement};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 mod embedded {
     refinery::embed_migrations!("../migrations");
@@ -40,6 +44,11 @@ mod embedded {
 
 pub struct PgStore {
     pool: Pool,
+    /// The message writers' queue while they run ([`Store::start_tasks`]).
+    writer: parking_lot::Mutex<Option<tokio::sync::mpsc::Sender<message_writer::Job>>>,
+    message_batch_max: usize,
+    message_writers: usize,
+    message_queue: usize,
 }
 
 impl PgStore {
@@ -67,7 +76,13 @@ impl PgStore {
             .runtime(deadpool_postgres::Runtime::Tokio1)
             .build()
             .map_err(|e| StoreError::Internal(e.to_string()))?;
-        let store = Self { pool };
+        let store = Self {
+            pool,
+            writer: parking_lot::Mutex::new(None),
+            message_batch_max: settings.message_batch_max.max(1),
+            message_writers: settings.message_writers.max(1),
+            message_queue: settings.message_queue.max(1),
+        };
         store.ping().await?;
         Ok(store)
     }
@@ -264,6 +279,23 @@ impl Store for PgStore {
         let client = self.client().await?;
         client.simple_query("SELECT 1").await.map_err(map_err)?;
         Ok(())
+    }
+
+    /// The message writers (group commit), `database.message_writers` of them sharing
+    /// one bounded queue. Started again (a restarted engine on the same store), the new
+    /// queue replaces the old one, whose writers drain and end on their own cancel.
+    fn start_tasks(&self, tasks: &TaskTracker, cancel: &CancellationToken) {
+        let (tx, rx) = tokio::sync::mpsc::channel(self.message_queue);
+        let queue: message_writer::Queue = Arc::new(tokio::sync::Mutex::new(rx));
+        for _ in 0..self.message_writers {
+            tasks.spawn(message_writer::run(
+                self.pool.clone(),
+                queue.clone(),
+                self.message_batch_max,
+                cancel.clone(),
+            ));
+        }
+        *self.writer.lock() = Some(tx);
     }
 
     fn pool_status(&self) -> PoolStatus {
