@@ -816,3 +816,11 @@ pub(crate) mod tests {
         assert!(deadline_timestamp(u64::MAX).is_none());
     }
 }
+
+/// `POST /orders`, parsed at the edge: the accepted offer to pay for and, when the payer
+/// names one, the wallet to pay from (else their most recently added).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CreateOrder {
+    pub offer_uuid: Uuid,
+    pub payer_wallet_uuid: Option<Uuid>,
+}

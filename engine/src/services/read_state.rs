@@ -11,7 +11,7 @@
 //! Typing is never stored: a per-node throttle forwards at most one per person and chat
 //! every [`read_state::TYPING_EVERY`].
 
-use crate::domain::people::{Person, PersonIds};
+use crate::domain::people::PersonIds;
 use crate::domain::read_state::{self, ChatReadState, ReadPosition};
 use crate::domain::refusal::Refusal;
 use crate::error::{Error, Result};

@@ -2,7 +2,7 @@
 
 use metmos_engine::adapters::store::memory::MemoryStore;
 use metmos_engine::domain::people::{
-    AccountStatus, Email, NewAccount, NewPerson, Person, Username,
+    AccountStatus, Email, NewAccount, Person, PersonFields, Username,
 };
 use metmos_engine::domain::time;
 use metmos_engine::ports::Store;
@@ -55,19 +55,11 @@ pub async fn person(store: &dyn Store, name: &str) -> Person {
         account_status: AccountStatus::Active,
         at,
     };
-    let person = NewPerson {
-        uuid: Uuid::new_v4(),
-        account_uuid: account.uuid,
-        username: Username::parse(name).expect("username"),
-        email: Email::parse(&format!("{name}@example.com")).expect("email"),
-        first_name: None,
-        last_name: None,
-        contact_number: None,
-        birth_date: None,
-        location: None,
-        bio: None,
-        at,
-    };
+    let person = PersonFields::named(
+        Username::parse(name).expect("username"),
+        Email::parse(&format!("{name}@example.com")).expect("email"),
+    )
+    .into_new(account.uuid, at);
     store
         .insert_account_with_person(&account, &person, &[])
         .await

@@ -15,7 +15,6 @@ pub use listings::{
     AdditionalFieldsDto, CategoriesPage, CategoryView, CreateListingDto, ListingFilters,
     ListingView, ListingsPage, LocationDto, UpdateListingDto,
 };
-pub use orders::{CreateOrderDto, EscrowView, OrderView};
 
 use crate::config::Settings;
 use crate::domain::listing::Listing;

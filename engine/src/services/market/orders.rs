@@ -2,120 +2,20 @@
 //! and its escrow quote, signed by the platform, that their wallet pays. What happens
 //! after (paid, released, refunded, expired) belongs to the OrderActor.
 
-use super::{MarketService, non_blank, parse_uuid_field};
+use super::MarketService;
 use crate::domain::PageRequest;
-use crate::domain::market::{Currency, Parties};
+use crate::domain::market::Parties;
 use crate::domain::money::Fees;
 use crate::domain::offer::OfferStatus;
-use crate::domain::order::{EscrowQuote, NewOrder, Order, OrderStatus, escrow_order_id};
+use crate::domain::order::{CreateOrder, EscrowQuote, NewOrder, Order, escrow_order_id};
 use crate::domain::refusal::Refusal;
-use crate::domain::time::{self, Timestamp};
-use crate::domain::wallet::{Wallet, checksummed};
+use crate::domain::time;
+use crate::domain::wallet::Wallet;
 use crate::error::{Error, Problems, Result};
 use crate::events::{Event, EventEnvelope, OrderCreated};
 use crate::ports::ChainError;
 use crate::services::people::Caller;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use uuid::Uuid;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct CreateOrderDto {
-    #[schema(required, example = "08fef2af-a1ed-465a-b6b3-da53425f83de")]
-    pub offer_uuid: Option<String>,
-    /// One of the payer's wallets to pay from; default: their most recently added.
-    pub payer_wallet_uuid: Option<String>,
-}
-
-/// The quote the payer's wallet sends to the escrow contract:
-/// `pay(orderId, payee, fee, deadline, signature)` with `value = amount`.
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EscrowView {
-    pub chain_id: u64,
-    /// The escrow contract.
-    pub contract: String,
-    /// bytes32: the order uuid's 16 bytes right-aligned.
-    pub order_id: String,
-    pub payee: String,
-    /// The order total, in wei.
-    #[schema(example = "120750000000000000")]
-    pub amount: String,
-    /// What the platform keeps on release (fee and its tax), in wei.
-    #[schema(example = "5750000000000000")]
-    pub fee: String,
-    /// Unix seconds.
-    pub deadline: u64,
-    /// The platform's quote signature (65 bytes hex).
-    pub signature: String,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct OrderView {
-    pub uuid: Uuid,
-    pub status: OrderStatus,
-    pub offer_uuid: Uuid,
-    pub listing_uuid: Uuid,
-    pub listing_title: String,
-    pub payer_uuid: Uuid,
-    pub payee_uuid: Uuid,
-    pub payer_address: String,
-    pub payee_address: String,
-    pub currency: Currency,
-    /// The agreed price (the accepted offer's), ETH.
-    #[schema(example = "0.115")]
-    pub listing_price: String,
-    #[schema(example = "0.00575")]
-    pub total_platform_fee: String,
-    #[schema(example = "0")]
-    pub platform_fee_tax: String,
-    /// What the payer pays: price + fee + tax, ETH.
-    #[schema(example = "0.12075")]
-    pub order_total: String,
-    pub escrow: EscrowView,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-impl From<&Order> for OrderView {
-    fn from(o: &Order) -> Self {
-        let q = &o.quote;
-        Self {
-            uuid: o.uuid,
-            status: o.status,
-            offer_uuid: o.offer_uuid,
-            listing_uuid: o.listing_uuid,
-            listing_title: o.listing_title.clone(),
-            payer_uuid: o.payer_uuid,
-            payee_uuid: o.payee_uuid,
-            payer_address: checksummed(&q.payer),
-            payee_address: checksummed(&q.payee),
-            currency: o.currency,
-            listing_price: o.fees.price.to_eth_string(),
-            total_platform_fee: o.fees.platform_fee.to_eth_string(),
-            platform_fee_tax: o.fees.fee_tax.to_eth_string(),
-            order_total: o.fees.total.to_eth_string(),
-            escrow: EscrowView {
-                chain_id: q.chain_id,
-                contract: checksummed(&q.contract),
-                order_id: q.order_id.to_string(),
-                payee: checksummed(&q.payee),
-                amount: q.amount.to_wei_string(),
-                fee: q.fee.to_wei_string(),
-                deadline: q.deadline,
-                signature: o.quote_signature.clone(),
-            },
-            created_at: o.created_at,
-            updated_at: o.updated_at,
-        }
-    }
-}
 
 pub(super) fn chain_error(e: ChainError) -> Error {
     match e {
@@ -143,25 +43,12 @@ impl MarketService {
     /// `POST /orders`: 201 with a new order, or (`false`) 200 with the offer's open
     /// order when there is one already.
     #[tracing::instrument(skip_all)]
-    pub async fn create_order(
-        &self,
-        caller: &Caller,
-        dto: CreateOrderDto,
-    ) -> Result<(Order, bool)> {
+    pub async fn create_order(&self, caller: &Caller, cmd: CreateOrder) -> Result<(Order, bool)> {
         let me = caller.person()?;
-        let mut problems = Problems::new();
-        let offer_uuid = match non_blank(dto.offer_uuid.as_deref()) {
-            None => {
-                problems.push("offerUuid should not be empty");
-                None
-            }
-            Some(raw) => problems.check(parse_uuid_field("offerUuid", raw)),
-        };
-        let payer_wallet_uuid = non_blank(dto.payer_wallet_uuid.as_deref())
-            .and_then(|raw| problems.check(parse_uuid_field("payerWalletUuid", raw)));
-        problems.finish()?;
-        let offer_uuid =
-            offer_uuid.ok_or_else(|| Error::Internal("parsed offerUuid missing".into()))?;
+        let CreateOrder {
+            offer_uuid,
+            payer_wallet_uuid,
+        } = cmd;
 
         let offer = self.visible_offer(me, offer_uuid).await?;
         let Parties { payer, payee } = offer.parties();

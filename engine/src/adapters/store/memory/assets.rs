@@ -1,7 +1,7 @@
 //! Assets in memory. A row keeps its owner's internal id beside the asset, as the
 //! PostgreSQL table does, so account deletion can find and detach it.
 
-use super::{MemoryStore, State};
+use super::{MemoryStore, State, page_newest_first};
 use crate::domain::Timestamp;
 use crate::domain::assets::{Asset, NewAsset, ParentType, Variation};
 use crate::domain::refusal::Refusal;
@@ -159,16 +159,10 @@ impl AssetStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Asset>> {
         let s = self.state.read();
-        let items: Vec<Asset> = s
-            .assets
-            .values()
-            .rev()
-            .filter(|r| page.after.is_none_or(|after| r.asset.id < after))
-            .filter(|r| r.asset.parent_type == parent_type && r.asset.parent_uuid == parent_uuid)
-            .take(page.fetch())
-            .map(|r| r.asset.clone())
-            .collect();
-        Ok(Page::from_rows(items, page, |a| a.id))
+        Ok(page_newest_first(&s.assets, page, |r| {
+            (r.asset.parent_type == parent_type && r.asset.parent_uuid == parent_uuid)
+                .then(|| r.asset.clone())
+        }))
     }
 
     async fn delete_asset(&self, id: i64) -> StoreResult<()> {

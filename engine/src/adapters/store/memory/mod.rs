@@ -114,3 +114,22 @@ impl Store for MemoryStore {
         Ok(())
     }
 }
+
+/// One keyset page, newest first, of a table keyed by id: the rows below `page.after`
+/// that `select` keeps (mapped by it), at most `page.fetch()` of them, the way the
+/// PostgreSQL store pages (`WHERE id < $after ORDER BY id DESC LIMIT $n`). Every list of
+/// the memory store pages through this one function, so the cursor rule lives once; the
+/// `range` starts at the cursor rather than filtering the table from its newest row.
+pub(crate) fn page_newest_first<V, T>(
+    table: &BTreeMap<i64, V>,
+    page: &crate::domain::PageRequest,
+    mut select: impl FnMut(&V) -> Option<T>,
+) -> crate::domain::Page<T> {
+    let rows: Vec<(i64, T)> = table
+        .range(..page.after.unwrap_or(i64::MAX))
+        .rev()
+        .filter_map(|(id, row)| select(row).map(|t| (*id, t)))
+        .take(page.fetch())
+        .collect();
+    crate::domain::Page::from_rows(rows, page, |(id, _)| *id).map(|(_, t)| t)
+}

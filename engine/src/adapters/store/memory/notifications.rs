@@ -1,4 +1,4 @@
-use super::{MemoryStore, State};
+use super::{MemoryStore, State, page_newest_first};
 use crate::domain::notifications::{NewNotification, Notification, NotificationFilter};
 use crate::domain::{Page, PageRequest};
 use crate::error::StoreResult;
@@ -57,16 +57,8 @@ impl NotificationStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Notification>> {
         let s = self.state.read();
-        let rows = s
-            .notifications
-            .values()
-            .rev()
-            .filter(|n| n.person_id == person_id)
-            .filter(|n| page.after.is_none_or(|a| n.id < a))
-            .filter(|n| filter.matches(n))
-            .take(page.fetch())
-            .cloned()
-            .collect();
-        Ok(Page::from_rows(rows, page, |n| n.id))
+        Ok(page_newest_first(&s.notifications, page, |n| {
+            (n.person_id == person_id && filter.matches(n)).then(|| n.clone())
+        }))
     }
 }

@@ -1,4 +1,4 @@
-use super::{MemoryStore, State};
+use super::{MemoryStore, State, page_newest_first};
 use crate::domain::assets::ParentType;
 use crate::domain::connections::decide_request;
 use crate::domain::connections::{Connection, ConnectionEntry, ConnectionStatus, NewConnection};
@@ -140,24 +140,17 @@ impl SocialStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<ConnectionEntry>> {
         let s = self.state.read();
-        let rows = s
-            .connections
-            .values()
-            .rev()
-            .filter(|c| c.involves(person_id))
-            .filter(|c| page.after.is_none_or(|a| c.id < a))
-            .filter(|c| status.is_none_or(|st| c.status == st))
-            .filter_map(|c| {
-                s.persons
-                    .get(&c.other_id(person_id))
-                    .map(|other| ConnectionEntry {
-                        connection: c.clone(),
-                        other: other.clone(),
-                    })
-            })
-            .take(page.fetch())
-            .collect();
-        Ok(Page::from_rows(rows, page, |e| e.connection.id))
+        Ok(page_newest_first(&s.connections, page, |c| {
+            if !c.involves(person_id) || status.is_some_and(|st| c.status != st) {
+                return None;
+            }
+            s.persons
+                .get(&c.other_id(person_id))
+                .map(|other| ConnectionEntry {
+                    connection: c.clone(),
+                    other: other.clone(),
+                })
+        }))
     }
 
     async fn list_contacts(
@@ -168,18 +161,15 @@ impl SocialStore for MemoryStore {
     ) -> StoreResult<Page<Person>> {
         let s = self.state.read();
         let needle = query.needle();
-        let rows: Vec<(i64, Person)> = s
-            .connections
-            .values()
-            .rev()
-            .filter(|c| c.status == ConnectionStatus::Accepted && c.involves(person_id))
-            .filter(|c| page.after.is_none_or(|a| c.id < a))
-            .filter_map(|c| s.persons.get(&c.other_id(person_id)).map(|p| (c.id, p)))
-            .filter(|(_, p)| needle.as_deref().is_none_or(|n| person_matches(p, n)))
-            .take(page.fetch())
-            .map(|(id, p)| (id, p.clone()))
-            .collect();
-        Ok(Page::from_rows(rows, page, |(id, _)| *id).map(|(_, p)| p))
+        Ok(page_newest_first(&s.connections, page, |c| {
+            if c.status != ConnectionStatus::Accepted || !c.involves(person_id) {
+                return None;
+            }
+            s.persons
+                .get(&c.other_id(person_id))
+                .filter(|p| needle.as_deref().is_none_or(|n| person_matches(p, n)))
+                .cloned()
+        }))
     }
 
     async fn delete_contact(
@@ -243,21 +233,12 @@ impl SocialStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Experience>> {
         let s = self.state.read();
-        let rows = s
-            .experiences
-            .values()
-            .rev()
-            .filter(|e| page.after.is_none_or(|a| e.id < a))
-            .filter(|e| filter.matches(e))
-            .filter(|e| {
-                // Cheap test first: a PUBLIC one needs no contact lookup.
-                e.visibility == Visibility::Public
-                    || e.visibility.visible_to(s.relation(viewer_id, e.person_id))
-            })
-            .take(page.fetch())
-            .cloned()
-            .collect();
-        Ok(Page::from_rows(rows, page, |e| e.id))
+        Ok(page_newest_first(&s.experiences, page, |e| {
+            // Cheap test first: a PUBLIC one needs no contact lookup.
+            let visible = e.visibility == Visibility::Public
+                || e.visibility.visible_to(s.relation(viewer_id, e.person_id));
+            (filter.matches(e) && visible).then(|| e.clone())
+        }))
     }
 
     async fn delete_experience(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {
@@ -326,17 +307,10 @@ impl SocialStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Reaction>> {
         let s = self.state.read();
-        let rows = s
-            .reactions
-            .values()
-            .rev()
-            .filter(|r| r.experience_id == experience_id)
-            .filter(|r| page.after.is_none_or(|a| r.id < a))
-            .filter(|r| scope.shows(s.relation(viewer_id, r.person_id)))
-            .take(page.fetch())
-            .cloned()
-            .collect();
-        Ok(Page::from_rows(rows, page, |r| r.id))
+        Ok(page_newest_first(&s.reactions, page, |r| {
+            (r.experience_id == experience_id && scope.shows(s.relation(viewer_id, r.person_id)))
+                .then(|| r.clone())
+        }))
     }
 
     async fn delete_reaction(&self, id: i64, events: &[EventEnvelope]) -> StoreResult<()> {

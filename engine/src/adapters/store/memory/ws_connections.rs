@@ -1,4 +1,4 @@
-use super::{MemoryStore, State};
+use super::{MemoryStore, State, page_newest_first};
 use crate::domain::refusal::Refusal;
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};
@@ -106,17 +106,9 @@ impl WsConnectionStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<WsConnection>> {
         let s = self.state.read();
-        let rows =
-            s.ws.connections
-                .values()
-                .rev()
-                .filter(|c| c.person_id == person_id)
-                .filter(|c| page.after.is_none_or(|a| c.id < a))
-                .filter(|c| status.is_none_or(|st| c.status == st))
-                .take(page.fetch())
-                .cloned()
-                .collect();
-        Ok(Page::from_rows(rows, page, |c| c.id))
+        Ok(page_newest_first(&s.ws.connections, page, |c| {
+            (c.person_id == person_id && status.is_none_or(|st| c.status == st)).then(|| c.clone())
+        }))
     }
 
     async fn disconnect_node(

@@ -1,5 +1,6 @@
 use super::{PgStore, Sql, map_err, record};
 use crate::adapters::store::search_page;
+use crate::domain::connections::ConnectionStatus;
 use crate::domain::people::{
     Account, AccountStatus, NewAccount, NewPerson, PeopleQuery, Person, PersonPatch,
     normalize_phone,
@@ -344,9 +345,9 @@ impl PeopleStore for PgStore {
     #[tracing::instrument(level = "debug", skip_all, name = "pg.are_contacts")]
     async fn are_contacts(&self, a: i64, b: i64) -> StoreResult<bool> {
         self.fetch_one(
-            "SELECT EXISTS (SELECT 1 FROM connection WHERE status = 'ACCEPTED' AND \
+            "SELECT EXISTS (SELECT 1 FROM connection WHERE status = $3 AND \
              ((person_id = $1 AND connection_id = $2) OR (person_id = $2 AND connection_id = $1)))",
-            &[&a, &b],
+            &[&a, &b, &ConnectionStatus::Accepted.as_str()],
             |r| Ok(r.get(0)),
         )
         .await

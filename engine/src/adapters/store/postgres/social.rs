@@ -87,11 +87,12 @@ fn reaction_from(r: &Row) -> StoreResult<Reaction> {
     })
 }
 
-/// "an ACCEPTED connection joins person `$viewer` and the person in column `other`":
-/// the contact test of every visibility rule, in SQL.
-fn contact_sql(viewer: &str, other: &str) -> String {
+/// "a connection with status `accepted` (the placeholder bound to
+/// `ConnectionStatus::Accepted.as_str()`) joins person `viewer` and the person in column
+/// `other`": the contact test of every visibility rule, in SQL.
+fn contact_sql(viewer: &str, other: &str, accepted: &str) -> String {
     format!(
-        "EXISTS (SELECT 1 FROM connection c WHERE c.status = 'ACCEPTED' AND \
+        "EXISTS (SELECT 1 FROM connection c WHERE c.status = {accepted} AND \
          ((c.person_id = {viewer} AND c.connection_id = {other}) OR \
           (c.person_id = {other} AND c.connection_id = {viewer})))"
     )
@@ -165,8 +166,14 @@ impl SocialStore for PgStore {
         let id: i64 = tx
             .fetch_one(
                 "INSERT INTO connection (uuid, person_id, connection_id, requested_at, status, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, 'PENDING', $4, $4) RETURNING id",
-                &[&new.uuid, &new.person_id, &new.connection_id, &new.at],
+                 VALUES ($1, $2, $3, $4, $5, $4, $4) RETURNING id",
+                &[
+                    &new.uuid,
+                    &new.person_id,
+                    &new.connection_id,
+                    &new.at,
+                    &ConnectionStatus::Pending.as_str(),
+                ],
                 |r| Ok(r.get(0)),
             )
             .await?;
@@ -261,13 +268,14 @@ impl SocialStore for PgStore {
     ) -> StoreResult<Page<Person>> {
         let matching = PersonMatch::new(query);
         let limit = page.fetch() as i64;
-        let params: [&(dyn ToSql + Sync); 6] = [
+        let params: [&(dyn ToSql + Sync); 7] = [
             &person_id,
             &page.after,
             &matching.needle,
             &matching.pattern,
             &matching.phone,
             &limit,
+            &ConnectionStatus::Accepted.as_str(),
         ];
         let items: Vec<(i64, Person)> = self
             .fetch_all(
@@ -275,7 +283,7 @@ impl SocialStore for PgStore {
                     "SELECT c.id, {PERSON_COLS} FROM connection c \
                      JOIN person p ON p.id = CASE WHEN c.person_id = $1 THEN c.connection_id ELSE c.person_id END \
                      JOIN account a ON a.id = p.account_id \
-                     WHERE c.status = 'ACCEPTED' AND (c.person_id = $1 OR c.connection_id = $1) \
+                     WHERE c.status = $7 AND (c.person_id = $1 OR c.connection_id = $1) \
                        AND ($2::bigint IS NULL OR c.id < $2) \
                        AND {} \
                      ORDER BY c.id DESC LIMIT $6",
@@ -301,11 +309,11 @@ impl SocialStore for PgStore {
             .fetch_opt(
                 &format!(
                     "SELECT {CONNECTION_COLS} FROM {CONNECTION_JOINS} \
-                     WHERE c.status = 'ACCEPTED' AND ((c.person_id = $1 AND c.connection_id = $2) \
+                     WHERE c.status = $3 AND ((c.person_id = $1 AND c.connection_id = $2) \
                         OR (c.person_id = $2 AND c.connection_id = $1)) \
                      FOR UPDATE OF c"
                 ),
-                &[&person_id, &other_id],
+                &[&person_id, &other_id, &ConnectionStatus::Accepted.as_str()],
                 connection_from,
             )
             .await?
@@ -382,9 +390,9 @@ impl SocialStore for PgStore {
                        AND ($3::timestamptz IS NULL OR e.created_at >= $3) \
                        AND ($4::timestamptz IS NULL OR e.created_at <= $4) \
                        AND ($5::uuid IS NULL OR p.uuid = $5) \
-                       AND (e.visibility = 'PUBLIC' OR e.person_id = $1 OR {}) \
+                       AND (e.visibility = $7 OR e.person_id = $1 OR {}) \
                      ORDER BY e.id DESC LIMIT $6",
-                    contact_sql("$1", "e.person_id")
+                    contact_sql("$1", "e.person_id", "$8")
                 ),
                 &[
                     &viewer_id,
@@ -393,6 +401,8 @@ impl SocialStore for PgStore {
                     &filter.created_at_end,
                     &filter.person_uuid,
                     &(page.fetch() as i64),
+                    &Visibility::Public.as_str(),
+                    &ConnectionStatus::Accepted.as_str(),
                 ],
                 experience_from,
             )
@@ -439,6 +449,12 @@ impl SocialStore for PgStore {
         {
             return Err(StoreError::Refused(Refusal::ExperienceNotFound));
         }
+        // The 'LIKE' literal in ON CONFLICT stays: it is the arbiter index's predicate
+        // (experience_reaction_one_like_key), and PostgreSQL infers the arbiter only from
+        // a predicate it can prove at plan time; a `$n` there works for the first custom
+        // plans and then, once the statement cache picks a generic plan, fails with
+        // "there is no unique or exclusion constraint matching the ON CONFLICT
+        // specification" (checked with plan_cache_mode = force_generic_plan).
         // A second LIKE meets experience_reaction_one_like_key and inserts nothing;
         // a concurrent one waits for the first to commit and then finds it.
         let inserted: Option<i64> = tx
@@ -468,8 +484,12 @@ impl SocialStore for PgStore {
                 let existing = tx
                     .fetch_opt(
                         "SELECT id FROM experience_reaction \
-                         WHERE person_id = $1 AND experience_id = $2 AND reaction_type = 'LIKE'",
-                        &[&new.person_id, &new.experience_id],
+                         WHERE person_id = $1 AND experience_id = $2 AND reaction_type = $3",
+                        &[
+                            &new.person_id,
+                            &new.experience_id,
+                            &ReactionType::Like.as_str(),
+                        ],
                         |r| Ok(r.get(0)),
                     )
                     .await?;
@@ -516,7 +536,7 @@ impl SocialStore for PgStore {
                      WHERE r.experience_id = $1 AND ($2::bigint IS NULL OR r.id < $2) \
                        AND ($3::bool OR r.person_id = $4 OR {}) \
                      ORDER BY r.id DESC LIMIT $5",
-                    contact_sql("$4", "r.person_id")
+                    contact_sql("$4", "r.person_id", "$6")
                 ),
                 &[
                     &experience_id,
@@ -524,6 +544,7 @@ impl SocialStore for PgStore {
                     &all,
                     &viewer_id,
                     &(page.fetch() as i64),
+                    &ConnectionStatus::Accepted.as_str(),
                 ],
                 reaction_from,
             )

@@ -37,7 +37,7 @@ impl WsConnectionStore for PgStore {
             &format!(
                 "WITH w AS (
                    INSERT INTO ws_connection (uuid, ws_conn_id, person_id, status, connected_at, node_id, created_at, updated_at)
-                   VALUES ($1, $2, $3, 'CONNECTED', $4, $5, $4, $4) RETURNING *)
+                   VALUES ($1, $2, $3, $6, $4, $5, $4, $4) RETURNING *)
                  SELECT {WS_COLS} FROM w JOIN person p ON p.id = w.person_id"
             ),
             &[
@@ -46,6 +46,7 @@ impl WsConnectionStore for PgStore {
                 &new.person_id,
                 &new.at,
                 &new.node_id,
+                &WsConnectionStatus::Connected.as_str(),
             ],
             ws_from,
         )
@@ -78,13 +79,18 @@ impl WsConnectionStore for PgStore {
             &format!(
                 "WITH w AS (
                    UPDATE ws_connection SET
-                       disconnected_at = CASE WHEN status = 'CONNECTED' THEN $2 ELSE disconnected_at END,
-                       updated_at = CASE WHEN status = 'CONNECTED' THEN $2 ELSE updated_at END,
-                       status = 'DISCONNECTED'
+                       disconnected_at = CASE WHEN status = $3 THEN $2 ELSE disconnected_at END,
+                       updated_at = CASE WHEN status = $3 THEN $2 ELSE updated_at END,
+                       status = $4
                    WHERE ws_conn_id = $1 RETURNING *)
                  SELECT {WS_COLS} FROM w JOIN person p ON p.id = w.person_id"
             ),
-            &[&ws_conn_id, &at],
+            &[
+                &ws_conn_id,
+                &at,
+                &WsConnectionStatus::Connected.as_str(),
+                &WsConnectionStatus::Disconnected.as_str(),
+            ],
             ws_from,
         )
         .await?
@@ -122,9 +128,15 @@ impl WsConnectionStore for PgStore {
         at: Timestamp,
     ) -> StoreResult<u64> {
         self.exec(
-            "UPDATE ws_connection SET status = 'DISCONNECTED', disconnected_at = $3, updated_at = $3 \
-             WHERE node_id = $1 AND status = 'CONNECTED' AND connected_at < $2",
-            &[&node_id, &before, &at],
+            "UPDATE ws_connection SET status = $5, disconnected_at = $3, updated_at = $3 \
+             WHERE node_id = $1 AND status = $4 AND connected_at < $2",
+            &[
+                &node_id,
+                &before,
+                &at,
+                &WsConnectionStatus::Connected.as_str(),
+                &WsConnectionStatus::Disconnected.as_str(),
+            ],
         )
         .await
     }
@@ -176,9 +188,14 @@ impl WsConnectionStore for PgStore {
         }
         let closed = tx
             .exec(
-                "UPDATE ws_connection SET status = 'DISCONNECTED', disconnected_at = $2, updated_at = $2 \
-                 WHERE node_id = ANY($1) AND status = 'CONNECTED'",
-                &[&dead, &at],
+                "UPDATE ws_connection SET status = $4, disconnected_at = $2, updated_at = $2 \
+                 WHERE node_id = ANY($1) AND status = $3",
+                &[
+                    &dead,
+                    &at,
+                    &WsConnectionStatus::Connected.as_str(),
+                    &WsConnectionStatus::Disconnected.as_str(),
+                ],
             )
             .await?;
         tx.commit().await.map_err(map_err)?;

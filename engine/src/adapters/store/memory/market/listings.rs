@@ -1,6 +1,6 @@
 //! Categories and listings in memory.
 
-use super::super::MemoryStore;
+use super::super::{MemoryStore, page_newest_first};
 use crate::domain::assets::ParentType;
 use crate::domain::listing::{
     Listing, ListingAction, ListingPatch, ListingQuery, ListingStatus, NewListing, decide,
@@ -226,16 +226,10 @@ impl ListingStore for MemoryStore {
     ) -> StoreResult<Page<Listing>> {
         let text = query.q.as_deref().map(TextQuery::parse);
         let s = self.state.read();
-        let rows = s
-            .listings
-            .values()
-            .rev()
-            .filter(|r| page.after.is_none_or(|a| r.listing.id < a))
-            .filter(|r| query.matches_filters(&r.listing))
-            .filter(|r| text.as_ref().is_none_or(|t| t.matches(&r.lexemes)))
-            .take(page.fetch())
-            .map(|r| r.listing.clone())
-            .collect();
-        Ok(Page::from_rows(rows, page, |l| l.id))
+        Ok(page_newest_first(&s.listings, page, |r| {
+            (query.matches_filters(&r.listing)
+                && text.as_ref().is_none_or(|t| t.matches(&r.lexemes)))
+            .then(|| r.listing.clone())
+        }))
     }
 }

@@ -77,7 +77,7 @@ mod tests {
     use crate::domain::offer::{NewOffer, Offer};
     use crate::domain::order::NewOrder;
     use crate::domain::order::{EscrowQuote, OrderStatus, escrow_order_id};
-    use crate::domain::people::{AccountStatus, Email, NewAccount, NewPerson, Username};
+    use crate::domain::people::{AccountStatus, Email, NewAccount, PersonFields, Username};
     use crate::domain::refusal::Refusal;
     use crate::domain::wallet::NewWallet;
     use crate::domain::wallet::{Blockchain, WalletType, parse_address};
@@ -123,19 +123,11 @@ mod tests {
             account_status: AccountStatus::Active,
             at,
         };
-        let person = NewPerson {
-            uuid: Uuid::new_v4(),
-            account_uuid: account.uuid,
-            username: Username::parse(name).unwrap(),
-            email: Email::parse(&format!("{name}@example.com")).unwrap(),
-            first_name: None,
-            last_name: None,
-            contact_number: None,
-            birth_date: None,
-            location: None,
-            bio: None,
-            at,
-        };
+        let person = PersonFields::named(
+            Username::parse(name).unwrap(),
+            Email::parse(&format!("{name}@example.com")).unwrap(),
+        )
+        .into_new(account.uuid, at);
         store
             .insert_account_with_person(&account, &person, &[])
             .await

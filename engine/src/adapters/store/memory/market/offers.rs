@@ -1,6 +1,6 @@
 //! Offers in memory.
 
-use super::super::{MemoryStore, State};
+use super::super::{MemoryStore, State, page_newest_first};
 use crate::domain::money::Wei;
 use crate::domain::notifications::{NewNotification, Notification};
 use crate::domain::offer::{
@@ -129,16 +129,9 @@ impl OfferStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Offer>> {
         let s = self.state.read();
-        let rows = s
-            .offers
-            .values()
-            .rev()
-            .filter(|o| page.after.is_none_or(|a| o.id < a))
-            .filter(|o| query.matches(o))
-            .take(page.fetch())
-            .cloned()
-            .collect();
-        Ok(Page::from_rows(rows, page, |o| o.id))
+        Ok(page_newest_first(&s.offers, page, |o| {
+            query.matches(o).then(|| o.clone())
+        }))
     }
 }
 

@@ -2,7 +2,7 @@
 //! rule is checked (version, order, offer, listing) before anything is written, so a
 //! refused step leaves nothing behind.
 
-use crate::adapters::store::memory::{MemoryStore, State};
+use crate::adapters::store::memory::{MemoryStore, State, page_newest_first};
 use crate::domain::offer::OfferStatus;
 use crate::domain::order::{
     ChainEventRecord, ChainTouch, Order, OrderChange, OrderChangeOutcome, OrderQuery, Payment,
@@ -196,16 +196,9 @@ impl OrderLifecycleStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Order>> {
         let s = self.state.read();
-        let rows = s
-            .orders
-            .values()
-            .rev()
-            .filter(|o| page.after.is_none_or(|a| o.id < a))
-            .filter(|o| query.matches(o))
-            .take(page.fetch())
-            .cloned()
-            .collect();
-        Ok(Page::from_rows(rows, page, |o| o.id))
+        Ok(page_newest_first(&s.orders, page, |o| {
+            query.matches(o).then(|| o.clone())
+        }))
     }
 
     async fn unfinished_orders(&self) -> StoreResult<Vec<Order>> {

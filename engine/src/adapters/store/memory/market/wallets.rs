@@ -1,6 +1,6 @@
 //! Wallets in memory.
 
-use super::super::MemoryStore;
+use super::super::{MemoryStore, page_newest_first};
 use crate::domain::refusal::Refusal;
 use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::{Page, PageRequest};
@@ -64,15 +64,8 @@ impl WalletStore for MemoryStore {
         page: &PageRequest,
     ) -> StoreResult<Page<Wallet>> {
         let s = self.state.read();
-        let rows = s
-            .wallets
-            .values()
-            .rev()
-            .filter(|w| w.person_uuid == person_uuid)
-            .filter(|w| page.after.is_none_or(|a| w.id < a))
-            .take(page.fetch())
-            .cloned()
-            .collect();
-        Ok(Page::from_rows(rows, page, |w| w.id))
+        Ok(page_newest_first(&s.wallets, page, |w| {
+            (w.person_uuid == person_uuid).then(|| w.clone())
+        }))
     }
 }

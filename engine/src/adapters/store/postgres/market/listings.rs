@@ -219,7 +219,7 @@ impl ListingStore for PgStore {
             .fetch_one(
                 "INSERT INTO listing (uuid, person_uuid, listing_type, title, description, price, currency_type, currency, \
                  status, category_id, additional_fields, location_id, service_delivery, created_at, updated_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, 'DRAFT', $9, $10, $11, $12, $13, $13) RETURNING id",
+                 VALUES ($1, $2, $3, $4, $5, $6::text::numeric, $7, $8, $14, $9, $10, $11, $12, $13, $13) RETURNING id",
                 &[
                     &listing.uuid,
                     &listing.person_uuid,
@@ -234,6 +234,7 @@ impl ListingStore for PgStore {
                     &location_id,
                     &listing.service_delivery.map(|d| d.as_str()),
                     &listing.at,
+                    &ListingStatus::Draft.as_str(),
                 ],
                 |r| Ok(r.get(0)),
             )
@@ -342,13 +343,14 @@ impl ListingStore for PgStore {
         let cascade = if next == ListingStatus::Cancelled {
             tx.fetch_all(
                 &format!(
-                    "UPDATE offer SET status = 'CANCELLED', updated_at = $2 \
+                    "UPDATE offer SET status = $4, updated_at = $2 \
                      WHERE listing_id = $1 AND status = ANY($3) RETURNING {OFFER_RETURNING}"
                 ),
                 &[
                     &listing.id,
                     &at,
                     &OfferStatus::OPEN.map(OfferStatus::as_str).to_vec(),
+                    &OfferStatus::Cancelled.as_str(),
                 ],
                 |r| Ok(offer_event(&offer_returned(r, &listing)?)),
             )

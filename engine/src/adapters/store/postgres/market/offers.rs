@@ -148,7 +148,7 @@ impl OfferStore for PgStore {
             .fetch_one(
                 &format!(
                     "INSERT INTO offer (uuid, person_uuid, price, comment, status, listing_id, created_at, updated_at) \
-                     VALUES ($1, $2, $3::text::numeric, $4, 'OFFERED', $5, $6, $6) RETURNING {OFFER_RETURNING}"
+                     VALUES ($1, $2, $3::text::numeric, $4, $7, $5, $6, $6) RETURNING {OFFER_RETURNING}"
                 ),
                 &[
                     &offer.uuid,
@@ -157,6 +157,7 @@ impl OfferStore for PgStore {
                     &offer.comment,
                     &listing.id,
                     &offer.at,
+                    &OfferStatus::Offered.as_str(),
                 ],
                 |r| offer_returned(r, &listing),
             )

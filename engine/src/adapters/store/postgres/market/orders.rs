@@ -105,7 +105,7 @@ impl OrderStore for PgStore {
                 "INSERT INTO orders (uuid, status, offer_id, offer_uuid, payer_uuid, payee_uuid, payer_address, payee_address, \
                  currency, listing_title, listing_uuid, listing_price, total_platform_fee, platform_fee_tax, order_total, \
                  chain_id, escrow_contract, escrow_order_id, deadline, quote_signature, created_at, updated_at) \
-                 VALUES ($1, 'AWAITING_PAYMENT', $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::numeric, $12::text::numeric, \
+                 VALUES ($1, $21, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::text::numeric, $12::text::numeric, \
                  $13::text::numeric, $14::text::numeric, $15, $16, $17, $18, $19, $20, $20) \
                  ON CONFLICT DO NOTHING RETURNING id",
                 &[
@@ -129,6 +129,7 @@ impl OrderStore for PgStore {
                     &deadline,
                     &order.quote_signature,
                     &order.at,
+                    &OrderStatus::AwaitingPayment.as_str(),
                 ],
                 |r| Ok(r.get(0)),
             )
