@@ -392,7 +392,7 @@ mod tests {
         let e = parse(&["chat", "--engine-bin", "x", "--engine-env", "NOVALUE"])
             .unwrap_err()
             .to_string();
-        assert!(e.contains("not KEY=VALUE"), "{e}");
+        assert!(e.contains("expected KEY=VALUE"), "{e}");
         // Both only make sense for an engine the harness starts.
         assert!(parse(&["chat", "--engine-env", "A=1"]).is_err());
         assert!(parse(&["chat", "--engine-postgres", "postgres://x@y/z"]).is_err());
