@@ -376,6 +376,33 @@ impl Email {
     }
 }
 
+/// A person's optional profile field: what sign-up and `PATCH /people/me` both parse, so
+/// the two never disagree on a field's rule (its length limit, or its own parser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileField {
+    FirstName,
+    LastName,
+    ContactNumber,
+    BirthDate,
+    Location,
+    Bio,
+}
+
+impl ProfileField {
+    /// Parses this field's raw text: `Ok(None)` for nothing (absent, or blank once
+    /// trimmed), else the cleaned value, or the problem in the API's words.
+    pub fn parse(self, raw: Option<&str>) -> Result<Option<String>, String> {
+        match self {
+            ProfileField::FirstName => parse_text("firstName", raw, MAX_NAME),
+            ProfileField::LastName => parse_text("lastName", raw, MAX_NAME),
+            ProfileField::ContactNumber => parse_contact_number(raw),
+            ProfileField::BirthDate => parse_birth_date(raw),
+            ProfileField::Location => parse_text("location", raw, MAX_LOCATION),
+            ProfileField::Bio => parse_text("bio", raw, MAX_BIO),
+        }
+    }
+}
+
 /// Optional free text with a length limit; empty strings are stored as absent.
 pub fn parse_text(
     field: &str,
