@@ -156,7 +156,7 @@ mod tests {
     use metmos_engine::adapters::bus::inprocess::InProcessBus;
     use metmos_engine::adapters::store::memory::MemoryStore;
     use metmos_engine::config::Settings;
-    use metmos_engine::domain::chat::{ChatType, NewChat, contact_pair_key};
+    use metmos_engine::domain::chat::{ChatType, NewChat};
     use metmos_engine::domain::connections::RequestConnection;
     use metmos_engine::domain::people::{Email, PersonFields, Username};
     use metmos_engine::domain::refusal::Refusal;
@@ -235,18 +235,7 @@ mod tests {
         );
         let chat = engine
             .store
-            .create_chat(
-                &NewChat {
-                    uuid: Uuid::new_v4(),
-                    chat_type: ChatType::Contact,
-                    listing_uuid: None,
-                    description: None,
-                    pair_key: Some(contact_pair_key(a.uuid, b.uuid)),
-                    participant_ids: vec![a.id, b.id],
-                    at: time::now(),
-                },
-                &[],
-            )
+            .create_chat(&NewChat::contact(&a, &b, time::now()), &[])
             .await
             .unwrap()
             .chat;

@@ -90,6 +90,22 @@ pub struct NewChat {
     pub at: Timestamp,
 }
 
+impl NewChat {
+    /// The CONTACT chat of `a` and `b`, keyed by their pair so a second one cannot be
+    /// made (tests and tools build it directly; the service goes through `open`).
+    pub fn contact(a: &Person, b: &Person, at: Timestamp) -> Self {
+        Self {
+            uuid: Uuid::new_v4(),
+            chat_type: ChatType::Contact,
+            listing_uuid: None,
+            description: None,
+            pair_key: Some(contact_pair_key(a.uuid, b.uuid)),
+            participant_ids: vec![a.id, b.id],
+            at,
+        }
+    }
+}
+
 /// What the store answers for a create: the chat, and whether this call made it (false:
 /// the pair already had one, which is returned instead).
 #[derive(Debug, Clone, PartialEq)]
@@ -151,6 +167,26 @@ pub struct NewMessage {
     /// a cache) and refuses per [`may_post_contact`]. `None` for LISTING chats, and for a
     /// CONTACT chat whose other side is gone.
     pub contact_of: Option<i64>,
+}
+
+impl NewMessage {
+    /// The stored row this becomes, once the store has given it its id and `seq` (and
+    /// read the chat's uuid in the same write): one place for both stores' rule.
+    pub fn stored(&self, id: i64, chat_uuid: Uuid, seq: i64) -> Message {
+        Message {
+            id,
+            uuid: self.uuid,
+            chat_id: self.chat_id,
+            chat_uuid,
+            sender_id: Some(self.sender_id),
+            sender_uuid: self.sender_uuid,
+            message_content: self.message_content.clone(),
+            asset_uuids: self.asset_uuids.clone(),
+            seq,
+            created_at: self.at,
+            updated_at: self.at,
+        }
+    }
 }
 
 /// The outcome of storing a message.

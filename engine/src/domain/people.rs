@@ -98,14 +98,8 @@ pub struct NewAccount {
 pub struct NewPerson {
     pub uuid: Uuid,
     pub account_uuid: Uuid,
-    pub username: Username,
-    pub email: Email,
-    pub first_name: Option<String>,
-    pub last_name: Option<String>,
-    pub contact_number: Option<String>,
-    pub birth_date: Option<String>,
-    pub location: Option<String>,
-    pub bio: Option<String>,
+    /// What sign-up gave: the same fields `POST /people` and `POST /dev/users` parse.
+    pub fields: PersonFields,
     pub at: Timestamp,
 }
 
@@ -127,19 +121,20 @@ impl NewAccount {
 impl NewPerson {
     /// The stored row this becomes, given its id and its account.
     pub fn stored(&self, id: i64, account: &Account) -> Person {
+        let f = &self.fields;
         Person {
             id,
             uuid: self.uuid,
             account_id: account.id,
             account_uuid: account.uuid,
-            username: self.username.as_str().to_string(),
-            first_name: self.first_name.clone(),
-            last_name: self.last_name.clone(),
-            email: self.email.as_str().to_string(),
-            contact_number: self.contact_number.clone(),
-            birth_date: self.birth_date.clone(),
-            location: self.location.clone(),
-            bio: self.bio.clone(),
+            username: f.username.as_str().to_string(),
+            first_name: f.first_name.clone(),
+            last_name: f.last_name.clone(),
+            email: f.email.as_str().to_string(),
+            contact_number: f.contact_number.clone(),
+            birth_date: f.birth_date.clone(),
+            location: f.location.clone(),
+            bio: f.bio.clone(),
             created_at: self.at,
             updated_at: self.at,
         }
@@ -204,14 +199,7 @@ impl PersonFields {
         NewPerson {
             uuid: Uuid::new_v4(),
             account_uuid,
-            username: self.username,
-            email: self.email,
-            first_name: self.first_name,
-            last_name: self.last_name,
-            contact_number: self.contact_number,
-            birth_date: self.birth_date,
-            location: self.location,
-            bio: self.bio,
+            fields: self,
             at,
         }
     }
@@ -373,6 +361,33 @@ impl Email {
     }
     pub fn as_str(&self) -> &str {
         &self.0
+    }
+}
+
+/// A person's optional profile field: what sign-up and `PATCH /people/me` both parse, so
+/// the two never disagree on a field's rule (its length limit, or its own parser).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProfileField {
+    FirstName,
+    LastName,
+    ContactNumber,
+    BirthDate,
+    Location,
+    Bio,
+}
+
+impl ProfileField {
+    /// Parses this field's raw text: `Ok(None)` for nothing (absent, or blank once
+    /// trimmed), else the cleaned value, or the problem in the API's words.
+    pub fn parse(self, raw: Option<&str>) -> Result<Option<String>, String> {
+        match self {
+            ProfileField::FirstName => parse_text("firstName", raw, MAX_NAME),
+            ProfileField::LastName => parse_text("lastName", raw, MAX_NAME),
+            ProfileField::ContactNumber => parse_contact_number(raw),
+            ProfileField::BirthDate => parse_birth_date(raw),
+            ProfileField::Location => parse_text("location", raw, MAX_LOCATION),
+            ProfileField::Bio => parse_text("bio", raw, MAX_BIO),
+        }
     }
 }
 

@@ -167,7 +167,7 @@ impl PeopleService {
         let event = Event::PersonCreated(PersonChanged {
             person_uuid: new.uuid,
             account_uuid: new.account_uuid,
-            username: new.username.as_str().into(),
+            username: new.fields.username.as_str().into(),
         });
         let person = self
             .store
@@ -202,7 +202,7 @@ impl PeopleService {
                 Event::PersonCreated(PersonChanged {
                     person_uuid: person.uuid,
                     account_uuid: account.uuid,
-                    username: person.username.as_str().into(),
+                    username: person.fields.username.as_str().into(),
                 }),
                 at,
             ),

@@ -12,7 +12,7 @@
 //! every [`read_state::TYPING_EVERY`].
 
 use crate::domain::people::PersonIds;
-use crate::domain::read_state::{self, ChatReadState, ReadPosition};
+use crate::domain::read_state::{self, ChatReadState, ReadFacts, ReadPosition};
 use crate::domain::refusal::Refusal;
 use crate::error::{Error, Result};
 use crate::ports::Store;
@@ -102,6 +102,15 @@ impl ReadStateService {
         self.note(chat_id, person_id, seq);
     }
 
+    /// The read facts of `chat_uuid` for `person_id`: 404 for a chat they are not in.
+    async fn facts(&self, chat_uuid: Uuid, person_id: i64) -> Result<ReadFacts> {
+        self.inner
+            .store
+            .read_facts(chat_uuid, person_id)
+            .await?
+            .ok_or(Error::Refused(Refusal::ChatNotFound))
+    }
+
     /// `markRead` / `PATCH /chats/{chatUuid}/read`: moves `me`'s position forward to
     /// `seq` (clamped to the chat's last). 404 for a chat `me` is not in.
     #[tracing::instrument(name = "read_state.mark_read", skip_all, fields(%chat_uuid, seq))]
@@ -112,12 +121,7 @@ impl ReadStateService {
         seq: i64,
     ) -> Result<ReadMarked> {
         let me: PersonIds = me.into();
-        let facts = self
-            .inner
-            .store
-            .read_facts(chat_uuid, me.id)
-            .await?
-            .ok_or(Error::Refused(Refusal::ChatNotFound))?;
+        let facts = self.facts(chat_uuid, me.id).await?;
         let key = (facts.state.chat_id, me.id);
         let current = facts
             .state
@@ -170,12 +174,7 @@ impl ReadStateService {
             }
             typing.insert(key, now);
         }
-        let facts = self
-            .inner
-            .store
-            .read_facts(chat_uuid, me.id)
-            .await?
-            .ok_or(Error::Refused(Refusal::ChatNotFound))?;
+        let facts = self.facts(chat_uuid, me.id).await?;
         Ok(Some(
             facts
                 .participants

@@ -5,9 +5,8 @@ use crate::conformance;
 use crate::harness::person;
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::chat::{
-    ChatFilter, ChatType, MessageFilter, MessageInsert, NewChat, NewMessage, contact_pair_key,
+    ChatFilter, ChatType, MessageFilter, MessageInsert, NewChat, NewMessage,
 };
-use metmos_engine::domain::connections::ConnectionStatus;
 use metmos_engine::domain::devices::{DeviceType, NewDevice, PlatformType};
 use metmos_engine::domain::people::Person;
 use metmos_engine::domain::refusal::Refusal;
@@ -18,15 +17,7 @@ use metmos_engine::ports::Store;
 use uuid::Uuid;
 
 fn new_chat(a: &Person, b: &Person) -> NewChat {
-    NewChat {
-        uuid: Uuid::new_v4(),
-        chat_type: ChatType::Contact,
-        listing_uuid: None,
-        description: None,
-        pair_key: Some(contact_pair_key(a.uuid, b.uuid)),
-        participant_ids: vec![a.id, b.id],
-        at: time::now(),
-    }
+    NewChat::contact(a, b, time::now())
 }
 
 fn new_message(
@@ -59,35 +50,6 @@ fn sent(m: &NewMessage) -> metmos_engine::events::EventEnvelope {
         }),
         m.at,
     )
-}
-
-/// Makes `a` and `b` contacts (an ACCEPTED connection).
-async fn befriend(store: &dyn Store, a: &Person, b: &Person) {
-    let (c, _) = store
-        .insert_connection(
-            &metmos_engine::domain::connections::NewConnection {
-                uuid: Uuid::new_v4(),
-                person_id: a.id,
-                connection_id: b.id,
-                at: time::now(),
-                cooldown_days: 0,
-            },
-            &[],
-            &[],
-        )
-        .await
-        .unwrap();
-    store
-        .update_connection_status(
-            c.id,
-            ConnectionStatus::Pending,
-            ConnectionStatus::Accepted,
-            time::now(),
-            &[],
-            &[],
-        )
-        .await
-        .unwrap();
 }
 
 fn new_device(p: &Person, token: &str) -> NewDevice {
@@ -182,7 +144,7 @@ conformance! {
         let a = person(store, "alice").await;
         let b = person(store, "bob").await;
         let c = person(store, "carol").await;
-        befriend(store, &a, &b).await;
+        crate::social::make_contacts(store, &a, &b).await;
         let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
         let ac = store.create_chat(&new_chat(&a, &c), &[]).await.unwrap().chat;
         let taken = Uuid::new_v4();

@@ -79,17 +79,7 @@ fn no_cascade(o: &Offer) -> EventEnvelope {
 }
 
 fn cancelled_event(o: &Offer) -> EventEnvelope {
-    EventEnvelope::new(
-        Event::OfferCancelled(OfferChanged {
-            offer_uuid: o.uuid,
-            listing_uuid: o.listing_uuid,
-            person_uuid: o.person_uuid,
-            poster_uuid: o.poster_uuid,
-            price: o.price.to_eth_string(),
-            status: o.status.as_str().into(),
-        }),
-        time::now(),
-    )
+    EventEnvelope::new(Event::OfferCancelled(OfferChanged::from(o)), time::now())
 }
 
 async fn act(store: &dyn Store, l: &Listing, action: ListingAction) -> Result<Listing, StoreError> {

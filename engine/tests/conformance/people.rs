@@ -2,7 +2,7 @@ use crate::conformance;
 use crate::harness::person;
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::people::{
-    AccountStatus, Email, NewAccount, NewPerson, PeopleQuery, PersonPatch, Username,
+    AccountStatus, Email, NewAccount, NewPerson, PeopleQuery, PersonFields, PersonPatch, Username,
 };
 use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::domain::time;
@@ -19,19 +19,15 @@ fn new_account(sub: &str) -> NewAccount {
 }
 
 fn new_person(account_uuid: Uuid, username: &str, email: &str) -> NewPerson {
-    NewPerson {
-        uuid: Uuid::new_v4(),
-        account_uuid,
-        username: Username::parse(username).unwrap(),
-        email: Email::parse(email).unwrap(),
+    PersonFields {
         first_name: Some("Mary".into()),
-        last_name: None,
         contact_number: Some("+61 400 000 001".into()),
-        birth_date: None,
-        location: None,
-        bio: None,
-        at: time::now(),
+        ..PersonFields::named(
+            Username::parse(username).unwrap(),
+            Email::parse(email).unwrap(),
+        )
     }
+    .into_new(account_uuid, time::now())
 }
 
 conformance! {

@@ -4,7 +4,7 @@
 
 use crate::conformance;
 use crate::harness::{Subject, person};
-use metmos_engine::domain::chat::{ChatType, NewChat, NewMessage, contact_pair_key};
+use metmos_engine::domain::chat::{NewChat, NewMessage};
 use metmos_engine::domain::people::Person;
 use metmos_engine::domain::read_state::ReadPosition;
 use metmos_engine::domain::refusal::Refusal;
@@ -17,15 +17,7 @@ use std::time::Duration;
 use uuid::Uuid;
 
 async fn chat(store: &dyn Store, a: &Person, b: &Person) -> (i64, Uuid) {
-    let new = NewChat {
-        uuid: Uuid::new_v4(),
-        chat_type: ChatType::Contact,
-        listing_uuid: None,
-        description: None,
-        pair_key: Some(contact_pair_key(a.uuid, b.uuid)),
-        participant_ids: vec![a.id, b.id],
-        at: time::now(),
-    };
+    let new = NewChat::contact(a, b, time::now());
     let c = store.create_chat(&new, &[]).await.unwrap().chat;
     (c.id, c.uuid)
 }
@@ -46,6 +38,17 @@ async fn send(store: &dyn Store, chat: (i64, Uuid), sender: &Person, n: usize) {
         };
         store.insert_message(&m, &[]).await.unwrap();
     }
+}
+
+/// `p`'s stored read position in `chat`, which `p` is in.
+async fn read_seq(store: &dyn Store, chat: (i64, Uuid), p: &Person) -> i64 {
+    store
+        .read_facts(chat.1, p.id)
+        .await
+        .unwrap()
+        .expect("a participant")
+        .state
+        .read_seq
 }
 
 fn pos(chat: (i64, Uuid), p: &Person, seq: i64) -> ReadPosition {
@@ -72,12 +75,12 @@ conformance! {
 
         // One batch for two people; then backwards (kept), then beyond the last (clamped).
         store.save_read_positions(&[pos(c, &b, 2), pos(c, &a, 3)]).await.unwrap();
-        assert_eq!(store.read_facts(c.1, b.id).await.unwrap().unwrap().state.read_seq, 2);
-        assert_eq!(store.read_facts(c.1, a.id).await.unwrap().unwrap().state.read_seq, 3);
+        assert_eq!(read_seq(store, c, &b).await, 2);
+        assert_eq!(read_seq(store, c, &a).await, 3);
         store.save_read_positions(&[pos(c, &b, 1)]).await.unwrap();
-        assert_eq!(store.read_facts(c.1, b.id).await.unwrap().unwrap().state.read_seq, 2);
+        assert_eq!(read_seq(store, c, &b).await, 2);
         store.save_read_positions(&[pos(c, &b, 99)]).await.unwrap();
-        assert_eq!(store.read_facts(c.1, b.id).await.unwrap().unwrap().state.read_seq, 3);
+        assert_eq!(read_seq(store, c, &b).await, 3);
         store.save_read_positions(&[]).await.unwrap();
     }
 
@@ -92,7 +95,7 @@ conformance! {
         // A stranger's position is not stored (and does not fail the batch).
         store.save_read_positions(&[pos(c, &eve, 1), pos(c, &b, 1)]).await.unwrap();
         assert!(store.read_states(eve.id, None).await.unwrap().is_empty());
-        assert_eq!(store.read_facts(c.1, b.id).await.unwrap().unwrap().state.read_seq, 1);
+        assert_eq!(read_seq(store, c, &b).await, 1);
     }
 
     async fn read_states_cover_the_asked_chats_or_all(store) {
@@ -156,30 +159,14 @@ async fn coalesces_marks_and_answers_its_own_writes(store: Arc<dyn Store>) {
     assert_eq!(again.seq, 2);
 
     // Nothing stored yet, but the node answers its own writes.
-    assert_eq!(
-        s.read_facts(c.1, b.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .read_seq,
-        0
-    );
+    assert_eq!(read_seq(s, c, &b).await, 0);
     let (total, chats) = rs.unread(b.id).await.unwrap();
     assert_eq!((total, chats.len(), chats[0].unread), (1, 1, 1));
     assert_eq!(rs.badge(b.uuid).await, Some(1));
 
     // The burst is one position in one write.
     assert_eq!(rs.flush().await.unwrap(), 1);
-    assert_eq!(
-        s.read_facts(c.1, b.id)
-            .await
-            .unwrap()
-            .unwrap()
-            .state
-            .read_seq,
-        2
-    );
+    assert_eq!(read_seq(s, c, &b).await, 2);
     assert_eq!(rs.flush().await.unwrap(), 0);
 
     // Sending reads one's chat up to the message.

@@ -11,6 +11,7 @@ use metmos_engine::domain::time::{self, Timestamp};
 use metmos_engine::error::Error;
 use metmos_engine::error::Problems;
 use metmos_engine::services::people::PersonView;
+use metmos_engine::services::read_state::ChatUnread;
 use serde::Deserialize;
 use serde::Serialize;
 use utoipa::IntoParams;
@@ -113,6 +114,14 @@ impl From<&ChatSummary> for ChatView {
             updated_at: s.chat.updated_at,
         }
     }
+}
+
+/// `chat_id`'s unread count among `counts` (as `unread_in` gives them); 0 when absent.
+fn unread_count(counts: &[ChatUnread], chat_id: i64) -> i64 {
+    counts
+        .iter()
+        .find(|u| u.chat_id == chat_id)
+        .map_or(0, |u| u.unread)
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -257,7 +266,7 @@ async fn create_chat(
             .read_state
             .unread_in(me.id, &[summary.chat.id])
             .await?;
-        view.unread_count = counts.first().map_or(0, |c| c.unread);
+        view.unread_count = unread_count(&counts, summary.chat.id);
     }
     Ok(if created {
         HttpResponse::Created().json(view)
@@ -310,13 +319,9 @@ async fn list_chats(
     let chats = page
         .items
         .iter()
-        .map(|c| {
-            let mut view = ChatView::from(c);
-            view.unread_count = counts
-                .iter()
-                .find(|u| u.chat_id == c.chat.id)
-                .map_or(0, |u| u.unread);
-            view
+        .map(|c| ChatView {
+            unread_count: unread_count(&counts, c.chat.id),
+            ..ChatView::from(c)
         })
         .collect();
     Ok(web::Json(ChatsPage {
@@ -392,7 +397,7 @@ fn parse_seq(seq: Option<i64>) -> Result<i64, Error> {
 fn parse_chat_uuid(raw: Option<&str>) -> Result<Uuid, Error> {
     match raw.map(str::trim) {
         None | Some("") => Err(Error::validation("chatUuid is required")),
-        Some(raw) => Uuid::parse_str(raw).map_err(|_| Error::validation("chatUuid must be a UUID")),
+        Some(raw) => parse_uuid_field("chatUuid", raw).map_err(Error::validation),
     }
 }
 

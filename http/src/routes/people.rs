@@ -8,7 +8,7 @@ use crate::state::AppState;
 use actix_web::{HttpResponse, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::people::{
-    self, CreatePerson, Email, MAX_BIO, MAX_LOCATION, MAX_NAME, PersonFields, PersonPatch, Username,
+    CreatePerson, Email, PersonFields, PersonPatch, ProfileField, Username,
 };
 use metmos_engine::error::{Error, Problems};
 use metmos_engine::services::double_option;
@@ -46,17 +46,16 @@ impl PersonDetails {
     /// Parses every field, recording each problem; `None` when any field failed. The
     /// caller reports the problems (with its own before them, as `accountUuid`).
     fn parse(&self, problems: &mut Problems) -> Option<PersonFields> {
-        let text =
-            |field, value: &Option<String>, max| people::parse_text(field, value.as_deref(), max);
         let username = problems.check(Username::parse(&self.username));
         let email = problems.check(Email::parse(&self.email));
-        let first_name = problems.check(text("firstName", &self.first_name, MAX_NAME));
-        let last_name = problems.check(text("lastName", &self.last_name, MAX_NAME));
-        let contact_number =
-            problems.check(people::parse_contact_number(self.contact_number.as_deref()));
-        let birth_date = problems.check(people::parse_birth_date(self.birth_date.as_deref()));
-        let location = problems.check(text("location", &self.location, MAX_LOCATION));
-        let bio = problems.check(text("bio", &self.bio, MAX_BIO));
+        let mut field =
+            |f: ProfileField, value: &Option<String>| problems.check(f.parse(value.as_deref()));
+        let first_name = field(ProfileField::FirstName, &self.first_name);
+        let last_name = field(ProfileField::LastName, &self.last_name);
+        let contact_number = field(ProfileField::ContactNumber, &self.contact_number);
+        let birth_date = field(ProfileField::BirthDate, &self.birth_date);
+        let location = field(ProfileField::Location, &self.location);
+        let bio = field(ProfileField::Bio, &self.bio);
         Some(PersonFields {
             username: username?,
             email: email?,
@@ -138,28 +137,16 @@ impl TryFrom<UpdatePersonDto> for PersonPatch {
     fn try_from(dto: UpdatePersonDto) -> Result<Self, Error> {
         let mut problems = Problems::new();
         // `Some(None)` (an explicit null, or text that trims to nothing) clears the field.
-        let text = |problems: &mut Problems, field: &str, v: Option<Option<String>>, max| {
-            v.map(|inner| {
-                problems
-                    .check(people::parse_text(field, inner.as_deref(), max))
-                    .flatten()
-            })
+        let mut field = |f: ProfileField, v: Option<Option<String>>| {
+            v.map(|inner| problems.check(f.parse(inner.as_deref())).flatten())
         };
         let patch = PersonPatch {
-            first_name: text(&mut problems, "firstName", dto.first_name, MAX_NAME),
-            last_name: text(&mut problems, "lastName", dto.last_name, MAX_NAME),
-            contact_number: dto.contact_number.map(|v| {
-                problems
-                    .check(people::parse_contact_number(v.as_deref()))
-                    .flatten()
-            }),
-            birth_date: dto.birth_date.map(|v| {
-                problems
-                    .check(people::parse_birth_date(v.as_deref()))
-                    .flatten()
-            }),
-            location: text(&mut problems, "location", dto.location, MAX_LOCATION),
-            bio: text(&mut problems, "bio", dto.bio, MAX_BIO),
+            first_name: field(ProfileField::FirstName, dto.first_name),
+            last_name: field(ProfileField::LastName, dto.last_name),
+            contact_number: field(ProfileField::ContactNumber, dto.contact_number),
+            birth_date: field(ProfileField::BirthDate, dto.birth_date),
+            location: field(ProfileField::Location, dto.location),
+            bio: field(ProfileField::Bio, dto.bio),
             read_receipts: dto.read_receipts,
         };
         problems.finish()?;

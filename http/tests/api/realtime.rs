@@ -699,62 +699,14 @@ async fn a_slow_reader_is_closed_without_harming_others_postgres() {
 }
 
 async fn slow_reader(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        &[
-            ("ws.send_queue", "4"),
-            ("ws.max_message_chars", "30000"),
-            ("ws.messages_per_second", "10000"),
-            ("ws.burst", "10000"),
-        ],
-    )
-    .await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
-    let chat = contact_chat(&app, &alice, &bob).await;
+    let (app, alice, bob, chat) = big_frame_chat(backend, &[("ws.send_queue", "4")]).await;
     let mut a = WsClient::connect(&app, &alice.token).await;
     let mut fast = WsClient::connect(&app, &bob.token).await;
     let mut slow = WsClient::connect_small_buffer(&app, &bob.token).await;
     wait_for_ws_statuses(&app, &bob, &["CONNECTED", "CONNECTED"]).await;
-    let text = "m".repeat(29_000);
-    let mut sent = 0;
-    // Send until the server gives up on the reader that never reads: a deadline, not a
-    // message count (how many frames fit before the close depends on the machine's
-    // speed; the close itself takes up to `CLOSE_GRACE`).
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        for _ in 0..20 {
-            sent += 1;
-            a.send_message(&chat, &new_uuid(), &format!("{sent} {text}"))
-                .await;
-            assert_eq!(a.next_json().await["type"], "ack");
-            let f = fast.next_json().await;
-            assert_eq!(f["seq"], sent, "the fast reader is not held back");
-        }
-        let r = app
-            .get("/ws_connections", Some(&bob.token))
-            .await
-            .expect(200);
-        let statuses: Vec<&str> = r.body["wsConnections"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|c| c["status"].as_str().unwrap())
-            .collect();
-        if statuses.contains(&"DISCONNECTED") {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the slow reader was never closed ({sent} sent)"
-        );
-    }
+    let sent = send_until_closed(&app, &mut a, Some(&mut fast), &chat, &bob, 20, "slow").await;
     // What the slow one finally reads: some frames, then the end, never all of them.
-    let (close, read) = slow.until_closed().await;
-    assert!(read < sent, "read {read} of {sent}");
-    if let Some(close) = close {
-        assert_eq!(u16::from(close.code), 1013, "{close:?}");
-    }
+    assert_closed_short(&mut slow, sent).await;
     // The others are unharmed.
     a.send_message(&chat, &new_uuid(), "still here").await;
     assert_eq!(a.next_json().await["type"], "ack");
@@ -772,6 +724,81 @@ async fn slow_reader(backend: Backend) {
     );
 }
 
+/// Alice, Bob and their contact chat, on an app with `overrides` where frames of 29 KB
+/// pass and the rate limit is out of the way (what the slow-reader tests send).
+async fn big_frame_chat(
+    backend: Backend,
+    overrides: &[(&str, &str)],
+) -> (TestApp, TestUser, TestUser, String) {
+    let mut settings = overrides.to_vec();
+    settings.extend([
+        ("ws.max_message_chars", "30000"),
+        ("ws.messages_per_second", "10000"),
+        ("ws.burst", "10000"),
+    ]);
+    let app = TestApp::spawn_with(backend, &settings).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let chat = contact_chat(&app, &alice, &bob).await;
+    (app, alice, bob, chat)
+}
+
+/// Sends 29 KB messages from `a` in bursts of `burst` (each acked, and read in order by
+/// `fast` when given) until one of `reader`'s connections is DISCONNECTED; returns how
+/// many were sent. A deadline, not a message count: how many frames fit before the close
+/// depends on the machine's speed.
+async fn send_until_closed(
+    app: &TestApp,
+    a: &mut WsClient,
+    mut fast: Option<&mut WsClient>,
+    chat: &str,
+    reader: &TestUser,
+    burst: usize,
+    which: &str,
+) -> usize {
+    let text = "m".repeat(29_000);
+    let mut sent = 0;
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        for _ in 0..burst {
+            sent += 1;
+            a.send_message(chat, &new_uuid(), &format!("{sent} {text}"))
+                .await;
+            assert_eq!(a.next_json().await["type"], "ack");
+            if let Some(fast) = fast.as_deref_mut() {
+                let f = fast.next_json().await;
+                assert_eq!(f["seq"], sent, "the fast reader is not held back");
+            }
+        }
+        let r = app
+            .get("/ws_connections", Some(&reader.token))
+            .await
+            .expect(200);
+        let closed = r.body["wsConnections"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["status"] == "DISCONNECTED");
+        if closed {
+            return sent;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the {which} reader was never closed ({sent} sent)"
+        );
+    }
+}
+
+/// The reader that never read gets some frames, then the end (1013 when a close frame
+/// gets through), never all `sent`.
+async fn assert_closed_short(slow: &mut WsClient, sent: usize) {
+    let (close, read) = slow.until_closed().await;
+    assert!(read < sent, "read {read} of {sent}");
+    if let Some(close) = close {
+        assert_eq!(u16::from(close.code), 1013, "{close:?}");
+    }
+}
+
 /// A client that stops reading is closed once a write to it has been stuck for
 /// `ws.slow_reader_secs`, long before its queue could fill (here it never could: 100,000
 /// frames of 29 KB), and the heartbeat is out of the way: only the stuck write can close.
@@ -786,52 +813,18 @@ async fn a_reader_stuck_for_slow_reader_secs_is_closed_postgres() {
 }
 
 async fn stuck_reader(backend: Backend) {
-    let app = TestApp::spawn_with(
-        backend,
-        &[
-            ("ws.send_queue", "100000"),
-            ("ws.slow_reader_secs", "1"),
-            ("ws.send_buffer_bytes", "16384"),
-            ("ws.client_timeout_secs", "600"),
-            ("ws.max_message_chars", "30000"),
-            ("ws.messages_per_second", "10000"),
-            ("ws.burst", "10000"),
-        ],
-    )
-    .await;
-    let alice = app.user("alice").await;
-    let bob = app.user("bob").await;
-    let chat = contact_chat(&app, &alice, &bob).await;
+    let overrides = [
+        ("ws.send_queue", "100000"),
+        ("ws.slow_reader_secs", "1"),
+        ("ws.send_buffer_bytes", "16384"),
+        ("ws.client_timeout_secs", "600"),
+    ];
+    let (app, alice, bob, chat) = big_frame_chat(backend, &overrides).await;
     let mut a = WsClient::connect(&app, &alice.token).await;
     let mut slow = WsClient::connect_small_buffer(&app, &bob.token).await;
     wait_for_ws_statuses(&app, &bob, &["CONNECTED"]).await;
-    let text = "m".repeat(29_000);
-    let mut sent = 0;
-    let deadline = std::time::Instant::now() + Duration::from_secs(60);
-    loop {
-        for _ in 0..10 {
-            sent += 1;
-            a.send_message(&chat, &new_uuid(), &format!("{sent} {text}"))
-                .await;
-            assert_eq!(a.next_json().await["type"], "ack");
-        }
-        let r = app
-            .get("/ws_connections", Some(&bob.token))
-            .await
-            .expect(200);
-        if r.body["wsConnections"][0]["status"] == "DISCONNECTED" {
-            break;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the stuck reader was never closed ({sent} sent)"
-        );
-    }
-    let (close, read) = slow.until_closed().await;
-    assert!(read < sent, "read {read} of {sent}");
-    if let Some(close) = close {
-        assert_eq!(u16::from(close.code), 1013, "{close:?}");
-    }
+    let sent = send_until_closed(&app, &mut a, None, &chat, &bob, 10, "stuck").await;
+    assert_closed_short(&mut slow, sent).await;
     a.send_json(json!({"action": "ping"})).await;
     assert_eq!(a.next_json().await, json!({"type": "pong"}));
 }

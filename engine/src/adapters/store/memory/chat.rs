@@ -249,19 +249,7 @@ impl ChatStore for MemoryStore {
         row.next_seq += 1;
         row.chat.updated_at = new.at;
         row.by_seq.insert(seq, id);
-        let message = Message {
-            id,
-            uuid: new.uuid,
-            chat_id: new.chat_id,
-            chat_uuid: row.chat.uuid,
-            sender_id: Some(new.sender_id),
-            sender_uuid: new.sender_uuid,
-            message_content: new.message_content.clone(),
-            asset_uuids: new.asset_uuids.clone(),
-            seq,
-            created_at: new.at,
-            updated_at: new.at,
-        };
+        let message = new.stored(id, row.chat.uuid, seq);
         s.chats.messages.insert(id, message.clone());
         s.chats.message_by_uuid.insert(new.uuid, id);
         let chat_uuid = message.chat_uuid;

@@ -35,7 +35,7 @@ impl State {
         if self.persons.values().any(|x| x.account_id == account_id) {
             return Err(StoreError::Refused(Refusal::AccountHasPerson));
         }
-        let username = p.username.as_str().to_lowercase();
+        let username = p.fields.username.as_str().to_lowercase();
         if self
             .persons
             .values()
@@ -43,7 +43,7 @@ impl State {
         {
             return Err(StoreError::Refused(Refusal::UsernameTaken));
         }
-        let email = p.email.as_str().to_lowercase();
+        let email = p.fields.email.as_str().to_lowercase();
         if self
             .persons
             .values()

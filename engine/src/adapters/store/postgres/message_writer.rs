@@ -355,19 +355,7 @@ async fn write_batch(
             .get(&new.uuid)
             .copied()
             .ok_or_else(|| StoreError::Internal("an inserted message has no id".into()))?;
-        outcomes[i] = Some(Ok(MessageInsert::Created(Message {
-            id,
-            uuid: new.uuid,
-            chat_id: new.chat_id,
-            chat_uuid,
-            sender_id: Some(new.sender_id),
-            sender_uuid: new.sender_uuid,
-            message_content: new.message_content.clone(),
-            asset_uuids: new.asset_uuids.clone(),
-            seq,
-            created_at: new.at,
-            updated_at: new.at,
-        })));
+        outcomes[i] = Some(Ok(MessageInsert::Created(new.stored(id, chat_uuid, seq))));
     }
     Ok(outcomes)
 }
