@@ -16,11 +16,13 @@ use crate::frames::{ChatSeq, Frame};
 use crate::presence::{Presence, Route};
 use actix::Addr;
 use metmos_engine::Engine;
+use metmos_engine::domain::time;
 use metmos_engine::ports::PushMessage;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::sync::mpsc;
 use uuid::Uuid;
 
@@ -59,6 +61,9 @@ pub struct NodeFrame {
 pub struct Pending {
     /// Those of the persons not online here.
     pub offline: Vec<Uuid>,
+    /// Those online here, when other nodes are alive: they may have sockets there too
+    /// (a phone on one node, a tablet on another). Never pushed.
+    pub online_here: Vec<Uuid>,
     pub frame: Frame,
     pub order: Option<ChatSeq>,
     pub push: Option<PushMessage>,
@@ -69,6 +74,10 @@ pub struct Pending {
 pub struct ClusterLink {
     tx: mpsc::Sender<Pending>,
     pushes: Pushes,
+    /// Whether another node holds a live lease (refreshed every half lease): only then
+    /// are persons online here also looked for elsewhere, so one node alone never pays
+    /// a lookup for them.
+    others_alive: Arc<AtomicBool>,
 }
 
 impl ClusterLink {
@@ -79,7 +88,18 @@ impl ClusterLink {
             engine: engine.clone(),
         };
         engine.spawn(run(engine.clone(), rx, pushes.clone(), stats));
-        Self { tx, pushes }
+        let others_alive = Arc::new(AtomicBool::new(false));
+        engine.spawn(watch_other_nodes(engine.clone(), others_alive.clone()));
+        Self {
+            tx,
+            pushes,
+            others_alive,
+        }
+    }
+
+    /// See [`ClusterLink::others_alive`] (the field).
+    pub fn others_alive(&self) -> bool {
+        self.others_alive.load(Ordering::Relaxed)
     }
 
     pub fn forward(&self, pending: Pending) {
@@ -90,6 +110,28 @@ impl ClusterLink {
             if let Some(push) = pending.push {
                 self.pushes.send(pending.offline, Arc::new(push));
             }
+        }
+    }
+}
+
+/// Keeps `others_alive` up to date from the node leases, every half lease (a node that
+/// joins is seen within that; one that dies, once its lease expires).
+async fn watch_other_nodes(engine: Arc<Engine>, others_alive: Arc<AtomicBool>) {
+    let every = Duration::from_millis((engine.settings.node.lease_secs * 500).max(200));
+    let stop = engine.cancelled();
+    loop {
+        match engine.store.live_nodes(time::now()).await {
+            Ok(nodes) => {
+                let others = nodes.iter().any(|n| *n != engine.node_id);
+                if others_alive.swap(others, Ordering::Relaxed) != others {
+                    tracing::info!(others, "other live nodes changed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot read the node leases"),
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.cancelled() => return,
         }
     }
 }
@@ -128,14 +170,23 @@ async fn run(
         }
         let mut items = Vec::with_capacity(batch.len());
         for p in batch.drain(..) {
-            if !p.offline.is_empty() {
-                items.push((p.offline, p.frame, p.order, p.push.map(Arc::new)));
+            if !p.offline.is_empty() || !p.online_here.is_empty() {
+                items.push((
+                    p.offline,
+                    p.online_here,
+                    p.frame,
+                    p.order,
+                    p.push.map(Arc::new),
+                ));
             }
         }
         if items.is_empty() {
             continue;
         }
-        let mut persons: Vec<Uuid> = items.iter().flat_map(|i| i.0.iter().copied()).collect();
+        let mut persons: Vec<Uuid> = items
+            .iter()
+            .flat_map(|i| i.0.iter().chain(i.1.iter()).copied())
+            .collect();
         persons.sort_unstable();
         persons.dedup();
         let located = match engine
@@ -151,10 +202,10 @@ async fn run(
         };
         // node → its frames, in delivery order.
         let mut per_node: BTreeMap<Uuid, Vec<NodeFrame>> = BTreeMap::new();
-        for (offline, frame, order, _) in &items {
+        for (offline, online_here, frame, order, _) in &items {
             let mut here: BTreeMap<Uuid, Vec<Uuid>> = BTreeMap::new();
             for (person, node) in &located {
-                if offline.contains(person) {
+                if offline.contains(person) || online_here.contains(person) {
                     here.entry(*node).or_default().push(*person);
                 }
             }
@@ -196,7 +247,7 @@ async fn run(
                 }
             }
         }
-        for (offline, _, _, push) in items {
+        for (offline, _, _, _, push) in items {
             if let Some(push) = push {
                 let rest: Vec<Uuid> = offline
                     .into_iter()

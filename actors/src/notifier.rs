@@ -47,23 +47,35 @@ impl Delivery {
         push: impl FnOnce() -> Option<PushMessage>,
     ) {
         let mut offline = Vec::new();
+        // Persons online here may have sockets on other nodes too; looked for there only
+        // when another node is alive.
+        let others_alive = self.cluster.others_alive();
+        let mut online_here = Vec::new();
         for person in persons {
             let shard = self.sessions.shard(&person).read();
             match shard.get(&person) {
-                Some(session) => session.do_send(user_session::Deliver {
-                    frame: frame.clone(),
-                    except,
-                    order,
-                }),
+                Some(session) => {
+                    session.do_send(user_session::Deliver {
+                        frame: frame.clone(),
+                        except,
+                        order,
+                    });
+                    if others_alive {
+                        online_here.push(person);
+                    }
+                }
                 None => offline.push(person),
             }
         }
-        if !offline.is_empty() {
+        if !offline.is_empty() || !online_here.is_empty() {
+            // The push is for those online nowhere: only the offline can be.
+            let push = if offline.is_empty() { None } else { push() };
             self.cluster.forward(Pending {
                 offline,
+                online_here,
                 frame: frame.clone(),
                 order,
-                push: push(),
+                push,
             });
         }
     }

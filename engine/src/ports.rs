@@ -747,6 +747,8 @@ pub trait WsConnectionStore: Send + Sync {
     async fn reap_expired_nodes(&self, at: Timestamp) -> StoreResult<u64>;
     /// A node stopping cleanly gives its lease back.
     async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()>;
+    /// The nodes whose lease runs past `at` (this one included, once it has renewed).
+    async fn live_nodes(&self, at: Timestamp) -> StoreResult<Vec<Uuid>>;
     /// Where else `persons` are connected: `(person uuid, node id)` for each node other
     /// than `except` holding a CONNECTED row of theirs (cross-node delivery).
     async fn nodes_of_persons(

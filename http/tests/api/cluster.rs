@@ -257,6 +257,77 @@ async fn two_embedded_engines_are_one_chat_service() {
     );
 }
 
+/// A person with a socket on each of two engines (a phone on one, a tablet on the other)
+/// gets every frame on both: being online on the room's node does not stop the frame from
+/// also going to the other node, and nobody is pushed.
+#[actix_web::test]
+async fn a_persons_sockets_on_two_engines_each_get_every_frame() {
+    use metmos_engine::adapters::bus::inprocess::InProcessBus;
+    use metmos_engine::adapters::store::memory::MemoryStore;
+    use std::sync::Arc;
+    let store: Arc<dyn metmos_engine::ports::Store> = Arc::new(MemoryStore::new());
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    // Short leases: each node sees the other within a second and a half.
+    let settings = [
+        ("ws.messages_per_second", "10000"),
+        ("ws.burst", "10000"),
+        ("node.lease_secs", "3"),
+    ];
+    let a = TestApp::spawn_sharing(store.clone(), bus.clone(), &settings).await;
+    let b = TestApp::spawn_sharing(store, bus, &settings).await;
+    let alice = a.user("alice").await;
+    let bob = a.user("bob").await;
+    device(&a, &bob).await;
+    let chat = contact_chat(&a, &alice, &bob).await;
+    let mut alice_a = WsClient::connect(&a, &alice.token).await;
+    let mut bob_a = WsClient::connect(&a, &bob.token).await;
+    let mut bob_b = WsClient::connect(&b, &bob.token).await;
+    let pushed_before = push_count(&a, &bob, &bob).await;
+    // Until node a has seen node b's lease, a frame for bob stays on a (as before this
+    // change); from then on every message reaches both of bob's sockets.
+    let mut sent = Vec::new();
+    let mut reached_b = None;
+    for i in 0..40 {
+        let uuid = new_uuid();
+        alice_a.send_message(&chat, &uuid, &format!("m{i}")).await;
+        sent.push(uuid.clone());
+        if let Some(f) = bob_b.next_within(Duration::from_millis(250)).await
+            && f["type"] == "chatMessage"
+        {
+            reached_b = Some(f["messageUuid"].as_str().unwrap().to_string());
+            break;
+        }
+    }
+    let first = reached_b.expect("bob's socket on the other engine gets frames");
+    let from = sent.iter().position(|u| *u == first).unwrap();
+    for i in 0..5 {
+        let uuid = new_uuid();
+        alice_a
+            .send_message(&chat, &uuid, &format!("after {i}"))
+            .await;
+        sent.push(uuid);
+    }
+    for want in &sent[from + 1..] {
+        assert_eq!(
+            next_chat(&mut bob_b).await["messageUuid"],
+            want.as_str(),
+            "in order on b"
+        );
+    }
+    for want in &sent {
+        assert_eq!(
+            next_chat(&mut bob_a).await["messageUuid"],
+            want.as_str(),
+            "all on a"
+        );
+    }
+    assert_eq!(
+        push_count(&a, &bob, &bob).await,
+        pushed_before,
+        "online: never pushed"
+    );
+}
+
 #[actix_web::test]
 async fn frames_cross_nodes_in_seq_order_and_a_killed_nodes_people_resync_on_the_other() {
     let vhost = ScratchVhost::create().expect("vhost");

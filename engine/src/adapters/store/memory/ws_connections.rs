@@ -198,6 +198,18 @@ impl WsConnectionStore for MemoryStore {
         Ok(found)
     }
 
+    async fn live_nodes(&self, at: Timestamp) -> StoreResult<Vec<Uuid>> {
+        let s = self.state.read();
+        let mut nodes: Vec<Uuid> =
+            s.ws.leases
+                .iter()
+                .filter(|(_, exp)| **exp > at)
+                .map(|(n, _)| *n)
+                .collect();
+        nodes.sort_unstable();
+        Ok(nodes)
+    }
+
     async fn release_node_lease(&self, node_id: Uuid) -> StoreResult<()> {
         self.state.write().ws.leases.remove(&node_id);
         Ok(())

@@ -171,6 +171,15 @@ impl WsConnectionStore for PgStore {
     }
 
     #[tracing::instrument(level = "debug", skip_all, name = "pg.reap_expired_nodes")]
+    async fn live_nodes(&self, at: Timestamp) -> StoreResult<Vec<Uuid>> {
+        self.fetch_all(
+            "SELECT node_id FROM node_lease WHERE expires_at > $1 ORDER BY node_id",
+            &[&at],
+            |r| Ok(r.get(0)),
+        )
+        .await
+    }
+
     async fn reap_expired_nodes(&self, at: Timestamp) -> StoreResult<u64> {
         let mut client = self.client().await?;
         let tx = client.transaction().await.map_err(map_err)?;
