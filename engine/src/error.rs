@@ -128,6 +128,11 @@ impl Problems {
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
     }
+    /// The messages so far, for a command that carries its problems to the service
+    /// (which adds those that need the store and reports them all at once).
+    pub fn into_messages(self) -> Vec<String> {
+        self.0
+    }
     /// The parsed value when nothing was wrong, else the validation error with every
     /// message. Parsers build `value` from the `Option`s `check` returned, so a missing
     /// part always comes with its message: no "parsed fields missing" branch is needed.

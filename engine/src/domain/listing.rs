@@ -303,6 +303,51 @@ impl ListingQuery {
     }
 }
 
+/// `POST /listings`, parsed at the http edge (every field's shape and the type-dependent
+/// fields of the same body). The category's existence and kind need the store, so the
+/// service checks them.
+#[derive(Debug, Clone)]
+pub struct CreateListing {
+    pub listing_type: ListingType,
+    pub title: String,
+    pub description: String,
+    pub price: Wei,
+    pub currency_type: CurrencyType,
+    pub currency: Currency,
+    pub category_uuid: Uuid,
+    pub additional_fields: AdditionalFields,
+    pub location: Option<Location>,
+    pub service_delivery: Option<ServiceDelivery>,
+}
+
+/// `PATCH /listings/{uuid}`, parsed at the http edge: the fields that parsed and the
+/// body's shape problems. Which additional fields fit depends on the stored listing's
+/// type, so those problems come from [`edit_problems`] and the service reports both
+/// lists in one 400.
+#[derive(Debug, Default)]
+pub struct ListingEdit {
+    pub patch: ListingPatch,
+    /// The body's own problems, in field order.
+    pub problems: Vec<String>,
+    /// `additionalFields.serviceDate` was given (not blank).
+    pub sets_service_date: bool,
+    /// `additionalFields.condition` was given and well formed.
+    pub sets_condition: bool,
+}
+
+/// The problems of an edit that depend on the stored listing's type: `serviceDate`
+/// belongs to SERVICE listings, `condition` to ITEM listings.
+pub fn edit_problems(listing_type: ListingType, edit: &ListingEdit) -> Vec<String> {
+    let mut problems = Vec::new();
+    if edit.sets_service_date && !listing_type.is_service() {
+        problems.push("additionalFields.serviceDate applies only to SERVICE listings".to_string());
+    }
+    if edit.sets_condition && listing_type.is_service() {
+        problems.push("additionalFields.condition applies only to ITEM listings".to_string());
+    }
+    problems
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -477,5 +522,23 @@ mod tests {
         }
         .apply(&mut l, t1);
         assert_eq!(l.location, None);
+    }
+
+    #[test]
+    fn edit_problems_depend_on_the_stored_type() {
+        let both = ListingEdit {
+            sets_service_date: true,
+            sets_condition: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            edit_problems(ListingType::ItemSale, &both),
+            ["additionalFields.serviceDate applies only to SERVICE listings"]
+        );
+        assert_eq!(
+            edit_problems(ListingType::ServiceSale, &both),
+            ["additionalFields.condition applies only to ITEM listings"]
+        );
+        assert!(edit_problems(ListingType::ItemSale, &ListingEdit::default()).is_empty());
     }
 }

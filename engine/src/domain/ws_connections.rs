@@ -91,6 +91,19 @@ pub fn parse_ws_conn_id(raw: &str) -> Result<String, String> {
     }
 }
 
+/// INTERNAL `POST /ws_connections`, parsed at the http edge: the gateway's id, checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RecordWsConnection {
+    pub ws_conn_id: String,
+}
+
+/// INTERNAL `PATCH /ws_connections/{wsConnId}`, parsed at the http edge: the target
+/// status, if any (none leaves the row alone).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct UpdateWsConnection {
+    pub status: Option<WsConnectionStatus>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,7 +6,7 @@ use crate::domain::notifications::{
 };
 use crate::domain::time::{self, Timestamp};
 use crate::domain::{Page, PageRequest};
-use crate::error::{Problems, Result};
+use crate::error::Result;
 use crate::ports::{NotificationSink, Store, StoreOnly};
 use crate::services::people::Caller;
 use parking_lot::RwLock;
@@ -77,12 +77,6 @@ impl From<&Notification> for NotificationView {
     }
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct NotificationsPage {
-    pub notifications: Vec<NotificationView>,
-    pub after: Option<i64>,
-}
-
 #[derive(Clone)]
 pub struct NotificationService {
     store: Arc<dyn Store>,
@@ -98,25 +92,10 @@ impl NotificationService {
     pub async fn list(
         &self,
         caller: &Caller,
-        category: Option<&str>,
-        updated_at_start: Option<&str>,
-        updated_at_end: Option<&str>,
+        filter: NotificationFilter,
         page: PageRequest,
     ) -> Result<Page<Notification>> {
         let me = caller.person()?;
-        let mut problems = Problems::new();
-        let filter = NotificationFilter {
-            category: category
-                .filter(|s| !s.is_empty())
-                .and_then(|c| problems.check(NotificationCategory::parse(c))),
-            updated_at_start: updated_at_start
-                .filter(|s| !s.is_empty())
-                .and_then(|t| problems.check(time::parse("updatedAtStart", t))),
-            updated_at_end: updated_at_end
-                .filter(|s| !s.is_empty())
-                .and_then(|t| problems.check(time::parse("updatedAtEnd", t))),
-        };
-        problems.finish()?;
         Ok(self.store.list_notifications(me.id, &filter, &page).await?)
     }
 }

@@ -6,74 +6,17 @@ use crate::domain::people::Person;
 use crate::domain::refusal::Refusal;
 use crate::domain::time::{self, Timestamp};
 use crate::domain::ws_connections::{
-    NewWsConnection, StatusChange, WsConnection, WsConnectionStatus, parse_ws_conn_id,
+    NewWsConnection, RecordWsConnection, StatusChange, UpdateWsConnection, WsConnection,
+    WsConnectionStatus,
 };
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
 use crate::ports::Store;
 use crate::services::people::Caller;
-use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::broadcast;
-use utoipa::ToSchema;
 use uuid::Uuid;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct CreateWsConnectionDto {
-    pub ws_conn_id: String,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct UpdateWsConnectionDto {
-    #[schema(example = "DISCONNECTED")]
-    pub status: Option<String>,
-}
-
-#[derive(Debug, Clone, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WsConnectionView {
-    pub uuid: Uuid,
-    pub ws_conn_id: String,
-    pub person_uuid: Uuid,
-    pub status: WsConnectionStatus,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub connected_at: Timestamp,
-    #[serde(with = "time::millis::option")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub disconnected_at: Option<Timestamp>,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[serde(with = "time::millis")]
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-impl From<&WsConnection> for WsConnectionView {
-    fn from(c: &WsConnection) -> Self {
-        Self {
-            uuid: c.uuid,
-            ws_conn_id: c.ws_conn_id.clone(),
-            person_uuid: c.person_uuid,
-            status: c.status,
-            connected_at: c.connected_at,
-            disconnected_at: c.disconnected_at,
-            created_at: c.created_at,
-            updated_at: c.updated_at,
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct WsConnectionsPage {
-    pub ws_connections: Vec<WsConnectionView>,
-    pub after: Option<i64>,
-}
 
 #[derive(Clone)]
 pub struct WsConnectionService {
@@ -169,10 +112,10 @@ impl WsConnectionService {
     pub async fn record_gateway(
         &self,
         caller: &Caller,
-        dto: CreateWsConnectionDto,
+        cmd: RecordWsConnection,
     ) -> Result<WsConnection> {
         let me = caller.person()?;
-        let ws_conn_id = parse_ws_conn_id(&dto.ws_conn_id).map_err(Error::validation)?;
+        let ws_conn_id = cmd.ws_conn_id;
         Ok(self
             .store
             .insert_ws_connection(&NewWsConnection {
@@ -201,13 +144,12 @@ impl WsConnectionService {
         &self,
         caller: &Caller,
         ws_conn_id: &str,
-        dto: UpdateWsConnectionDto,
+        cmd: UpdateWsConnection,
     ) -> Result<WsConnection> {
         let current = self.own(caller, ws_conn_id).await?;
-        let Some(raw) = dto.status.as_deref() else {
+        let Some(to) = cmd.status else {
             return Ok(current);
         };
-        let to = WsConnectionStatus::parse(raw).map_err(Error::validation)?;
         match current.status.transition(to).map_err(Error::Conflict)? {
             StatusChange::Unchanged => Ok(current),
             StatusChange::Disconnect => self.close(ws_conn_id).await,

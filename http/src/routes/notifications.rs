@@ -5,9 +5,12 @@ use crate::extract::AuthCaller;
 use crate::state::AppState;
 use actix_web::{get, web};
 use metmos_engine::domain::PageRequest;
-use metmos_engine::services::notifications::{NotificationView, NotificationsPage};
-use serde::Deserialize;
-use utoipa::IntoParams;
+use metmos_engine::domain::notifications::{NotificationCategory, NotificationFilter};
+use metmos_engine::domain::time;
+use metmos_engine::error::{Error, Problems};
+use metmos_engine::services::notifications::NotificationView;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
 
 pub fn configure(cfg: &mut ServiceConfig) {
@@ -25,6 +28,39 @@ pub struct NotificationQuery {
     updated_at_end: Option<String>,
     limit: Option<String>,
     after: Option<String>,
+}
+
+/// The filters, parsed; every problem at once.
+impl TryFrom<&NotificationQuery> for NotificationFilter {
+    type Error = Error;
+    fn try_from(q: &NotificationQuery) -> Result<Self, Error> {
+        let mut problems = Problems::new();
+        let filter = NotificationFilter {
+            category: q
+                .notification_category
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .and_then(|c| problems.check(NotificationCategory::parse(c))),
+            updated_at_start: q
+                .updated_at_start
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .and_then(|t| problems.check(time::parse("updatedAtStart", t))),
+            updated_at_end: q
+                .updated_at_end
+                .as_deref()
+                .filter(|s| !s.is_empty())
+                .and_then(|t| problems.check(time::parse("updatedAtEnd", t))),
+        };
+        problems.finish_with(Some(filter))
+    }
+}
+
+/// `NotificationView` stays in the engine: the WebSocket frame (actors) uses it too.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct NotificationsPage {
+    pub notifications: Vec<NotificationView>,
+    pub after: Option<i64>,
 }
 
 /// The caller's notifications, newest first.
@@ -45,13 +81,7 @@ async fn list(
     let page = state
         .engine
         .notifications
-        .list(
-            &caller,
-            q.notification_category.as_deref(),
-            q.updated_at_start.as_deref(),
-            q.updated_at_end.as_deref(),
-            page,
-        )
+        .list(&caller, NotificationFilter::try_from(&q)?, page)
         .await?;
     Ok(web::Json(NotificationsPage {
         notifications: page.items.iter().map(NotificationView::from).collect(),

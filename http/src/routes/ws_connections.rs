@@ -10,18 +10,100 @@ use crate::routes::chats::{CreateMessageDto, MessageView, message_draft};
 use crate::state::AppState;
 use actix_web::{HttpResponse, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
-use metmos_engine::services::ws_connections::{
-    CreateWsConnectionDto, UpdateWsConnectionDto, WsConnectionView, WsConnectionsPage,
+use metmos_engine::domain::time::{self, Timestamp};
+use metmos_engine::domain::ws_connections::{
+    RecordWsConnection, UpdateWsConnection, WsConnection, WsConnectionStatus, parse_ws_conn_id,
 };
-use serde::Deserialize;
-use utoipa::IntoParams;
+use metmos_engine::error::Error;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 use utoipa_actix_web::service_config::ServiceConfig;
+use uuid::Uuid;
 
 pub fn configure(cfg: &mut ServiceConfig) {
     cfg.service(list_ws_connections)
         .service(create_ws_connection)
         .service(update_ws_connection)
         .service(send_message);
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreateWsConnectionDto {
+    pub ws_conn_id: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct UpdateWsConnectionDto {
+    #[schema(example = "DISCONNECTED")]
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WsConnectionView {
+    pub uuid: Uuid,
+    pub ws_conn_id: String,
+    pub person_uuid: Uuid,
+    pub status: WsConnectionStatus,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub connected_at: Timestamp,
+    #[serde(with = "time::millis::option")]
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub disconnected_at: Option<Timestamp>,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[serde(with = "time::millis")]
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<&WsConnection> for WsConnectionView {
+    fn from(c: &WsConnection) -> Self {
+        Self {
+            uuid: c.uuid,
+            ws_conn_id: c.ws_conn_id.clone(),
+            person_uuid: c.person_uuid,
+            status: c.status,
+            connected_at: c.connected_at,
+            disconnected_at: c.disconnected_at,
+            created_at: c.created_at,
+            updated_at: c.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WsConnectionsPage {
+    pub ws_connections: Vec<WsConnectionView>,
+    pub after: Option<i64>,
+}
+
+impl TryFrom<CreateWsConnectionDto> for RecordWsConnection {
+    type Error = Error;
+    fn try_from(dto: CreateWsConnectionDto) -> Result<Self, Error> {
+        Ok(Self {
+            ws_conn_id: parse_ws_conn_id(&dto.ws_conn_id).map_err(Error::validation)?,
+        })
+    }
+}
+
+impl TryFrom<UpdateWsConnectionDto> for UpdateWsConnection {
+    type Error = Error;
+    fn try_from(dto: UpdateWsConnectionDto) -> Result<Self, Error> {
+        Ok(Self {
+            status: dto
+                .status
+                .as_deref()
+                .map(WsConnectionStatus::parse)
+                .transpose()
+                .map_err(Error::validation)?,
+        })
+    }
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -80,7 +162,7 @@ async fn create_ws_connection(
     let conn = state
         .engine
         .ws_connections
-        .record_gateway(&caller, body.into_inner())
+        .record_gateway(&caller, body.into_inner().try_into()?)
         .await?;
     Ok(HttpResponse::Created().json(WsConnectionView::from(&conn)))
 }
@@ -109,7 +191,7 @@ async fn update_ws_connection(
     let conn = state
         .engine
         .ws_connections
-        .update_gateway(&caller, &path, body.into_inner())
+        .update_gateway(&caller, &path, body.into_inner().try_into()?)
         .await?;
     Ok(web::Json(WsConnectionView::from(&conn)))
 }

@@ -11,11 +11,6 @@ mod offers;
 mod orders;
 mod wallets;
 
-pub use listings::{
-    AdditionalFieldsDto, CategoriesPage, CategoryView, CreateListingDto, ListingFilters,
-    ListingView, ListingsPage, LocationDto, UpdateListingDto,
-};
-
 use crate::config::Settings;
 use crate::domain::listing::Listing;
 use crate::domain::people::Person;
