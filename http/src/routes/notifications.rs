@@ -56,7 +56,7 @@ impl TryFrom<&NotificationQuery> for NotificationFilter {
     }
 }
 
-/// `NotificationView` stays in the engine: the WebSocket frame (actors) uses it too.
+// `NotificationView` stays in the engine: the WebSocket frame (actors) uses it too.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct NotificationsPage {
     pub notifications: Vec<NotificationView>,

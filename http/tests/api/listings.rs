@@ -159,6 +159,9 @@ on_both_stores! {
         let alice = app.user("alice").await;
         let l = draft(&app, &alice, json!({})).await;
         let before = app.get(&format!("/listings/{l}"), Some(&alice.token)).await.body;
+        // Timestamps have millisecond resolution: the edit must land in a later one for
+        // `updatedAt` to show that it moved (a fast engine creates and edits in one).
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
         let r = app
             .patch(&format!("/listings/{l}"), Some(&alice.token), json!({
                 "title": "Painting fence", "price": "2.50", "additionalFields": {"condition": "As new"},
