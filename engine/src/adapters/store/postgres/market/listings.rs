@@ -392,10 +392,12 @@ impl ListingStore for PgStore {
         // that a search matching many rows joins only the rows it shows.
         let types: Vec<&str> = query.listing_types.iter().map(|t| t.as_str()).collect();
         let limit = page.fetch() as i64;
+        let published = ListingStatus::Published.as_str();
         let mut shape = Shape::new();
         shape.and_some(&page.after, |n| format!("l.id < ${n}"));
         if query.published_only {
-            shape.and("l.status = 'PUBLISHED'".into());
+            let n = shape.param(&published);
+            shape.and(format!("l.status = ${n}"));
         }
         if !types.is_empty() {
             let n = shape.param(&types);
