@@ -2,9 +2,10 @@
 //! (issue 15): unread counts and the caller's read position.
 
 use crate::error::{ApiResult, ErrorBody};
-use crate::extract::{AuthCaller, parse_uuid, state};
+use crate::extract::{AuthCaller, parse_uuid};
+use crate::state::AppState;
 use crate::ws_actions;
-use actix_web::{HttpRequest, HttpResponse, get, patch, post, web};
+use actix_web::{HttpResponse, get, patch, post, web};
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::chat::{self, ChatSummary, ChatType, Message, MessageDraft, OpenChat};
 use metmos_engine::domain::time::{self, Timestamp};
@@ -251,11 +252,10 @@ pub fn configure(cfg: &mut ServiceConfig) {
 )]
 #[post("/chats")]
 async fn create_chat(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     body: web::Json<CreateChatDto>,
 ) -> ApiResult<HttpResponse> {
-    let state = state(&req)?;
     let cmd = OpenChat::try_from(body.into_inner())?;
     let (summary, created) = state.engine.chat.create(&caller, cmd).await?;
     let mut view = ChatView::from(&summary);
@@ -295,11 +295,10 @@ pub struct ChatQuery {
 )]
 #[get("/chats")]
 async fn list_chats(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     query: web::Query<ChatQuery>,
 ) -> ApiResult<web::Json<ChatsPage>> {
-    let state = state(&req)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
     let page = state
@@ -357,12 +356,11 @@ pub struct MessageQuery {
 )]
 #[get("/chats/{chatUuid}/messages")]
 async fn list_messages(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
     query: web::Query<MessageQuery>,
 ) -> ApiResult<web::Json<MessagesPage>> {
-    let state = state(&req)?;
     let chat_uuid = parse_uuid("chatUuid", &path)?;
     let q = query.into_inner();
     let page = PageRequest::parse_or_400(q.limit.as_deref(), q.after.as_deref())?;
@@ -500,12 +498,11 @@ pub struct UnreadView {
 )]
 #[patch("/chats/{chatUuid}/read")]
 async fn mark_read(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
     path: web::Path<String>,
     body: web::Json<MarkReadDto>,
 ) -> ApiResult<web::Json<ReadPositionView>> {
-    let state = state(&req)?;
     let chat_uuid = parse_uuid("chatUuid", &path)?;
     let seq = parse_seq(body.into_inner().seq)?;
     let me = caller.person()?;
@@ -530,10 +527,9 @@ async fn mark_read(
 )]
 #[get("/chats/unread")]
 async fn unread(
-    req: HttpRequest,
+    state: web::Data<AppState>,
     AuthCaller(caller): AuthCaller,
 ) -> ApiResult<web::Json<UnreadView>> {
-    let state = state(&req)?;
     let me = caller.person()?;
     let (total, chats) = state.engine.read_state.unread(me.id).await?;
     Ok(web::Json(UnreadView {
