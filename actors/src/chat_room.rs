@@ -1,10 +1,13 @@
 //! ChatRoom: one per active chat. It loads the chat and its participants when it starts
-//! (and again when participants change), and handles the chat's messages one at a time:
-//! check membership, store with the next seq, ack the sender, then hand the message
-//! straight to the sessions of everyone else and of the sender's other connections
-//! ([`Delivery`]; the cluster task for those not online here). Because the next message
-//! waits until the previous one is stored and handed on, every receiver gets the chat's
-//! messages in seq order.
+//! (and again when participants change), and stores the chat's messages in batches: the
+//! posts that queued while the previous batch was being stored go to the store as one
+//! call, in arrival order (on PostgreSQL, one job of the group-commit writer: one commit
+//! for all of them). When a batch is stored, each sender gets its ack and each message
+//! is handed straight to the sessions of everyone else and of the sender's other
+//! connections ([`Delivery`]; the cluster task for those not online here). Because a
+//! batch starts only after the previous one is stored and handed on, every receiver gets
+//! the chat's messages in seq order, and a busy chat is no longer limited to one message
+//! per commit (issue 14).
 
 use crate::frames::{ChatSeq, ServerFrame};
 use crate::notifier::Delivery;
@@ -12,12 +15,13 @@ use crate::room_registry::{Post, Rooms};
 use crate::user_session::ConnId;
 use actix::prelude::*;
 use metmos_engine::Engine;
-use metmos_engine::domain::chat::{self, Chat, Message, MessageInsert};
+use metmos_engine::domain::chat::{self, Chat, Message, MessageDraft, MessageInsert};
 use metmos_engine::domain::notifications::NotificationType;
 use metmos_engine::domain::people::Person;
 use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::error::Error;
 use metmos_engine::ports::PushMessage;
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use uuid::Uuid;
@@ -25,6 +29,10 @@ use uuid::Uuid;
 /// A sender missing from the cached participants makes the room reload them, at most
 /// this often (someone may have joined; a stranger probing costs one read per period).
 const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(1);
+
+/// At most this many posts per batch. What queues is bounded anyway: each socket has
+/// at most `ws.max_in_flight` messages awaiting their ack.
+const BATCH_MAX: usize = 256;
 
 enum State {
     Loading,
@@ -45,6 +53,10 @@ pub struct ChatRoom {
     registry: Rooms,
     state: State,
     last_refresh: Option<Instant>,
+    /// Posts that arrived while a batch was being stored: the next batch, in order.
+    queued: VecDeque<Post>,
+    /// A batch is being stored; the next one waits for its outcomes.
+    storing: bool,
 }
 
 impl ChatRoom {
@@ -63,6 +75,8 @@ impl ChatRoom {
             registry,
             state: State::Loading,
             last_refresh: None,
+            queued: VecDeque::new(),
+            storing: false,
         }
     }
 
@@ -74,7 +88,10 @@ impl ChatRoom {
         ctx.wait(
             async move { engine.chat.room(chat_uuid).await }
                 .into_actor(self)
-                .map(|loaded, room, _| room.loaded(loaded)),
+                .map(|loaded, room, ctx| {
+                    room.loaded(loaded);
+                    room.store_next(ctx);
+                }),
         );
     }
 
@@ -150,28 +167,39 @@ impl Handler<Post> for ChatRoom {
     type Result = ();
 
     fn handle(&mut self, post: Post, ctx: &mut Self::Context) {
+        self.queued.push_back(post);
+        if !self.storing {
+            self.store_next(ctx);
+        }
+    }
+}
+
+impl ChatRoom {
+    /// Stores the queued posts as one batch, unless one is being stored (then this runs
+    /// again when it is done) or the chat is not loaded yet (`load` runs under
+    /// ctx.wait, and calls this when it is done).
+    fn store_next(&mut self, ctx: &mut Context<Self>) {
+        if self.storing || self.queued.is_empty() {
+            return;
+        }
         let (chat, members) = match &self.state {
             State::Ready { chat, members } => (chat.clone(), members.clone()),
             State::Gone(e) => {
-                let _ = post.reply.send(Err(e.clone()));
+                for post in self.queued.drain(..) {
+                    let _ = post.reply.send(Err(e.clone()));
+                }
                 return;
             }
-            State::Loading => {
-                // `load` runs under ctx.wait, so no post is handled while loading.
-                let _ = post
-                    .reply
-                    .send(Err(Error::Unavailable("chat room not ready".into())));
-                return;
-            }
+            State::Loading => return,
         };
-        let Post {
-            sender,
-            origin,
-            draft,
-            reply,
-        } = post;
-        let is_member = |list: &[Person]| list.iter().any(|p| p.id == sender.id);
-        let refresh = !is_member(&members)
+        let take = self.queued.len().min(BATCH_MAX);
+        let batch: Vec<Post> = self.queued.drain(..take).collect();
+        // A sender missing from the cached participants may have just joined: reload
+        // them once for the batch, at most once per REFRESH_AT_MOST_EVERY.
+        let stranger = batch
+            .iter()
+            .any(|post| !members.iter().any(|p| p.id == post.sender.id));
+        let refresh = stranger
             && self
                 .last_refresh
                 .is_none_or(|t| t.elapsed() >= REFRESH_AT_MOST_EVERY);
@@ -179,54 +207,48 @@ impl Handler<Post> for ChatRoom {
             self.last_refresh = Some(Instant::now());
         }
         let engine = self.engine.clone();
-        let poster = sender.clone();
         let work = async move {
             let mut members = members;
-            let mut reloaded = false;
+            let mut reloaded = None;
             if refresh {
-                match engine.chat.room(chat.uuid).await {
+                let failed = match engine.chat.room(chat.uuid).await {
                     Ok(Some((_, fresh))) => {
                         members = Arc::new(fresh);
-                        reloaded = true;
+                        reloaded = Some(members.clone());
+                        None
                     }
-                    Ok(None) => return (None, Err(Error::Refused(Refusal::ChatNotFound))),
-                    Err(e) => return (None, Err(e)),
+                    Ok(None) => Some(Error::Refused(Refusal::ChatNotFound)),
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = failed {
+                    let outcomes = batch.iter().map(|_| Err(e.clone())).collect();
+                    return (reloaded, batch, outcomes, members);
                 }
             }
-            if !members.iter().any(|p| p.id == sender.id) {
-                // Not theirs to know of: the same answer as for no chat at all.
-                return (
-                    reloaded.then_some(members),
-                    Err(Error::Refused(Refusal::ChatNotFound)),
-                );
-            }
-            let stored = engine
-                .chat
-                .store_message(&chat, &sender, &draft, &members)
-                .await;
-            (
-                reloaded.then_some(members.clone()),
-                stored.map(|s| (s, members)),
-            )
+            // Non-participants are refused there, with the answer a stranger gets.
+            let posts: Vec<(&Person, &MessageDraft)> = batch
+                .iter()
+                .map(|post| (post.sender.as_ref(), &post.draft))
+                .collect();
+            let outcomes = engine.chat.store_messages(&chat, &posts, &members).await;
+            (reloaded, batch, outcomes, members)
         };
-        // ctx.wait: the next post waits until this one is stored and handed on.
-        ctx.wait(
+        self.storing = true;
+        ctx.spawn(
             work.into_actor(self)
-                .map(move |(reloaded, outcome), room, _| {
+                .map(|(reloaded, batch, outcomes, members), room, ctx| {
+                    room.storing = false;
                     if let (Some(fresh), State::Ready { members, .. }) = (reloaded, &mut room.state)
                     {
                         *members = fresh;
                     }
-                    let result = match outcome {
-                        Ok((stored, members)) => {
-                            if let MessageInsert::Created(m) = &stored {
-                                room.deliver(&poster, origin, m, &members);
-                            }
-                            Ok(stored)
+                    for (post, outcome) in batch.into_iter().zip(outcomes) {
+                        if let Ok(MessageInsert::Created(m)) = &outcome {
+                            room.deliver(&post.sender, post.origin, m, &members);
                         }
-                        Err(e) => Err(e),
-                    };
-                    let _ = reply.send(result);
+                        let _ = post.reply.send(outcome);
+                    }
+                    room.store_next(ctx);
                 }),
         );
     }

@@ -87,17 +87,31 @@ pub struct DatabaseSettings {
     pub acquire_timeout_secs: u64,
     /// Apply migrations at start (always true in production; `metmos migrate` does it too).
     pub migrate_on_start: bool,
-    /// Group commit of chat messages: at most this many messages per transaction. A
-    /// writer takes whatever queued while the previous batch committed (no waiting).
+    /// Group commit of chat messages: at most this many jobs (one chat room's queued
+    /// messages each, at most 256) per transaction. A writer takes whatever queued
+    /// while its previous batch committed (no waiting).
     #[serde(default = "default_message_batch_max")]
     pub message_batch_max: usize,
     /// Writer tasks committing message batches in parallel (each holds one pooled
-    /// connection while it commits).
+    /// connection while it commits); chats are spread over them by id.
     #[serde(default = "default_message_writers")]
     pub message_writers: usize,
-    /// Messages waiting for a writer; a full queue makes senders wait (backpressure).
+    /// Jobs waiting for the writers, shared out among them; a full queue makes chat
+    /// rooms wait (backpressure).
     #[serde(default = "default_message_queue")]
     pub message_queue: usize,
+    /// Plan each prepared statement once (`plan_cache_mode = force_generic_plan` on every
+    /// pooled connection). PostgreSQL otherwise re-plans a statement at each run while it
+    /// judges a custom plan cheaper, and for the REST reads planning was about 40 % of
+    /// the database's CPU (issue 14). Every read is written so that its generic plan
+    /// keeps its index ranges (one statement per filter combination, no `$n IS NULL OR`;
+    /// README "Read paths on PostgreSQL"). `false` leaves PostgreSQL's default (`auto`).
+    #[serde(default = "default_generic_plans")]
+    pub generic_plans: bool,
+}
+
+fn default_generic_plans() -> bool {
+    true
 }
 
 fn default_message_batch_max() -> usize {
@@ -122,6 +136,7 @@ impl Default for DatabaseSettings {
             message_batch_max: default_message_batch_max(),
             message_writers: default_message_writers(),
             message_queue: default_message_queue(),
+            generic_plans: default_generic_plans(),
         }
     }
 }
@@ -180,6 +195,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("message_batch_max", &self.message_batch_max)
             .field("message_writers", &self.message_writers)
             .field("message_queue", &self.message_queue)
+            .field("generic_plans", &self.generic_plans)
             .finish()
     }
 }

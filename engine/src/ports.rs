@@ -30,7 +30,7 @@ use crate::domain::read_state::{ChatReadState, ReadFacts, ReadPosition};
 use crate::domain::wallet::{NewWallet, Wallet};
 use crate::domain::ws_connections::{NewWsConnection, WsConnection, WsConnectionStatus};
 use crate::domain::{Page, PageRequest, Timestamp};
-use crate::error::StoreResult;
+use crate::error::{StoreError, StoreResult};
 use crate::events::{EventEnvelope, OutboxRow};
 use alloy_primitives::{Address, B256};
 use async_trait::async_trait;
@@ -640,7 +640,21 @@ pub trait ChatStore: Send + Sync {
         &self,
         message: &NewMessage,
         events: &[EventEnvelope],
-    ) -> StoreResult<MessageInsert>;
+    ) -> StoreResult<MessageInsert> {
+        self.insert_messages(vec![(message.clone(), events.to_vec())])
+            .await
+            .pop()
+            .unwrap_or_else(|| Err(StoreError::Internal("a message got no outcome".into())))
+    }
+    /// Stores messages, each with its own events, as [`ChatStore::insert_message`]
+    /// would one after another: one outcome per message, in the order given, and a
+    /// chat's seqs follow that order. A chat room hands over, as one call, what queued
+    /// while its previous call was stored, so a busy chat's messages share a commit
+    /// instead of waiting one commit each (issue 14).
+    async fn insert_messages(
+        &self,
+        messages: Vec<(NewMessage, Vec<EventEnvelope>)>,
+    ) -> Vec<StoreResult<MessageInsert>>;
     /// The message with the highest seq, if any.
     async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>>;
     /// A chat's messages, OLDEST first (the app syncs forward); the cursor is `seq`.

@@ -1,6 +1,6 @@
 //! Chats and messages: starting a chat (CONTACT needs the two to be contacts), listing
 //! one's chats, reading a chat's history (participants only), and storing a chat room's
-//! message with the chat's next seq. Requests are parsed into commands at the http edge
+//! messages with the chat's next seqs. Requests are parsed into commands at the http edge
 //! (`http/src/routes/chats.rs`), which also owns the wire types.
 
 use crate::domain::assets;
@@ -13,7 +13,7 @@ use crate::domain::people::Person;
 use crate::domain::refusal::Refusal;
 use crate::domain::time;
 use crate::domain::{Page, PageRequest};
-use crate::error::{Error, Problems, Result};
+use crate::error::{Error, Problems, Result, StoreError};
 use crate::events::{ChatCreated, Event, EventEnvelope, MessageSent};
 use crate::ports::Store;
 use crate::services::outbox::OutboxSignal;
@@ -285,20 +285,80 @@ impl ChatService {
         Ok(())
     }
 
-    /// Stores a message with its chat's next seq, if [`chat::may_post`] allows it:
-    /// `members` are the chat's participants (which never change for a CONTACT chat);
-    /// whether the two are still contacts is read by the store in the write itself
-    /// (`contact_of`; one query per batch of messages on PostgreSQL), never from a cache.
-    pub async fn store_message(
+    /// Stores messages to one chat, in order, each with the chat's next seq if
+    /// [`chat::may_post`] allows it: `members` are the chat's participants (which never
+    /// change for a CONTACT chat); whether the two are still contacts is read by the
+    /// store in the write itself (`contact_of`; one query per batch on PostgreSQL), never
+    /// from a cache. One outcome per message, in the order given: a refusal answers its
+    /// message alone. The chat room hands over what queued while its previous call was
+    /// being stored, so a busy chat shares commits.
+    pub async fn store_messages(
+        &self,
+        chat: &Chat,
+        posts: &[(&Person, &MessageDraft)],
+        members: &[Person],
+    ) -> Vec<Result<MessageInsert>> {
+        let member_ids: Vec<i64> = members.iter().map(|p| p.id).collect();
+        let mut outcomes: Vec<Option<Result<MessageInsert>>> = Vec::with_capacity(posts.len());
+        let mut to_store = Vec::with_capacity(posts.len());
+        for (sender, draft) in posts {
+            let checked = match chat::contact_to_check(chat.chat_type, sender.id, &member_ids) {
+                Ok(contact_of) => self
+                    .check_assets(chat, sender, draft)
+                    .await
+                    .map(|()| contact_of),
+                Err(refusal) => Err(refusal.into()),
+            };
+            match checked {
+                Ok(contact_of) => {
+                    to_store.push(self.new_message(chat, sender, draft, contact_of));
+                    outcomes.push(None);
+                }
+                Err(e) => outcomes.push(Some(Err(e))),
+            }
+        }
+        let stored = if to_store.is_empty() {
+            Vec::new()
+        } else {
+            self.store.insert_messages(to_store).await
+        };
+        let mut stored = stored.into_iter();
+        let mut created = false;
+        let outcomes = outcomes
+            .into_iter()
+            .zip(posts)
+            .map(|(outcome, (sender, _))| {
+                outcome.unwrap_or_else(|| {
+                    let outcome = stored
+                        .next()
+                        .unwrap_or_else(|| {
+                            Err(StoreError::Internal("a message got no outcome".into()))
+                        })
+                        .map_err(Error::from);
+                    if let Ok(MessageInsert::Created(m)) = &outcome {
+                        created = true;
+                        // Sending reads the chat up to one's own message (coalesced,
+                        // written later).
+                        self.read_state.note_sent(chat.id, sender.id, m.seq);
+                    }
+                    outcome
+                })
+            })
+            .collect();
+        if created {
+            self.outbox.nudge();
+        }
+        outcomes
+    }
+
+    /// The row to store for a draft, with its `message.sent` event.
+    fn new_message(
         &self,
         chat: &Chat,
         sender: &Person,
         draft: &MessageDraft,
-        members: &[Person],
-    ) -> Result<MessageInsert> {
-        let member_ids: Vec<i64> = members.iter().map(|p| p.id).collect();
-        let contact_of = chat::contact_to_check(chat.chat_type, sender.id, &member_ids)?;
-        self.check_assets(chat, sender, draft).await?;
+        contact_of: Option<i64>,
+    ) -> (NewMessage, Vec<EventEnvelope>) {
         let at = time::now();
         let new = NewMessage {
             uuid: draft.uuid,
@@ -320,13 +380,6 @@ impl ChatService {
             }),
             at,
         );
-        let outcome = self.store.insert_message(&new, &[event]).await?;
-        if outcome.is_created() {
-            self.outbox.nudge();
-            // Sending reads the chat up to one's own message (coalesced, written later).
-            self.read_state
-                .note_sent(chat.id, sender.id, outcome.message().seq);
-        }
-        Ok(outcome)
+        (new, vec![event])
     }
 }

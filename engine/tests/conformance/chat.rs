@@ -117,6 +117,67 @@ conformance! {
         assert_eq!(outbox_len(store).await, 150, "one event per stored message");
     }
 
+    async fn a_rooms_batch_is_stored_in_its_order_with_an_outcome_each(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let c = person(store, "carol").await;
+        crate::social::make_contacts(store, &a, &b).await;
+        let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        let ac = store.create_chat(&new_chat(&a, &c), &[]).await.unwrap().chat;
+        let taken = Uuid::new_v4();
+        store.insert_message(&new_message(ac.id, ac.uuid, &a, taken, "elsewhere"), &[]).await.unwrap();
+        let u = Uuid::new_v4();
+        let mut contact = new_message(ab.id, ab.uuid, &a, Uuid::new_v4(), "to a contact");
+        contact.contact_of = Some(b.id);
+        let batch = vec![
+            new_message(ab.id, ab.uuid, &a, u, "one"),
+            new_message(ab.id, ab.uuid, &b, Uuid::new_v4(), "two"),
+            new_message(ab.id, ab.uuid, &a, u, "one"),
+            new_message(ab.id, ab.uuid, &b, taken, "uuid of another chat"),
+            contact,
+            new_message(ab.id, ab.uuid, &b, Uuid::new_v4(), "three"),
+        ];
+        let with_events: Vec<_> = batch.iter().map(|m| (m.clone(), vec![sent(m)])).collect();
+        // Several rooms at once, as the writers see them: each batch stays in its order.
+        let others: Vec<Vec<_>> = (0..4)
+            .map(|k| {
+                (0..20)
+                    .map(|i| {
+                        let m = new_message(ac.id, ac.uuid, if i % 2 == 0 { &a } else { &c }, Uuid::new_v4(), &format!("b{k} m{i}"));
+                        let e = sent(&m);
+                        (m, vec![e])
+                    })
+                    .collect()
+            })
+            .collect();
+        let (outcomes, other_outcomes) = tokio::join!(
+            store.insert_messages(with_events),
+            futures_util::future::join_all(others.iter().map(|b| store.insert_messages(b.clone()))),
+        );
+        assert_eq!(outcomes.len(), batch.len(), "an outcome per message");
+        let seq = |i: usize| match &outcomes[i] {
+            Ok(MessageInsert::Created(m)) => m.seq,
+            other => panic!("message {i} not created: {other:?}"),
+        };
+        assert_eq!([seq(0), seq(1), seq(4), seq(5)], [1, 2, 3, 4], "seqs follow the batch's order");
+        let Ok(MessageInsert::Created(first)) = &outcomes[0] else { unreachable!() };
+        assert_eq!(outcomes[2], Ok(MessageInsert::Existing(first.clone())), "a resend in its own batch");
+        assert_eq!(outcomes[3], Err(StoreError::Refused(Refusal::MessageUuidTaken)));
+        let page = store.list_messages(ab.id, &MessageFilter::default(), &PageRequest::default()).await.unwrap();
+        let texts: Vec<&str> = page.items.iter().map(|m| m.message_content.as_str()).collect();
+        assert_eq!(texts, ["one", "two", "to a contact", "three"]);
+        // The other rooms' batches: each one's seqs ascend in its order, gapless overall.
+        let mut all_seqs = Vec::new();
+        for batch_outcomes in &other_outcomes {
+            let seqs: Vec<i64> = batch_outcomes.iter().map(|o| o.as_ref().unwrap().message().seq).collect();
+            assert!(seqs.windows(2).all(|w| w[0] < w[1]), "in order: {seqs:?}");
+            all_seqs.extend(seqs);
+        }
+        all_seqs.sort();
+        assert_eq!(all_seqs, (2..=81).collect::<Vec<i64>>(), "after the first message of ac");
+        assert_eq!(outbox_len(store).await, 4 + 80, "one event per stored message");
+    }
+
     async fn a_resend_in_the_same_batch_as_its_original_is_stored_once(store) {
         let a = person(store, "alice").await;
         let b = person(store, "bob").await;

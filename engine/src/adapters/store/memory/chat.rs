@@ -210,12 +210,58 @@ impl ChatStore for MemoryStore {
         Ok(Page::from_rows(rows, page, |c| c.chat.id))
     }
 
-    async fn insert_message(
+    async fn insert_messages(
         &self,
+        messages: Vec<(NewMessage, Vec<EventEnvelope>)>,
+    ) -> Vec<StoreResult<MessageInsert>> {
+        let mut s = self.state.write();
+        messages
+            .iter()
+            .map(|(new, events)| s.insert_message(new, events))
+            .collect()
+    }
+
+    async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>> {
+        let s = self.state.read();
+        Ok(s.chats
+            .chats
+            .get(&chat_id)
+            .and_then(|r| r.by_seq.last_key_value())
+            .and_then(|(_, id)| s.chats.messages.get(id))
+            .cloned())
+    }
+
+    async fn list_messages(
+        &self,
+        chat_id: i64,
+        filter: &MessageFilter,
+        page: &PageRequest,
+    ) -> StoreResult<Page<Message>> {
+        let s = self.state.read();
+        let Some(row) = s.chats.chats.get(&chat_id) else {
+            return Ok(Page::empty());
+        };
+        let from = page.after.map(|a| a + 1).unwrap_or(i64::MIN);
+        let rows = row
+            .by_seq
+            .range(from..)
+            .filter_map(|(_, id)| s.chats.messages.get(id))
+            .filter(|m| filter.matches(m))
+            .take(page.fetch())
+            .cloned()
+            .collect();
+        Ok(Page::from_rows(rows, page, |m| m.seq))
+    }
+}
+
+impl State {
+    /// One message, under the caller's write lock (the CONTACT chat's check included).
+    fn insert_message(
+        &mut self,
         new: &NewMessage,
         events: &[EventEnvelope],
     ) -> StoreResult<MessageInsert> {
-        let mut s = self.state.write();
+        let s = self;
         // The CONTACT chat's write-time check, under the same lock as the write.
         if let Some(other) = new.contact_of {
             may_post_contact(ContactFacts {
@@ -256,37 +302,5 @@ impl ChatStore for MemoryStore {
         s.link_message_assets(new.sender_id, chat_uuid, new.uuid, &new.asset_uuids, new.at);
         s.record(events);
         Ok(MessageInsert::Created(message))
-    }
-
-    async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>> {
-        let s = self.state.read();
-        Ok(s.chats
-            .chats
-            .get(&chat_id)
-            .and_then(|r| r.by_seq.last_key_value())
-            .and_then(|(_, id)| s.chats.messages.get(id))
-            .cloned())
-    }
-
-    async fn list_messages(
-        &self,
-        chat_id: i64,
-        filter: &MessageFilter,
-        page: &PageRequest,
-    ) -> StoreResult<Page<Message>> {
-        let s = self.state.read();
-        let Some(row) = s.chats.chats.get(&chat_id) else {
-            return Ok(Page::empty());
-        };
-        let from = page.after.map(|a| a + 1).unwrap_or(i64::MIN);
-        let rows = row
-            .by_seq
-            .range(from..)
-            .filter_map(|(_, id)| s.chats.messages.get(id))
-            .filter(|m| filter.matches(m))
-            .take(page.fetch())
-            .cloned()
-            .collect();
-        Ok(Page::from_rows(rows, page, |m| m.seq))
     }
 }

@@ -241,32 +241,46 @@ impl ChatStore for PgStore {
         Ok(Page::from_rows(items, page, |c| c.chat.id))
     }
 
-    async fn insert_message(
+    async fn insert_messages(
         &self,
-        new: &NewMessage,
-        events: &[EventEnvelope],
-    ) -> StoreResult<MessageInsert> {
-        let mut pending = Pending {
-            new: new.clone(),
-            events: events.to_vec(),
-        };
-        // Through the writers (group commit) while they run; without them (a store used
-        // outside an engine, or after shutdown) in a transaction of its own.
-        let queue = self.writer.lock().clone();
+        messages: Vec<(NewMessage, Vec<EventEnvelope>)>,
+    ) -> Vec<StoreResult<MessageInsert>> {
+        let mut pending: Vec<Pending> = messages
+            .into_iter()
+            .map(|(new, events)| Pending { new, events })
+            .collect();
+        // Through the writers (group commit) while they run: one job, to the writer of
+        // the (first) message's chat, so the messages land in one batch in this order,
+        // after the chat's earlier jobs. Without them (a store used outside an
+        // engine, or after shutdown) one transaction per message.
+        let writers = self.writer.lock().clone();
+        let queue = pending
+            .first()
+            .and_then(|p| writers.as_ref()?.for_chat(p.new.chat_id).cloned());
         if let Some(queue) = queue {
-            let (reply, outcome) = oneshot::channel();
+            let n = pending.len();
+            let (reply, outcomes) = oneshot::channel();
             match queue.send(Job { pending, reply }).await {
                 Ok(()) => {
-                    return outcome.await.unwrap_or_else(|_| {
-                        Err(StoreError::Unavailable(
-                            "the message writer stopped before answering".into(),
-                        ))
-                    });
+                    return match outcomes.await {
+                        Ok(outcomes) => outcomes,
+                        Err(_) => std::iter::repeat_with(|| {
+                            Err(StoreError::Unavailable(
+                                "the message writer stopped before answering".into(),
+                            ))
+                        })
+                        .take(n)
+                        .collect(),
+                    };
                 }
                 Err(mpsc::error::SendError(job)) => pending = job.pending,
             }
         }
-        write_one(&self.pool, &pending).await
+        let mut outcomes = Vec::with_capacity(pending.len());
+        for p in &pending {
+            outcomes.push(write_one(&self.pool, p).await);
+        }
+        outcomes
     }
 
     async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>> {

@@ -1,7 +1,7 @@
 //! Group commit of chat messages. One transaction per message is bounded by commit
-//! latency (≈2.7k msg/s here); instead, writer tasks take every message queued while
-//! the previous batch committed (from all chats at once) and store them in ONE
-//! transaction: the CONTACT chats' "still contacts" facts in one query, resends in one
+//! latency (≈2.7k msg/s here); instead, each writer task takes every job (a chat room's
+//! queued messages) queued for it while its previous batch committed, from all of its
+//! chats at once, and stores them in ONE transaction: the CONTACT chats' "still contacts" facts in one query, resends in one
 //! query, the chats' seqs taken with their rows locked in id order, one multi-row INSERT
 //! of the messages, one of their outbox rows, then one commit. Every sender is answered
 //! after that commit (an ack means durable; `synchronous_commit` stays on).
@@ -9,8 +9,10 @@
 //! A message refused before the write (not contacts, a uuid taken, no such chat) is
 //! answered alone and the others go on. If the batch transaction itself fails, its
 //! messages are written again one by one, so each sender gets its own outcome. Order
-//! within a chat holds because a chat room waits for a message's outcome before it
-//! hands over the next one.
+//! within a chat holds because a job stays whole and in order in its batch, and a chat
+//! always goes to the same writer ([`Writers::for_chat`]), which commits its batches one
+//! after another. Writers own disjoint chats, so they run in parallel (one PostgreSQL
+//! backend each) without waiting on each other's chat rows.
 
 use super::chat::{MESSAGE_COLS, message_from};
 use super::{Sql, map_err};
@@ -25,7 +27,7 @@ use crate::events::EventEnvelope;
 use deadpool_postgres::Pool;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
-use tokio::sync::{Mutex, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Row, Statement};
 use tokio_util::sync::CancellationToken;
@@ -38,23 +40,43 @@ pub(crate) struct Pending {
     pub events: Vec<EventEnvelope>,
 }
 
-/// A queued message and where its outcome goes.
+/// Queued messages (one caller's, kept together in one batch and in this order) and
+/// where their outcomes go, one per message in the same order.
 pub(crate) struct Job {
-    pub pending: Pending,
-    pub reply: oneshot::Sender<StoreResult<MessageInsert>>,
+    pub pending: Vec<Pending>,
+    pub reply: oneshot::Sender<Vec<StoreResult<MessageInsert>>>,
 }
 
-/// The receiving end shared by the writers: the one holding the lock collects the next
-/// batch while the others commit theirs.
-pub(crate) type Queue = Arc<Mutex<mpsc::Receiver<Job>>>;
+/// The writers' queues, one per writer; a chat always goes to the same writer.
+#[derive(Clone)]
+pub(crate) struct Writers(Arc<[mpsc::Sender<Job>]>);
 
-/// One writer: batches of at most `batch_max` until `cancel` fires; then the queue is
-/// closed (new messages are written by their callers, one transaction each) and what it
-/// still holds is committed before the task ends.
-pub(crate) async fn run(pool: Pool, queue: Queue, batch_max: usize, cancel: CancellationToken) {
+impl Writers {
+    pub fn new(queues: Vec<mpsc::Sender<Job>>) -> Self {
+        Self(queues.into())
+    }
+
+    /// The queue of the writer that owns `chat_id`'s messages.
+    pub fn for_chat(&self, chat_id: i64) -> Option<&mpsc::Sender<Job>> {
+        let n = self.0.len() as u64;
+        if n == 0 {
+            return None;
+        }
+        self.0.get((chat_id.unsigned_abs() % n) as usize)
+    }
+}
+
+/// One writer: batches of at most `batch_max` jobs until `cancel` fires; then its queue
+/// is closed (new messages are written by their callers, one transaction each) and what
+/// it still holds is committed before the task ends.
+pub(crate) async fn run(
+    pool: Pool,
+    mut rx: mpsc::Receiver<Job>,
+    batch_max: usize,
+    cancel: CancellationToken,
+) {
     let mut jobs = Vec::with_capacity(batch_max);
     loop {
-        let mut rx = queue.lock().await;
         let taken = tokio::select! {
             taken = rx.recv_many(&mut jobs, batch_max) => taken,
             () = cancel.cancelled(), if !rx.is_closed() => {
@@ -62,7 +84,6 @@ pub(crate) async fn run(pool: Pool, queue: Queue, batch_max: usize, cancel: Canc
                 continue;
             }
         };
-        drop(rx);
         if taken == 0 {
             return;
         }
@@ -72,14 +93,30 @@ pub(crate) async fn run(pool: Pool, queue: Queue, batch_max: usize, cancel: Canc
 
 /// Writes `jobs` and answers each. A batch that fails as a whole is retried message by
 /// message; a repeat of a uuid inside the batch waits for the next round, where it finds
-/// its original stored.
+/// its original stored. A job's messages stay in their order in every round.
 async fn write_jobs(pool: &Pool, jobs: Vec<Job>) {
-    let mut round = jobs;
+    let mut replies = Vec::with_capacity(jobs.len());
+    let mut outcomes: Vec<Vec<Option<StoreResult<MessageInsert>>>> = Vec::with_capacity(jobs.len());
+    // Each message still to write, with its place: (job, position in the job).
+    let mut round: Vec<((usize, usize), Pending)> = Vec::new();
+    for (j, job) in jobs.into_iter().enumerate() {
+        outcomes.push(
+            std::iter::repeat_with(|| None)
+                .take(job.pending.len())
+                .collect(),
+        );
+        round.extend(
+            job.pending
+                .into_iter()
+                .enumerate()
+                .map(|(k, p)| ((j, k), p)),
+        );
+        replies.push(job.reply);
+    }
     while !round.is_empty() {
-        let (pending, replies): (Vec<Pending>, Vec<_>) =
-            round.into_iter().map(|j| (j.pending, j.reply)).unzip();
+        let (places, pending): (Vec<(usize, usize)>, Vec<Pending>) = round.into_iter().unzip();
         let size = pending.len();
-        let outcomes = async {
+        let written = async {
             match write_batch(pool, &pending).await {
                 Ok(outcomes) => outcomes,
                 Err(e) if size == 1 => vec![Some(Err(e))],
@@ -96,14 +133,21 @@ async fn write_jobs(pool: &Pool, jobs: Vec<Job>) {
         .instrument(tracing::debug_span!("message_batch", size))
         .await;
         round = Vec::new();
-        for ((pending, reply), outcome) in pending.into_iter().zip(replies).zip(outcomes) {
+        for ((place, pending), outcome) in places.into_iter().zip(pending).zip(written) {
             match outcome {
-                Some(outcome) => {
-                    let _ = reply.send(outcome);
-                }
-                None => round.push(Job { pending, reply }),
+                Some(outcome) => outcomes[place.0][place.1] = Some(outcome),
+                None => round.push((place, pending)),
             }
         }
+    }
+    for (reply, job_outcomes) in replies.into_iter().zip(outcomes) {
+        let answered = job_outcomes
+            .into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| Err(StoreError::Internal("a message got no outcome".into())))
+            })
+            .collect();
+        let _ = reply.send(answered);
     }
 }
 

@@ -30,7 +30,6 @@ use crate::events::EventEnvelope;
 use crate::ports::{PoolStatus, Store};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
-use std::sync::Arc;
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -44,8 +43,9 @@ mod embedded {
 
 pub struct PgStore {
     pool: Pool,
-    /// The message writers' queue while they run ([`Store::start_tasks`]).
-    writer: parking_lot::Mutex<Option<tokio::sync::mpsc::Sender<message_writer::Job>>>,
+    /// The message writers' queues while they run ([`Store::start_tasks`]), one per
+    /// writer: a chat's messages always go to the same one.
+    writer: parking_lot::Mutex<Option<message_writer::Writers>>,
     message_batch_max: usize,
     message_writers: usize,
     message_queue: usize,
@@ -55,9 +55,17 @@ impl PgStore {
     /// Builds the pool and checks that the database answers. Migrations are separate
     /// ([`PgStore::migrate`]) so that `metmos migrate` can run them alone.
     pub async fn connect(url: &str, settings: &DatabaseSettings) -> StoreResult<Self> {
-        let pg_config: tokio_postgres::Config = url
+        let mut pg_config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Internal(format!("database.url does not parse: {e}")))?;
+        if settings.generic_plans {
+            // Added to any `options` the URL carries (see `DatabaseSettings::generic_plans`).
+            let options = match pg_config.get_options() {
+                Some(given) => format!("{given} -c plan_cache_mode=force_generic_plan"),
+                None => "-c plan_cache_mode=force_generic_plan".to_string(),
+            };
+            pg_config.options(options);
+        }
         let manager = Manager::from_config(
             pg_config,
             NoTls,
@@ -281,21 +289,26 @@ impl Store for PgStore {
         Ok(())
     }
 
-    /// The message writers (group commit), `database.message_writers` of them sharing
-    /// one bounded queue. Started again (a restarted engine on the same store), the new
-    /// queue replaces the old one, whose writers drain and end on their own cancel.
+    /// The message writers (group commit), `database.message_writers` of them, each
+    /// with its own bounded queue (`database.message_queue` shared out). Chats are
+    /// spread over them by id, so a chat's jobs are committed in the order they were
+    /// queued, and writers never wait on each other's chat rows. Started again (a
+    /// restarted engine on the same store), the new queues replace the old ones, whose
+    /// writers drain and end on their own cancel.
     fn start_tasks(&self, tasks: &TaskTracker, cancel: &CancellationToken) {
-        let (tx, rx) = tokio::sync::mpsc::channel(self.message_queue);
-        let queue: message_writer::Queue = Arc::new(tokio::sync::Mutex::new(rx));
+        let per_writer = self.message_queue.div_ceil(self.message_writers).max(1);
+        let mut queues = Vec::with_capacity(self.message_writers);
         for _ in 0..self.message_writers {
+            let (tx, rx) = tokio::sync::mpsc::channel(per_writer);
             tasks.spawn(message_writer::run(
                 self.pool.clone(),
-                queue.clone(),
+                rx,
                 self.message_batch_max,
                 cancel.clone(),
             ));
+            queues.push(tx);
         }
-        *self.writer.lock() = Some(tx);
+        *self.writer.lock() = Some(message_writer::Writers::new(queues));
     }
 
     fn pool_status(&self) -> PoolStatus {
@@ -341,7 +354,6 @@ const CONSTRAINT_REFUSALS: &[(&str, Refusal)] = &[
     ("asset_owner_person_id_fkey", Refusal::PersonNotFound),
     // realtime
     ("message_uuid_key", Refusal::MessageUuidTaken),
-    ("message_chat_uuid_key", Refusal::MessageUuidTaken),
     ("ws_connection_ws_conn_id_key", Refusal::WsConnectionExists),
 ];
 
