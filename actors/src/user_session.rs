@@ -13,6 +13,7 @@
 //! other connections, and everyone else, are not slowed down.
 
 use crate::frames::{ChatSeq, Frame};
+use crate::outbound::{OutboundSender, TrySendError};
 use crate::room_registry::{Post, Rooms};
 use actix::prelude::*;
 use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
@@ -21,15 +22,15 @@ use metmos_engine::error::Error;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use tokio::sync::{Notify, mpsc, oneshot};
+use tokio::sync::{Notify, oneshot};
 use uuid::Uuid;
 
 /// A connection of this node: the uuid in its `ws_connection.ws_conn_id`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct ConnId(pub Uuid);
 
-/// What a socket task writes to its client. Small (two words): every connection's queue
-/// allocates its slots in blocks, idle or not.
+/// What a socket task writes to its client. Small (four words): it is what a
+/// connection's queue holds per frame.
 #[derive(Debug)]
 pub enum Outbound {
     /// A ready frame (chat messages, notifications).
@@ -89,8 +90,8 @@ impl KillSwitch {
 #[derive(Debug, Clone)]
 pub struct ConnHandle {
     pub id: ConnId,
-    /// Bounded: `ws.send_queue` frames.
-    pub tx: mpsc::Sender<Outbound>,
+    /// Bounded: `ws.send_queue` frames; no memory while empty.
+    pub tx: OutboundSender,
     /// Tripped when the connection must close (its queue overflowed, or the person's
     /// account is gone). The socket task then closes the socket and reports back.
     pub kill: Arc<KillSwitch>,
@@ -137,12 +138,12 @@ impl Conn {
         }
         match self.handle.tx.try_send(out) {
             Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => {
+            Err(TrySendError::Full(_)) => {
                 tracing::info!(%person, conn = %self.handle.id.0, "client not reading; closing its connection");
                 self.closing = true;
                 self.handle.kill.trip(KillReason::TooSlow);
             }
-            Err(mpsc::error::TrySendError::Closed(_)) => {
+            Err(TrySendError::Closed(_)) => {
                 // The socket task is gone; its Disconnect is on the way.
                 self.closing = true;
             }

@@ -74,12 +74,29 @@ pub fn redacted_target(path: &str, query: &str) -> String {
     format!("{path}?{}", pairs.join("&"))
 }
 
+/// Is this the opening handshake of a WebSocket (`Upgrade: websocket`)?
+fn is_websocket_upgrade(request: &ServiceRequest) -> bool {
+    request
+        .headers()
+        .get(actix_web::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
 /// The root span of a request: tracing-actix-web's fields (with a redacted target) plus
 /// ours. Built by hand rather than with `root_span!`, which records the raw query.
 pub struct MetmosRootSpan;
 
 impl RootSpanBuilder for MetmosRootSpan {
     fn on_request_start(request: &ServiceRequest) -> Span {
+        // tracing-actix-web keeps the root span alive with a streamed response body, and
+        // a WebSocket's body lives as long as the socket: about 1 KB of recorded fields
+        // per open socket, for a span that logs nothing after the upgrade (issue 14's
+        // memory per connection). The upgrade logs its own lines with the request id
+        // instead (`ws::upgrade`).
+        if is_websocket_upgrade(request) {
+            return Span::none();
+        }
         let route = request
             .match_pattern()
             .unwrap_or_else(|| "default".to_string());

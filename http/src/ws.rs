@@ -28,10 +28,11 @@ use crate::extract::{authenticate_with, state};
 use crate::routes::chats::{CreateMessageDto, message_draft};
 use crate::state::AppState;
 use crate::ws_actions;
-use actix_web::{HttpRequest, HttpResponse, get, web};
+use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
 use futures_util::StreamExt;
 use metmos_actors::frames::{Frame, ServerFrame};
+use metmos_actors::outbound::{self, OutboundReceiver};
 use metmos_actors::presence::{Connect, Disconnect};
 use metmos_actors::user_session::{
     ConnHandle, ConnId, KillReason, KillSwitch, Outbound, Posted, SendChat, UserSession,
@@ -43,7 +44,7 @@ use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tracing_actix_web::RequestId;
 use utoipa::IntoParams;
 use utoipa_actix_web::service_config::ServiceConfig;
 use uuid::Uuid;
@@ -157,7 +158,27 @@ fn check_origin(req: &HttpRequest, allowed: &[String]) -> ApiResult<()> {
     }
 }
 
+/// The handshake. It has no request span (see `telemetry::MetmosRootSpan`: one would
+/// live as long as the socket), so its lines carry the request id themselves.
 async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiResult<HttpResponse> {
+    let request_id = req
+        .extensions()
+        .get::<RequestId>()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let opened = open(req, body, query, &request_id).await;
+    if let Err(e) = &opened {
+        tracing::info!(%request_id, status = e.status_code().as_u16(), error = %e.0, "websocket refused");
+    }
+    opened
+}
+
+async fn open(
+    req: HttpRequest,
+    body: web::Payload,
+    query: WsQuery,
+    request_id: &str,
+) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
     check_origin(&req, &state.engine.settings.ws.allowed_origins)?;
     let header_token = req
@@ -176,7 +197,7 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
     if !counts.try_open(person.uuid, max) {
         // Refused after the upgrade, so that every client (browsers cannot read the
         // status of a failed upgrade) reads why; the sockets already open are kept.
-        tracing::info!(person = %person.uuid, max, "websocket refused: too many open");
+        tracing::info!(%request_id, person = %person.uuid, max, "websocket refused: too many open");
         actix_web::rt::spawn(async move {
             let reason = CloseReason {
                 code: CloseCode::Policy,
@@ -195,7 +216,7 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
         counts.close(person.uuid);
         return Err(e.into());
     }
-    let (tx, rx) = mpsc::channel(state.engine.settings.ws.send_queue);
+    let (tx, rx) = outbound::queue(state.engine.settings.ws.send_queue);
     let kill = Arc::new(KillSwitch::default());
     let connect = Connect {
         person: person.clone(),
@@ -214,7 +235,7 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
         }
     };
     state.metrics.ws_connections.inc();
-    tracing::info!(person = %person.uuid, conn = %ws_conn_id, "websocket connected");
+    tracing::info!(%request_id, person = %person.uuid, conn = %ws_conn_id, "websocket connected");
     let socket = Socket {
         state: state.clone(),
         person: person.uuid,
@@ -338,7 +359,7 @@ impl Socket {
         self,
         mut session: Session,
         stream: actix_ws::MessageStream,
-        mut queue: mpsc::Receiver<Outbound>,
+        mut queue: OutboundReceiver,
     ) {
         // Fields, not a clone of the settings (their lists would be copied per socket).
         let ws = &self.state.engine.settings.ws;
