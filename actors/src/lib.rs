@@ -68,6 +68,10 @@ pub struct Realtime {
     pub presence: Addr<Presence>,
     pub rooms: Rooms,
     pub notifier: Addr<Notifier>,
+    /// How rooms hand a message to the sessions online here (and the cluster task for
+    /// the others). Exposed for the fan-out benchmark (`benches/hot_path.rs`), which
+    /// drives it with the sessions Presence placed on the actor threads.
+    pub delivery: Delivery,
     pub stats: Arc<RealtimeStats>,
     pub threads: Arc<ActorThreads>,
 }
@@ -87,7 +91,7 @@ impl Realtime {
         let idle = Duration::from_secs(engine.settings.ws.room_idle_secs);
         let rooms = Rooms::start(
             engine.clone(),
-            delivery,
+            delivery.clone(),
             threads.clone(),
             idle,
             stats.clone(),
@@ -121,6 +125,7 @@ impl Realtime {
             presence,
             rooms,
             notifier,
+            delivery,
             stats,
             threads,
         }
