@@ -20,10 +20,9 @@ use metmos_actors::Realtime;
 use metmos_actors::cluster::{ClusterLink, ClusterStats};
 use metmos_actors::frames::{ChatSeq, Frame, ServerFrame};
 use metmos_actors::notifier::{Delivery, Sessions};
+use metmos_actors::outbound::{self, OutboundReceiver};
 use metmos_actors::presence;
-use metmos_actors::user_session::{
-    AddConnection, ConnHandle, ConnId, KillSwitch, Outbound, UserSession,
-};
+use metmos_actors::user_session::{AddConnection, ConnHandle, ConnId, KillSwitch, UserSession};
 use metmos_engine::Engine;
 use metmos_engine::adapters::bus::inprocess::InProcessBus;
 use metmos_engine::adapters::store::memory::MemoryStore;
@@ -34,7 +33,6 @@ use metmos_engine::domain::time;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
 use uuid::Uuid;
 
 /// Recipients of one message: a two-person chat (1, or 2 with the sender's other
@@ -101,12 +99,12 @@ fn frames(c: &mut Criterion) {
 /// its socket task drains).
 struct Recipients {
     persons: Vec<Uuid>,
-    queues: Vec<mpsc::Receiver<Outbound>>,
+    queues: Vec<OutboundReceiver>,
 }
 
 /// A connection as the WebSocket layer opens it: a queue of `ws.send_queue` frames.
-fn connection(send_queue: usize) -> (ConnHandle, mpsc::Receiver<Outbound>) {
-    let (tx, rx) = mpsc::channel(send_queue);
+fn connection(send_queue: usize) -> (ConnHandle, OutboundReceiver) {
+    let (tx, rx) = outbound::queue(send_queue);
     let handle = ConnHandle {
         id: ConnId(Uuid::new_v4()),
         tx,

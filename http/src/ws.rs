@@ -27,6 +27,7 @@ use crate::error::{ApiError, ApiResult, ErrorBody, public_message, status_of};
 use crate::extract::{authenticate_with, state};
 use crate::routes::chats::{CreateMessageDto, message_draft};
 use crate::state::AppState;
+use crate::telemetry::redacted_target;
 use crate::ws_actions;
 use actix_web::{HttpMessage, HttpRequest, HttpResponse, ResponseError, get, web};
 use actix_ws::{AggregatedMessage, CloseCode, CloseReason, ProtocolError, Session};
@@ -166,9 +167,11 @@ async fn upgrade(req: HttpRequest, body: web::Payload, query: WsQuery) -> ApiRes
         .get::<RequestId>()
         .map(ToString::to_string)
         .unwrap_or_default();
-    let opened = open(req, body, query, &request_id).await;
+    // The path and the query with its values redacted (`?token=` is a credential).
+    let target = redacted_target(req.path(), req.query_string());
+    let opened = open(req, body, query, &request_id, &target).await;
     if let Err(e) = &opened {
-        tracing::info!(%request_id, status = e.status_code().as_u16(), error = %e.0, "websocket refused");
+        tracing::info!(%request_id, http.target = %target, status = e.status_code().as_u16(), error = %e.0, "websocket refused");
     }
     opened
 }
@@ -178,6 +181,7 @@ async fn open(
     body: web::Payload,
     query: WsQuery,
     request_id: &str,
+    target: &str,
 ) -> ApiResult<HttpResponse> {
     let state = state(&req)?;
     check_origin(&req, &state.engine.settings.ws.allowed_origins)?;
@@ -235,7 +239,7 @@ async fn open(
         }
     };
     state.metrics.ws_connections.inc();
-    tracing::info!(%request_id, person = %person.uuid, conn = %ws_conn_id, "websocket connected");
+    tracing::info!(%request_id, http.target = %target, person = %person.uuid, conn = %ws_conn_id, "websocket connected");
     let socket = Socket {
         state: state.clone(),
         person: person.uuid,

@@ -129,7 +129,7 @@ conformance! {
         let u = Uuid::new_v4();
         let mut contact = new_message(ab.id, ab.uuid, &a, Uuid::new_v4(), "to a contact");
         contact.contact_of = Some(b.id);
-        let batch = vec![
+        let batch = [
             new_message(ab.id, ab.uuid, &a, u, "one"),
             new_message(ab.id, ab.uuid, &b, Uuid::new_v4(), "two"),
             new_message(ab.id, ab.uuid, &a, u, "one"),
