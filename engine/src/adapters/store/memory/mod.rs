@@ -71,9 +71,9 @@ pub(crate) struct State {
     pub assets: assets::AssetTable,
 }
 
+/// An event not yet published (published ones are dropped).
 pub(crate) struct OutboxEntry {
     pub row: OutboxRow,
-    pub published: bool,
     pub last_error: Option<String>,
 }
 
@@ -97,7 +97,6 @@ impl State {
                         envelope: e.clone(),
                         attempts: 0,
                     },
-                    published: false,
                     last_error: None,
                 },
             );
