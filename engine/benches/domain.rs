@@ -18,9 +18,7 @@ use metmos_engine::adapters::store::memory::MemoryStore;
 use metmos_engine::domain::chat::{ChatType, NewChat, NewMessage};
 use metmos_engine::domain::money::{Fees, Wei};
 use metmos_engine::domain::order::{EscrowQuote, escrow_order_id};
-use metmos_engine::domain::people::{
-    AccountStatus, Email, NewAccount, Person, PersonFields, Username,
-};
+use metmos_engine::domain::people::Person;
 use metmos_engine::domain::time;
 use metmos_engine::events::{Event, EventEnvelope, MessageSent};
 use metmos_engine::ports::Store;
@@ -107,27 +105,6 @@ fn quote(c: &mut Criterion) {
     group.finish();
 }
 
-/// A person stored directly, as the conformance tests make them.
-async fn stored_person(store: &dyn Store, name: &str) -> Person {
-    let at = time::now();
-    let account = NewAccount {
-        uuid: Uuid::new_v4(),
-        cognito_user_id: format!("sub-{name}"),
-        account_status: AccountStatus::Active,
-        at,
-    };
-    let person = PersonFields::named(
-        Username::parse(name).expect("username"),
-        Email::parse(&format!("{name}@example.com")).expect("email"),
-    )
-    .into_new(account.uuid, at);
-    store
-        .insert_account_with_person(&account, &person, &[])
-        .await
-        .expect("person stored")
-        .1
-}
-
 /// A store holding `chats` LISTING chats between two persons (no contact check on
 /// write: the seq assignment alone), and the sender.
 struct ChatFixture {
@@ -140,8 +117,8 @@ struct ChatFixture {
 
 async fn chat_fixture(chats: usize) -> ChatFixture {
     let store: Box<dyn Store> = Box::new(MemoryStore::new());
-    let sender = stored_person(store.as_ref(), "alice").await;
-    let other = stored_person(store.as_ref(), "bob").await;
+    let sender = metmos_engine::testing::stored_person(store.as_ref(), "alice").await;
+    let other = metmos_engine::testing::stored_person(store.as_ref(), "bob").await;
     let mut ids = Vec::with_capacity(chats);
     for _ in 0..chats {
         let new = NewChat {

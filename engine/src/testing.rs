@@ -6,7 +6,10 @@ pub mod local_chain;
 
 use crate::adapters::store::postgres::PgStore;
 use crate::config::DatabaseSettings;
+use crate::domain::people::{AccountStatus, Email, NewAccount, Person, PersonFields, Username};
+use crate::domain::time;
 use crate::error::StoreError;
+use crate::ports::Store;
 use tokio::sync::OnceCell;
 use uuid::Uuid;
 
@@ -541,4 +544,27 @@ impl Drop for PrivateRabbit {
         let _ = self.ctl(&["stop"]);
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// A person with an active account, stored directly (no service, no events), as store
+/// tests and benches make them. `name` must be a valid username; the account's subject is
+/// unique per call.
+pub async fn stored_person(store: &dyn Store, name: &str) -> Person {
+    let at = time::now();
+    let account = NewAccount {
+        uuid: Uuid::new_v4(),
+        cognito_user_id: format!("sub-{name}-{}", Uuid::new_v4()),
+        account_status: AccountStatus::Active,
+        at,
+    };
+    let person = PersonFields::named(
+        Username::parse(name).expect("a valid username"),
+        Email::parse(&format!("{name}@example.com")).expect("a valid email"),
+    )
+    .into_new(account.uuid, at);
+    store
+        .insert_account_with_person(&account, &person, &[])
+        .await
+        .expect("person stored")
+        .1
 }

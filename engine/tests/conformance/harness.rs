@@ -1,14 +1,10 @@
 #![allow(dead_code)] // shared helpers; not every module uses every one
 
 use metmos_engine::adapters::store::memory::MemoryStore;
-use metmos_engine::domain::people::{
-    AccountStatus, Email, NewAccount, Person, PersonFields, Username,
-};
-use metmos_engine::domain::time;
+use metmos_engine::domain::people::Person;
 use metmos_engine::ports::Store;
 use metmos_engine::testing::ScratchDatabase;
 use std::sync::Arc;
-use uuid::Uuid;
 
 /// A store under test, with the database it lives in (PostgreSQL) kept alive.
 pub struct Subject {
@@ -48,23 +44,7 @@ impl Subject {
 
 /// A new person (with account) stored directly; `name` is the username.
 pub async fn person(store: &dyn Store, name: &str) -> Person {
-    let at = time::now();
-    let account = NewAccount {
-        uuid: Uuid::new_v4(),
-        cognito_user_id: format!("sub-{name}-{}", Uuid::new_v4()),
-        account_status: AccountStatus::Active,
-        at,
-    };
-    let person = PersonFields::named(
-        Username::parse(name).expect("username"),
-        Email::parse(&format!("{name}@example.com")).expect("email"),
-    )
-    .into_new(account.uuid, at);
-    store
-        .insert_account_with_person(&account, &person, &[])
-        .await
-        .expect("person stored")
-        .1
+    metmos_engine::testing::stored_person(store, name).await
 }
 
 /// Runs each body against both adapters:
