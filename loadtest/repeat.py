@@ -59,6 +59,13 @@ def figures(run):
             out[f"{name} {p[:-3]} (ms)"] = summary.get(p)
     for name, rate in run.get("throughput", {}).items():
         out[name] = rate
+    # The harness's rates are counts over the window, deliveries during the drain
+    # included; the mean of the window's seconds is what was carried while offered.
+    seconds = [t.get("rates", {}).get("delivered") for t in run.get("timeline", [])]
+    seconds = [x for x in seconds if x is not None]
+    if seconds:
+        out["delivered/s in the window (mean of its seconds)"] = sum(seconds) / len(seconds)
+        out["delivered in the window's slowest second"] = min(seconds)
     for name, n in run.get("counts", {}).items():
         if any(c in name for c in COUNTS):
             out[name] = n
