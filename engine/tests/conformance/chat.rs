@@ -5,7 +5,7 @@ use crate::conformance;
 use crate::harness::person;
 use metmos_engine::domain::PageRequest;
 use metmos_engine::domain::chat::{
-    ChatFilter, ChatType, MessageFilter, MessageInsert, NewChat, NewMessage,
+    Chat, ChatFilter, ChatType, MessageFilter, MessageInsert, NewChat, NewMessage,
 };
 use metmos_engine::domain::devices::{DeviceType, NewDevice, PlatformType};
 use metmos_engine::domain::people::Person;
@@ -75,6 +75,25 @@ fn new_conn(p: &Person, id: &str, node: Option<Uuid>) -> NewWsConnection {
     }
 }
 
+/// Alice and Bob are contacts, Carol is not Alice's: their chats `ab` and `ac`.
+async fn contacts_and_a_stranger(store: &dyn Store) -> (Person, Person, Person, Chat, Chat) {
+    let a = person(store, "alice").await;
+    let b = person(store, "bob").await;
+    let c = person(store, "carol").await;
+    crate::social::make_contacts(store, &a, &b).await;
+    let ab = store
+        .create_chat(&new_chat(&a, &b), &[])
+        .await
+        .unwrap()
+        .chat;
+    let ac = store
+        .create_chat(&new_chat(&a, &c), &[])
+        .await
+        .unwrap()
+        .chat;
+    (a, b, c, ab, ac)
+}
+
 async fn outbox_len(store: &dyn Store) -> usize {
     store.outbox_pending(1000).await.unwrap().len()
 }
@@ -118,12 +137,7 @@ conformance! {
     }
 
     async fn a_rooms_batch_is_stored_in_its_order_with_an_outcome_each(store) {
-        let a = person(store, "alice").await;
-        let b = person(store, "bob").await;
-        let c = person(store, "carol").await;
-        crate::social::make_contacts(store, &a, &b).await;
-        let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
-        let ac = store.create_chat(&new_chat(&a, &c), &[]).await.unwrap().chat;
+        let (a, b, c, ab, ac) = contacts_and_a_stranger(store).await;
         let taken = Uuid::new_v4();
         store.insert_message(&new_message(ac.id, ac.uuid, &a, taken, "elsewhere"), &[]).await.unwrap();
         let u = Uuid::new_v4();
@@ -202,12 +216,7 @@ conformance! {
     }
 
     async fn a_refused_message_in_a_batch_does_not_affect_the_others(store) {
-        let a = person(store, "alice").await;
-        let b = person(store, "bob").await;
-        let c = person(store, "carol").await;
-        crate::social::make_contacts(store, &a, &b).await;
-        let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
-        let ac = store.create_chat(&new_chat(&a, &c), &[]).await.unwrap().chat;
+        let (a, b, c, ab, ac) = contacts_and_a_stranger(store).await;
         let taken = Uuid::new_v4();
         store.insert_message(&new_message(ab.id, ab.uuid, &a, taken, "first"), &[]).await.unwrap();
         let mut contacts = new_message(ab.id, ab.uuid, &a, Uuid::new_v4(), "to a contact");
