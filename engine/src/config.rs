@@ -254,6 +254,10 @@ pub struct AuthSettings {
     pub allow_dev_on_public_host: bool,
     /// Lifetime of tokens minted by `POST /dev/users` and `metmos dev-user`.
     pub dev_token_ttl_secs: u64,
+    /// How long a resolved caller (account and person) is reused without reading the
+    /// store. Changes made through this node apply at once; changes made on another node
+    /// or in the database (suspending an account) within this time. `0`: read every time.
+    pub caller_cache_ms: u64,
     #[serde(default)]
     pub cognito: CognitoSettings,
 }

@@ -24,6 +24,7 @@ use crate::config::Settings;
 use crate::ports::{Blobs, Bus, Chain, ChainEventSink, Pusher, Store};
 use crate::services::accounts::AccountService;
 use crate::services::assets::AssetService;
+use crate::services::caller_cache::{CALLER_CACHE_CAPACITY, CallerCache};
 use crate::services::chain_watcher::{ChainWatchSignal, ChainWatcher, WatchOptions};
 use crate::services::chain_webhook::ChainWebhookService;
 use crate::services::chat::ChatService;
@@ -235,6 +236,10 @@ impl Engine {
             store.clone(),
             std::time::Duration::from_millis(settings.chat.read_flush_ms),
         );
+        let callers = Arc::new(CallerCache::new(
+            std::time::Duration::from_millis(settings.auth.caller_cache_ms),
+            CALLER_CACHE_CAPACITY,
+        ));
         let engine = Arc::new(Self {
             chat: ChatService::new(store.clone(), outbox.clone(), read_state.clone()),
             read_state,
@@ -248,7 +253,7 @@ impl Engine {
             .keep_disconnected_for(settings.ws.keep_disconnected_days),
             pusher,
             push_log,
-            people: PeopleService::new(store.clone(), outbox.clone()),
+            people: PeopleService::new(store.clone(), outbox.clone(), callers.clone()),
             notifications: NotificationService::new(store.clone()),
             connections: ConnectionService::new(
                 store.clone(),
@@ -257,7 +262,7 @@ impl Engine {
                 settings.social.rerequest_cooldown_days,
             ),
             experiences: ExperienceService::new(store.clone(), outbox.clone(), assets.clone()),
-            accounts: AccountService::new(store.clone(), outbox.clone(), assets.clone()),
+            accounts: AccountService::new(store.clone(), outbox.clone(), assets.clone(), callers),
             assets,
             blobs,
             local_blobs,

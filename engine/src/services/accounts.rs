@@ -1,7 +1,8 @@
 //! Account deletion (`DELETE /accounts/{uuid}`): the caller's own account only, confirmed
 //! with the exact phrase, removed with everything that is theirs in one store
-//! transaction. The token of a deleted account stops working at once: the next request's
-//! caller lookup finds no account (401).
+//! transaction. The token of a deleted account stops working at once: the deletion drops
+//! it from the caller cache, so the next request's caller lookup finds no account (401).
+//! On another node of a cluster it stops within `auth.caller_cache_ms`.
 
 use crate::domain::people;
 use crate::domain::refusal::Refusal;
@@ -10,6 +11,7 @@ use crate::error::{Error, Problems, Result};
 use crate::events::{AccountDeleted, Event, EventEnvelope};
 use crate::ports::Store;
 use crate::services::assets::AssetService;
+use crate::services::caller_cache::CallerCache;
 use crate::services::outbox::OutboxSignal;
 use crate::services::people::Caller;
 use serde::Deserialize;
@@ -36,14 +38,21 @@ pub struct AccountService {
     store: Arc<dyn Store>,
     outbox: OutboxSignal,
     assets: AssetService,
+    callers: Arc<CallerCache>,
 }
 
 impl AccountService {
-    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal, assets: AssetService) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        outbox: OutboxSignal,
+        assets: AssetService,
+        callers: Arc<CallerCache>,
+    ) -> Self {
         Self {
             store,
             outbox,
             assets,
+            callers,
         }
     }
 
@@ -83,6 +92,7 @@ impl AccountService {
         self.store
             .delete_account(account.id, &[EventEnvelope::new(event, at)])
             .await?;
+        self.callers.forget(&account.cognito_user_id);
         self.outbox.nudge();
         self.assets.remove_objects(&gone).await;
         tracing::info!(account = %account.uuid, person = ?person_uuid, "account deleted with everything that was theirs");

@@ -9,6 +9,7 @@
 
 pub mod accounts;
 pub mod assets;
+pub mod caller_cache;
 pub mod chain_watcher;
 pub mod chain_webhook;
 pub mod chat;

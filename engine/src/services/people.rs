@@ -10,6 +10,7 @@ use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Result};
 use crate::events::{AccountCreated, Event, EventEnvelope, PersonChanged};
 use crate::ports::Store;
+use crate::services::caller_cache::CallerCache;
 use crate::services::outbox::OutboxSignal;
 use serde::Serialize;
 use std::sync::Arc;
@@ -121,6 +122,7 @@ pub fn parse_search_text(q: Option<String>) -> Result<Option<String>> {
 pub struct PeopleService {
     store: Arc<dyn Store>,
     outbox: OutboxSignal,
+    callers: Arc<CallerCache>,
 }
 
 fn person_event(p: &Person) -> PersonChanged {
@@ -132,8 +134,12 @@ fn person_event(p: &Person) -> PersonChanged {
 }
 
 impl PeopleService {
-    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal) -> Self {
-        Self { store, outbox }
+    pub fn new(store: Arc<dyn Store>, outbox: OutboxSignal, callers: Arc<CallerCache>) -> Self {
+        Self {
+            store,
+            outbox,
+            callers,
+        }
     }
 
     /// INTERNAL `POST /accounts`, called by the sign-up trigger.
@@ -220,12 +226,20 @@ impl PeopleService {
     /// accounts are 403.
     #[tracing::instrument(skip_all)]
     pub async fn caller(&self, cognito_user_id: &str) -> Result<Caller> {
+        let ticket = match self.callers.get(cognito_user_id) {
+            Ok(caller) => return Ok(caller),
+            Err(ticket) => ticket,
+        };
         match self.store.caller_by_cognito_id(cognito_user_id).await? {
             None => Err(Error::unauthorized("Unknown account")),
             Some((account, _)) if !account.account_status.may_sign_in() => Err(Error::forbidden(
                 format!("Account is {}", account.account_status.as_str()),
             )),
-            Some((account, person)) => Ok(Caller { account, person }),
+            Some((account, person)) => {
+                let caller = Caller { account, person };
+                self.callers.put(cognito_user_id, ticket, &caller);
+                Ok(caller)
+            }
         }
     }
 
@@ -246,6 +260,7 @@ impl PeopleService {
             .store
             .update_person(me.uuid, &patch, at, &[event])
             .await?;
+        self.callers.forget(&caller.account.cognito_user_id);
         self.outbox.nudge();
         Ok(person)
     }

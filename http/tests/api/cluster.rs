@@ -760,3 +760,72 @@ async fn assert_every_event_arrives_in_commit_order(
         committed.len()
     );
 }
+
+/// The caller cache's bound (`auth.caller_cache_ms`): a change made through one engine
+/// applies there at once and on another engine within the TTL, never later.
+#[actix_web::test]
+async fn a_change_on_one_engine_reaches_anothers_cached_caller_within_the_ttl() {
+    use metmos_engine::adapters::bus::inprocess::InProcessBus;
+    use metmos_engine::adapters::store::memory::MemoryStore;
+    use std::sync::Arc;
+    let store: Arc<dyn metmos_engine::ports::Store> = Arc::new(MemoryStore::new());
+    let bus: Arc<dyn Bus> = Arc::new(InProcessBus::new());
+    let ttl = Duration::from_millis(400);
+    let settings = [("auth.caller_cache_ms", "400")];
+    let a = TestApp::spawn_sharing(store.clone(), bus.clone(), &settings).await;
+    let b = TestApp::spawn_sharing(store, bus, &settings).await;
+    let alice = a.user("alice").await;
+    // Both engines have alice cached.
+    a.get("/people/me", Some(&alice.token)).await.expect(200);
+    b.get("/people/me", Some(&alice.token)).await.expect(200);
+
+    // A profile edit: at once where it was made, within the TTL elsewhere.
+    let edited = Instant::now();
+    a.patch(
+        "/people/me",
+        Some(&alice.token),
+        json!({"bio": "edited on a"}),
+    )
+    .await
+    .expect(200);
+    let on_a = a.get("/people/me", Some(&alice.token)).await.expect(200);
+    assert_eq!(on_a.body["bio"], "edited on a");
+    loop {
+        let on_b = b.get("/people/me", Some(&alice.token)).await.expect(200);
+        if on_b.body["bio"] == "edited on a" {
+            break;
+        }
+        assert!(
+            edited.elapsed() < ttl + Duration::from_secs(2),
+            "b still shows {}",
+            on_b.text
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    // The account deleted through a: its token is dead there at once, on b within the TTL.
+    b.get("/people/me", Some(&alice.token)).await.expect(200);
+    let deleted = Instant::now();
+    a.delete_json(
+        &format!("/accounts/{}", alice.account_uuid),
+        Some(&alice.token),
+        json!({"confirm": "Permanently delete my account"}),
+    )
+    .await
+    .expect(204);
+    a.get("/people/me", Some(&alice.token))
+        .await
+        .expect_error(401);
+    loop {
+        let r = b.get("/people/me", Some(&alice.token)).await;
+        if r.status == 401 {
+            break;
+        }
+        assert_eq!(r.status, 200, "{}", r.text);
+        assert!(
+            deleted.elapsed() < ttl + Duration::from_secs(2),
+            "b still accepts the token"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
