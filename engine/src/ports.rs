@@ -620,8 +620,11 @@ pub trait ChatStore: Send + Sync {
     /// The chat's participants, in the order they joined.
     async fn chat_participants(&self, chat_id: i64) -> StoreResult<Vec<Person>>;
     async fn is_participant(&self, chat_id: i64, person_id: i64) -> StoreResult<bool>;
-    /// The chats `person_id` takes part in, newest first, each with its participants
-    /// and its last message.
+    /// The chat `uuid` if `person_id` takes part in it (one read for both facts: a chat
+    /// one is not in is, to them, no chat at all).
+    async fn chat_of_participant(&self, uuid: Uuid, person_id: i64) -> StoreResult<Option<Chat>>;
+    /// The chats `person_id` takes part in, newest first, each with its participants,
+    /// its last message and the person's read state (`reader`).
     async fn list_chats(
         &self,
         person_id: i64,

@@ -6,6 +6,7 @@
 
 use super::Timestamp;
 use super::people::Person;
+use super::read_state::ChatReadState;
 use super::refusal::Refusal;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -120,6 +121,10 @@ pub struct ChatSummary {
     pub chat: Chat,
     pub participants: Vec<Person>,
     pub last_message: Option<Message>,
+    /// The listing person's read state of the chat, read with the page by
+    /// [`crate::ports::ChatStore::list_chats`] (so unread counts cost no further query);
+    /// `None` where a summary is made for another purpose.
+    pub reader: Option<ChatReadState>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]

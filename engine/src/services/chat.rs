@@ -188,6 +188,7 @@ impl ChatService {
                 chat: outcome.chat,
                 participants: vec![me.clone(), other],
                 last_message: None,
+                reader: None,
             };
             return Ok((summary, true));
         }
@@ -203,6 +204,7 @@ impl ChatService {
             chat,
             participants,
             last_message,
+            reader: None,
         })
     }
 
@@ -251,12 +253,9 @@ impl ChatService {
         problems.finish()?;
         let chat = self
             .store
-            .chat_by_uuid(chat_uuid)
+            .chat_of_participant(chat_uuid, me.id)
             .await?
             .ok_or(Error::Refused(Refusal::ChatNotFound))?;
-        if !self.store.is_participant(chat.id, me.id).await? {
-            return Err(Error::Refused(Refusal::ChatNotFound));
-        }
         Ok(self.store.list_messages(chat.id, &filter, &page).await?)
     }
 

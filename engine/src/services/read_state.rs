@@ -185,7 +185,9 @@ impl ReadStateService {
         ))
     }
 
-    fn unread_of(&self, person_id: i64, states: Vec<ChatReadState>) -> Vec<ChatUnread> {
+    /// Unread counts from read states already read (`GET /chats` has them with its
+    /// page), with this node's marks not yet written merged in.
+    pub fn unread_from(&self, person_id: i64, states: Vec<ChatReadState>) -> Vec<ChatUnread> {
         let p = self.inner.pending.lock();
         states
             .into_iter()
@@ -210,7 +212,7 @@ impl ReadStateService {
             .store
             .read_states(person_id, Some(chat_ids))
             .await?;
-        Ok(self.unread_of(person_id, states))
+        Ok(self.unread_from(person_id, states))
     }
 
     /// `GET /chats/unread`: the total and the chats with something unread, most unread
@@ -218,7 +220,7 @@ impl ReadStateService {
     pub async fn unread(&self, person_id: i64) -> Result<(i64, Vec<ChatUnread>)> {
         let states = self.inner.store.read_states(person_id, None).await?;
         let mut chats: Vec<ChatUnread> = self
-            .unread_of(person_id, states)
+            .unread_from(person_id, states)
             .into_iter()
             .filter(|c| c.unread > 0)
             .collect();

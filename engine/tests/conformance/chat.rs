@@ -9,6 +9,7 @@ use metmos_engine::domain::chat::{
 };
 use metmos_engine::domain::devices::{DeviceType, NewDevice, PlatformType};
 use metmos_engine::domain::people::Person;
+use metmos_engine::domain::read_state::ReadPosition;
 use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::domain::time;
 use metmos_engine::domain::ws_connections::{NewWsConnection, WsConnectionStatus};
@@ -395,6 +396,18 @@ conformance! {
         assert!(store.list_chats(a.id, &listings_only, &PageRequest { limit: 2, after: Some(ac.id) }).await.unwrap().items.is_empty());
     }
 
+    async fn a_chat_is_found_for_its_participants_only(store) {
+        let a = person(store, "alice").await;
+        let b = person(store, "bob").await;
+        let c = person(store, "carol").await;
+        let ab = store.create_chat(&new_chat(&a, &b), &[]).await.unwrap().chat;
+        for who in [&a, &b] {
+            assert_eq!(store.chat_of_participant(ab.uuid, who.id).await.unwrap().map(|c| c.id), Some(ab.id));
+        }
+        assert!(store.chat_of_participant(ab.uuid, c.id).await.unwrap().is_none(), "not carol's");
+        assert!(store.chat_of_participant(Uuid::new_v4(), a.id).await.unwrap().is_none(), "no such chat");
+    }
+
     async fn chat_lists_show_participants_and_the_last_message(store) {
         let a = person(store, "alice").await;
         let b = person(store, "bob").await;
@@ -413,6 +426,12 @@ conformance! {
         assert_eq!(mine.items[1].last_message.as_ref().map(|m| m.message_content.as_str()), Some("new"));
         assert_eq!(mine.items[1].participants.iter().map(|p| p.uuid).collect::<Vec<_>>(), [a.uuid, b.uuid]);
         assert!(mine.items[0].last_message.is_none());
+        // Each chat comes with the lister's read state (unread counts need no query).
+        let reader = |s: &metmos_engine::domain::chat::ChatSummary| s.reader.map(|r| (r.chat_id, r.chat_uuid, r.last_seq, r.read_seq));
+        assert_eq!(mine.items.iter().map(reader).collect::<Vec<_>>(), [Some((ac.id, ac.uuid, 0, 0)), Some((ab.id, ab.uuid, 2, 0))]);
+        store.save_read_positions(&[ReadPosition { chat_id: ab.id, person_id: b.id, seq: 1 }]).await.unwrap();
+        let bobs = store.list_chats(b.id, &ChatFilter::default(), &PageRequest::default()).await.unwrap();
+        assert_eq!(bobs.items.iter().map(reader).collect::<Vec<_>>(), [Some((ab.id, ab.uuid, 2, 1))]);
         let only_listing = ChatFilter { chat_type: Some(ChatType::Listing), listing_uuid: None };
         assert_eq!(store.list_chats(a.id, &only_listing, &PageRequest::default()).await.unwrap().items.len(), 1);
         let by_listing = ChatFilter { chat_type: None, listing_uuid: Some(listing_uuid) };

@@ -4,6 +4,7 @@ use crate::domain::chat::{
     MessageInsert, NewChat, NewMessage, is_resend, may_post_contact,
 };
 use crate::domain::people::Person;
+use crate::domain::read_state::ChatReadState;
 use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
@@ -39,6 +40,16 @@ impl ChatRow {
     pub fn last_seq(&self) -> i64 {
         self.next_seq - 1
     }
+
+    /// The chat's read state for `person_id` (0 read: nothing yet).
+    pub fn read_state(&self, person_id: i64) -> ChatReadState {
+        ChatReadState {
+            chat_id: self.chat.id,
+            chat_uuid: self.chat.uuid,
+            last_seq: self.last_seq(),
+            read_seq: self.read.get(&person_id).copied().unwrap_or(0),
+        }
+    }
 }
 
 impl ChatTables {
@@ -60,6 +71,7 @@ impl State {
                 .last_key_value()
                 .and_then(|(_, id)| self.chats.messages.get(id))
                 .cloned(),
+            reader: None,
         }
     }
 
@@ -190,6 +202,16 @@ impl ChatStore for MemoryStore {
             .is_some_and(|r| r.participants.contains(&person_id)))
     }
 
+    async fn chat_of_participant(&self, uuid: Uuid, person_id: i64) -> StoreResult<Option<Chat>> {
+        let s = self.state.read();
+        Ok(s.chats
+            .by_uuid
+            .get(&uuid)
+            .and_then(|id| s.chats.chats.get(id))
+            .filter(|r| r.participants.contains(&person_id))
+            .map(|r| r.chat.clone()))
+    }
+
     async fn list_chats(
         &self,
         person_id: i64,
@@ -205,7 +227,10 @@ impl ChatStore for MemoryStore {
             .filter(|r| page.after.is_none_or(|a| r.chat.id < a))
             .filter(|r| r.participants.contains(&person_id) && filter.matches(&r.chat))
             .take(page.fetch())
-            .map(|r| s.chat_summary(r))
+            .map(|r| ChatSummary {
+                reader: Some(r.read_state(person_id)),
+                ..s.chat_summary(r)
+            })
             .collect();
         Ok(Page::from_rows(rows, page, |c| c.chat.id))
     }

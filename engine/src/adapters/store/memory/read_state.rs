@@ -65,12 +65,7 @@ impl ReadStateStore for MemoryStore {
         chat_ids: Option<&[i64]>,
     ) -> StoreResult<Vec<ChatReadState>> {
         let s = self.state.read();
-        let state_of = |row: &super::chat::ChatRow| ChatReadState {
-            chat_id: row.chat.id,
-            chat_uuid: row.chat.uuid,
-            last_seq: row.last_seq(),
-            read_seq: row.read.get(&person_id).copied().unwrap_or(0),
-        };
+        let state_of = |row: &super::chat::ChatRow| row.read_state(person_id);
         let mine = |row: &&super::chat::ChatRow| row.participants.contains(&person_id);
         Ok(match chat_ids {
             Some(ids) => ids

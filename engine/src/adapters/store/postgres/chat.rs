@@ -7,6 +7,7 @@ use crate::domain::chat::{
     NewChat, NewMessage,
 };
 use crate::domain::people::Person;
+use crate::domain::read_state::ChatReadState;
 use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
@@ -167,6 +168,18 @@ impl ChatStore for PgStore {
         .await
     }
 
+    async fn chat_of_participant(&self, uuid: Uuid, person_id: i64) -> StoreResult<Option<Chat>> {
+        self.fetch_opt(
+            &format!(
+                "SELECT {CHAT_COLS} FROM chat c JOIN chat_participant me \
+                 ON me.chat_id = c.id AND me.participant_id = $2 WHERE c.uuid = $1"
+            ),
+            &[&uuid, &person_id],
+            |r| chat_from(r, 0),
+        )
+        .await
+    }
+
     async fn list_chats(
         &self,
         person_id: i64,
@@ -190,18 +203,28 @@ impl ChatStore for PgStore {
         let chats = client
             .fetch_all(
                 &format!(
-                    "SELECT {CHAT_COLS} FROM chat_participant me JOIN chat c ON c.id = me.chat_id \
+                    "SELECT {CHAT_COLS}, c.next_seq - 1, me.read_seq \
+                     FROM chat_participant me JOIN chat c ON c.id = me.chat_id \
                      WHERE {conditions} ORDER BY me.chat_id DESC LIMIT ${n}",
                     conditions = shape.conditions()
                 ),
                 shape.params(),
-                |r| chat_from(r, 0),
+                |r| {
+                    let chat = chat_from(r, 0)?;
+                    let reader = ChatReadState {
+                        chat_id: chat.id,
+                        chat_uuid: chat.uuid,
+                        last_seq: r.get(8),
+                        read_seq: r.get(9),
+                    };
+                    Ok((chat, reader))
+                },
             )
             .await?;
         if chats.is_empty() {
             return Ok(Page::empty());
         }
-        let ids: Vec<i64> = chats.iter().map(|c| c.id).collect();
+        let ids: Vec<i64> = chats.iter().map(|(c, _)| c.id).collect();
         // Participants and last messages depend only on the page: both statements go
         // out together on the one connection (tokio-postgres pipelines them), one round
         // trip for the two.
@@ -232,9 +255,10 @@ impl ChatStore for PgStore {
         let mut last: HashMap<i64, Message> = last.into_iter().collect();
         let items = chats
             .into_iter()
-            .map(|chat| ChatSummary {
+            .map(|(chat, reader)| ChatSummary {
                 participants: participants.remove(&chat.id).unwrap_or_default(),
                 last_message: last.remove(&chat.id),
+                reader: Some(reader),
                 chat,
             })
             .collect();
