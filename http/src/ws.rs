@@ -326,14 +326,6 @@ enum End {
 /// The client actions, as error messages list them.
 const ACTIONS: &str = "sendMessage, markRead, typing or ping";
 
-/// An action's `data` (null when absent: its parse says what is missing).
-fn data_of(value: &serde_json::Value) -> serde_json::Value {
-    value
-        .get("data")
-        .cloned()
-        .unwrap_or(serde_json::Value::Null)
-}
-
 fn error_frame(status: u16, message: impl Into<String>, reference: Option<Uuid>) -> String {
     ServerFrame::Error {
         status_code: status,
@@ -499,7 +491,7 @@ impl Socket {
     /// Answers one text frame; says whether a message went to the UserSession (whose
     /// outcome will come back through the queue).
     async fn on_text(&self, session: &mut Session, text: &str) -> Result<Handed, End> {
-        let value: serde_json::Value = match serde_json::from_str(text) {
+        let mut value: serde_json::Value = match serde_json::from_str(text) {
             Ok(v) => v,
             Err(e) => {
                 return self
@@ -520,13 +512,15 @@ impl Socket {
                 .answer(session, error_frame(400, message, reference))
                 .await;
         }
+        // The action's `data` (null when absent: its parse says what is missing), taken
+        // out rather than cloned, as each message carries one.
+        let data = value
+            .get_mut("data")
+            .map(serde_json::Value::take)
+            .unwrap_or_default();
         match value.get("action").and_then(serde_json::Value::as_str) {
             Some("ping") => self.answer(session, ServerFrame::Pong.to_frame()).await,
             Some("sendMessage") => {
-                let data = value
-                    .get("data")
-                    .cloned()
-                    .unwrap_or(serde_json::Value::Null);
                 let reference = data
                     .get("uuid")
                     .and_then(serde_json::Value::as_str)
@@ -557,13 +551,11 @@ impl Socket {
                 }
             }
             Some("markRead") => {
-                let done =
-                    ws_actions::mark_read(&self.state, self.ids(), self.conn, data_of(&value))
-                        .await;
+                let done = ws_actions::mark_read(&self.state, self.ids(), self.conn, data).await;
                 self.answer_action(session, done).await
             }
             Some("typing") => {
-                let done = ws_actions::typing(&self.state, self.ids(), data_of(&value)).await;
+                let done = ws_actions::typing(&self.state, self.ids(), data).await;
                 self.answer_action(session, done).await
             }
             Some(other) => {
