@@ -1,7 +1,7 @@
 //! `chat`: N users over WebSocket in chats of `group_size`, open loop at a total rate.
 //!
 //! Every message carries two timestamps in its content (nanoseconds on this process's
-//! clock): when it was handed to the socket and when it was scheduled. Receivers measure
+//! clock): when it was queued for the socket's writer and when it was scheduled. Receivers measure
 //! send→deliver from the first and schedule→deliver from the second, so a client that fell
 //! behind its schedule shows as late sends, never as a slow server. Lost (acked, never
 //! delivered), duplicates and out-of-order are judged by `seq` once the drain is over.
@@ -320,8 +320,16 @@ async fn make_chats(
 
 /// One user's connection: sends on its schedule (when it is in a chat), reads everything,
 /// and keeps what the judgement after the drain needs.
+/// One user's socket: sends on its schedule and reads everything delivered to it.
+///
+/// Sending never blocks reading. Frames go to a writer task through a queue, as an app's
+/// WebSocket buffers sends (`bufferedAmount`) while its reader keeps going. With one task
+/// that awaited each send, a server applying backpressure (not reading while it works on
+/// this socket's earlier messages) stopped the client from reading too, the server's
+/// writes to it then filled its buffer, and both sides waited on each other: seconds with
+/// nothing delivered, caused by the client.
 async fn user_task(
-    mut ws: Socket,
+    ws: Socket,
     sending: Option<(usize, Arc<str>, u64)>,
     rate: f64,
     shared: Arc<Shared>,
@@ -348,6 +356,25 @@ async fn user_task(
     };
     let mut max_seq = 0u64;
     let mut alive = true;
+    let (mut sink, mut ws) = ws.split();
+    let (outgoing, mut to_write) = tokio::sync::mpsc::unbounded_channel::<Message>();
+    let writer = {
+        let shared = shared.clone();
+        tokio::spawn(async move {
+            while let Some(frame) = to_write.recv().await {
+                if let Err(e) = sink.send(frame).await {
+                    let clock = shared.clock;
+                    shared.recorder.error(
+                        format!("ws send: {}", short(&e.to_string())),
+                        clock.second(Instant::now()),
+                    );
+                    shared.live.errors.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+            let _ = sink.close().await;
+        })
+    };
     while alive {
         let next_at = clock.at_ns(next_ns);
         tokio::select! {
@@ -358,11 +385,10 @@ async fn user_task(
                     let reply = on_frame(
                         t.as_str(), &shared, &mut pending, &mut out, &mut max_seq, receivers,
                     );
+                    // A failed send was counted by the writer.
                     if let Some(reply) = reply
-                        && let Err(e) = ws.send(Message::text(reply)).await
+                        && outgoing.send(Message::text(reply)).is_err()
                     {
-                        rec.error(format!("ws send: {}", short(&e.to_string())), clock.second(Instant::now()));
-                        live.errors.fetch_add(1, Ordering::Relaxed);
                         alive = false;
                     }
                 }
@@ -419,9 +445,7 @@ async fn user_task(
                 if in_window {
                     rec.count("sent", 1, clock.second(now));
                 }
-                if let Err(e) = ws.send(Message::text(text)).await {
-                    rec.error(format!("ws send: {}", short(&e.to_string())), clock.second(now));
-                    live.errors.fetch_add(1, Ordering::Relaxed);
+                if outgoing.send(Message::text(text)).is_err() {
                     alive = false;
                 }
             }
@@ -434,7 +458,9 @@ async fn user_task(
         .values()
         .filter(|(_, sched)| clock.in_window_ns(*sched))
         .count() as u64;
-    let _ = ws.close(None).await;
+    // The writer sends what is queued, then closes the socket.
+    drop(outgoing);
+    let _ = writer.await;
     out
 }
 
