@@ -505,6 +505,13 @@ fn on_frame(
                 }
                 *max_seq = (*max_seq).max(seq);
             }
+            // Every delivery while the window runs, whatever its schedule: the rate
+            // carried while the load is offered. "delivered" counts only messages
+            // scheduled in the window, so its first seconds miss what the warm-up left
+            // in flight (with seconds of latency, nearly all) and the drain adds the rest.
+            if second.is_some() && now < clock.window_end() {
+                rec.count("carried", 1, second);
+            }
             if let (Some((sent, sched)), true) = (times, in_window) {
                 rec.latency(
                     "send→deliver",
