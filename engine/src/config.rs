@@ -111,10 +111,23 @@ pub struct DatabaseSettings {
     /// database whose tables are established.
     #[serde(default = "default_generic_plans")]
     pub generic_plans: bool,
+    /// Connections of each HTTP worker's own pool (0: the workers share the main pool).
+    /// tokio-postgres runs a connection's socket I/O as a task on the thread that opened
+    /// it, so a query on a connection another thread opened wakes that thread twice (to
+    /// send, then to hand back the rows). With a pool per worker a request's queries stay
+    /// on its thread; under a REST read load that hop was about 15 % of the engine's CPU
+    /// (issue 14). The main pool (`max_connections`) serves everything else: actors, the
+    /// message writers, the relay.
+    #[serde(default = "default_worker_connections")]
+    pub worker_connections: usize,
 }
 
 fn default_generic_plans() -> bool {
     false
+}
+
+fn default_worker_connections() -> usize {
+    8
 }
 
 fn default_message_batch_max() -> usize {
@@ -140,6 +153,7 @@ impl Default for DatabaseSettings {
             message_writers: default_message_writers(),
             message_queue: default_message_queue(),
             generic_plans: default_generic_plans(),
+            worker_connections: default_worker_connections(),
         }
     }
 }
@@ -199,6 +213,7 @@ impl std::fmt::Debug for DatabaseSettings {
             .field("message_writers", &self.message_writers)
             .field("message_queue", &self.message_queue)
             .field("generic_plans", &self.generic_plans)
+            .field("worker_connections", &self.worker_connections)
             .finish()
     }
 }

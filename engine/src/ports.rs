@@ -71,6 +71,10 @@ pub trait Store:
     fn adapter_name(&self) -> &'static str;
     /// Answers only when the store can serve requests.
     async fn ping(&self) -> StoreResult<()>;
+    /// Called once on each HTTP worker thread before it serves. An adapter may give the
+    /// thread resources of its own (PostgreSQL: a pool whose connections run their I/O on
+    /// this thread, `database.worker_connections`), used by the store calls made on it.
+    fn attach_worker_thread(&self) {}
     /// Connections in use and idle, for `/metrics` (`(0, 0)` where there is no pool).
     fn pool_status(&self) -> PoolStatus {
         PoolStatus::default()

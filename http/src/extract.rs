@@ -43,6 +43,10 @@ pub async fn authenticate_with(
     let sub = state.engine.auth.verify(credentials).await?;
     let caller = state.engine.people.caller(&sub).await?;
     let span = tracing::Span::current();
+    // Routed by now, so the pattern is a lookup (before routing it is a second match).
+    if let Some(route) = req.match_pattern() {
+        span.record("http.route", tracing::field::display(route));
+    }
     span.record("account_id", tracing::field::display(caller.account.uuid));
     if let Some(p) = &caller.person {
         span.record("person_id", tracing::field::display(p.uuid));

@@ -75,6 +75,8 @@ impl Application {
             None => None,
         };
         let mut server = HttpServer::new(move || {
+            // Runs on each worker's thread, once, before it serves.
+            state.engine.store.attach_worker_thread();
             let (app, document) = App::new()
                 .into_utoipa_app()
                 .openapi(openapi::ApiDoc::openapi())
@@ -105,11 +107,15 @@ impl Application {
                     // sample by route pattern (not raw path, which would explode labels).
                     let started = Instant::now();
                     let method = req.method().to_string();
-                    let route = req.match_pattern().unwrap_or_else(|| "unmatched".into());
                     let request_id = req.extensions().get::<RequestId>().map(|id| id.to_string());
                     let metrics = metrics.clone();
                     srv.call(req).map(move |res| {
                         if let Ok(res) = &res {
+                            // Asked after routing, when it is a lookup rather than a match.
+                            let route = res
+                                .request()
+                                .match_pattern()
+                                .unwrap_or_else(|| "unmatched".into());
                             metrics.observe(
                                 &method,
                                 &route,

@@ -97,9 +97,9 @@ impl RootSpanBuilder for MetmosRootSpan {
         if is_websocket_upgrade(request) {
             return Span::none();
         }
-        let route = request
-            .match_pattern()
-            .unwrap_or_else(|| "default".to_string());
+        // Not routed yet: `match_pattern` here would walk every route's pattern a second
+        // time per request (issue 14's REST profile). The route is recorded once the
+        // request is routed (the caller extractor, then `on_request_end`).
         let method = request.method().as_str().to_string();
         let request_id = request
             .extensions()
@@ -115,11 +115,11 @@ impl RootSpanBuilder for MetmosRootSpan {
         tracing::info_span!(
             "HTTP request",
             http.method = %method,
-            http.route = %route,
+            http.route = tracing::field::Empty,
             http.target = %target,
             http.client_ip = %client_ip,
             http.status_code = tracing::field::Empty,
-            otel.name = %format!("{method} {route}"),
+            otel.name = tracing::field::Empty,
             otel.kind = "server",
             otel.status_code = tracing::field::Empty,
             request_id = %request_id,
@@ -131,6 +131,14 @@ impl RootSpanBuilder for MetmosRootSpan {
     }
 
     fn on_request_end<B: MessageBody>(span: Span, outcome: &Result<ServiceResponse<B>, Error>) {
+        if let Ok(response) = outcome {
+            let request = response.request();
+            let route = request
+                .match_pattern()
+                .unwrap_or_else(|| "default".to_string());
+            span.record("otel.name", format!("{} {route}", request.method()));
+            span.record("http.route", route.as_str());
+        }
         DefaultRootSpanBuilder::on_request_end(span, outcome);
     }
 }

@@ -66,6 +66,23 @@ impl Target {
         Api::new(self.url.clone())
     }
 
+    /// Makes the fresh database of `--engine-postgres` look established: `ANALYZE` once
+    /// the seed is in, as autovacuum does on a live database (whose tables are not all
+    /// minutes old). Without statistics PostgreSQL plans for tiny tables (browsing by type
+    /// walked all 5,000 listings and sorted them: 1.9 ms instead of 0.02 ms), and a run
+    /// would measure the first minute of a new deployment. No-op against `--target`.
+    pub async fn establish_database(&self) -> anyhow::Result<()> {
+        let Some(db) = &self.database else {
+            return Ok(());
+        };
+        let config: tokio_postgres::Config = db.url.parse().context("the run's database URL")?;
+        connect(&config)
+            .await?
+            .batch_execute("ANALYZE")
+            .await
+            .with_context(|| format!("ANALYZE in {}", db.name))
+    }
+
     /// The engine at `--target` (checked to be loopback unless allowed) or one started from
     /// `--engine-bin` with `env` set on top of its embedded defaults.
     pub async fn engine(common: &Common, env: &[(&str, String)]) -> anyhow::Result<Self> {

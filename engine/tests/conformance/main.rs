@@ -15,6 +15,7 @@ mod notifications;
 mod orders;
 mod outbox;
 mod people;
+mod pools;
 mod read_state;
 mod relay;
 mod social;

@@ -178,6 +178,7 @@ pub async fn run(target: &Target, a: &RestArgs, progress: &Progress) -> anyhow::
         c.warmup
     ));
     let fx = seed(&api.for_setup(), a, progress).await?;
+    target.establish_database().await?;
     let fx = Arc::new(fx);
     let rec = Arc::new(Recorder::new());
     let clock = Clock::starting_soon(c.warmup, c.duration, c.drain);

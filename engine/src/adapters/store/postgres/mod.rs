@@ -30,6 +30,9 @@ use crate::events::EventEnvelope;
 use crate::ports::{PoolStatus, Store};
 use async_trait::async_trait;
 use deadpool_postgres::{GenericClient, Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use std::cell::RefCell;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::ToSql;
@@ -42,7 +45,12 @@ mod embedded {
 }
 
 pub struct PgStore {
+    /// The main pool: actors, the message writers, the relay, and the HTTP workers when
+    /// they have no pool of their own.
     pool: Pool,
+    /// Builds each HTTP worker's own pool ([`Store::attach_worker_thread`]); `None` when
+    /// `database.worker_connections` is 0.
+    worker_pools: Option<WorkerPools>,
     /// The message writers' queues while they run ([`Store::start_tasks`]), one per
     /// writer: a chat's messages always go to the same one.
     writer: parking_lot::Mutex<Option<message_writer::Writers>>,
@@ -67,25 +75,24 @@ impl PgStore {
             pg_config.options(options);
         }
         let manager = Manager::from_config(
-            pg_config,
+            pg_config.clone(),
             NoTls,
             ManagerConfig {
                 recycling_method: RecyclingMethod::Fast,
             },
         );
         let wait = Duration::from_secs(settings.acquire_timeout_secs.max(1));
-        let pool = Pool::builder(manager)
-            .max_size(settings.max_connections)
-            .timeouts(Timeouts {
-                wait: Some(wait),
-                create: Some(wait),
-                recycle: Some(wait),
-            })
-            .runtime(deadpool_postgres::Runtime::Tokio1)
-            .build()
-            .map_err(|e| StoreError::Internal(e.to_string()))?;
+        let pool = build_pool(manager, settings.max_connections, wait)?;
+        let worker_pools = (settings.worker_connections > 0).then(|| WorkerPools {
+            store_id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            pg_config,
+            size: settings.worker_connections,
+            wait,
+            live: Arc::default(),
+        });
         let store = Self {
             pool,
+            worker_pools,
             writer: parking_lot::Mutex::new(None),
             message_batch_max: settings.message_batch_max.max(1),
             message_writers: settings.message_writers.max(1),
@@ -125,8 +132,12 @@ impl PgStore {
         format!("{:016x}", h.finish())
     }
 
+    /// A pooled connection: from this thread's own pool on an HTTP worker that has one,
+    /// from the main pool everywhere else.
     pub(crate) async fn client(&self) -> StoreResult<deadpool_postgres::Object> {
-        self.pool
+        let own = self.worker_pools.as_ref().and_then(WorkerPools::current);
+        own.as_ref()
+            .unwrap_or(&self.pool)
             .get()
             .await
             .map_err(|e| StoreError::Unavailable(e.to_string()))
@@ -311,13 +322,118 @@ impl Store for PgStore {
         *self.writer.lock() = Some(message_writer::Writers::new(queues));
     }
 
-    fn pool_status(&self) -> PoolStatus {
-        let s = self.pool.status();
-        PoolStatus {
-            size: s.size,
-            available: s.available,
-            max_size: s.max_size,
+    fn attach_worker_thread(&self) {
+        if let Some(pools) = &self.worker_pools {
+            pools.attach();
         }
+    }
+
+    /// The main pool and those of the workers alive, together.
+    fn pool_status(&self) -> PoolStatus {
+        let mut statuses = vec![self.pool.status()];
+        if let Some(pools) = &self.worker_pools {
+            statuses.extend(pools.live.lock().iter().map(|(_, pool)| pool.status()));
+        }
+        statuses
+            .iter()
+            .fold(PoolStatus::default(), |sum, s| PoolStatus {
+                size: sum.size + s.size,
+                available: sum.available + s.available,
+                max_size: sum.max_size + s.max_size,
+            })
+    }
+}
+
+fn build_pool(manager: Manager, max_size: usize, wait: Duration) -> StoreResult<Pool> {
+    Pool::builder(manager)
+        .max_size(max_size)
+        .timeouts(Timeouts {
+            wait: Some(wait),
+            create: Some(wait),
+            recycle: Some(wait),
+        })
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StoreError::Internal(e.to_string()))
+}
+
+/// Tells the stores of one process apart in [`WORKER_POOLS`] (tests run several engines,
+/// on one database or several, in one process), and a store's worker pools apart.
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's own pools (one per store it attached to), on HTTP workers.
+    static WORKER_POOLS: RefCell<Vec<AttachedPool>> = const { RefCell::new(Vec::new()) };
+}
+
+/// A pool per HTTP worker thread (`database.worker_connections`). deadpool opens a
+/// connection in the task that asks for it and tokio-postgres spawns the connection's
+/// I/O task there, so a pool used only by one worker keeps its connections' I/O on that
+/// worker's thread: a query costs no cross-thread wake-up.
+struct WorkerPools {
+    store_id: u64,
+    pg_config: tokio_postgres::Config,
+    size: usize,
+    wait: Duration,
+    /// The pools of the workers alive now, by pool id, for [`Store::pool_status`].
+    live: Arc<parking_lot::Mutex<Vec<(u64, Pool)>>>,
+}
+
+/// A worker thread's pool; leaves the store's list when the thread ends (its
+/// connections' I/O tasks ended with the thread's runtime).
+struct AttachedPool {
+    store_id: u64,
+    pool_id: u64,
+    pool: Pool,
+    live: Arc<parking_lot::Mutex<Vec<(u64, Pool)>>>,
+}
+
+impl Drop for AttachedPool {
+    fn drop(&mut self) {
+        self.live.lock().retain(|(id, _)| *id != self.pool_id);
+    }
+}
+
+impl WorkerPools {
+    /// Gives the calling thread a pool of its own (once; a second call keeps the first).
+    fn attach(&self) {
+        if self.current().is_some() {
+            return;
+        }
+        let manager = Manager::from_config(
+            self.pg_config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        match build_pool(manager, self.size, self.wait) {
+            Ok(pool) => {
+                let pool_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
+                self.live.lock().push((pool_id, pool.clone()));
+                WORKER_POOLS.with(|pools| {
+                    pools.borrow_mut().push(AttachedPool {
+                        store_id: self.store_id,
+                        pool_id,
+                        pool,
+                        live: self.live.clone(),
+                    });
+                });
+            }
+            // Only a zero size fails to build, which `worker_connections = 0` rules out;
+            // the worker would then use the main pool, which still works.
+            Err(e) => tracing::warn!(error = %e, "no pool of its own for this worker"),
+        }
+    }
+
+    fn current(&self) -> Option<Pool> {
+        WORKER_POOLS.with(|pools| {
+            pools
+                .borrow()
+                .iter()
+                .find(|p| p.store_id == self.store_id)
+                .map(|p| p.pool.clone())
+        })
     }
 }
 
