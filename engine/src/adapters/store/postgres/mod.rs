@@ -74,15 +74,8 @@ impl PgStore {
             };
             pg_config.options(options);
         }
-        let manager = Manager::from_config(
-            pg_config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
         let wait = Duration::from_secs(settings.acquire_timeout_secs.max(1));
-        let pool = build_pool(manager, settings.max_connections, wait)?;
+        let pool = build_pool(pg_config.clone(), settings.max_connections, wait)?;
         let worker_pools = (settings.worker_connections > 0).then(|| WorkerPools {
             store_id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             pg_config,
@@ -344,7 +337,18 @@ impl Store for PgStore {
     }
 }
 
-fn build_pool(manager: Manager, max_size: usize, wait: Duration) -> StoreResult<Pool> {
+fn build_pool(
+    pg_config: tokio_postgres::Config,
+    max_size: usize,
+    wait: Duration,
+) -> StoreResult<Pool> {
+    let manager = Manager::from_config(
+        pg_config,
+        NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
     Pool::builder(manager)
         .max_size(max_size)
         .timeouts(Timeouts {
@@ -400,14 +404,7 @@ impl WorkerPools {
         if self.current().is_some() {
             return;
         }
-        let manager = Manager::from_config(
-            self.pg_config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        match build_pool(manager, self.size, self.wait) {
+        match build_pool(self.pg_config.clone(), self.size, self.wait) {
             Ok(pool) => {
                 let pool_id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
                 self.live.lock().push((pool_id, pool.clone()));
