@@ -96,6 +96,10 @@ impl Api {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .pool_max_idle_per_host(1024)
+            // Below actix-web's 5 s keep-alive: a connection idle that long is closed by
+            // the server, and one reused just as it closes fails its request ("error
+            // sending request"), which once ended a run while seeding.
+            .pool_idle_timeout(Duration::from_secs(4))
             .build()
             .expect("a TLS-less reqwest client always builds");
         Self {
