@@ -16,9 +16,11 @@ pub enum TextKind {
     Free,
 }
 
-/// The first character `kind` forbids in `raw`, if any.
+/// The first character `kind` forbids in `raw`, if any. Every forbidden character is
+/// ASCII, and no byte of a multi-byte UTF-8 sequence is, so the bytes are scanned, not
+/// decoded: this runs over every string of every frame.
 pub fn forbidden_char(raw: &str, kind: TextKind) -> Option<char> {
-    raw.chars().find(|&c| {
+    raw.bytes().map(char::from).find(|&c| {
         let control = c <= '\u{1f}' || c == '\u{7f}';
         control && !(kind == TextKind::Free && (c == '\n' || c == '\t'))
     })
@@ -42,35 +44,86 @@ fn refusal(field: &str, c: char) -> String {
 /// Every string (keys and values) of a JSON document; values may be free text, keys are
 /// lines. The message names the offending field by its path (`data.messageContent`).
 pub fn check_json(value: &Value) -> Result<(), String> {
-    fn walk(path: &str, value: &Value) -> Result<(), String> {
-        let name = |p: &str| {
-            if p.is_empty() {
-                "body".to_string()
-            } else {
-                p.to_string()
-            }
-        };
-        match value {
-            Value::String(s) => check(&name(path), s, TextKind::Free).map(|_| ()),
-            Value::Array(items) => items
-                .iter()
-                .enumerate()
-                .try_for_each(|(i, v)| walk(&format!("{}[{i}]", name(path)), v)),
-            Value::Object(map) => map.iter().try_for_each(|(k, v)| {
-                let key_path = if path.is_empty() {
-                    k.clone()
-                } else {
-                    format!("{path}.{k}")
-                };
-                if let Some(c) = forbidden_char(k, TextKind::Line) {
-                    return Err(refusal(&name(path), c));
+    walk(None, value)
+}
+
+/// Whether a JSON text might hold a string with a character this module forbids. JSON
+/// allows no control character raw inside a string, so one can only arrive escaped
+/// (`\u0000`, `\n`): a text with no backslash and no DEL (which JSON allows raw) holds
+/// none, in any key or value, and needs no `check_json`. Most chat frames are such texts.
+pub fn may_hold_control(json: &str) -> bool {
+    json.bytes().any(|b| b == b'\\' || b == 0x7f)
+}
+
+/// Where a value sits in a document: a list of steps on the stack, spelled out as a path
+/// only for a refusal, so a document that passes (nearly all of them: every chat frame)
+/// costs no allocation.
+struct JsonPath<'a> {
+    parent: Option<&'a JsonPath<'a>>,
+    step: Step<'a>,
+}
+
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// `data.messageContent`, `tags[1]`, `body[0]`; `body` for the document itself.
+fn spell(path: Option<&JsonPath<'_>>) -> String {
+    let mut steps = Vec::new();
+    let mut at = path;
+    while let Some(p) = at {
+        steps.push(&p.step);
+        at = p.parent;
+    }
+    let mut out = String::new();
+    for step in steps.into_iter().rev() {
+        match step {
+            Step::Key(k) => {
+                if !out.is_empty() {
+                    out.push('.');
                 }
-                walk(&key_path, v)
-            }),
-            _ => Ok(()),
+                out.push_str(k);
+            }
+            Step::Index(i) => {
+                if out.is_empty() {
+                    out.push_str("body");
+                }
+                out.push_str(&format!("[{i}]"));
+            }
         }
     }
-    walk("", value)
+    if out.is_empty() {
+        out.push_str("body");
+    }
+    out
+}
+
+fn walk(path: Option<&JsonPath<'_>>, value: &Value) -> Result<(), String> {
+    match value {
+        Value::String(s) => match forbidden_char(s, TextKind::Free) {
+            Some(c) => Err(refusal(&spell(path), c)),
+            None => Ok(()),
+        },
+        Value::Array(items) => items.iter().enumerate().try_for_each(|(i, v)| {
+            let here = JsonPath {
+                parent: path,
+                step: Step::Index(i),
+            };
+            walk(Some(&here), v)
+        }),
+        Value::Object(map) => map.iter().try_for_each(|(k, v)| {
+            if let Some(c) = forbidden_char(k, TextKind::Line) {
+                return Err(refusal(&spell(path), c));
+            }
+            let here = JsonPath {
+                parent: path,
+                step: Step::Key(k),
+            };
+            walk(Some(&here), v)
+        }),
+        _ => Ok(()),
+    }
 }
 
 /// Every decoded name and value of a query string (`a=1&b=%00`).
@@ -141,8 +194,44 @@ mod tests {
         assert!(err.starts_with("data.messageContent must not"), "{err}");
         let err = check_json(&json!({"tags": ["ok", "\u{7}"]})).unwrap_err();
         assert!(err.starts_with("tags[1]"), "{err}");
-        assert!(check_json(&json!({"k\u{0}": 1})).is_err());
-        assert!(check_json(&json!("\u{0}")).is_err());
+        let err = check_json(&json!({"a": [{"b": ["x", "\u{1}"]}]})).unwrap_err();
+        assert!(err.starts_with("a[0].b[1] must not"), "{err}");
+        let err = check_json(&json!(["ok", "\u{1b}"])).unwrap_err();
+        assert!(err.starts_with("body[1] must not"), "{err}");
+        let err = check_json(&json!({"data": {"k\u{0}": 1}})).unwrap_err();
+        assert!(err.starts_with("data must not"), "{err}");
+        let err = check_json(&json!({"k\u{0}": 1})).unwrap_err();
+        assert!(err.starts_with("body must not"), "{err}");
+        let err = check_json(&json!("\u{0}")).unwrap_err();
+        assert!(err.starts_with("body must not"), "{err}");
+        assert!(check_json(&json!({"é🦀": "Zoë\n🦀\t"})).is_ok());
+    }
+
+    #[test]
+    fn a_json_text_without_backslash_or_del_passes_the_walk() {
+        let texts = [
+            r#"{"action":"sendMessage","data":{"chatUuid":"c","messageContent":"héllo 🦀"}}"#,
+            "{\n\t\"a\" :\r\n [1, \"x\", {\"b\": null}]\n}",
+            r#"{"a":"line\nbreak"}"#,
+            r#"{"a":"nul\u0000"}"#,
+            r#"{"k\u0001":1}"#,
+            r#"{"a":"tab\t","b":"\"quoted\""}"#,
+            "{\"a\":\"del\u{7f}\"}",
+            r#"{"a":"\u007f"}"#,
+        ];
+        for text in texts {
+            let value: Value = serde_json::from_str(text).expect("valid JSON");
+            if !may_hold_control(text) {
+                assert!(check_json(&value).is_ok(), "{text}");
+            }
+        }
+        assert!(!may_hold_control(texts[0]) && !may_hold_control(texts[1]));
+        for text in &texts[2..] {
+            assert!(may_hold_control(text), "{text}");
+        }
+        assert!(check_json(&serde_json::from_str(texts[3]).expect("valid")).is_err());
+        assert!(check_json(&serde_json::from_str(texts[6]).expect("valid")).is_err());
+        assert!(serde_json::from_str::<Value>("{\"a\":\"raw\u{1}\"}").is_err());
     }
 
     #[test]

@@ -221,6 +221,15 @@ on_both_stores! {
         assert!(f["message"].as_str().unwrap().contains("control characters"), "{f}");
         a.send_json(json!({"action": "ping\u{7}"})).await;
         assert_eq!(a.next_json().await["statusCode"], 400);
+        // DEL, which JSON carries unescaped, and a control character in a field no action
+        // reads are refused alike.
+        let data = |content: &str| json!({"chatUuid": &chat, "uuid": new_uuid(), "messageContent": content});
+        a.send_json(json!({"action": "sendMessage", "data": data("del\u{7f}")})).await;
+        assert_eq!(a.next_json().await["statusCode"], 400);
+        for note in ["\u{7f}", "\u{1}"] {
+            a.send_json(json!({"action": "sendMessage", "data": data("fine"), "note": note})).await;
+            assert_eq!(a.next_json().await["statusCode"], 400, "note {note:?}");
+        }
         // Newlines are message text; the socket still works.
         a.send_message(&chat, &new_uuid(), "two\nlines").await;
         assert_eq!(a.next_json().await["type"], "ack");
