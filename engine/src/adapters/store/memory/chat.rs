@@ -15,13 +15,93 @@ use std::collections::{BTreeMap, HashMap};
 use uuid::Uuid;
 
 /// The chat tables with the indexes PostgreSQL would have (uuid, pair key, message uuid).
+/// Messages live in their chat's `History`; the uuid index says where.
 #[derive(Default)]
 pub(crate) struct ChatTables {
     pub chats: BTreeMap<i64, ChatRow>,
     pub by_uuid: HashMap<Uuid, i64>,
     by_pair_key: HashMap<String, i64>,
-    pub messages: BTreeMap<i64, Message>,
-    message_by_uuid: HashMap<Uuid, i64>,
+    message_by_uuid: HashMap<Uuid, MessageAt>,
+}
+
+/// Where a message is: its chat and its `seq` there.
+#[derive(Clone, Copy)]
+struct MessageAt {
+    chat_id: i64,
+    seq: i64,
+}
+
+/// A chat's messages in `seq` order. `seq` counts from 1 without gaps and messages are
+/// never removed, so the position is the index: no tree, no per-message key. Kept in
+/// chunks of fixed capacity, so a growing chat never copies what it holds. The embedded
+/// engine keeps every message, and at 100k msg/s a `BTreeMap` per message id plus one
+/// per chat's seqs cost ≈500 bytes of fresh memory per message: the kernel zeroing those
+/// pages was the largest single cost in a `perf` profile (issue 14).
+#[derive(Default)]
+pub(crate) struct History {
+    chunks: Vec<Vec<Message>>,
+}
+
+impl History {
+    const CHUNK: usize = 1024;
+
+    /// The number of messages (the last `seq`).
+    fn len(&self) -> usize {
+        match self.chunks.last() {
+            Some(last) => (self.chunks.len() - 1) * Self::CHUNK + last.len(),
+            None => 0,
+        }
+    }
+
+    fn push(&mut self, message: Message) {
+        match self.chunks.last_mut() {
+            Some(chunk) if chunk.len() < Self::CHUNK => chunk.push(message),
+            _ => {
+                // The first chunk grows as a `Vec` does, so a chat with a few messages
+                // holds room for a few; a chat that filled one gets whole chunks.
+                let capacity = if self.chunks.is_empty() {
+                    0
+                } else {
+                    Self::CHUNK
+                };
+                let mut chunk = Vec::with_capacity(capacity);
+                chunk.push(message);
+                self.chunks.push(chunk);
+            }
+        }
+    }
+
+    /// The message at `seq`, if the chat has it.
+    fn get(&self, seq: i64) -> Option<&Message> {
+        let index = usize::try_from(seq.checked_sub(1)?).ok()?;
+        self.chunks
+            .get(index / Self::CHUNK)?
+            .get(index % Self::CHUNK)
+    }
+
+    fn last(&self) -> Option<&Message> {
+        self.chunks.last().and_then(|c| c.last())
+    }
+
+    /// The messages from `seq` on (all of them from any `seq` below 1), found by index:
+    /// a page deep in a long history costs what a first page does.
+    fn starting_at(&self, seq: i64) -> impl Iterator<Item = &Message> {
+        let index = usize::try_from(seq.saturating_sub(1)).unwrap_or(0);
+        let (first, offset) = (index / Self::CHUNK, index % Self::CHUNK);
+        self.chunks
+            .get(first..)
+            .unwrap_or_default()
+            .iter()
+            .enumerate()
+            .flat_map(move |(k, chunk)| {
+                let from = if k == 0 { offset.min(chunk.len()) } else { 0 };
+                &chunk[from..]
+            })
+    }
+
+    fn iter_mut(&mut self) -> impl Iterator<Item = &mut Message> {
+        self.chunks.iter_mut().flatten()
+    }
 }
 
 pub(crate) struct ChatRow {
@@ -29,8 +109,8 @@ pub(crate) struct ChatRow {
     next_seq: i64,
     /// Person ids, in the order they joined.
     pub participants: Vec<i64>,
-    /// seq → message id.
-    by_seq: BTreeMap<i64, i64>,
+    /// The chat's messages.
+    history: History,
     /// person id → the highest seq they have read (absent: 0), as `chat_participant.read_seq`.
     pub read: HashMap<i64, i64>,
 }
@@ -54,10 +134,11 @@ impl ChatRow {
 
 impl ChatTables {
     pub(crate) fn message_chat_id(&self, message_uuid: Uuid) -> Option<i64> {
-        self.message_by_uuid
-            .get(&message_uuid)
-            .and_then(|id| self.messages.get(id))
-            .map(|m| m.chat_id)
+        self.message_by_uuid.get(&message_uuid).map(|at| at.chat_id)
+    }
+
+    fn message(&self, at: MessageAt) -> Option<&Message> {
+        self.chats.get(&at.chat_id)?.history.get(at.seq)
     }
 }
 
@@ -66,11 +147,7 @@ impl State {
         ChatSummary {
             chat: row.chat.clone(),
             participants: self.participants_of(row),
-            last_message: row
-                .by_seq
-                .last_key_value()
-                .and_then(|(_, id)| self.chats.messages.get(id))
-                .cloned(),
+            last_message: row.history.last().cloned(),
             reader: None,
         }
     }
@@ -89,10 +166,10 @@ impl State {
         for row in self.chats.chats.values_mut() {
             row.participants.retain(|p| *p != person_id);
             row.read.remove(&person_id);
-        }
-        for m in self.chats.messages.values_mut() {
-            if m.sender_id == Some(person_id) {
-                m.sender_id = None;
+            for m in row.history.iter_mut() {
+                if m.sender_id == Some(person_id) {
+                    m.sender_id = None;
+                }
             }
         }
     }
@@ -161,7 +238,7 @@ impl ChatStore for MemoryStore {
                 chat: chat.clone(),
                 next_seq: 1,
                 participants,
-                by_seq: BTreeMap::new(),
+                history: History::default(),
                 read: HashMap::new(),
             },
         );
@@ -251,8 +328,7 @@ impl ChatStore for MemoryStore {
         Ok(s.chats
             .chats
             .get(&chat_id)
-            .and_then(|r| r.by_seq.last_key_value())
-            .and_then(|(_, id)| s.chats.messages.get(id))
+            .and_then(|r| r.history.last())
             .cloned())
     }
 
@@ -266,11 +342,10 @@ impl ChatStore for MemoryStore {
         let Some(row) = s.chats.chats.get(&chat_id) else {
             return Ok(Page::empty());
         };
-        let from = page.after.map(|a| a + 1).unwrap_or(i64::MIN);
+        let from = page.after.map_or(1, |a| a.saturating_add(1));
         let rows = row
-            .by_seq
-            .range(from..)
-            .filter_map(|(_, id)| s.chats.messages.get(id))
+            .history
+            .starting_at(from)
             .filter(|m| filter.matches(m))
             .take(page.fetch())
             .cloned()
@@ -302,7 +377,7 @@ impl State {
             .chats
             .message_by_uuid
             .get(&new.uuid)
-            .and_then(|id| s.chats.messages.get(id))
+            .and_then(|at| s.chats.message(*at))
         {
             return if is_resend(existing, new) {
                 Ok(MessageInsert::Existing(existing.clone()))
@@ -319,13 +394,83 @@ impl State {
         let seq = row.next_seq;
         row.next_seq += 1;
         row.chat.updated_at = new.at;
-        row.by_seq.insert(seq, id);
         let message = new.stored(id, row.chat.uuid, seq);
-        s.chats.messages.insert(id, message.clone());
-        s.chats.message_by_uuid.insert(new.uuid, id);
+        row.history.push(message.clone());
+        debug_assert_eq!(
+            row.history.len() as i64,
+            seq,
+            "seq is the position in history"
+        );
+        s.chats.message_by_uuid.insert(
+            new.uuid,
+            MessageAt {
+                chat_id: new.chat_id,
+                seq,
+            },
+        );
         let chat_uuid = message.chat_uuid;
         s.link_message_assets(new.sender_id, chat_uuid, new.uuid, &new.asset_uuids, new.at);
         s.record(events);
         Ok(MessageInsert::Created(message))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(seq: i64) -> Message {
+        let at = crate::domain::time::now();
+        Message {
+            id: seq * 10,
+            uuid: Uuid::new_v4(),
+            chat_id: 1,
+            chat_uuid: Uuid::nil(),
+            sender_id: Some(7),
+            sender_uuid: Uuid::nil(),
+            message_content: format!("m{seq}"),
+            asset_uuids: Vec::new(),
+            seq,
+            created_at: at,
+            updated_at: at,
+        }
+    }
+
+    fn seqs<'a>(it: impl Iterator<Item = &'a Message>) -> Vec<i64> {
+        it.map(|m| m.seq).collect()
+    }
+
+    #[test]
+    fn a_history_finds_every_seq_across_its_chunks() {
+        let mut h = History::default();
+        assert_eq!(h.len(), 0);
+        assert!(h.last().is_none() && h.get(1).is_none());
+        assert!(h.starting_at(1).next().is_none());
+        let n = 2 * History::CHUNK as i64 + 5;
+        for seq in 1..=n {
+            h.push(message(seq));
+            assert_eq!(h.len() as i64, seq);
+        }
+        for seq in [1, 2, 1023, 1024, 1025, 2048, 2049, n] {
+            assert_eq!(h.get(seq).map(|m| m.seq), Some(seq), "get({seq})");
+        }
+        for seq in [0, -1, n + 1, i64::MIN, i64::MAX] {
+            assert!(h.get(seq).is_none(), "get({seq})");
+        }
+        assert_eq!(h.last().map(|m| m.seq), Some(n));
+        assert_eq!(
+            seqs(h.starting_at(1020).take(8)),
+            (1020..1028).collect::<Vec<_>>()
+        );
+        assert_eq!(seqs(h.starting_at(2047).take(3)), vec![2047, 2048, 2049]);
+        assert_eq!(seqs(h.starting_at(n - 1)), vec![n - 1, n]);
+        assert_eq!(seqs(h.starting_at(-5).take(2)), vec![1, 2]);
+        assert!(h.starting_at(n + 1).next().is_none());
+        assert!(h.starting_at(i64::MAX).next().is_none());
+        assert_eq!(h.starting_at(1).count() as i64, n);
+        for m in h.iter_mut() {
+            m.sender_id = None;
+        }
+        assert!(h.starting_at(1).all(|m| m.sender_id.is_none()));
     }
 }
