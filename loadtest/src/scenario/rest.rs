@@ -327,7 +327,7 @@ async fn request(
         };
         (kind, path, user.token.clone())
     };
-    let result = api.get(&path, &token).await;
+    let result = api.get_checked(&path, &token).await;
     let now = Instant::now();
     if !clock.in_window_ns(clock.ns(sched)) {
         return result.is_ok();
