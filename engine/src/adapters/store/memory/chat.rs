@@ -21,7 +21,45 @@ pub(crate) struct ChatTables {
     pub chats: BTreeMap<i64, ChatRow>,
     pub by_uuid: HashMap<Uuid, i64>,
     by_pair_key: HashMap<String, i64>,
-    message_by_uuid: HashMap<Uuid, MessageAt>,
+    message_by_uuid: MessageIndex,
+}
+
+/// Message uuid → where the message is, in shards. A hash map grows by moving everything
+/// it holds into a table twice the size, at once, under the store's write lock that every
+/// chat room needs: one map of every message took 30–45 ms to grow past 229k entries, and
+/// at 20k msg/s the engine's p99 showed those stalls at the same seconds of every run
+/// (issue 14). A shard grows on its own, moving a 64th of the entries.
+struct MessageIndex {
+    shards: Vec<HashMap<Uuid, MessageAt>>,
+}
+
+impl Default for MessageIndex {
+    fn default() -> Self {
+        Self {
+            shards: (0..Self::SHARDS).map(|_| HashMap::new()).collect(),
+        }
+    }
+}
+
+impl MessageIndex {
+    const SHARDS: usize = 64;
+
+    fn shard(&self, uuid: &Uuid) -> usize {
+        let bits = uuid.as_u128();
+        // Any bits will do: the shard only spreads the growing, the map hashes the key.
+        ((bits ^ (bits >> 64)) as usize) % Self::SHARDS
+    }
+
+    fn get(&self, uuid: &Uuid) -> Option<&MessageAt> {
+        self.shards.get(self.shard(uuid))?.get(uuid)
+    }
+
+    fn insert(&mut self, uuid: Uuid, at: MessageAt) {
+        let shard = self.shard(&uuid);
+        if let Some(map) = self.shards.get_mut(shard) {
+            map.insert(uuid, at);
+        }
+    }
 }
 
 /// Where a message is: its chat and its `seq` there.
@@ -43,7 +81,11 @@ pub(crate) struct History {
 }
 
 impl History {
-    const CHUNK: usize = 1024;
+    /// 64 messages (≈11 KB): small enough for the allocator's ordinary pages. Chunks of
+    /// 1,024 (180 KB) were each a fresh mapping of their own, and as chats fill at like
+    /// rates, a hundred of them were mapped and faulted in within the same moment: a
+    /// 35–50 ms stall of the store's lock at every 1,024th message (issue 14).
+    const CHUNK: usize = 64;
 
     /// The number of messages (the last `seq`).
     fn len(&self) -> usize {
@@ -451,7 +493,8 @@ mod tests {
             h.push(message(seq));
             assert_eq!(h.len() as i64, seq);
         }
-        for seq in [1, 2, 1023, 1024, 1025, 2048, 2049, n] {
+        let c = History::CHUNK as i64;
+        for seq in [1, 2, c - 1, c, c + 1, 2 * c, 2 * c + 1, n] {
             assert_eq!(h.get(seq).map(|m| m.seq), Some(seq), "get({seq})");
         }
         for seq in [0, -1, n + 1, i64::MIN, i64::MAX] {
@@ -459,10 +502,13 @@ mod tests {
         }
         assert_eq!(h.last().map(|m| m.seq), Some(n));
         assert_eq!(
-            seqs(h.starting_at(1020).take(8)),
-            (1020..1028).collect::<Vec<_>>()
+            seqs(h.starting_at(c - 4).take(8)),
+            (c - 4..c + 4).collect::<Vec<_>>()
         );
-        assert_eq!(seqs(h.starting_at(2047).take(3)), vec![2047, 2048, 2049]);
+        assert_eq!(
+            seqs(h.starting_at(2 * c - 1).take(3)),
+            vec![2 * c - 1, 2 * c, 2 * c + 1]
+        );
         assert_eq!(seqs(h.starting_at(n - 1)), vec![n - 1, n]);
         assert_eq!(seqs(h.starting_at(-5).take(2)), vec![1, 2]);
         assert!(h.starting_at(n + 1).next().is_none());
