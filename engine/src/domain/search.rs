@@ -217,6 +217,16 @@ struct Term {
     negated: bool,
 }
 
+/// The query when it is one plain word (ASCII letters and digits only), which PostgreSQL
+/// reads as exactly one lexeme or none (a stop word): such a search is a lookup of that
+/// lexeme in `listing_word`, in listing id order, instead of a fetch of every match
+/// through the GIN index (issue 14). Anything else (`old bike`, `-baby`, `"a b"`, `e-bike`,
+/// non-ASCII) keeps the full `websearch_to_tsquery` path.
+pub fn single_word(q: &str) -> Option<&str> {
+    let word = q.trim();
+    (!word.is_empty() && word.bytes().all(|b| b.is_ascii_alphanumeric())).then_some(word)
+}
+
 /// A parsed `websearch_to_tsquery`-style query: alternatives of ANDed terms.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TextQuery {
@@ -263,6 +273,23 @@ impl TextQuery {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_one_plain_ascii_word_is_a_single_word() {
+        for (q, word) in [
+            ("bike", "bike"),
+            ("  FRIDGES ", "FRIDGES"),
+            ("e30", "e30"),
+            ("2024", "2024"),
+        ] {
+            assert_eq!(single_word(q), Some(word), "{q:?}");
+        }
+        for q in [
+            "", "  ", "old bike", "-baby", "\"cot\"", "e-bike", "zoë", "a_b", "cot or",
+        ] {
+            assert_eq!(single_word(q), None, "{q:?}");
+        }
+    }
 
     #[test]
     fn inflections_share_a_stem() {

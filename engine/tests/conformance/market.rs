@@ -371,6 +371,17 @@ conformance! {
         let second = store.search_listings(&public, &PageRequest { limit: 2, after: first.after }).await.unwrap();
         assert_eq!(second.items.iter().map(|l| l.title.as_str()).collect::<Vec<_>>(), ["Painting fences"]);
         assert_eq!(second.after, None);
+
+        // One word is looked up by its lexeme (on PostgreSQL in `listing_word`, which a
+        // trigger keeps): an edited title and a deleted listing change what it finds.
+        let edit = ListingPatch { title: Some("Old freezer".into()), ..Default::default() };
+        store.update_listing(fridge.uuid, &edit, time::now(), &[]).await.unwrap();
+        assert!(find(text("fridge")).await.is_empty(), "the old title's word is gone");
+        assert_eq!(find(text("FREEZERS")).await, ["Old freezer"]);
+        assert_eq!(find(text("fences")).await, ["Painting fences"]);
+        store.delete_listing(paint.uuid, &[]).await.unwrap();
+        assert!(find(text("fences")).await.is_empty(), "a deleted listing is not found");
+        assert_eq!(find(text("paint")).await, ["Wanted: a cot"]);
     }
 
     async fn every_filter_combination_pages_like_the_whole_list(store) {

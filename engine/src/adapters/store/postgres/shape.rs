@@ -55,6 +55,14 @@ impl<'a> Shape<'a> {
         }
     }
 
+    /// The conditions so far, joined as `conditions` does, leaving none: for a statement
+    /// whose conditions sit in two places, numbered from the one parameter list.
+    pub fn take_conditions(&mut self) -> String {
+        let taken = self.conditions();
+        self.conditions.clear();
+        taken
+    }
+
     pub fn params(&self) -> &[&'a (dyn ToSql + Sync)] {
         &self.params
     }

@@ -15,6 +15,7 @@ use crate::domain::market::{
 };
 use crate::domain::offer::OfferStatus;
 use crate::domain::refusal::Refusal;
+use crate::domain::search::single_word;
 use crate::domain::{Page, PageRequest, Timestamp};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
@@ -389,7 +390,7 @@ impl ListingStore for PgStore {
         // Only the filters present are written (see `shape`): a generic plan keeps the
         // keyset cursor and the type as index conditions. The page's ids are chosen from
         // `listing` alone (browsing: an index-only scan; a search sorts narrow `(id)`
-        // tuples, not whole rows), then each shown row is read by primary key with its
+        // tuples, not whole rows) or with `listing_word` for one word, then each shown row is read by primary key with its
         // category and location. `LIMIT 1` keeps that LATERAL subquery from being
         // flattened into a join the planner may run as hash joins over whole tables: a
         // generic plan cannot see the page size and guesses 500 rows, and browsing at
@@ -400,7 +401,7 @@ impl ListingStore for PgStore {
         let limit = page.fetch() as i64;
         let published = ListingStatus::Published.as_str();
         let mut shape = Shape::new();
-        shape.and_some(&page.after, |n| format!("l.id < ${n}"));
+        // What the listing row itself must satisfy.
         if query.published_only {
             let n = shape.param(&published);
             shape.and(format!("l.status = ${n}"));
@@ -412,27 +413,64 @@ impl ListingStore for PgStore {
         shape.and_some(&query.person_uuid, |n| format!("l.person_uuid = ${n}"));
         shape.and_some(&query.updated_at_start, |n| format!("l.updated_at >= ${n}"));
         shape.and_some(&query.updated_at_end, |n| format!("l.updated_at <= ${n}"));
-        shape.and_some(&query.q, |n| {
-            format!("l.document @@ websearch_to_tsquery('english', ${n})")
-        });
-        // With a text, the matches come from the GIN index and are sorted (`l.id + 0`
-        // keeps the planner off a backward walk of the primary key that stops at the
-        // first page of matches: quick for a common word, but a word nobody uses then
-        // reads the whole table, 4,400 pages at 100k listings). The cost is one heap
-        // fetch per match, whatever the words.
-        let order = if query.q.is_some() {
-            "l.id + 0"
+        let listing_conditions = shape.take_conditions();
+        // One plain word, with no filter that keeps few of its listings (a poster, a time
+        // window), is looked up in `listing_word` (V14): its (word, listing_id) key,
+        // walked backwards, hands the matches over newest first, each listing's own
+        // conditions checked by primary key (`LIMIT 1` keeps that a nested loop: flattened,
+        // a generic plan merge-joined the whole `listing` table), so the walk stops at the
+        // page whatever the word's frequency.
+        let selective = query.person_uuid.is_some()
+            || query.updated_at_start.is_some()
+            || query.updated_at_end.is_some();
+        let word = query
+            .q
+            .as_deref()
+            .and_then(single_word)
+            .filter(|_| !selective);
+        let ids = if let Some(w) = &word {
+            shape.and_some(&page.after, |n| format!("w.listing_id < ${n}"));
+            // The word's one lexeme as `document` holds it (NULL for a stop word, which
+            // then matches nothing, as `@@` does).
+            let n = shape.param(w);
+            shape.and(format!(
+                "w.word = (tsvector_to_array(to_tsvector('english', ${n})))[1]"
+            ));
+            let n_limit = shape.param(&limit);
+            format!(
+                "SELECT w.listing_id AS id FROM listing_word w \
+                 CROSS JOIN LATERAL (SELECT 1 FROM listing l WHERE l.id = w.listing_id AND {listing_conditions} LIMIT 1) kept \
+                 WHERE {conditions} ORDER BY w.listing_id DESC LIMIT ${n_limit}",
+                conditions = shape.conditions(),
+            )
         } else {
-            "l.id"
+            shape.and_some(&page.after, |n| format!("l.id < ${n}"));
+            shape.and_some(&query.q, |n| {
+                format!("l.document @@ websearch_to_tsquery('english', ${n})")
+            });
+            // With any other text, the matches come from the GIN index and are sorted
+            // (`l.id + 0` keeps the planner off a backward walk of the primary key that
+            // stops at the first page of matches: quick for a common word, but a word
+            // nobody uses then reads the whole table, 4,400 pages at 100k listings). The
+            // cost is one heap fetch per match, whatever the words.
+            let order = if query.q.is_some() {
+                "l.id + 0"
+            } else {
+                "l.id"
+            };
+            let n_limit = shape.param(&limit);
+            format!(
+                "SELECT l.id FROM listing l WHERE {listing_conditions} AND {conditions} \
+                 ORDER BY {order} DESC LIMIT ${n_limit}",
+                conditions = shape.conditions(),
+            )
         };
-        let n = shape.param(&limit);
         let sql = format!(
-            "SELECT shown.* FROM (SELECT l.id FROM listing l WHERE {conditions} ORDER BY {order} DESC LIMIT ${n}) page \
+            "SELECT shown.* FROM ({ids}) page \
              CROSS JOIN LATERAL (SELECT {cols} FROM listing l {joins} WHERE l.id = page.id LIMIT 1) shown \
              ORDER BY page.id DESC",
             cols = listing_cols!(),
             joins = listing_joins!(),
-            conditions = shape.conditions(),
         );
         let items = self.fetch_all(&sql, shape.params(), listing_from).await?;
         Ok(Page::from_rows(items, page, |l| l.id))
