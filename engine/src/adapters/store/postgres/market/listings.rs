@@ -390,8 +390,8 @@ impl ListingStore for PgStore {
         // Only the filters present are written (see `shape`): a generic plan keeps the
         // keyset cursor and the type as index conditions. The page's ids are chosen from
         // `listing` alone (browsing: an index-only scan; a search sorts narrow `(id)`
-        // tuples, not whole rows) or with `listing_word` for one word, then each shown row is read by primary key with its
-        // category and location. `LIMIT 1` keeps that LATERAL subquery from being
+        // tuples, not whole rows) or from `listing_word` for one word, then each shown
+        // row is read by primary key with its category and location. `LIMIT 1` keeps that LATERAL subquery from being
         // flattened into a join the planner may run as hash joins over whole tables: a
         // generic plan cannot see the page size and guesses 500 rows, and browsing at
         // 5,000 listings took 1.3 ms that way against 0.13 ms; a search matching 200
