@@ -3,7 +3,7 @@
 //! milliseconds at creation, so the in-memory store and PostgreSQL (microseconds)
 //! hold and return exactly the same values.
 
-use chrono::{DateTime, Datelike, DurationRound, SecondsFormat, TimeDelta, Timelike, Utc};
+use chrono::{DateTime, DurationRound, SecondsFormat, TimeDelta, Utc};
 
 pub type Timestamp = DateTime<Utc>;
 
@@ -17,50 +17,7 @@ pub fn truncate(t: Timestamp) -> Timestamp {
 }
 
 pub fn format(t: &Timestamp) -> String {
-    match WireTime::new(t) {
-        Some(w) => w.as_str().to_string(),
-        None => t.to_rfc3339_opts(SecondsFormat::Millis, true),
-    }
-}
-
-/// A timestamp in its wire form (`2023-11-01T08:59:09.674Z`), written into 24 bytes on
-/// the stack. Every chat frame and every message of a history page carries two of these:
-/// chrono's formatter went through `fmt` and a `String` for each, a third of a frame's
-/// rendering (`cargo bench --bench hot_path -- frames`).
-pub struct WireTime([u8; 24]);
-
-impl WireTime {
-    /// `None` for a year outside 0–9999, which RFC 3339 cannot write in four digits (the
-    /// caller falls back to chrono, which writes it signed).
-    pub fn new(t: &Timestamp) -> Option<Self> {
-        let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
-        let mut b = *b"0000-00-00T00:00:00.000Z";
-        let mut put = |at: usize, width: usize, mut n: u32| {
-            for i in (at..at + width).rev() {
-                // `n % 10` is a digit: the cast cannot truncate.
-                b[i] = b'0' + (n % 10) as u8;
-                n /= 10;
-            }
-        };
-        put(0, 4, year);
-        put(5, 2, t.month());
-        put(8, 2, t.day());
-        put(11, 2, t.hour());
-        put(14, 2, t.minute());
-        // A leap second is nanosecond ≥ 1e9 in chrono, printed as second 60 by it too.
-        let (second, nanos) = match t.nanosecond() {
-            n if n >= 1_000_000_000 => (t.second() + 1, n - 1_000_000_000),
-            n => (t.second(), n),
-        };
-        put(17, 2, second);
-        put(20, 3, nanos / 1_000_000);
-        Some(Self(b))
-    }
-
-    pub fn as_str(&self) -> &str {
-        // Only ASCII digits and the literal's punctuation were written.
-        std::str::from_utf8(&self.0).unwrap_or("")
-    }
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
 /// Parses a query-string timestamp: RFC 3339 (`2023-12-03T05:35:48.519Z`) or a plain date
@@ -89,10 +46,7 @@ pub mod millis {
     use serde::{Deserialize, Deserializer, Serializer};
 
     pub fn serialize<S: Serializer>(t: &Timestamp, s: S) -> Result<S::Ok, S::Error> {
-        match super::WireTime::new(t) {
-            Some(w) => s.serialize_str(w.as_str()),
-            None => s.serialize_str(&super::format(t)),
-        }
+        s.serialize_str(&super::format(t))
     }
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Timestamp, D::Error> {
@@ -107,7 +61,7 @@ pub mod millis {
 
         pub fn serialize<S: Serializer>(t: &Option<Timestamp>, s: S) -> Result<S::Ok, S::Error> {
             match t {
-                Some(t) => super::serialize(t, s),
+                Some(t) => s.serialize_str(&super::super::format(t)),
                 None => s.serialize_none(),
             }
         }
@@ -117,37 +71,6 @@ pub mod millis {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_wire_form_is_chronos_rfc3339_with_millis() {
-        let chrono_form = |t: &Timestamp| t.to_rfc3339_opts(SecondsFormat::Millis, true);
-        let mut samples: Vec<Timestamp> = vec![
-            now(),
-            DateTime::UNIX_EPOCH,
-            parse("t", "2023-11-01T08:59:09.674Z").expect("valid"),
-            parse("t", "0001-01-01T00:00:00.000Z").expect("valid"),
-            parse("t", "9999-12-31T23:59:59.999Z").expect("valid"),
-            parse("t", "2024-02-29T12:00:00.5Z").expect("valid"),
-            parse("t", "2016-12-31T23:59:60.250Z").expect("a leap second"),
-        ];
-        // A spread over years 1..9999, with sub-millisecond parts that must be cut.
-        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-        for _ in 0..20_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            // 0001-01-01 to 9999-12-31, in seconds from the epoch.
-            let secs = (x % 315_537_897_599) as i64 - 62_135_596_800;
-            let nanos = ((x >> 3) % 1_000_000_000) as u32;
-            samples.push(DateTime::from_timestamp(secs, nanos).expect("in range"));
-        }
-        for t in &samples {
-            assert_eq!(format(t), chrono_form(t), "{t:?}");
-        }
-        let far = parse("t", "2023-01-01").expect("valid") + TimeDelta::days(3_000_000);
-        assert!(WireTime::new(&far).is_none(), "year {}", far.year());
-        assert_eq!(format(&far), chrono_form(&far));
-    }
 
     #[test]
     fn dates_postgresql_cannot_store_are_refused() {
