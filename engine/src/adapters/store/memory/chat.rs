@@ -148,7 +148,6 @@ impl History {
 
 pub(crate) struct ChatRow {
     pub chat: Chat,
-    next_seq: i64,
     /// Person ids, in the order they joined.
     pub participants: Vec<i64>,
     /// The chat's messages.
@@ -160,7 +159,7 @@ pub(crate) struct ChatRow {
 impl ChatRow {
     /// The chat's last seq (0 before its first message).
     pub fn last_seq(&self) -> i64 {
-        self.next_seq - 1
+        self.history.len() as i64
     }
 
     /// The chat's read state for `person_id` (0 read: nothing yet).
@@ -278,7 +277,6 @@ impl ChatStore for MemoryStore {
             id,
             ChatRow {
                 chat: chat.clone(),
-                next_seq: 1,
                 participants,
                 history: History::default(),
                 read: HashMap::new(),
@@ -433,16 +431,11 @@ impl State {
             .chats
             .get_mut(&new.chat_id)
             .ok_or(StoreError::Refused(Refusal::ChatNotFound))?;
-        let seq = row.next_seq;
-        row.next_seq += 1;
+        // `seq` is the position in the history: the next one is one past its length.
+        let seq = row.last_seq() + 1;
         row.chat.updated_at = new.at;
         let message = new.stored(id, row.chat.uuid, seq);
         row.history.push(message.clone());
-        debug_assert_eq!(
-            row.history.len() as i64,
-            seq,
-            "seq is the position in history"
-        );
         s.chats.message_by_uuid.insert(
             new.uuid,
             MessageAt {
