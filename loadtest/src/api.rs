@@ -70,8 +70,18 @@ struct Answer {
 }
 
 impl Answer {
+    /// A 2xx's JSON body (`Null` when empty); anything else its `refusal`.
+    fn into_json(self, method: Method, path: &str) -> Result<Value, ApiError> {
+        if self.status.is_success() {
+            Ok(parse_body(&self.bytes))
+        } else {
+            Err(self.refusal(method, path))
+        }
+    }
+
     /// The error for a non-2xx answer, with the envelope's `message` when it has one.
-    fn refusal(self, method: Method, path: &str, value: &Value) -> ApiError {
+    fn refusal(self, method: Method, path: &str) -> ApiError {
+        let value = parse_body(&self.bytes);
         let message = match &value["message"] {
             Value::String(s) => s.clone(),
             Value::Null => value.to_string(),
@@ -178,8 +188,9 @@ impl Api {
         let mut tries = 0;
         loop {
             let r = self
-                .call_once(method.clone(), path, token, body.clone(), extra_header)
-                .await;
+                .send_once(method.clone(), path, token, body.clone(), extra_header)
+                .await
+                .and_then(|answer| answer.into_json(method.clone(), path));
             match r {
                 Err(ApiError::Status {
                     status: StatusCode::TOO_MANY_REQUESTS,
@@ -199,25 +210,6 @@ impl Api {
         }
     }
 
-    async fn call_once(
-        &self,
-        method: Method,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-        extra_header: Option<(&str, &str)>,
-    ) -> Result<Value, ApiError> {
-        let answer = self
-            .send_once(method.clone(), path, token, body, extra_header)
-            .await?;
-        let value = parse_body(&answer.bytes);
-        if answer.status.is_success() {
-            Ok(value)
-        } else {
-            Err(answer.refusal(method, path, &value))
-        }
-    }
-
     /// A measured read: a 2xx whose body is well-formed JSON answers its length, anything
     /// else an error. The body is checked with `IgnoredAny`, which builds nothing: the
     /// client shares the machine with the engine, and building a `Value` of a 50-message
@@ -227,8 +219,7 @@ impl Api {
             .send_once(Method::GET, path, Some(token), None, None)
             .await?;
         if !answer.status.is_success() {
-            let value = parse_body(&answer.bytes);
-            return Err(answer.refusal(Method::GET, path, &value));
+            return Err(answer.refusal(Method::GET, path));
         }
         match serde_json::from_slice::<serde::de::IgnoredAny>(&answer.bytes) {
             Ok(_) => Ok(answer.bytes.len()),
