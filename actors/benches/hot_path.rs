@@ -4,25 +4,19 @@
 //! - frame serialization: what is rendered once per chat message (the `chatMessage`
 //!   frame every receiver shares, the sender's `ack`) and per read receipt.
 //! - fan-out: how a chat room hands one serialized frame to N persons online here
-//!   (`Delivery::send`: the sessions map lookup, the `Deliver` to each UserSession, and
-//!   its push into each connection's bounded queue), timed until every queue holds the
-//!   frame. Twice:
-//!   - `actor_threads`: as the server runs it, sessions placed by Presence on the actor
-//!     threads (one per core), so the figure includes waking those threads;
-//!   - `same_thread`: the same sessions started on the benchmark's own thread, so the
-//!     figure is the per-recipient work alone, without cross-thread wake-ups.
+//!   (`Delivery::send`: the sessions map lookup, each person's connection table under its
+//!   lock, the push into each connection's bounded queue), timed until every queue
+//!   holds the frame, with the sessions Presence placed as the server does.
 //!
 //! Everything runs on the real engine (in-memory store, in-process bus) and actors.
 
-use actix::prelude::*;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use metmos_actors::Realtime;
-use metmos_actors::cluster::{ClusterLink, ClusterStats};
 use metmos_actors::frames::{ChatSeq, Frame, ServerFrame};
-use metmos_actors::notifier::{Delivery, Sessions};
+use metmos_actors::notifier::Delivery;
 use metmos_actors::outbound::{self, OutboundReceiver};
 use metmos_actors::presence;
-use metmos_actors::user_session::{AddConnection, ConnHandle, ConnId, KillSwitch, UserSession};
+use metmos_actors::user_session::{ConnHandle, ConnId, KillSwitch};
 use metmos_engine::Engine;
 use metmos_engine::adapters::bus::inprocess::InProcessBus;
 use metmos_engine::adapters::store::memory::MemoryStore;
@@ -130,7 +124,7 @@ async fn people(engine: &Engine, count: usize) -> Vec<Person> {
     people
 }
 
-/// Each person connected once through Presence: their sessions live on the actor threads.
+/// Each person connected once through Presence, as a socket connects.
 async fn connect_through_presence(
     realtime: &Realtime,
     people: &[Person],
@@ -147,34 +141,6 @@ async fn connect_through_presence(
             })
             .await
             .expect("presence answers");
-        queues.push(rx);
-    }
-    Recipients {
-        persons: people.iter().map(|p| p.uuid).collect(),
-        queues,
-    }
-}
-
-/// Each person connected once to a session started on the current thread, in a
-/// sessions map of its own, as Presence does it (connection first, then the map).
-fn connect_on_this_thread(
-    realtime: &Realtime,
-    people: &[Person],
-    sessions: &Sessions,
-    send_queue: usize,
-) -> Recipients {
-    let mut queues = Vec::with_capacity(people.len());
-    for person in people {
-        let (conn, rx) = connection(send_queue);
-        let session = UserSession::new(Arc::new(person.clone()), realtime.rooms.clone()).start();
-        session.do_send(AddConnection {
-            person: person.clone(),
-            conn,
-        });
-        sessions
-            .shard(&person.uuid)
-            .write()
-            .insert(person.uuid, session);
         queues.push(rx);
     }
     Recipients {
@@ -230,7 +196,7 @@ async fn check_every_queue_gets_it(
 fn fan_out(c: &mut Criterion) {
     let system = actix::System::new();
     let max = RECIPIENTS.iter().copied().max().unwrap_or(1);
-    let (engine, realtime, mut threaded, mut local, local_delivery) = system.block_on(async {
+    let (engine, realtime, mut recipients) = system.block_on(async {
         let settings = Settings::load_with(None, &[]).expect("default settings");
         let send_queue = settings.ws.send_queue;
         let engine = Engine::assemble(
@@ -242,12 +208,8 @@ fn fan_out(c: &mut Criterion) {
         .expect("engine assembled");
         let realtime = Realtime::start(engine.clone());
         let people = people(&engine, max).await;
-        let threaded = connect_through_presence(&realtime, &people, send_queue).await;
-        let sessions = Arc::new(Sessions::default());
-        let local = connect_on_this_thread(&realtime, &people, &sessions, send_queue);
-        let link = ClusterLink::start(engine.clone(), Arc::new(ClusterStats::default()));
-        let local_delivery = Delivery::new(sessions, link);
-        (engine, realtime, threaded, local, local_delivery)
+        let recipients = connect_through_presence(&realtime, &people, send_queue).await;
+        (engine, realtime, recipients)
     });
     let chat_message = message("See you at the market at 10?".into(), vec![]);
     let frame = ServerFrame::chat_message(&chat_message).to_frame();
@@ -255,31 +217,21 @@ fn fan_out(c: &mut Criterion) {
         chat: chat_message.chat_uuid,
         seq: 0,
     };
-    system.block_on(async {
-        check_every_queue_gets_it(&realtime.delivery, &mut threaded, &frame, &mut order).await;
-        check_every_queue_gets_it(&local_delivery, &mut local, &frame, &mut order).await;
-    });
+    system.block_on(check_every_queue_gets_it(
+        &realtime.delivery,
+        &mut recipients,
+        &frame,
+        &mut order,
+    ));
 
     let mut group = c.benchmark_group("fan_out");
     for n in RECIPIENTS {
         group.throughput(Throughput::Elements(n as u64));
-        group.bench_function(BenchmarkId::new("actor_threads", n), |b| {
+        group.bench_function(BenchmarkId::new("queues", n), |b| {
             b.iter_custom(|rounds| {
                 system.block_on(fan_out_rounds(
                     &realtime.delivery,
-                    &mut threaded,
-                    n,
-                    &frame,
-                    &mut order,
-                    rounds,
-                ))
-            })
-        });
-        group.bench_function(BenchmarkId::new("same_thread", n), |b| {
-            b.iter_custom(|rounds| {
-                system.block_on(fan_out_rounds(
-                    &local_delivery,
-                    &mut local,
+                    &mut recipients,
                     n,
                     &frame,
                     &mut order,

@@ -186,7 +186,7 @@ impl ChatRoom {
             State::Ready { chat, members } => (chat.clone(), members.clone()),
             State::Gone(e) => {
                 for post in self.queued.drain(..) {
-                    let _ = post.reply.send(Err(e.clone()));
+                    post.reply.send(Err(e.clone()));
                 }
                 return;
             }
@@ -246,7 +246,7 @@ impl ChatRoom {
                         if let Ok(MessageInsert::Created(m)) = &outcome {
                             room.deliver(&post.sender, post.origin, m, &members);
                         }
-                        let _ = post.reply.send(outcome);
+                        post.reply.send(outcome);
                     }
                     room.store_next(ctx);
                 }),

@@ -3,12 +3,15 @@
 //! tasks talk to these actors by typed messages.
 //!
 //! ```text
-//! socket task ──SendChat──► UserSession ──Post (via the Rooms map)──► ChatRoom
-//!      ▲                         ▲                                      │ stored
-//!      └──── bounded queue ──────┘◄──────── Deliver (via the Sessions map) ┘
+//! socket task ──Post (via the Rooms map)──► ChatRoom ── stores a batch, then for each message:
+//!      ▲                                       │ ack or error: into the sender's queue
+//!      ├──────────── bounded queue ◄───────────┤ frame: into the queues of every
+//!      │                                       │ connection online here (the UserSessions'
+//!      │                                       │ tables, via the Sessions map)
 //!                          not online here → cluster task → other node, or push
 //! ```
 //!
+//! A message crosses one mailbox (the room's) on its way in, and none on its way out.
 //! Rooms and sessions run on one arbiter per core (`ws.actor_threads`), hashed by uuid;
 //! the registry and the presence map are sharded maps read synchronously, so no single
 //! actor is on every message's path. Presence (connect, disconnect) and the Notifier
@@ -34,12 +37,11 @@ use metmos_engine::domain::people::Person;
 use metmos_engine::error::Error;
 use notifier::{Delivery, Notifier, NotifierSink, Sessions};
 use presence::Presence;
-use room_registry::{Post, Rooms};
+use room_registry::{Post, Reply, Rooms};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use threads::ActorThreads;
-use tokio::sync::oneshot;
 use user_session::ConnId;
 
 /// Figures for `/metrics`, kept by the actors as they change.
@@ -96,8 +98,7 @@ impl Realtime {
             idle,
             stats.clone(),
         );
-        let presence =
-            Presence::new(sessions, rooms.clone(), threads.clone(), stats.clone()).start();
+        let presence = Presence::new(sessions, threads.clone(), stats.clone()).start();
         engine
             .deliverer
             .attach(Arc::new(NotifierSink(notifier.clone())));
@@ -140,7 +141,7 @@ impl Realtime {
         origin: Option<ConnId>,
         draft: MessageDraft,
     ) -> Result<MessageInsert, Error> {
-        let (reply, answer) = oneshot::channel();
+        let (reply, answer) = Reply::to_caller();
         self.rooms.post(
             draft.chat_uuid,
             Post {

@@ -1,5 +1,5 @@
 //! Notifier: decides by presence how something reaches a person. Online on this node →
-//! the frame goes to every one of their connections (through their UserSession, in the
+//! the frame goes to every one of their connections (straight into their queues, in the
 //! order it was handed over); online on another node → through that node's queue
 //! ([`crate::cluster`]); online nowhere → a push to their devices (when the caller asked
 //! for one). Chat rooms call [`Delivery`] directly for messages (no hop through this
@@ -9,7 +9,7 @@
 use crate::cluster::{ClusterLink, Pending};
 use crate::frames::{ChatSeq, Frame, ServerFrame};
 use crate::threads::Sharded;
-use crate::user_session::{self, ConnId, UserSession};
+use crate::user_session::{ConnId, Connections};
 use actix::prelude::*;
 use metmos_engine::domain::notifications::Notification;
 use metmos_engine::ports::{NotificationSink, PushMessage};
@@ -17,9 +17,10 @@ use metmos_engine::services::notifications::NotificationView;
 use std::sync::Arc;
 use uuid::Uuid;
 
-/// The sessions of the persons online on this node, by person uuid. Presence alone
-/// writes it; deliveries read it synchronously, on whatever thread they run.
-pub type Sessions = Sharded<Addr<UserSession>>;
+/// The connections of the persons online on this node (their UserSessions' tables), by
+/// person uuid. Presence alone writes it; deliveries read it synchronously, on whatever
+/// thread they run.
+pub type Sessions = Sharded<Arc<Connections>>;
 
 /// How a frame reaches persons, callable from any thread without a mailbox hop: straight
 /// to the sessions of those online here, and, in the same call order, to the cluster
@@ -54,12 +55,8 @@ impl Delivery {
         for person in persons {
             let shard = self.sessions.shard(&person).read();
             match shard.get(&person) {
-                Some(session) => {
-                    session.do_send(user_session::Deliver {
-                        frame: frame.clone(),
-                        except,
-                        order,
-                    });
+                Some(connections) => {
+                    connections.deliver(frame, except, order);
                     if others_alive {
                         online_here.push(person);
                     }

@@ -1,5 +1,6 @@
-//! A connection's outbound queue: frames for the person and the outcomes of the
-//! connection's own messages, from its UserSession to its socket task.
+//! A connection's outbound queue: frames for the person (from whoever delivers them) and
+//! the outcomes of the connection's own messages (from their chat rooms), to its socket
+//! task.
 //!
 //! Bounded and non-blocking for the sender like tokio's `mpsc::channel`, but it holds
 //! (almost) no memory while empty. tokio's bounded channel allocates its first block of
@@ -55,23 +56,55 @@ pub fn queue(capacity: usize) -> (OutboundSender, OutboundReceiver) {
     (OutboundSender(shared.clone()), OutboundReceiver(shared))
 }
 
-/// The UserSession's end.
+impl Shared {
+    fn try_send(&self, out: Outbound) -> Result<(), TrySendError> {
+        let mut state = self.state.lock();
+        if !state.receiver_alive {
+            return Err(TrySendError::Closed(out));
+        }
+        if state.items.len() >= self.capacity {
+            return Err(TrySendError::Full(out));
+        }
+        state.items.push_back(out);
+        drop(state);
+        self.ready.notify_one();
+        Ok(())
+    }
+}
+
+/// The session's end: while one is alive, the queue is open.
 pub struct OutboundSender(Arc<Shared>);
 
 impl OutboundSender {
     /// Queues `out` without waiting.
     pub fn try_send(&self, out: Outbound) -> Result<(), TrySendError> {
-        let mut state = self.0.state.lock();
-        if !state.receiver_alive {
-            return Err(TrySendError::Closed(out));
-        }
-        if state.items.len() >= self.0.capacity {
-            return Err(TrySendError::Full(out));
-        }
-        state.items.push_back(out);
-        drop(state);
-        self.0.ready.notify_one();
-        Ok(())
+        self.0.try_send(out)
+    }
+
+    /// An end for the outcomes of the connection's own messages, which chat rooms
+    /// answer straight into the queue.
+    pub fn outcomes(&self) -> OutcomeSender {
+        OutcomeSender(self.0.clone())
+    }
+}
+
+/// Queues like an [`OutboundSender`] but does not keep the queue open: it ends when the
+/// session's senders are gone, whatever outcomes are still on their way (the socket is
+/// closing then, and nobody would read them). Cloning it takes no lock: one clone goes
+/// with every message a connection sends.
+#[derive(Clone)]
+pub struct OutcomeSender(Arc<Shared>);
+
+impl OutcomeSender {
+    /// Queues `out` without waiting.
+    pub fn try_send(&self, out: Outbound) -> Result<(), TrySendError> {
+        self.0.try_send(out)
+    }
+}
+
+impl std::fmt::Debug for OutcomeSender {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutcomeSender").finish_non_exhaustive()
     }
 }
 
@@ -195,6 +228,29 @@ mod tests {
             .unwrap();
         assert_eq!(first, "hello");
         assert!(ended, "no sender left: the queue ends");
+    }
+
+    #[tokio::test]
+    async fn outcomes_queue_but_do_not_keep_the_queue_open() {
+        let (tx, mut rx) = queue(1);
+        let outcomes = tx.outcomes();
+        outcomes.try_send(frame("ack")).unwrap();
+        assert!(matches!(
+            outcomes.try_send(frame("more")),
+            Err(TrySendError::Full(_))
+        ));
+        assert_eq!(text(rx.recv().await), "ack");
+        drop(tx);
+        let ended = tokio::time::timeout(Duration::from_secs(5), rx.recv()).await;
+        assert!(
+            matches!(ended, Ok(None)),
+            "the session's sender gone: the queue ends"
+        );
+        drop(rx);
+        assert!(matches!(
+            outcomes.try_send(frame("late")),
+            Err(TrySendError::Closed(_))
+        ));
     }
 
     #[tokio::test]

@@ -4,18 +4,17 @@
 //! (The cluster's view is the `ws_connection` table, with the node id on every row.)
 //!
 //! Presence is the one writer of the shared [`Sessions`] map, which deliveries read
-//! synchronously (no hop through this actor per message). A session is put in it only
-//! after its connection was handed to it, so a frame never reaches a session before the
-//! connection it is meant for.
+//! synchronously (no hop through this actor per message). It adds a connection to its
+//! person's table itself, before it answers the socket's `Connect` (so before the
+//! upgrade is answered), and puts a new session's table in the map only after that: a
+//! frame stored after a client saw its socket open reaches that socket.
 
 use crate::RealtimeStats;
 use crate::frames::{ChatSeq, Frame};
 use crate::notifier::Sessions;
-use crate::room_registry::Rooms;
 use crate::threads::ActorThreads;
 use crate::user_session::{
-    AddConnection, CloseAll, ConnHandle, ConnId, Deliver, RemoveConnection, StopSession,
-    UserSession,
+    CloseAll, ConnHandle, ConnId, Connections, Deliver, StopSession, UserSession,
 };
 use actix::prelude::*;
 use metmos_engine::domain::people::Person;
@@ -27,13 +26,15 @@ use uuid::Uuid;
 
 struct Entry {
     session: Addr<UserSession>,
-    connections: usize,
+    connections: Arc<Connections>,
+    /// The person as of their latest sign-in here, shared by their sockets.
+    person: Arc<Person>,
+    open: usize,
 }
 
 pub struct Presence {
     sessions: HashMap<Uuid, Entry>,
     shared: Arc<Sessions>,
-    rooms: Rooms,
     threads: Arc<ActorThreads>,
     stats: Arc<RealtimeStats>,
 }
@@ -41,14 +42,12 @@ pub struct Presence {
 impl Presence {
     pub fn new(
         shared: Arc<Sessions>,
-        rooms: Rooms,
         threads: Arc<ActorThreads>,
         stats: Arc<RealtimeStats>,
     ) -> Self {
         Self {
             sessions: HashMap::new(),
             shared,
-            rooms,
             threads,
             stats,
         }
@@ -65,9 +64,10 @@ impl Actor for Presence {
     type Context = Context<Self>;
 }
 
-/// A socket opened: its person's session (started if this is their first connection).
+/// A socket opened: its connection joins its person's session (started if this is their
+/// first connection). Answers the person as their sockets share them.
 #[derive(Message)]
-#[rtype(result = "Addr<UserSession>")]
+#[rtype(result = "Arc<Person>")]
 pub struct Connect {
     pub person: Person,
     pub conn: ConnHandle,
@@ -78,31 +78,33 @@ impl Handler<Connect> for Presence {
     fn handle(&mut self, msg: Connect, _: &mut Self::Context) -> Self::Result {
         let person_uuid = msg.person.uuid;
         let mut started = false;
+        let threads = &self.threads;
         let entry = self.sessions.entry(person_uuid).or_insert_with(|| {
             started = true;
-            let session = UserSession::new(Arc::new(msg.person.clone()), self.rooms.clone());
+            let connections = Connections::new(person_uuid);
+            let session = UserSession::new(connections.clone());
             Entry {
-                session: UserSession::start_in_arbiter(&self.threads.of(&person_uuid), move |_| {
-                    session
-                }),
-                connections: 0,
+                session: UserSession::start_in_arbiter(&threads.of(&person_uuid), move |_| session),
+                connections,
+                person: Arc::new(msg.person.clone()),
+                open: 0,
             }
         });
-        entry.connections += 1;
-        entry.session.do_send(AddConnection {
-            person: msg.person,
-            conn: msg.conn,
-        });
-        let session = entry.session.clone();
+        if *entry.person != msg.person {
+            entry.person = Arc::new(msg.person);
+        }
+        entry.open += 1;
+        entry.connections.add(msg.conn);
+        let person = entry.person.clone();
         if started {
-            // After AddConnection: see the module doc.
+            // After the connection was added: see the module doc.
             self.shared
                 .shard(&person_uuid)
                 .write()
-                .insert(person_uuid, session.clone());
+                .insert(person_uuid, entry.connections.clone());
         }
         self.count();
-        MessageResult(session)
+        MessageResult(person)
     }
 }
 
@@ -120,11 +122,10 @@ impl Handler<Disconnect> for Presence {
         let Some(entry) = self.sessions.get_mut(&msg.person_uuid) else {
             return;
         };
-        entry.session.do_send(RemoveConnection(msg.conn));
-        entry.connections = entry.connections.saturating_sub(1);
-        if entry.connections == 0 {
-            // Sent after RemoveConnection by the same sender: the session sees both in
-            // order. A connect arriving now starts a new session.
+        entry.connections.remove(msg.conn);
+        entry.open = entry.open.saturating_sub(1);
+        if entry.open == 0 {
+            // A connect arriving now starts a new session.
             entry.session.do_send(StopSession);
             self.sessions.remove(&msg.person_uuid);
             self.shared

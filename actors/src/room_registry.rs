@@ -2,7 +2,7 @@
 //! the arbiter its chat uuid hashes to), and stops rooms that stayed idle for
 //! `ws.room_idle_secs`.
 //!
-//! It is a sharded map, not an actor: a session posts straight to the room's address
+//! It is a sharded map, not an actor: a socket task posts straight to the room's address
 //! after one short lock of the chat's shard, so no single thread sits on every
 //! message's path.
 //!
@@ -18,7 +18,7 @@ use crate::RealtimeStats;
 use crate::chat_room::{ChatRoom, PersonLeft, Refresh, Shutdown};
 use crate::notifier::Delivery;
 use crate::threads::{ActorThreads, ShardedMut};
-use crate::user_session::ConnId;
+use crate::user_session::{ConnId, Origin, Posted};
 use actix::prelude::*;
 use metmos_engine::Engine;
 use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
@@ -30,16 +30,81 @@ use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-/// A message for a chat room; the outcome comes back on `reply`.
+/// A message for a chat room; the outcome goes to `reply`.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Post {
-    /// Shared with the sender's session: no copy of the person per message.
+    /// Shared with the sender's socket: no copy of the person per message.
     pub sender: Arc<Person>,
     /// The connection it was sent on, which gets the ack instead of the frame.
     pub origin: Option<ConnId>,
     pub draft: MessageDraft,
-    pub reply: oneshot::Sender<Result<MessageInsert, Error>>,
+    pub reply: Reply,
+}
+
+/// Where a post's outcome goes: to a caller awaiting it, or into the queue of the
+/// connection that sent it. Answered exactly once: a post dropped unanswered (its room
+/// stopped) answers "chat room stopped", so no socket waits for an ack forever.
+pub struct Reply(Option<ReplyTo>);
+
+enum ReplyTo {
+    Caller(oneshot::Sender<Result<MessageInsert, Error>>),
+    Conn {
+        origin: Arc<Origin>,
+        sender: Uuid,
+        message_uuid: Uuid,
+    },
+}
+
+impl Reply {
+    /// For a caller on this node (a REST send, a test): the outcome comes on the receiver.
+    pub fn to_caller() -> (Self, oneshot::Receiver<Result<MessageInsert, Error>>) {
+        let (tx, rx) = oneshot::channel();
+        (Self(Some(ReplyTo::Caller(tx))), rx)
+    }
+
+    /// For a message `sender` sent on a connection: its ack or error frame.
+    pub fn to_conn(origin: Arc<Origin>, sender: Uuid, message_uuid: Uuid) -> Self {
+        Self(Some(ReplyTo::Conn {
+            origin,
+            sender,
+            message_uuid,
+        }))
+    }
+
+    pub fn send(mut self, outcome: Result<MessageInsert, Error>) {
+        if let Some(to) = self.0.take() {
+            to.send(outcome);
+        }
+    }
+}
+
+impl ReplyTo {
+    fn send(self, result: Result<MessageInsert, Error>) {
+        match self {
+            // The caller may have given up waiting.
+            Self::Caller(tx) => drop(tx.send(result)),
+            Self::Conn {
+                origin,
+                sender,
+                message_uuid,
+            } => origin.answer(
+                sender,
+                Posted {
+                    message_uuid,
+                    result,
+                },
+            ),
+        }
+    }
+}
+
+impl Drop for Reply {
+    fn drop(&mut self) {
+        if let Some(to) = self.0.take() {
+            to.send(Err(Error::Unavailable("chat room stopped".into())));
+        }
+    }
 }
 
 struct Entry {
@@ -168,5 +233,85 @@ impl Rooms {
     /// How many rooms run (for tests; `/metrics` reads [`RealtimeStats::rooms`]).
     pub fn active(&self) -> usize {
         self.0.rooms.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::outbound;
+    use crate::user_session::{ConnHandle, KillSwitch, Outbound};
+
+    fn connection() -> (ConnHandle, outbound::OutboundReceiver) {
+        let (tx, rx) = outbound::queue(4);
+        let handle = ConnHandle {
+            id: ConnId(Uuid::new_v4()),
+            tx,
+            kill: Arc::new(KillSwitch::default()),
+        };
+        (handle, rx)
+    }
+
+    fn outcome(rx: &mut outbound::OutboundReceiver) -> Posted {
+        match rx.try_recv() {
+            Some(Outbound::Posted(posted)) => *posted,
+            other => panic!("expected an outcome, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_connections_reply_lands_in_its_queue_once() {
+        let (handle, mut rx) = connection();
+        let message_uuid = Uuid::new_v4();
+        let reply = Reply::to_conn(Origin::of(&handle), Uuid::new_v4(), message_uuid);
+        reply.send(Err(Error::Refused(
+            metmos_engine::domain::refusal::Refusal::ChatNotFound,
+        )));
+        let posted = outcome(&mut rx);
+        assert_eq!(posted.message_uuid, message_uuid);
+        assert!(matches!(posted.result, Err(Error::Refused(_))));
+        assert!(rx.try_recv().is_none(), "answered once, not again on drop");
+    }
+
+    #[test]
+    fn a_post_dropped_unanswered_tells_its_connection_the_room_stopped() {
+        let (handle, mut rx) = connection();
+        let message_uuid = Uuid::new_v4();
+        drop(Reply::to_conn(
+            Origin::of(&handle),
+            Uuid::new_v4(),
+            message_uuid,
+        ));
+        let posted = outcome(&mut rx);
+        assert_eq!(posted.message_uuid, message_uuid);
+        assert!(
+            matches!(&posted.result, Err(Error::Unavailable(m)) if m == "chat room stopped"),
+            "{:?}",
+            posted.result
+        );
+    }
+
+    #[tokio::test]
+    async fn an_outcome_for_a_full_queue_closes_the_connection() {
+        let (handle, _rx) = connection();
+        for _ in 0..4 {
+            handle
+                .tx
+                .try_send(Outbound::Frame("{}".into()))
+                .expect("room in the queue");
+        }
+        Reply::to_conn(Origin::of(&handle), Uuid::new_v4(), Uuid::new_v4())
+            .send(Err(Error::Unavailable("x".into())));
+        let reason = tokio::time::timeout(std::time::Duration::from_secs(5), handle.kill.tripped())
+            .await
+            .expect("the kill switch tripped");
+        assert_eq!(reason, crate::user_session::KillReason::TooSlow);
+    }
+
+    #[tokio::test]
+    async fn a_caller_hears_the_room_stopped_too() {
+        let (reply, answer) = Reply::to_caller();
+        drop(reply);
+        assert!(matches!(answer.await, Ok(Err(Error::Unavailable(_)))));
     }
 }

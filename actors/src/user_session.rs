@@ -1,6 +1,16 @@
 //! UserSession: one per person online on this node, holding all of that person's live
-//! connections (phone, tablet, browser). Frames for the person fan out here; messages
-//! the person sends go from here to their chat's room.
+//! connections (phone, tablet, browser) in its [`Connections`] table.
+//!
+//! The table is shared, not kept behind the actor's mailbox: a chat room hands each
+//! stored message's frame straight to the connections of the persons online here, under
+//! the table's lock, on the room's own thread (ARCHITECTURE.md, "Realtime path"). A
+//! mailbox hop per receiver and per message cost more than the delivery itself at 100k
+//! messages a second (issue 14). Presence adds and removes connections in the table as
+//! sockets open and close (before the upgrade is answered, so no frame can miss a
+//! socket that is open); the actor's mailbox takes frames from other nodes and the
+//! close of every connection when the account is gone. A connection's own messages go
+//! from its socket task straight to their chat's room, which answers the outcome into
+//! the connection's queue ([`Origin`]).
 //!
 //! Backpressure: every connection has a bounded queue (`ws.send_queue`) drained by its
 //! socket task. Offering a frame never waits. What a queue can hold is bounded by the
@@ -13,16 +23,15 @@
 //! other connections, and everyone else, are not slowed down.
 
 use crate::frames::{ChatSeq, Frame};
-use crate::outbound::{OutboundSender, TrySendError};
-use crate::room_registry::{Post, Rooms};
+use crate::outbound::{OutboundSender, OutcomeSender, TrySendError};
 use actix::prelude::*;
-use metmos_engine::domain::chat::{MessageDraft, MessageInsert};
-use metmos_engine::domain::people::Person;
+use metmos_engine::domain::chat::MessageInsert;
 use metmos_engine::error::Error;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use uuid::Uuid;
 
 /// A connection of this node: the uuid in its `ws_connection.ws_conn_id`.
@@ -97,37 +106,41 @@ pub struct ConnHandle {
     pub kill: Arc<KillSwitch>,
 }
 
+/// A connection as the sender of messages: where their outcomes go. Its socket task
+/// holds it, and every message it sends carries a clone (one reference count).
+#[derive(Debug)]
+pub struct Origin {
+    pub id: ConnId,
+    outcomes: OutcomeSender,
+    pub kill: Arc<KillSwitch>,
+}
+
+impl Origin {
+    pub fn of(conn: &ConnHandle) -> Arc<Self> {
+        Arc::new(Self {
+            id: conn.id,
+            outcomes: conn.tx.outcomes(),
+            kill: conn.kill.clone(),
+        })
+    }
+
+    /// Queues the outcome of one of the connection's messages without waiting; a full
+    /// queue closes the connection, as for any frame.
+    pub fn answer(&self, person: Uuid, posted: Posted) {
+        match self.outcomes.try_send(Outbound::Posted(Box::new(posted))) {
+            Ok(()) | Err(TrySendError::Closed(_)) => {}
+            Err(TrySendError::Full(_)) => {
+                tracing::info!(%person, conn = %self.id.0, "client not reading; closing its connection");
+                self.kill.trip(KillReason::TooSlow);
+            }
+        }
+    }
+}
+
 struct Conn {
     handle: ConnHandle,
     /// Told to close; no more frames are offered.
     closing: bool,
-}
-
-pub struct UserSession {
-    /// Shared with every message it posts (no copy per message).
-    person: Arc<Person>,
-    conns: HashMap<ConnId, Conn>,
-    rooms: Rooms,
-    /// The last seq passed on per chat (frames arriving twice or late are dropped).
-    last_seq: HashMap<Uuid, i64>,
-}
-
-impl UserSession {
-    pub fn new(person: Arc<Person>, rooms: Rooms) -> Self {
-        Self {
-            person,
-            conns: HashMap::new(),
-            rooms,
-            last_seq: HashMap::new(),
-        }
-    }
-
-    /// Queues `out` for one connection without waiting; a full queue closes it.
-    fn offer(&mut self, id: ConnId, out: Outbound) {
-        if let Some(conn) = self.conns.get_mut(&id) {
-            conn.offer(self.person.uuid, out);
-        }
-    }
 }
 
 impl Conn {
@@ -151,55 +164,103 @@ impl Conn {
     }
 }
 
+/// A person's connections on this node: the UserSession's state, which deliveries on
+/// any thread reach synchronously (see the module doc). Its lock is held for one
+/// delivery or one change, never across an await.
+pub struct Connections {
+    person: Uuid,
+    table: Mutex<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    /// Usually one or two: a list is smaller and faster than a map.
+    conns: Vec<Conn>,
+    /// The last seq passed on per chat (frames arriving twice or late are dropped).
+    last_seq: HashMap<Uuid, i64>,
+}
+
+impl Connections {
+    pub fn new(person: Uuid) -> Arc<Self> {
+        Arc::new(Self {
+            person,
+            table: Mutex::new(Table::default()),
+        })
+    }
+
+    pub fn add(&self, conn: ConnHandle) {
+        self.table.lock().conns.push(Conn {
+            handle: conn,
+            closing: false,
+        });
+    }
+
+    /// Forgets a connection whose socket task ended; answers how many are left.
+    pub fn remove(&self, id: ConnId) -> usize {
+        let mut table = self.table.lock();
+        table.conns.retain(|c| c.handle.id != id);
+        table.conns.len()
+    }
+
+    /// `frame` to every connection but `except` (the one that sent it), unless `order`
+    /// says the chat already passed that seq here.
+    pub fn deliver(&self, frame: &Frame, except: Option<ConnId>, order: Option<ChatSeq>) {
+        let mut table = self.table.lock();
+        // Only frames that reach a connection move the seq on: the sender's own message
+        // (framed to their other connections, here none) must not make an earlier
+        // message of someone else, still on its way from another node, look late.
+        if !table.conns.iter().any(|c| Some(c.handle.id) != except) {
+            return;
+        }
+        if let Some(order) = order {
+            let last = table.last_seq.entry(order.chat).or_insert(0);
+            if order.seq <= *last {
+                tracing::debug!(chat = %order.chat, seq = order.seq, last = *last, "frame dropped by seq");
+                return;
+            }
+            *last = order.seq;
+        }
+        for conn in &mut table.conns {
+            if Some(conn.handle.id) != except {
+                conn.offer(self.person, Outbound::Frame(frame.clone()));
+            }
+        }
+    }
+
+    /// Tells every connection to close (the person's account is gone).
+    pub fn close_all(&self) {
+        for conn in &mut self.table.lock().conns {
+            conn.closing = true;
+            conn.handle.kill.trip(KillReason::AccountGone);
+        }
+    }
+}
+
+pub struct UserSession {
+    connections: Arc<Connections>,
+}
+
+impl UserSession {
+    pub fn new(connections: Arc<Connections>) -> Self {
+        Self { connections }
+    }
+}
+
 impl Actor for UserSession {
     type Context = Context<Self>;
 
     fn started(&mut self, _: &mut Self::Context) {
-        tracing::debug!(person = %self.person.uuid, "session started");
+        tracing::debug!(person = %self.connections.person, "session started");
     }
 
     fn stopped(&mut self, _: &mut Self::Context) {
-        tracing::debug!(person = %self.person.uuid, "session stopped");
+        tracing::debug!(person = %self.connections.person, "session stopped");
     }
 }
 
-/// From Presence: a new connection (with the person as of this sign-in).
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct AddConnection {
-    pub person: Person,
-    pub conn: ConnHandle,
-}
-
-impl Handler<AddConnection> for UserSession {
-    type Result = ();
-    fn handle(&mut self, msg: AddConnection, _: &mut Self::Context) {
-        if *self.person != msg.person {
-            self.person = Arc::new(msg.person);
-        }
-        self.conns.insert(
-            msg.conn.id,
-            Conn {
-                handle: msg.conn,
-                closing: false,
-            },
-        );
-    }
-}
-
-/// From Presence: a connection's socket task ended.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct RemoveConnection(pub ConnId);
-
-impl Handler<RemoveConnection> for UserSession {
-    type Result = ();
-    fn handle(&mut self, msg: RemoveConnection, _: &mut Self::Context) {
-        self.conns.remove(&msg.0);
-    }
-}
-
-/// A frame for every connection of the person, but `except` (the one that sent it).
+/// A frame for every connection of the person, but `except` (the one that sent it):
+/// frames from other nodes come this way (deliveries on this node call
+/// [`Connections::deliver`] directly).
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct Deliver {
@@ -212,63 +273,7 @@ pub struct Deliver {
 impl Handler<Deliver> for UserSession {
     type Result = ();
     fn handle(&mut self, msg: Deliver, _: &mut Self::Context) {
-        // Only frames that reach a connection move the seq on: the sender's own message
-        // (framed to their other connections, here none) must not make an earlier
-        // message of someone else, still on its way from another node, look late.
-        if !self.conns.keys().any(|id| Some(*id) != msg.except) {
-            return;
-        }
-        if let Some(order) = msg.order {
-            let last = self.last_seq.entry(order.chat).or_insert(0);
-            if order.seq <= *last {
-                tracing::debug!(chat = %order.chat, seq = order.seq, last = *last, "frame dropped by seq");
-                return;
-            }
-            *last = order.seq;
-        }
-        let person = self.person.uuid;
-        for (id, conn) in &mut self.conns {
-            if Some(*id) != msg.except {
-                conn.offer(person, Outbound::Frame(msg.frame.clone()));
-            }
-        }
-    }
-}
-
-/// From a socket task: the person sends a message on that connection.
-#[derive(Message)]
-#[rtype(result = "()")]
-pub struct SendChat {
-    pub conn: ConnId,
-    pub draft: MessageDraft,
-}
-
-impl Handler<SendChat> for UserSession {
-    type Result = ();
-    fn handle(&mut self, msg: SendChat, ctx: &mut Self::Context) {
-        let (reply, answer) = oneshot::channel();
-        let message_uuid = msg.draft.uuid;
-        self.rooms.post(
-            msg.draft.chat_uuid,
-            Post {
-                sender: self.person.clone(),
-                origin: Some(msg.conn),
-                draft: msg.draft,
-                reply,
-            },
-        );
-        // The session goes on with other work while the room stores the message.
-        ctx.spawn(answer.into_actor(self).map(move |answer, session, _| {
-            let result =
-                answer.unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())));
-            session.offer(
-                msg.conn,
-                Outbound::Posted(Box::new(Posted {
-                    message_uuid,
-                    result,
-                })),
-            );
-        }));
+        self.connections.deliver(&msg.frame, msg.except, msg.order);
     }
 }
 
@@ -280,10 +285,7 @@ pub struct CloseAll;
 impl Handler<CloseAll> for UserSession {
     type Result = ();
     fn handle(&mut self, _: CloseAll, _: &mut Self::Context) {
-        for conn in self.conns.values_mut() {
-            conn.closing = true;
-            conn.handle.kill.trip(KillReason::AccountGone);
-        }
+        self.connections.close_all();
     }
 }
 

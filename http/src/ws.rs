@@ -6,7 +6,7 @@
 //! with Presence. Then one task per socket:
 //! - reads client frames (at most `ws.max_frame_bytes`), rate-limits them per connection
 //!   (token bucket: an error frame, then a close after `ws.rate_limit_strikes` refusals
-//!   in a row), answers `ping`, sends `sendMessage` to its UserSession, and hands
+//!   in a row), answers `ping`, posts `sendMessage` to its chat's room, and hands
 //!   `markRead` and `typing` to [`crate::ws_actions`];
 //! - stops reading while `ws.max_in_flight` of its messages await their ack or error
 //!   (ingress backpressure: the engine admits what it can do, TCP pushes back on a client
@@ -16,7 +16,7 @@
 //! - pings every `ws.heartbeat_secs` and closes after `ws.client_timeout_secs` without
 //!   any frame from the client;
 //! - closes (1013) a client that stopped reading: a write stuck for
-//!   `ws.slow_reader_secs`, or its UserSession's kill switch (queue full; or the account
+//!   `ws.slow_reader_secs`, or its kill switch (queue full; or the account
 //!   is gone), even while a write is stuck on a full socket.
 //!
 //! Bad input (malformed JSON, unknown action, invalid fields) is answered with an error
@@ -35,9 +35,12 @@ use futures_util::StreamExt;
 use metmos_actors::frames::{Frame, ServerFrame};
 use metmos_actors::outbound::{self, OutboundReceiver};
 use metmos_actors::presence::{Connect, Disconnect};
+use metmos_actors::room_registry::{Post, Reply};
 use metmos_actors::user_session::{
-    ConnHandle, ConnId, KillReason, KillSwitch, Outbound, Posted, SendChat, UserSession,
+    ConnHandle, ConnId, KillReason, KillSwitch, Origin, Outbound, Posted,
 };
+use metmos_engine::domain::chat::MessageDraft;
+use metmos_engine::domain::people::Person;
 use metmos_engine::domain::people::PersonIds;
 use metmos_engine::domain::text;
 use metmos_engine::error::Error;
@@ -230,17 +233,18 @@ async fn open(
         return Err(e.into());
     }
     let (tx, rx) = outbound::queue(state.engine.settings.ws.send_queue);
-    let kill = Arc::new(KillSwitch::default());
+    let handle = ConnHandle {
+        id: conn,
+        tx,
+        kill: Arc::new(KillSwitch::default()),
+    };
+    let origin = Origin::of(&handle);
     let connect = Connect {
         person: person.clone(),
-        conn: ConnHandle {
-            id: conn,
-            tx,
-            kill: kill.clone(),
-        },
+        conn: handle,
     };
-    let user_session = match state.realtime.presence.send(connect).await {
-        Ok(addr) => addr,
+    let person = match state.realtime.presence.send(connect).await {
+        Ok(shared) => shared,
         Err(e) => {
             counts.close(person.uuid);
             let _ = state.engine.ws_connections.close(&ws_conn_id).await;
@@ -251,11 +255,8 @@ async fn open(
     tracing::info!(%request_id, http.target = %target, person = %person.uuid, conn = %ws_conn_id, "websocket connected");
     let socket = Socket {
         state: state.clone(),
-        person: person.uuid,
-        person_id: person.id,
-        conn,
-        user_session,
-        kill,
+        person,
+        origin,
         counts,
         tcp,
     };
@@ -298,13 +299,12 @@ impl RateLimiter {
 
 struct Socket {
     state: web::Data<AppState>,
-    /// The person's uuid only: their profile lives in their UserSession, once per person.
-    person: Uuid,
-    /// Their internal id (read state is kept by it).
-    person_id: i64,
-    conn: ConnId,
-    user_session: actix::Addr<UserSession>,
-    kill: Arc<KillSwitch>,
+    /// The person as of their latest sign-in on this node, shared with their other
+    /// sockets (Presence hands it out): one copy per person, not per socket.
+    person: Arc<Person>,
+    /// This connection as the sender of messages: its id, where their outcomes go, and
+    /// its kill switch.
+    origin: Arc<Origin>,
     counts: web::Data<SocketCounts>,
     /// This connection's TCP socket, to abort it when the close frame cannot be sent.
     tcp: Option<ConnSocket>,
@@ -320,8 +320,8 @@ fn continuation_overflow(e: &ProtocolError) -> bool {
 enum Handed {
     /// Answered at once (pong, error frame).
     Answered,
-    /// A message sent to the UserSession: its ack or error comes through the queue.
-    ToSession,
+    /// A message posted to its chat's room: its ack or error comes through the queue.
+    ToRoom,
 }
 
 /// Why the read loop ended.
@@ -381,13 +381,13 @@ impl Socket {
         let mut limiter = RateLimiter::new(ws.messages_per_second, ws.burst, Instant::now());
         let mut strikes = 0u32;
         let max_in_flight = ws.max_in_flight.max(1);
-        // This connection's messages handed to its UserSession and not yet answered.
+        // This connection's messages posted to their rooms and not yet answered.
         let mut in_flight = 0usize;
 
         let end = loop {
             tokio::select! {
                 biased;
-                reason = self.kill.tripped() => break kill_end(reason),
+                reason = self.origin.kill.tripped() => break kill_end(reason),
                 out = queue.recv() => {
                     let Some(out) = out else { break End::Gone(None) };
                     if matches!(out, Outbound::Posted(_)) {
@@ -405,7 +405,7 @@ impl Socket {
                         Some(Err(ProtocolError::Overflow)) => break End::Close(CloseCode::Size, "frame too large"),
                         Some(Err(e)) if continuation_overflow(&e) => break End::Close(CloseCode::Size, "message too large"),
                         Some(Err(e)) => {
-                            tracing::debug!(conn = %self.conn.0, error = %e, "websocket protocol error");
+                            tracing::debug!(conn = %self.origin.id.0, error = %e, "websocket protocol error");
                             break End::Close(CloseCode::Protocol, "protocol error");
                         }
                         Some(Ok(msg)) => msg,
@@ -418,7 +418,7 @@ impl Socket {
                                 // Boxed: its state (the parsed JSON, the draft) is large
                                 // and would otherwise be part of every idle socket's task.
                                 match Box::pin(self.on_text(&mut session, &text)).await {
-                                    Ok(Handed::ToSession) => {
+                                    Ok(Handed::ToRoom) => {
                                         in_flight += 1;
                                         Ok(())
                                     }
@@ -428,7 +428,7 @@ impl Socket {
                             } else {
                                 strikes += 1;
                                 if strikes >= rate_limit_strikes {
-                                    tracing::info!(person = %self.person, conn = %self.conn.0, "websocket closed: rate limit abused");
+                                    tracing::info!(person = %self.person.uuid, conn = %self.origin.id.0, "websocket closed: rate limit abused");
                                     break End::Close(CloseCode::Policy, "rate limit exceeded");
                                 }
                                 self.write(&mut session, error_frame(429, "Too many messages; slow down", None)).await
@@ -465,8 +465,8 @@ impl Socket {
 
     fn ids(&self) -> PersonIds {
         PersonIds {
-            id: self.person_id,
-            uuid: self.person,
+            id: self.person.id,
+            uuid: self.person.uuid,
         }
     }
 
@@ -488,16 +488,16 @@ impl Socket {
         // at once, so the common write costs no timer.
         tokio::select! {
             biased;
-            reason = self.kill.tripped() => Err(kill_end(reason)),
+            reason = self.origin.kill.tripped() => Err(kill_end(reason)),
             sent = write => sent.map_err(|_| End::Gone(None)),
             () = tokio::time::sleep(slow_reader) => {
-                tracing::info!(person = %self.person, conn = %self.conn.0, "client not reading (write stuck); closing its connection");
+                tracing::info!(person = %self.person.uuid, conn = %self.origin.id.0, "client not reading (write stuck); closing its connection");
                 Err(kill_end(KillReason::TooSlow))
             }
         }
     }
 
-    /// Answers one text frame; says whether a message went to the UserSession (whose
+    /// Answers one text frame; says whether a message went to its room (whose
     /// outcome will come back through the queue).
     async fn on_text(&self, session: &mut Session, text: &str) -> Result<Handed, End> {
         if let Some(handed) = self.on_plain_send(text) {
@@ -550,11 +550,8 @@ impl Socket {
                 };
                 match message_draft(&dto, self.state.engine.settings.ws.max_message_chars) {
                     Ok(draft) => {
-                        self.user_session.do_send(SendChat {
-                            conn: self.conn,
-                            draft,
-                        });
-                        Ok(Handed::ToSession)
+                        self.post(draft);
+                        Ok(Handed::ToRoom)
                     }
                     Err(e) => {
                         self.answer(session, engine_error_frame(&e, reference))
@@ -563,7 +560,8 @@ impl Socket {
                 }
             }
             Some("markRead") => {
-                let done = ws_actions::mark_read(&self.state, self.ids(), self.conn, data).await;
+                let done =
+                    ws_actions::mark_read(&self.state, self.ids(), self.origin.id, data).await;
                 self.answer_action(session, done).await
             }
             Some("typing") => {
@@ -596,14 +594,26 @@ impl Socket {
         }
         let dto: CreateMessageDto = serde_json::from_str(frame.data?.get()).ok()?;
         let draft = message_draft(&dto, self.state.engine.settings.ws.max_message_chars).ok()?;
-        self.user_session.do_send(SendChat {
-            conn: self.conn,
-            draft,
-        });
-        Some(Handed::ToSession)
+        self.post(draft);
+        Some(Handed::ToRoom)
     }
 
-    /// Answers a frame at once (no message for the UserSession).
+    /// Posts a message straight to its chat's room, whose outcome comes back through
+    /// this connection's queue.
+    fn post(&self, draft: MessageDraft) {
+        let reply = Reply::to_conn(self.origin.clone(), self.person.uuid, draft.uuid);
+        self.state.realtime.rooms.post(
+            draft.chat_uuid,
+            Post {
+                sender: self.person.clone(),
+                origin: Some(self.origin.id),
+                draft,
+                reply,
+            },
+        );
+    }
+
+    /// Answers a frame at once (no message for a room).
     async fn answer(&self, session: &mut Session, text: impl Into<Frame>) -> Result<Handed, End> {
         self.write(session, text).await.map(|()| Handed::Answered)
     }
@@ -643,20 +653,20 @@ impl Socket {
         if (too_slow || !closed)
             && let Some(tcp) = &self.tcp
         {
-            tracing::info!(person = %self.person, conn = %self.conn.0, "websocket aborted: close frame not taken");
+            tracing::info!(person = %self.person.uuid, conn = %self.origin.id.0, "websocket aborted: close frame not taken");
             tcp.abort();
         }
-        self.counts.close(self.person);
+        self.counts.close(self.person.uuid);
         self.state.realtime.presence.do_send(Disconnect {
-            person_uuid: self.person,
-            conn: self.conn,
+            person_uuid: self.person.uuid,
+            conn: self.origin.id,
         });
         self.state.metrics.ws_connections.dec();
-        let ws_conn_id = self.conn.0.to_string();
+        let ws_conn_id = self.origin.id.0.to_string();
         if let Err(e) = self.state.engine.ws_connections.close(&ws_conn_id).await {
             tracing::warn!(conn = %ws_conn_id, error = %e, "ws_connection row not closed");
         }
-        tracing::info!(person = %self.person, conn = %ws_conn_id, reason = why, "websocket closed");
+        tracing::info!(person = %self.person.uuid, conn = %ws_conn_id, reason = why, "websocket closed");
     }
 }
 
