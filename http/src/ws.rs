@@ -47,6 +47,7 @@ use metmos_engine::error::Error;
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::{Duration, Instant};
 use tracing_actix_web::RequestId;
 use utoipa::IntoParams;
@@ -483,14 +484,20 @@ impl Socket {
         &self,
         write: impl Future<Output = Result<(), actix_ws::Closed>>,
     ) -> Result<(), End> {
+        let mut write = std::pin::pin!(write);
+        // The common write completes at once and costs no timer. The timer is boxed, made
+        // only for a write that waits: inline, it was part of every socket task's state
+        // for the socket's whole life (issue 14's bytes per idle connection).
+        if let Poll::Ready(sent) = futures_util::poll!(write.as_mut()) {
+            return sent.map_err(|_| End::Gone(None));
+        }
         let slow_reader = Duration::from_secs(self.state.engine.settings.ws.slow_reader_secs);
-        // Biased: the timer is polled (registered) only when the write did not complete
-        // at once, so the common write costs no timer.
+        let stuck = Box::pin(tokio::time::sleep(slow_reader));
         tokio::select! {
             biased;
             reason = self.origin.kill.tripped() => Err(kill_end(reason)),
             sent = write => sent.map_err(|_| End::Gone(None)),
-            () = tokio::time::sleep(slow_reader) => {
+            () = stuck => {
                 tracing::info!(person = %self.person.uuid, conn = %self.origin.id.0, "client not reading (write stuck); closing its connection");
                 Err(kill_end(KillReason::TooSlow))
             }
