@@ -36,11 +36,11 @@ use crate::{
     ConnectionType, Error, Extensions, HttpMessage, OnConnectData, Request, Response, StatusCode,
 };
 
-// metmos: 512 / 2 KiB instead of 1 / 8 KiB. Each connection allocates a read and a write
+// metmos: 256 B / 1 KiB instead of 1 / 8 KiB. Each connection allocates a read and a write
 // buffer of HW_BUFFER_SIZE and keeps them while it lives: for an idle WebSocket that was
 // 16 KiB, most of its memory. They still grow on demand (a large body or response).
-const LW_BUFFER_SIZE: usize = 512;
-const HW_BUFFER_SIZE: usize = 1024 * 2;
+const LW_BUFFER_SIZE: usize = 256;
+const HW_BUFFER_SIZE: usize = 1024;
 const MAX_PIPELINED_MESSAGES: usize = 16;
 
 /// Write buffer capacity at which we reallocate it after flushing.
