@@ -29,7 +29,6 @@ struct Entry {
     connections: Arc<Connections>,
     /// The person as of their latest sign-in here, shared by their sockets.
     person: Arc<Person>,
-    open: usize,
 }
 
 pub struct Presence {
@@ -87,13 +86,11 @@ impl Handler<Connect> for Presence {
                 session: UserSession::start_in_arbiter(&threads.of(&person_uuid), move |_| session),
                 connections,
                 person: Arc::new(msg.person.clone()),
-                open: 0,
             }
         });
         if *entry.person != msg.person {
             entry.person = Arc::new(msg.person);
         }
-        entry.open += 1;
         entry.connections.add(msg.conn);
         let person = entry.person.clone();
         if started {
@@ -122,9 +119,7 @@ impl Handler<Disconnect> for Presence {
         let Some(entry) = self.sessions.get_mut(&msg.person_uuid) else {
             return;
         };
-        entry.connections.remove(msg.conn);
-        entry.open = entry.open.saturating_sub(1);
-        if entry.open == 0 {
+        if entry.connections.remove(msg.conn) == 0 {
             // A connect arriving now starts a new session.
             entry.session.do_send(StopSession);
             self.sessions.remove(&msg.person_uuid);

@@ -85,6 +85,12 @@ impl KillSwitch {
         self.notify.notify_one();
     }
 
+    /// A queue of the connection is full: its client stopped reading.
+    pub fn client_not_reading(&self, person: Uuid, conn: ConnId) {
+        tracing::info!(%person, conn = %conn.0, "client not reading; closing its connection");
+        self.trip(KillReason::TooSlow);
+    }
+
     /// Resolves once tripped.
     pub async fn tripped(&self) -> KillReason {
         self.notify.notified().await;
@@ -129,10 +135,7 @@ impl Origin {
     pub fn answer(&self, person: Uuid, posted: Posted) {
         match self.outcomes.try_send(Outbound::Posted(Box::new(posted))) {
             Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(_)) => {
-                tracing::info!(%person, conn = %self.id.0, "client not reading; closing its connection");
-                self.kill.trip(KillReason::TooSlow);
-            }
+            Err(TrySendError::Full(_)) => self.kill.client_not_reading(person, self.id),
         }
     }
 }
@@ -152,9 +155,8 @@ impl Conn {
         match self.handle.tx.try_send(out) {
             Ok(()) => {}
             Err(TrySendError::Full(_)) => {
-                tracing::info!(%person, conn = %self.handle.id.0, "client not reading; closing its connection");
                 self.closing = true;
-                self.handle.kill.trip(KillReason::TooSlow);
+                self.handle.kill.client_not_reading(person, self.handle.id);
             }
             Err(TrySendError::Closed(_)) => {
                 // The socket task is gone; its Disconnect is on the way.
