@@ -294,6 +294,26 @@ impl ScratchVhost {
 
     /// The names of the vhost's queues, sorted.
     pub fn queues(&self) -> Result<Vec<String>, String> {
+        Ok(self
+            .list_queues()?
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// The names of the vhost's queues that have a consumer, sorted: a queue is bound
+    /// before its consumer starts, so these receive what is published to them.
+    pub fn consumed_queues(&self) -> Result<Vec<String>, String> {
+        Ok(self
+            .list_queues()?
+            .into_iter()
+            .filter(|(_, consumers)| *consumers > 0)
+            .map(|(name, _)| name)
+            .collect())
+    }
+
+    /// Each queue's name and consumer count, sorted by name.
+    fn list_queues(&self) -> Result<Vec<(String, u32)>, String> {
         let out = std::process::Command::new("rabbitmqctl")
             .args([
                 "-q",
@@ -301,6 +321,7 @@ impl ScratchVhost {
                 "-p",
                 &self.name,
                 "name",
+                "consumers",
                 "--no-table-headers",
             ])
             .output()
@@ -308,13 +329,17 @@ impl ScratchVhost {
         if !out.status.success() {
             return Err(String::from_utf8_lossy(&out.stderr).into_owned());
         }
-        let mut names: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        let mut queues: Vec<(String, u32)> = String::from_utf8_lossy(&out.stdout)
             .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
+            .filter_map(|l| {
+                let mut fields = l.split_whitespace();
+                let name = fields.next()?.to_string();
+                let consumers = fields.next().and_then(|c| c.parse().ok()).unwrap_or(0);
+                Some((name, consumers))
+            })
             .collect();
-        names.sort();
-        Ok(names)
+        queues.sort();
+        Ok(queues)
     }
 }
 

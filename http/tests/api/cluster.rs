@@ -357,6 +357,13 @@ async fn frames_cross_nodes_in_seq_order_and_a_killed_nodes_people_resync_on_the
     )
     .await;
     let mut b = Node::spawn(Some(&db_url), &vhost.url).await;
+    // B answers /health before its own queue is bound and consumed; a frame sent to it
+    // before then finds no queue and becomes a push (a loaded CI machine got there).
+    let b_queue = node_queue_name(b.id);
+    until("B consumes its queue", async || {
+        vhost.consumed_queues().unwrap().contains(&b_queue)
+    })
+    .await;
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     device(&a, &bob).await;
@@ -425,7 +432,6 @@ async fn frames_cross_nodes_in_seq_order_and_a_killed_nodes_people_resync_on_the
     // Node B dies. Its queue goes with its connection; a frame for Bob now finds no node
     // and becomes a push.
     b.kill().await;
-    let b_queue = node_queue_name(b.id);
     until("B's queue deleted", async || {
         !vhost.queues().unwrap().contains(&b_queue)
     })
