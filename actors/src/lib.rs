@@ -151,9 +151,7 @@ impl Realtime {
                 reply,
             },
         );
-        answer
-            .await
-            .unwrap_or_else(|_| Err(Error::Unavailable("chat room stopped".into())))
+        answer.await.unwrap_or_else(|_| Err(Reply::room_stopped()))
     }
 }
 

@@ -51,7 +51,6 @@ enum ReplyTo {
     Caller(oneshot::Sender<Result<MessageInsert, Error>>),
     Conn {
         origin: Arc<Origin>,
-        sender: Uuid,
         message_uuid: Uuid,
     },
 }
@@ -63,13 +62,17 @@ impl Reply {
         (Self(Some(ReplyTo::Caller(tx))), rx)
     }
 
-    /// For a message `sender` sent on a connection: its ack or error frame.
-    pub fn to_conn(origin: Arc<Origin>, sender: Uuid, message_uuid: Uuid) -> Self {
+    /// For a message sent on a connection: its ack or error frame.
+    pub fn to_conn(origin: Arc<Origin>, message_uuid: Uuid) -> Self {
         Self(Some(ReplyTo::Conn {
             origin,
-            sender,
             message_uuid,
         }))
+    }
+
+    /// What a post dropped unanswered gets: its room stopped.
+    pub fn room_stopped() -> Error {
+        Error::Unavailable("chat room stopped".into())
     }
 
     pub fn send(mut self, outcome: Result<MessageInsert, Error>) {
@@ -86,15 +89,11 @@ impl ReplyTo {
             Self::Caller(tx) => drop(tx.send(result)),
             Self::Conn {
                 origin,
-                sender,
                 message_uuid,
-            } => origin.answer(
-                sender,
-                Posted {
-                    message_uuid,
-                    result,
-                },
-            ),
+            } => origin.answer(Posted {
+                message_uuid,
+                result,
+            }),
         }
     }
 }
@@ -102,7 +101,7 @@ impl ReplyTo {
 impl Drop for Reply {
     fn drop(&mut self) {
         if let Some(to) = self.0.take() {
-            to.send(Err(Error::Unavailable("chat room stopped".into())));
+            to.send(Err(Self::room_stopped()));
         }
     }
 }
@@ -263,7 +262,7 @@ mod tests {
     fn a_connections_reply_lands_in_its_queue_once() {
         let (handle, mut rx) = connection();
         let message_uuid = Uuid::new_v4();
-        let reply = Reply::to_conn(Origin::of(&handle), Uuid::new_v4(), message_uuid);
+        let reply = Reply::to_conn(Origin::of(&handle, Uuid::new_v4()), message_uuid);
         reply.send(Err(Error::Refused(
             metmos_engine::domain::refusal::Refusal::ChatNotFound,
         )));
@@ -278,8 +277,7 @@ mod tests {
         let (handle, mut rx) = connection();
         let message_uuid = Uuid::new_v4();
         drop(Reply::to_conn(
-            Origin::of(&handle),
-            Uuid::new_v4(),
+            Origin::of(&handle, Uuid::new_v4()),
             message_uuid,
         ));
         let posted = outcome(&mut rx);
@@ -300,7 +298,7 @@ mod tests {
                 .try_send(Outbound::Frame("{}".into()))
                 .expect("room in the queue");
         }
-        Reply::to_conn(Origin::of(&handle), Uuid::new_v4(), Uuid::new_v4())
+        Reply::to_conn(Origin::of(&handle, Uuid::new_v4()), Uuid::new_v4())
             .send(Err(Error::Unavailable("x".into())));
         let reason = tokio::time::timeout(std::time::Duration::from_secs(5), handle.kill.tripped())
             .await

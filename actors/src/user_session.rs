@@ -117,14 +117,17 @@ pub struct ConnHandle {
 #[derive(Debug)]
 pub struct Origin {
     pub id: ConnId,
+    /// The person whose connection it is.
+    pub person: Uuid,
     outcomes: OutcomeSender,
     pub kill: Arc<KillSwitch>,
 }
 
 impl Origin {
-    pub fn of(conn: &ConnHandle) -> Arc<Self> {
+    pub fn of(conn: &ConnHandle, person: Uuid) -> Arc<Self> {
         Arc::new(Self {
             id: conn.id,
+            person,
             outcomes: conn.tx.outcomes(),
             kill: conn.kill.clone(),
         })
@@ -132,10 +135,10 @@ impl Origin {
 
     /// Queues the outcome of one of the connection's messages without waiting; a full
     /// queue closes the connection, as for any frame.
-    pub fn answer(&self, person: Uuid, posted: Posted) {
+    pub fn answer(&self, posted: Posted) {
         match self.outcomes.try_send(Outbound::Posted(Box::new(posted))) {
             Ok(()) | Err(TrySendError::Closed(_)) => {}
-            Err(TrySendError::Full(_)) => self.kill.client_not_reading(person, self.id),
+            Err(TrySendError::Full(_)) => self.kill.client_not_reading(self.person, self.id),
         }
     }
 }

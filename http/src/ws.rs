@@ -239,7 +239,7 @@ async fn open(
         tx,
         kill: Arc::new(KillSwitch::default()),
     };
-    let origin = Origin::of(&handle);
+    let origin = Origin::of(&handle, person.uuid);
     let connect = Connect {
         person: person.clone(),
         conn: handle,
@@ -608,7 +608,7 @@ impl Socket {
     /// Posts a message straight to its chat's room, whose outcome comes back through
     /// this connection's queue.
     fn post(&self, draft: MessageDraft) {
-        let reply = Reply::to_conn(self.origin.clone(), self.person.uuid, draft.uuid);
+        let reply = Reply::to_conn(self.origin.clone(), draft.uuid);
         self.state.realtime.rooms.post(
             draft.chat_uuid,
             Post {
