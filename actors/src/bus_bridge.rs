@@ -14,15 +14,20 @@ use metmos_engine::events::Event;
 use metmos_engine::ports::NodeMessage;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// Wait before trying to subscribe again while the broker is away.
 const RESUBSCRIBE: Duration = Duration::from_millis(500);
 
+/// `consumed` is true while this node's queue exists and is consumed: a starting node
+/// serves only once it is (see [`crate::Realtime::node_queue_consumed`]), since a frame
+/// another node sends before then finds no queue and goes out as a push instead.
 pub async fn run(
     engine: Arc<Engine>,
     presence: Addr<Presence>,
     rooms: Rooms,
     stats: Arc<ClusterStats>,
+    consumed: watch::Sender<bool>,
 ) {
     let mut shutdown = engine.shutdown_signal();
     loop {
@@ -32,7 +37,10 @@ pub async fn run(
             _ = shutdown.recv() => return,
         };
         let mut messages = match subscribed {
-            Ok(rx) => rx,
+            Ok(rx) => {
+                consumed.send_replace(true);
+                rx
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "node queue not subscribed yet; frames for persons here are pushed meanwhile");
                 tokio::select! {
@@ -60,5 +68,6 @@ pub async fn run(
                 None => break,
             }
         }
+        consumed.send_replace(false);
     }
 }

@@ -42,6 +42,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use threads::ActorThreads;
+use tokio::sync::watch;
 use user_session::ConnId;
 
 /// Figures for `/metrics`, kept by the actors as they change.
@@ -76,6 +77,8 @@ pub struct Realtime {
     pub delivery: Delivery,
     pub stats: Arc<RealtimeStats>,
     pub threads: Arc<ActorThreads>,
+    /// True while this node's own bus queue is consumed (set by the bus bridge).
+    node_queue: watch::Receiver<bool>,
 }
 
 impl Realtime {
@@ -108,11 +111,13 @@ impl Realtime {
                 .clone()
                 .run_node_lease(engine.shutdown_signal()),
         );
+        let (consumed, node_queue) = watch::channel(false);
         engine.spawn_local(bus_bridge::run(
             engine.clone(),
             presence.clone(),
             rooms.clone(),
             stats.cluster.clone(),
+            consumed,
         ));
         // The actor threads end with the engine (their actors with them).
         let stop = engine.cancelled();
@@ -129,7 +134,21 @@ impl Realtime {
             delivery,
             stats,
             threads,
+            node_queue,
         }
+    }
+
+    /// Waits until this node consumes its own bus queue, at most `limit`; false if it
+    /// does not by then (the broker is away). Other nodes hand frames for the persons
+    /// connected here to that queue, and one sent before it exists is lost to a push:
+    /// a starting node serves only after this, so no socket of its is seen from other
+    /// nodes before frames can reach it. Immediate on the in-process bus.
+    pub async fn node_queue_consumed(&self, limit: Duration) -> bool {
+        let mut consumed = self.node_queue.clone();
+        matches!(
+            tokio::time::timeout(limit, consumed.wait_for(|up| *up)).await,
+            Ok(Ok(_))
+        )
     }
 
     /// Sends a message through its chat's room and waits for the outcome (stored now,

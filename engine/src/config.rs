@@ -311,6 +311,14 @@ pub struct NodeSettings {
     pub id: Option<Uuid>,
     #[serde(default = "default_lease_secs")]
     pub lease_secs: u64,
+    /// How long a starting node waits for its own bus queue before it serves anyway
+    /// (the broker is away; frames for its persons are pushed until the queue is back).
+    #[serde(default = "default_queue_wait_secs")]
+    pub queue_wait_secs: u64,
+}
+
+fn default_queue_wait_secs() -> u64 {
+    10
 }
 
 fn default_lease_secs() -> u64 {

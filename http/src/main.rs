@@ -72,7 +72,9 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<()> {
             let engine = Engine::start(settings)
                 .await
                 .context("engine did not start")?;
-            let app = Application::build(engine.clone()).context("could not bind the HTTP port")?;
+            let app = Application::build(engine.clone())
+                .await
+                .context("could not bind the HTTP port")?;
             tracing::info!(
                 address = %format!("http://{}:{}", engine.settings.http.host, app.port()),
                 docs = %format!("{}/docs", engine.settings.http.public_url()),

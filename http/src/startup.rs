@@ -30,8 +30,10 @@ pub struct Application {
 }
 
 impl Application {
-    /// Binds `http.host:http.port` (port 0 picks a free one) and prepares the server.
-    pub fn build(engine: Arc<Engine>) -> std::io::Result<Self> {
+    /// Binds `http.host:http.port` (port 0 picks a free one), starts the realtime actors
+    /// and, once this node's bus queue is consumed (at most `node.queue_wait_secs`),
+    /// the server. Connections made meanwhile wait in the listen backlog.
+    pub async fn build(engine: Arc<Engine>) -> std::io::Result<Self> {
         let http = &engine.settings.http;
         let listener =
             crate::conn::bind(&http.host, http.port, engine.settings.ws.send_buffer_bytes)?;
@@ -47,6 +49,13 @@ impl Application {
             orders: metmos_actors::order_supervisor::Orders::start(engine.clone()),
         });
         let orders = state.orders.clone();
+        let queue_wait = Duration::from_secs(engine.settings.node.queue_wait_secs);
+        if !state.realtime.node_queue_consumed(queue_wait).await {
+            tracing::warn!(
+                waited_secs = queue_wait.as_secs(),
+                "serving before this node's bus queue is consumed: frames other nodes send to persons connected here are pushed until it is"
+            );
+        }
         let max_body = http.max_body_bytes;
         let dev_mode = engine.auth.mode() == AuthMode::Dev;
         let limits = web::Data::new(RateLimits::new(&engine.settings.rate_limits));

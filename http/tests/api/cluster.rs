@@ -357,13 +357,14 @@ async fn frames_cross_nodes_in_seq_order_and_a_killed_nodes_people_resync_on_the
     )
     .await;
     let mut b = Node::spawn(Some(&db_url), &vhost.url).await;
-    // B answers /health before its own queue is bound and consumed; a frame sent to it
-    // before then finds no queue and becomes a push (a loaded CI machine got there).
+    // B serves only once its own queue is consumed: a frame sent to it before then
+    // would find no queue and become a push (a loaded CI machine got there when B
+    // answered /health first).
     let b_queue = node_queue_name(b.id);
-    until("B consumes its queue", async || {
-        vhost.consumed_queues().unwrap().contains(&b_queue)
-    })
-    .await;
+    assert!(
+        vhost.consumed_queues().unwrap().contains(&b_queue),
+        "B answers before its queue is consumed"
+    );
     let alice = a.user("alice").await;
     let bob = a.user("bob").await;
     device(&a, &bob).await;
@@ -466,6 +467,43 @@ async fn frames_cross_nodes_in_seq_order_and_a_killed_nodes_people_resync_on_the
     // B's rows are closed by A once B's lease (3 s) expired.
     wait_for_ws_statuses(&a, &bob, &["CONNECTED", "DISCONNECTED"]).await;
     drop(vhost);
+}
+
+/// A starting node serves only once its own queue is consumed: before, another node
+/// could see its sockets and send their frames to a queue not there yet (pushed
+/// instead). With its broker away it waits (here up to 30 s), and serves as soon as the
+/// broker is back, its queue consumed by then.
+#[actix_web::test]
+async fn a_starting_node_serves_once_its_queue_is_consumed() {
+    let vhost = ScratchVhost::create().expect("vhost");
+    let mut cut = TcpCut::start("127.0.0.1:5672").await.unwrap();
+    cut.cut();
+    let url = vhost.url_via(cut.port);
+    let starting = actix_web::rt::spawn(async move {
+        TestApp::spawn_with(
+            Backend::Memory,
+            &[("amqp.url", url.as_str()), ("node.queue_wait_secs", "30")],
+        )
+        .await
+    });
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert!(
+        !starting.is_finished(),
+        "serves while its queue cannot exist"
+    );
+    cut.restore().await.unwrap();
+    let app = tokio::time::timeout(Duration::from_secs(15), starting)
+        .await
+        .expect("serves once the broker is back")
+        .unwrap();
+    assert!(
+        vhost
+            .consumed_queues()
+            .unwrap()
+            .contains(&node_queue_name(app.engine.node_id)),
+        "its queue is consumed by the time it serves"
+    );
+    app.get("/health", None).await.expect(200);
 }
 
 /// Finding 12: a node's queue lives as long as the node. Three start/stop cycles (the

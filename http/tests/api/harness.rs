@@ -135,7 +135,7 @@ impl TestApp {
         let engine = Engine::start_on_chain(settings, chain)
             .await
             .expect("engine starts");
-        let app = Application::build(engine.clone()).expect("app binds");
+        let app = Application::build(engine.clone()).await.expect("app binds");
         let port = app.port();
         let handle = app.handle();
         let orders = app.orders().supervisor.clone();
@@ -162,7 +162,7 @@ impl TestApp {
         let engine = Engine::assemble(test_settings(overrides), store, bus)
             .await
             .expect("engine starts");
-        let app = Application::build(engine.clone()).expect("app binds");
+        let app = Application::build(engine.clone()).await.expect("app binds");
         let port = app.port();
         let handle = app.handle();
         let orders = app.orders().supervisor.clone();

@@ -491,7 +491,7 @@ async fn metrics_require_the_token_when_one_is_set() {
 async fn metrics_move_to_their_own_address() {
     let settings = test_settings(&[("metrics.bind", "127.0.0.1:0")]);
     let engine = Engine::start(settings).await.unwrap();
-    let app = Application::build(engine.clone()).unwrap();
+    let app = Application::build(engine.clone()).await.unwrap();
     let (port, metrics_port) = (app.port(), app.metrics_port().expect("a metrics listener"));
     let handle = app.handle();
     actix_web::rt::spawn(app.run_until_stopped());
@@ -540,7 +540,12 @@ async fn health_keeps_the_bus_under_info_and_echoes_no_error_text() {
         l.local_addr().unwrap().port()
     });
     for backend in [Backend::Memory, Backend::Postgres] {
-        let down = TestApp::spawn_with(backend, &[("amqp.url", closed.as_str())]).await;
+        // A node whose broker is away serves anyway, after waiting this long for its queue.
+        let down = TestApp::spawn_with(
+            backend,
+            &[("amqp.url", closed.as_str()), ("node.queue_wait_secs", "1")],
+        )
+        .await;
         let r = down.get("/health", None).await.expect(200);
         assert_eq!(r.body["status"], "ok", "{}", r.text);
         assert_eq!(
