@@ -8,7 +8,7 @@ use metmos_engine::adapters::bus::rabbitmq::{
 use metmos_engine::config::AmqpSettings;
 use metmos_engine::domain::time;
 use metmos_engine::events::{AccountCreated, Event, EventEnvelope, PersonChanged};
-use metmos_engine::ports::{Bus, Delivery, InboundMessage, NodeMessage, Subscription};
+use metmos_engine::ports::{Bus, Delivery, InboundMessage, NodeMessage, Published, Subscription};
 use metmos_engine::testing::ScratchVhost;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -162,6 +162,24 @@ bus_conformance! {
         assert!(bus.healthy().await);
     }
 
+    async fn publish_all_confirms_a_lot_in_order(subject) {
+        let bus = subject.bus();
+        let mut everything = bus.subscribe("everything", "#").await.unwrap();
+        let events: Vec<EventEnvelope> = (0..500)
+            .map(|i| if i % 2 == 0 { account_event() } else { person_event() })
+            .collect();
+        let lot: Vec<&EventEnvelope> = events.iter().collect();
+        let published = bus.publish_all(&lot).await;
+        assert_eq!(published, Published { confirmed: 500, stopped: None });
+        for e in &events {
+            let d = next(&mut everything).await;
+            assert_eq!(&d.envelope, e, "every one, exactly and in order");
+            d.ack().await.unwrap();
+        }
+        nothing(&mut everything).await;
+        assert_eq!(bus.publish_all(&[]).await, Published { confirmed: 0, stopped: None });
+    }
+
     async fn events_nobody_binds_are_kept(subject) {
         let bus = subject.bus();
         let _accounts = bus.subscribe("accounts", "account.*").await.unwrap();
@@ -232,6 +250,16 @@ async fn broker_down_is_unavailable_not_fatal() {
     assert!(
         matches!(err, metmos_engine::ports::BusError::Unavailable(_)),
         "{err:?}"
+    );
+    let (a, b) = (account_event(), person_event());
+    let published = bus.publish_all(&[&a, &b]).await;
+    assert_eq!(published.confirmed, 0, "{published:?}");
+    assert!(
+        matches!(
+            published.stopped,
+            Some(metmos_engine::ports::BusError::Unavailable(_))
+        ),
+        "{published:?}"
     );
 }
 

@@ -30,7 +30,7 @@ conformance! {
         assert_eq!(store.outbox_backlog().await.unwrap(), 1);
         store.outbox_mark_failed(pending[0].id, "broker down").await.unwrap();
         assert_eq!(store.outbox_pending(10).await.unwrap()[0].attempts, 1);
-        store.outbox_mark_published(&[pending[0].id], time::now()).await.unwrap();
+        store.outbox_delete_published(&[pending[0].id]).await.unwrap();
         assert!(store.outbox_pending(10).await.unwrap().is_empty());
         assert_eq!(store.outbox_backlog().await.unwrap(), 0);
     }

@@ -66,14 +66,14 @@ async fn relay_drains_in_order_as_soon_as_the_broker_is_back() {
         .unwrap();
     assert_eq!(d.envelope.event_id, first);
     d.ack().await.unwrap();
-    // The relay marks an event published once the broker confirmed it, which can come
+    // The relay deletes an event's row once the broker confirmed it, which can come
     // after the subscriber already got it: wait for that, or a cut now would leave it
     // (rightly) in the outbox with the 20 below.
     let marked = tokio::time::Instant::now() + Duration::from_secs(5);
     while engine.store.outbox_backlog().await.unwrap() > 0 {
         assert!(
             tokio::time::Instant::now() < marked,
-            "the first event is never marked published"
+            "the first event never leaves the outbox"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -557,6 +557,7 @@ async fn broker_outage_mid_burst_loses_nothing() {
     let mut cut = TcpCut::start("127.0.0.1:5672").await.unwrap();
     let db = ScratchDatabase::create().await.expect("database");
     let db_url = db.url.clone();
+    audit_outbox(&db_url).await;
     let via_cut = vhost.url_via(cut.port);
     let app = TestApp::spawn_on(
         Backend::Postgres,
@@ -633,6 +634,7 @@ async fn broker_restart_mid_burst_loses_nothing() {
     );
     let db = ScratchDatabase::create().await.expect("database");
     let db_url = db.url.clone();
+    audit_outbox(&db_url).await;
     let app = TestApp::spawn_on(
         Backend::Postgres,
         Some(db),
@@ -783,6 +785,26 @@ async fn postgres_restart_under_load_loses_no_acked_message() {
     drop(app);
 }
 
+/// Keeps every outbox row's `(id, event_id)` in `outbox_audit` as it is written: the
+/// relay deletes a row once the broker confirmed it, and the test compares what arrived
+/// with everything written. Before the app starts (the database comes migrated).
+async fn audit_outbox(db_url: &str) {
+    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    client
+        .batch_execute(
+            "CREATE TABLE outbox_audit (id BIGINT PRIMARY KEY, event_id UUID NOT NULL);
+             CREATE FUNCTION outbox_audit() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN INSERT INTO outbox_audit VALUES (NEW.id, NEW.event_id); RETURN NEW; END $$;
+             CREATE TRIGGER outbox_audit AFTER INSERT ON outbox
+               FOR EACH ROW EXECUTE FUNCTION outbox_audit();",
+        )
+        .await
+        .unwrap();
+}
+
 /// Every event the outbox committed reaches `sub` at least once, first seen in commit
 /// order (so in order per aggregate), none lost; and trades and chats did run.
 async fn assert_every_event_arrives_in_commit_order(
@@ -794,7 +816,7 @@ async fn assert_every_event_arrives_in_commit_order(
         .unwrap();
     tokio::spawn(conn);
     let committed: Vec<Uuid> = client
-        .query("SELECT event_id FROM outbox ORDER BY id", &[])
+        .query("SELECT event_id FROM outbox_audit ORDER BY id", &[])
         .await
         .unwrap()
         .iter()
@@ -813,6 +835,16 @@ async fn assert_every_event_arrives_in_commit_order(
         d.ack().await.unwrap();
     }
     assert_eq!(first_seen, committed, "all of them, in commit order");
+    // The relay deletes what the broker confirmed: nothing stays behind.
+    until("the outbox is empty", async || {
+        let left: i64 = client
+            .query_one("SELECT count(*) FROM outbox", &[])
+            .await
+            .unwrap()
+            .get(0);
+        left == 0
+    })
+    .await;
     assert!(
         committed.len() > 50,
         "trades and chats ran: {}",

@@ -3,7 +3,7 @@
 //! Topology, declared on every (re)connect so a fresh broker needs no setup:
 //! - `metmos.events`: topic exchange; events are published with routing key = event type,
 //!   persistent, with publisher confirms (publish returns only once the broker has the
-//!   event, so the outbox may mark it published).
+//!   event, so the outbox may delete its row).
 //! - `metmos.unrouted`: the alternate exchange of `metmos.events` (fanout) with a queue of
 //!   the same name, so an event no integration has bound yet is kept, not dropped.
 //! - `metmos.dlx`: direct exchange for dead letters; each subscription queue `Q` is a
@@ -21,7 +21,9 @@
 
 use crate::config::AmqpSettings;
 use crate::events::EventEnvelope;
-use crate::ports::{Acker, Bus, BusError, Delivery, InboundMessage, NodeMessage, Subscription};
+use crate::ports::{
+    Acker, Bus, BusError, Delivery, InboundMessage, NodeMessage, Published, Subscription,
+};
 use async_trait::async_trait;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions,
@@ -357,32 +359,62 @@ impl Bus for RabbitMqBus {
     }
 
     async fn publish(&self, event: &EventEnvelope) -> Result<(), BusError> {
-        let payload = serde_json::to_vec(event).map_err(|e| BusError::Other(e.to_string()))?;
-        let properties = BasicProperties::default()
-            .with_content_type("application/json".into())
-            .with_delivery_mode(2)
-            .with_message_id(event.event_id.to_string().into())
-            .with_type(event.event_type().into())
-            .with_app_id("metmos-engine".into());
-        self.with_link(async |channel: &Channel| {
-            let confirm = channel
-                .basic_publish(
-                    EVENTS_EXCHANGE.into(),
-                    event.event_type().into(),
-                    BasicPublishOptions::default(),
-                    &payload,
-                    properties,
-                )
-                .await
-                .map_err(unavailable)?
-                .await
-                .map_err(unavailable)?;
-            if confirm.is_nack() {
-                return Err(BusError::Other("broker refused the event (nack)".into()));
-            }
-            Ok(())
-        })
-        .await
+        match self.publish_all(&[event]).await.stopped {
+            None => Ok(()),
+            Some(e) => Err(e),
+        }
+    }
+
+    async fn publish_all(&self, events: &[&EventEnvelope]) -> Published {
+        let mut confirmed = 0;
+        let result = self
+            .with_link(async |channel: &Channel| {
+                // Every event goes out before the first confirm is awaited; confirms
+                // come back in publish order, so the count is the confirmed prefix.
+                let mut confirms = Vec::with_capacity(events.len());
+                for event in events {
+                    let payload =
+                        serde_json::to_vec(event).map_err(|e| BusError::Other(e.to_string()))?;
+                    let properties = BasicProperties::default()
+                        .with_content_type("application/json".into())
+                        .with_delivery_mode(2)
+                        .with_message_id(event.event_id.to_string().into())
+                        .with_type(event.event_type().into())
+                        .with_app_id("metmos-engine".into());
+                    let confirm = channel
+                        .basic_publish(
+                            EVENTS_EXCHANGE.into(),
+                            event.event_type().into(),
+                            BasicPublishOptions::default(),
+                            &payload,
+                            properties,
+                        )
+                        .await
+                        .map_err(unavailable);
+                    match confirm {
+                        Ok(c) => confirms.push(c),
+                        // Those already out still get their confirms counted below.
+                        Err(e) if confirms.is_empty() => return Err(e),
+                        Err(_) => break,
+                    }
+                }
+                let sent = confirms.len();
+                for confirm in confirms {
+                    if confirm.await.map_err(unavailable)?.is_nack() {
+                        return Err(BusError::Other("broker refused the event (nack)".into()));
+                    }
+                    confirmed += 1;
+                }
+                if sent < events.len() {
+                    return Err(unavailable("the link broke while publishing"));
+                }
+                Ok(())
+            })
+            .await;
+        Published {
+            confirmed,
+            stopped: result.err(),
+        }
     }
 
     async fn subscribe(&self, queue: &str, binding: &str) -> Result<Subscription, BusError> {

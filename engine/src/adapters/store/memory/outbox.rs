@@ -16,10 +16,9 @@ impl OutboxStore for MemoryStore {
             .collect())
     }
 
-    async fn outbox_mark_published(&self, ids: &[i64], _at: Timestamp) -> StoreResult<()> {
-        // Published rows are history nobody reads in memory: dropped at once, so a
-        // long-running embedded engine does not grow. By id, never by a scan of the whole
-        // outbox: this runs under the store's write lock, which every chat message needs.
+    async fn outbox_delete_published(&self, ids: &[i64]) -> StoreResult<()> {
+        // By id, never by a scan of the whole outbox: this runs under the store's write
+        // lock, which every chat message needs.
         let mut s = self.state.write();
         for id in ids {
             s.outbox.remove(id);

@@ -9,7 +9,7 @@ use async_trait::async_trait;
 impl OutboxStore for PgStore {
     async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxRow>> {
         self.fetch_all(
-            "SELECT id, payload, attempts FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            "SELECT id, payload, attempts FROM outbox ORDER BY id LIMIT $1",
             &[&(limit as i64)],
             |r| {
                 let payload: serde_json::Value = r.get(1);
@@ -25,12 +25,11 @@ impl OutboxStore for PgStore {
         .await
     }
 
-    async fn outbox_mark_published(&self, ids: &[i64], at: Timestamp) -> StoreResult<()> {
-        self.exec(
-            "UPDATE outbox SET published_at = $2 WHERE id = ANY($1) AND published_at IS NULL",
-            &[&ids, &at],
-        )
-        .await?;
+    async fn outbox_delete_published(&self, ids: &[i64]) -> StoreResult<()> {
+        // A DELETE writes no new row version and no index entry; marking the row (an
+        // UPDATE of an indexed column) wrote both, for every chat message.
+        self.exec("DELETE FROM outbox WHERE id = ANY($1)", &[&ids])
+            .await?;
         Ok(())
     }
 
@@ -44,18 +43,13 @@ impl OutboxStore for PgStore {
     }
 
     async fn outbox_backlog(&self) -> StoreResult<i64> {
-        self.fetch_one(
-            "SELECT count(*) FROM outbox WHERE published_at IS NULL",
-            &[],
-            |r| Ok(r.get(0)),
-        )
-        .await
+        self.fetch_one("SELECT count(*) FROM outbox", &[], |r| Ok(r.get(0)))
+            .await
     }
 
     async fn outbox_oldest_pending(&self) -> StoreResult<Option<Timestamp>> {
-        // The partial index on unpublished ids finds the oldest row without a scan.
         self.fetch_opt(
-            "SELECT occurred_at FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT 1",
+            "SELECT occurred_at FROM outbox ORDER BY id LIMIT 1",
             &[],
             |r| Ok(r.get(0)),
         )
