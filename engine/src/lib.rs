@@ -297,6 +297,7 @@ impl Engine {
             "engine adapters"
         );
         let relay = OutboxRelay::new(
+            engine.node_id,
             engine.store.clone(),
             engine.bus.clone(),
             engine.outbox.clone(),

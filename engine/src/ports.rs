@@ -298,6 +298,18 @@ pub trait OutboxStore: Send + Sync {
     async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool>;
     /// When the oldest unpublished row was written (`/metrics`: age of the backlog).
     async fn outbox_oldest_pending(&self) -> StoreResult<Option<Timestamp>>;
+    /// Takes or renews the relay lease for `node_id` until `expires_at`, if
+    /// [`crate::domain::outbox::may_hold_relay`] lets it at `at`: true when `node_id`
+    /// holds it now. Nodes sharing the store relay its outbox one at a time.
+    async fn claim_outbox_relay(
+        &self,
+        node_id: Uuid,
+        expires_at: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<bool>;
+    /// Gives the relay lease back if `node_id` holds it (a clean stop), so another node
+    /// takes over at once instead of when it runs out.
+    async fn release_outbox_relay(&self, node_id: Uuid) -> StoreResult<()>;
 }
 
 /// Builds the events of offers a change touches that the caller could not know in

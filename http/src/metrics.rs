@@ -19,6 +19,7 @@ pub struct Metrics {
     outbox_backlog: IntGauge,
     outbox_published: IntGauge,
     outbox_failures: IntGauge,
+    outbox_relay_holder: IntGauge,
     outbox_oldest_age: IntGauge,
     inbound_consumed: IntGauge,
     inbound_dead_lettered: IntGauge,
@@ -72,6 +73,10 @@ impl Metrics {
                 "outbox_publish_failures_total",
                 "Failed publish rounds on this node",
             ),
+            outbox_relay_holder: gauge(
+                "outbox_relay_holder",
+                "1 while this node's relay holds the outbox lease (one node publishes at a time)",
+            ),
             outbox_oldest_age: gauge(
                 "outbox_oldest_unpublished_age_seconds",
                 "Age of the oldest event not yet published (0 when none waits)",
@@ -116,6 +121,7 @@ impl Metrics {
             Box::new(m.outbox_backlog.clone()),
             Box::new(m.outbox_published.clone()),
             Box::new(m.outbox_failures.clone()),
+            Box::new(m.outbox_relay_holder.clone()),
             Box::new(m.outbox_oldest_age.clone()),
             Box::new(m.inbound_consumed.clone()),
             Box::new(m.inbound_dead_lettered.clone()),
@@ -166,6 +172,8 @@ impl Metrics {
             .set(engine.relay_stats.published.load(Ordering::Relaxed) as i64);
         self.outbox_failures
             .set(engine.relay_stats.failures.load(Ordering::Relaxed) as i64);
+        self.outbox_relay_holder
+            .set(engine.relay_stats.holds_lease.load(Ordering::Relaxed) as i64);
         if let Ok(oldest) = engine.store.outbox_oldest_pending().await {
             let age = oldest.map_or(0, |at| {
                 (metmos_engine::domain::time::now() - at)

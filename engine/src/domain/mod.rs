@@ -16,6 +16,7 @@ pub mod money;
 pub mod notifications;
 pub mod offer;
 pub mod order;
+pub mod outbox;
 pub mod paging;
 pub mod people;
 pub mod read_state;

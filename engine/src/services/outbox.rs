@@ -8,20 +8,29 @@
 //! instead of sleeping out a backoff, so the backlog starts draining, oldest first, as
 //! soon as the broker is back. Other failures (the store, a broker nack) back off.
 
+use crate::domain::time;
 use crate::events::EventEnvelope;
 use crate::ports::{Bus, BusError, Store};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::sync::{Notify, broadcast};
+use tokio::time::Instant;
+use uuid::Uuid;
 
 /// Rows per round: all published before the first confirm is awaited, so the broker
 /// takes them with one flush. A backlog drains in rounds without holding memory for all
 /// of it. (Draining 100k events to RabbitMQ here: 200 a round, 7.9k events/s; 1,000 a
 /// round, 10.4k/s; one confirm at a time, as before, 1.6k/s.)
 const BATCH: usize = 1000;
-/// How often the relay looks even without a nudge (events written by another node).
-const POLL: Duration = Duration::from_millis(500);
+/// How often the relay looks even without a nudge: events committed on another node
+/// (only one node's relay drains the outbox) wait at most this long.
+const POLL: Duration = Duration::from_millis(200);
+/// How long this node's hold on the outbox lasts without renewal: another node takes
+/// over this long after the holder died (a clean stop hands it over at once).
+const LEASE: Duration = Duration::from_secs(10);
+/// The holder renews once less than this is left (so about every 3 s).
+const RENEW_WITHIN: Duration = Duration::from_secs(7);
 /// Wait before retrying after the bus refused, doubling up to the cap.
 const BACKOFF_START: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -40,6 +49,8 @@ pub enum RelayError {
 pub struct RelayStats {
     pub published: AtomicU64,
     pub failures: AtomicU64,
+    /// This node's relay holds the outbox lease (it is the one publishing).
+    pub holds_lease: AtomicBool,
 }
 
 /// Lets a service tell the relay "I just committed events" so they go out at once
@@ -54,6 +65,8 @@ impl OutboxSignal {
 }
 
 pub struct OutboxRelay {
+    /// The lease's holder name: several nodes share one outbox, one relays it at a time.
+    node_id: Uuid,
     store: Arc<dyn Store>,
     bus: Arc<dyn Bus>,
     signal: OutboxSignal,
@@ -62,12 +75,14 @@ pub struct OutboxRelay {
 
 impl OutboxRelay {
     pub fn new(
+        node_id: Uuid,
         store: Arc<dyn Store>,
         bus: Arc<dyn Bus>,
         signal: OutboxSignal,
         stats: Arc<RelayStats>,
     ) -> Self {
         Self {
+            node_id,
             store,
             bus,
             signal,
@@ -120,11 +135,75 @@ impl OutboxRelay {
         }
     }
 
-    /// Runs until `shutdown` fires, then drains once more so committed events leave
-    /// with a clean stop.
+    /// Holds the relay lease, renewing it when due: false while another node holds it.
+    /// A store error keeps what this node already held, until it runs out.
+    async fn hold_lease(&self, held_until: &mut Option<Instant>) -> bool {
+        let now = Instant::now();
+        if held_until.is_some_and(|until| until > now + RENEW_WITHIN) {
+            return true;
+        }
+        let at = time::now();
+        let expires_at = at + chrono::TimeDelta::from_std(LEASE).unwrap_or_default();
+        let held = match self
+            .store
+            .claim_outbox_relay(self.node_id, expires_at, at)
+            .await
+        {
+            Ok(true) => {
+                if held_until.is_none() {
+                    tracing::info!(node_id = %self.node_id, "this node relays the outbox");
+                }
+                *held_until = Some(now + LEASE);
+                true
+            }
+            Ok(false) => {
+                if held_until.take().is_some() {
+                    tracing::warn!(node_id = %self.node_id, "another node took over the outbox relay");
+                }
+                false
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "could not claim or renew the outbox relay lease");
+                held_until.is_some_and(|until| until > now)
+            }
+        };
+        self.stats.holds_lease.store(held, Ordering::Relaxed);
+        held
+    }
+
+    /// Runs until `shutdown` fires. Then, on a clean stop while holding the lease, it
+    /// drains once more so committed events leave with the node, and gives the lease
+    /// back so another node takes over at once.
     pub async fn run(self, mut shutdown: broadcast::Receiver<()>) {
+        let mut held_until = None;
+        let drain_at_stop = self.relay(&mut shutdown, &mut held_until).await;
+        if held_until.is_some() {
+            if drain_at_stop {
+                let _ = self.drain_once().await;
+            }
+            if let Err(e) = self.store.release_outbox_relay(self.node_id).await {
+                tracing::warn!(error = %e, "could not give the outbox relay lease back; another node takes over when it runs out");
+            }
+            self.stats.holds_lease.store(false, Ordering::Relaxed);
+        }
+    }
+
+    /// The relay's loop; returns at shutdown, true if the bus was fine then.
+    async fn relay(
+        &self,
+        shutdown: &mut broadcast::Receiver<()>,
+        held_until: &mut Option<Instant>,
+    ) -> bool {
         let mut backoff = BACKOFF_START;
         loop {
+            if !self.hold_lease(held_until).await {
+                // Another node relays; its lease may run out. This node's own commits
+                // are the holder's to publish (it polls), so nudges are not waited on.
+                tokio::select! {
+                    _ = tokio::time::sleep(POLL) => continue,
+                    _ = shutdown.recv() => return false,
+                }
+            }
             match self.drain_once().await {
                 Ok(_) => backoff = BACKOFF_START,
                 Err(RelayError::Bus(BusError::Unavailable(e))) => {
@@ -133,7 +212,7 @@ impl OutboxRelay {
                         _ = self.bus.wait_connected() => {
                             tracing::info!("broker back; draining the outbox");
                         }
-                        _ = shutdown.recv() => return,
+                        _ = shutdown.recv() => return false,
                     }
                     backoff = BACKOFF_START;
                     continue;
@@ -142,7 +221,7 @@ impl OutboxRelay {
                     tracing::warn!(error = %e, retry_in_ms = backoff.as_millis() as u64, "outbox relay could not publish");
                     tokio::select! {
                         _ = tokio::time::sleep(backoff) => {}
-                        _ = shutdown.recv() => return,
+                        _ = shutdown.recv() => return false,
                     }
                     backoff = (backoff * 2).min(BACKOFF_MAX);
                     continue;
@@ -151,10 +230,7 @@ impl OutboxRelay {
             tokio::select! {
                 _ = self.signal.0.notified() => {}
                 _ = tokio::time::sleep(POLL) => {}
-                _ = shutdown.recv() => {
-                    let _ = self.drain_once().await;
-                    return;
-                }
+                _ = shutdown.recv() => return true,
             }
         }
     }

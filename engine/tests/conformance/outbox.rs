@@ -35,6 +35,23 @@ conformance! {
         assert_eq!(store.outbox_backlog().await.unwrap(), 0);
     }
 
+    async fn one_node_holds_the_outbox_relay_at_a_time(store) {
+        let (a, b) = (Uuid::new_v4(), Uuid::new_v4());
+        let at = time::now();
+        let until = at + chrono::TimeDelta::seconds(10);
+        assert!(store.claim_outbox_relay(a, until, at).await.unwrap(), "nobody held it");
+        assert!(!store.claim_outbox_relay(b, until, at).await.unwrap(), "a holds it");
+        let later = at + chrono::TimeDelta::seconds(5);
+        let renewed = later + chrono::TimeDelta::seconds(10);
+        assert!(store.claim_outbox_relay(a, renewed, later).await.unwrap(), "a renews");
+        assert!(!store.claim_outbox_relay(b, renewed, until).await.unwrap(), "renewed past the first lease");
+        assert!(store.claim_outbox_relay(b, renewed + chrono::TimeDelta::seconds(10), renewed).await.unwrap(), "a's lease ran out");
+        store.release_outbox_relay(a).await.unwrap();
+        assert!(!store.claim_outbox_relay(a, until, later).await.unwrap(), "only the holder gives it back");
+        store.release_outbox_relay(b).await.unwrap();
+        assert!(store.claim_outbox_relay(a, until, later).await.unwrap(), "given back: free at once");
+    }
+
     async fn processed_keys_deduplicate(store) {
         assert!(store.mark_processed("orders", "evt-1").await.unwrap());
         assert!(!store.mark_processed("orders", "evt-1").await.unwrap(), "redelivery spotted");

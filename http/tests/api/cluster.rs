@@ -852,6 +852,100 @@ async fn assert_every_event_arrives_in_commit_order(
     );
 }
 
+/// Engines sharing one database relay its outbox one at a time (the relay lease):
+/// with both committing at once, every event reaches the broker once, in commit order,
+/// and the outbox ends empty. Before, each engine's relay drained the shared outbox
+/// and a burst went out about twice.
+#[actix_web::test]
+async fn engines_sharing_a_database_publish_each_event_once() {
+    use futures_util::future::join_all;
+    use std::sync::atomic::Ordering;
+    let vhost = ScratchVhost::create().expect("vhost");
+    let db = ScratchDatabase::create().await.expect("database");
+    let db_url = db.url.clone();
+    audit_outbox(&db_url).await;
+    let settings = AmqpSettings {
+        url: Some(vhost.url.clone()),
+        prefetch: 256,
+        delivery_limit: 3,
+    };
+    let integration = RabbitMqBus::new(&vhost.url, &settings);
+    let mut sub = integration.subscribe("integration", "#").await.unwrap();
+    let overrides = [
+        ("database.url", db_url.as_str()),
+        ("amqp.url", vhost.url.as_str()),
+    ];
+    let a = TestApp::spawn_on(Backend::Postgres, Some(db), &overrides).await;
+    let b = TestApp::spawn_on(Backend::Postgres, None, &overrides).await;
+    let names: Vec<String> = (0..40).map(|i| format!("burst{i}")).collect();
+    join_all(names.iter().enumerate().map(|(i, name)| {
+        let app = if i % 2 == 0 { &a } else { &b };
+        app.user(name)
+    }))
+    .await;
+    // Ids are taken at insert, so transactions committing at once on two engines
+    // publish out of id order: what counts here is once each, none lost.
+    let (client, conn) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(conn);
+    let committed: HashSet<Uuid> = client
+        .query("SELECT event_id FROM outbox_audit", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        committed.len() >= 80,
+        "two events per sign-up: {}",
+        committed.len()
+    );
+    let mut seen = HashSet::new();
+    while seen.len() < committed.len() {
+        let d = tokio::time::timeout(Duration::from_secs(10), sub.deliveries.recv())
+            .await
+            .unwrap_or_else(|_| panic!("only {} of {} events arrived", seen.len(), committed.len()))
+            .unwrap();
+        assert!(
+            seen.insert(d.envelope.event_id),
+            "{} went out twice",
+            d.envelope.event_id
+        );
+        d.ack().await.unwrap();
+    }
+    assert_eq!(seen, committed);
+    let again = tokio::time::timeout(Duration::from_secs(1), sub.deliveries.recv()).await;
+    assert!(
+        again.is_err(),
+        "an event went out twice: {:?}",
+        again.ok().flatten().map(|d| d.envelope)
+    );
+    let holders = a.engine.relay_stats.holds_lease.load(Ordering::Relaxed) as u8
+        + b.engine.relay_stats.holds_lease.load(Ordering::Relaxed) as u8;
+    assert_eq!(holders, 1, "one of the two relays");
+    // The holder stops cleanly: it gives the lease back and the other relays at once,
+    // not when the lease would have run out (7 to 10 s on).
+    let (holder, other) = if a.engine.relay_stats.holds_lease.load(Ordering::Relaxed) {
+        (a, b)
+    } else {
+        (b, a)
+    };
+    let stopping = holder.engine.clone();
+    let _db = holder.stop().await;
+    assert!(stopping.stopped(Duration::from_secs(10)).await);
+    other.user("after_the_stop").await;
+    for _ in 0..2 {
+        let d = tokio::time::timeout(Duration::from_secs(4), sub.deliveries.recv())
+            .await
+            .expect("the other engine took the relay over at once")
+            .unwrap();
+        assert!(seen.insert(d.envelope.event_id), "a new event");
+        d.ack().await.unwrap();
+    }
+    assert!(other.engine.relay_stats.holds_lease.load(Ordering::Relaxed));
+}
+
 /// The caller cache's bound (`auth.caller_cache_ms`): a change made through one engine
 /// applies there at once and on another engine within the TTL, never later.
 #[actix_web::test]

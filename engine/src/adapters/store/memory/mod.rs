@@ -53,6 +53,8 @@ pub(crate) struct State {
     pub reactions: BTreeMap<i64, Reaction>,
     pub notifications: BTreeMap<i64, Notification>,
     pub outbox: BTreeMap<i64, OutboxEntry>,
+    /// Which node's relay drains the outbox (several engines may share one store).
+    pub relay_lease: Option<crate::domain::outbox::RelayLease>,
     pub processed: HashSet<(String, String)>,
     // marketplace (categories are seeded constants: market.rs)
     pub listings: BTreeMap<i64, market::ListingRow>,

@@ -1,9 +1,11 @@
 use super::MemoryStore;
 use crate::domain::Timestamp;
+use crate::domain::outbox::{RelayLease, may_hold_relay};
 use crate::error::StoreResult;
 use crate::events::OutboxRow;
 use crate::ports::OutboxStore;
 use async_trait::async_trait;
+use uuid::Uuid;
 
 #[async_trait]
 impl OutboxStore for MemoryStore {
@@ -47,6 +49,31 @@ impl OutboxStore for MemoryStore {
             .values()
             .next()
             .map(|e| e.row.envelope.occurred_at))
+    }
+
+    async fn claim_outbox_relay(
+        &self,
+        node_id: Uuid,
+        expires_at: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut s = self.state.write();
+        if !may_hold_relay(s.relay_lease.as_ref(), node_id, at) {
+            return Ok(false);
+        }
+        s.relay_lease = Some(RelayLease {
+            node_id,
+            expires_at,
+        });
+        Ok(true)
+    }
+
+    async fn release_outbox_relay(&self, node_id: Uuid) -> StoreResult<()> {
+        let mut s = self.state.write();
+        if s.relay_lease.is_some_and(|l| l.node_id == node_id) {
+            s.relay_lease = None;
+        }
+        Ok(())
     }
 
     async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool> {

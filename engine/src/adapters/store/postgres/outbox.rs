@@ -1,9 +1,11 @@
-use super::PgStore;
+use super::{PgStore, Sql, map_err};
 use crate::domain::Timestamp;
+use crate::domain::outbox::{RelayLease, may_hold_relay};
 use crate::error::{StoreError, StoreResult};
 use crate::events::{EventEnvelope, OutboxRow};
 use crate::ports::OutboxStore;
 use async_trait::async_trait;
+use uuid::Uuid;
 
 #[async_trait]
 impl OutboxStore for PgStore {
@@ -54,6 +56,52 @@ impl OutboxStore for PgStore {
             |r| Ok(r.get(0)),
         )
         .await
+    }
+
+    async fn claim_outbox_relay(
+        &self,
+        node_id: Uuid,
+        expires_at: Timestamp,
+        at: Timestamp,
+    ) -> StoreResult<bool> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await.map_err(map_err)?;
+        // The one row always exists (V16), so claimers queue on its lock.
+        let current = tx
+            .fetch_one(
+                "SELECT node_id, expires_at FROM outbox_relay WHERE id = 1 FOR UPDATE",
+                &[],
+                |r| {
+                    let node_id: Option<Uuid> = r.get(0);
+                    let expires_at: Option<Timestamp> = r.get(1);
+                    Ok(node_id
+                        .zip(expires_at)
+                        .map(|(node_id, expires_at)| RelayLease {
+                            node_id,
+                            expires_at,
+                        }))
+                },
+            )
+            .await?;
+        if !may_hold_relay(current.as_ref(), node_id, at) {
+            return Ok(false);
+        }
+        tx.exec(
+            "UPDATE outbox_relay SET node_id = $1, expires_at = $2 WHERE id = 1",
+            &[&node_id, &expires_at],
+        )
+        .await?;
+        tx.commit().await.map_err(map_err)?;
+        Ok(true)
+    }
+
+    async fn release_outbox_relay(&self, node_id: Uuid) -> StoreResult<()> {
+        self.exec(
+            "UPDATE outbox_relay SET node_id = NULL, expires_at = NULL WHERE id = 1 AND node_id = $1",
+            &[&node_id],
+        )
+        .await?;
+        Ok(())
     }
 
     async fn mark_processed(&self, consumer: &str, key: &str) -> StoreResult<bool> {
