@@ -90,10 +90,14 @@ impl OutboxRelay {
         }
     }
 
-    /// Publishes everything pending now; returns how many went out.
-    pub async fn drain_once(&self) -> Result<usize, RelayError> {
+    /// Publishes everything pending now, as long as this node holds the lease (renewed
+    /// between rounds: a long backlog outlasts it); returns how many went out.
+    async fn drain_once(&self, held_until: &mut Option<Instant>) -> Result<usize, RelayError> {
         let mut total = 0;
         loop {
+            if !self.hold_lease(held_until).await {
+                return Ok(total);
+            }
             let rows = self
                 .store
                 .outbox_pending(BATCH)
@@ -179,7 +183,7 @@ impl OutboxRelay {
         let drain_at_stop = self.relay(&mut shutdown, &mut held_until).await;
         if held_until.is_some() {
             if drain_at_stop {
-                let _ = self.drain_once().await;
+                let _ = self.drain_once(&mut held_until).await;
             }
             if let Err(e) = self.store.release_outbox_relay(self.node_id).await {
                 tracing::warn!(error = %e, "could not give the outbox relay lease back; another node takes over when it runs out");
@@ -204,7 +208,7 @@ impl OutboxRelay {
                     _ = shutdown.recv() => return false,
                 }
             }
-            match self.drain_once().await {
+            match self.drain_once(held_until).await {
                 Ok(_) => backoff = BACKOFF_START,
                 Err(RelayError::Bus(BusError::Unavailable(e))) => {
                     tracing::warn!(error = %e, "broker unavailable; events wait in the outbox until it is back");
