@@ -827,7 +827,7 @@ pub trait Bus: Send + Sync + 'static {
     /// Publishes `events` in this order and waits for the bus to take them. RabbitMQ
     /// has them all in flight at once, so the lot costs one round trip and one broker
     /// flush instead of one each (one at a time, a durable queue's confirms held the
-    /// relay near 300 events/s). One refused (a nack) may be overtaken by later events
+    /// relay to 1.6k events/s, 300 under chat load). One refused (a nack) may be overtaken by later events
     /// of the lot that the broker took: the relay publishes it and those again, so a
     /// consumer sees them late and twice, never not at all.
     async fn publish_all(&self, events: &[&EventEnvelope]) -> Published {

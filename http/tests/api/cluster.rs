@@ -785,15 +785,31 @@ async fn postgres_restart_under_load_loses_no_acked_message() {
     drop(app);
 }
 
-/// Keeps every outbox row's `(id, event_id)` in `outbox_audit` as it is written: the
-/// relay deletes a row once the broker confirmed it, and the test compares what arrived
-/// with everything written. Before the app starts (the database comes migrated).
-async fn audit_outbox(db_url: &str) {
+async fn connect(db_url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
         .await
         .unwrap();
     tokio::spawn(conn);
     client
+}
+
+/// Every event written so far, in outbox id order (see [`audit_outbox`]).
+async fn written_events(client: &tokio_postgres::Client) -> Vec<Uuid> {
+    client
+        .query("SELECT event_id FROM outbox_audit ORDER BY id", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect()
+}
+
+/// Keeps every outbox row's `(id, event_id)` in `outbox_audit` as it is written: the
+/// relay deletes a row once the broker confirmed it, and the test compares what arrived
+/// with everything written. Before the app starts (the database comes migrated).
+async fn audit_outbox(db_url: &str) {
+    connect(db_url)
+        .await
         .batch_execute(
             "CREATE TABLE outbox_audit (id BIGINT PRIMARY KEY, event_id UUID NOT NULL);
              CREATE FUNCTION outbox_audit() RETURNS trigger LANGUAGE plpgsql AS
@@ -811,17 +827,8 @@ async fn assert_every_event_arrives_in_commit_order(
     db_url: &str,
     sub: &mut metmos_engine::ports::Subscription,
 ) {
-    let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
-        .await
-        .unwrap();
-    tokio::spawn(conn);
-    let committed: Vec<Uuid> = client
-        .query("SELECT event_id FROM outbox_audit ORDER BY id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let client = connect(db_url).await;
+    let committed = written_events(&client).await;
     let mut first_seen: Vec<Uuid> = Vec::new();
     let mut seen = HashSet::new();
     while seen.len() < committed.len() {
@@ -885,16 +892,9 @@ async fn engines_sharing_a_database_publish_each_event_once() {
     .await;
     // Ids are taken at insert, so transactions committing at once on two engines
     // publish out of id order: what counts here is once each, none lost.
-    let (client, conn) = tokio_postgres::connect(&db_url, tokio_postgres::NoTls)
+    let committed: HashSet<Uuid> = written_events(&connect(&db_url).await)
         .await
-        .unwrap();
-    tokio::spawn(conn);
-    let committed: HashSet<Uuid> = client
-        .query("SELECT event_id FROM outbox_audit", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
+        .into_iter()
         .collect();
     assert!(
         committed.len() >= 80,
