@@ -570,13 +570,7 @@ async fn broker_outage_mid_burst_loses_nothing() {
         ],
     )
     .await;
-    let settings = AmqpSettings {
-        url: Some(vhost.url.clone()),
-        prefetch: 256,
-        delivery_limit: 3,
-    };
-    let integration = RabbitMqBus::new(&vhost.url, &settings);
-    let mut sub = integration.subscribe("integration", "#").await.unwrap();
+    let (integration, mut sub) = integration_queue(&vhost.url).await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let chat = contact_chat(&app, &alice, &bob).await;
@@ -646,15 +640,9 @@ async fn broker_restart_mid_burst_loses_nothing() {
         ],
     )
     .await;
-    let settings = AmqpSettings {
-        url: Some(rabbit.url.clone()),
-        prefetch: 256,
-        delivery_limit: 3,
-    };
     // Durable quorum queue, bound before the burst: it keeps what it got across the
     // restart, and the subscriber reconnects by itself.
-    let integration = RabbitMqBus::new(&rabbit.url, &settings);
-    let mut sub = integration.subscribe("integration", "#").await.unwrap();
+    let (integration, mut sub) = integration_queue(&rabbit.url).await;
     let alice = app.user("alice").await;
     let bob = app.user("bob").await;
     let chat = contact_chat(&app, &alice, &bob).await;
@@ -785,6 +773,19 @@ async fn postgres_restart_under_load_loses_no_acked_message() {
     drop(app);
 }
 
+/// An integrator's durable queue bound to every event, straight on the broker, with
+/// the bus it came from.
+async fn integration_queue(amqp_url: &str) -> (RabbitMqBus, metmos_engine::ports::Subscription) {
+    let settings = AmqpSettings {
+        url: Some(amqp_url.to_string()),
+        prefetch: 256,
+        delivery_limit: 3,
+    };
+    let integration = RabbitMqBus::new(amqp_url, &settings);
+    let sub = integration.subscribe("integration", "#").await.unwrap();
+    (integration, sub)
+}
+
 async fn connect(db_url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
         .await
@@ -871,13 +872,7 @@ async fn engines_sharing_a_database_publish_each_event_once() {
     let db = ScratchDatabase::create().await.expect("database");
     let db_url = db.url.clone();
     audit_outbox(&db_url).await;
-    let settings = AmqpSettings {
-        url: Some(vhost.url.clone()),
-        prefetch: 256,
-        delivery_limit: 3,
-    };
-    let integration = RabbitMqBus::new(&vhost.url, &settings);
-    let mut sub = integration.subscribe("integration", "#").await.unwrap();
+    let (_integration, mut sub) = integration_queue(&vhost.url).await;
     let overrides = [
         ("database.url", db_url.as_str()),
         ("amqp.url", vhost.url.as_str()),
