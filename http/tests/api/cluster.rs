@@ -786,6 +786,19 @@ async fn integration_queue(amqp_url: &str) -> (RabbitMqBus, metmos_engine::ports
     (integration, sub)
 }
 
+/// The next event on `sub`; after 10 s without one, a failure naming how many of
+/// `expected` had arrived.
+async fn next_event(
+    sub: &mut metmos_engine::ports::Subscription,
+    arrived: usize,
+    expected: usize,
+) -> metmos_engine::ports::Delivery {
+    tokio::time::timeout(Duration::from_secs(10), sub.deliveries.recv())
+        .await
+        .unwrap_or_else(|_| panic!("only {arrived} of {expected} events arrived"))
+        .unwrap()
+}
+
 async fn connect(db_url: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(db_url, tokio_postgres::NoTls)
         .await
@@ -833,10 +846,7 @@ async fn assert_every_event_arrives_in_commit_order(
     let mut first_seen: Vec<Uuid> = Vec::new();
     let mut seen = HashSet::new();
     while seen.len() < committed.len() {
-        let d = tokio::time::timeout(Duration::from_secs(10), sub.deliveries.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {} events arrived", seen.len(), committed.len()))
-            .unwrap();
+        let d = next_event(sub, seen.len(), committed.len()).await;
         if seen.insert(d.envelope.event_id) {
             first_seen.push(d.envelope.event_id);
         }
@@ -898,10 +908,7 @@ async fn engines_sharing_a_database_publish_each_event_once() {
     );
     let mut seen = HashSet::new();
     while seen.len() < committed.len() {
-        let d = tokio::time::timeout(Duration::from_secs(10), sub.deliveries.recv())
-            .await
-            .unwrap_or_else(|_| panic!("only {} of {} events arrived", seen.len(), committed.len()))
-            .unwrap();
+        let d = next_event(&mut sub, seen.len(), committed.len()).await;
         assert!(
             seen.insert(d.envelope.event_id),
             "{} went out twice",
