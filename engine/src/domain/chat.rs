@@ -270,6 +270,18 @@ pub fn may_post_contact(facts: ContactFacts) -> Result<(), Refusal> {
     )
 }
 
+/// A message is stored only while its sender's person exists. Deleting an account takes
+/// the person and sets the sender of their stored messages to none; a message of theirs
+/// still on its way to the store has nobody left to be from. Both stores ask this under
+/// what the deletion waits for (PostgreSQL: the sender's row locked `FOR KEY SHARE`).
+pub fn may_store_from(sender_exists: bool) -> Result<(), Refusal> {
+    if sender_exists {
+        Ok(())
+    } else {
+        Err(Refusal::PersonNotFound)
+    }
+}
+
 /// Is a stored message with this uuid the same message as `new` (a resend), or another
 /// one (the uuid is taken)? The same sender in the same chat is a resend.
 pub fn is_resend(existing: &Message, new: &NewMessage) -> bool {
@@ -395,6 +407,12 @@ mod tests {
             Err(Refusal::ChatNotFound)
         );
         assert_eq!(may_post_contact(facts(false, false)), Ok(()));
+    }
+
+    #[test]
+    fn a_gone_sender_stores_nothing() {
+        assert_eq!(may_store_from(true), Ok(()));
+        assert_eq!(may_store_from(false), Err(Refusal::PersonNotFound));
     }
 
     #[test]

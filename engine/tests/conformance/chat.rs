@@ -241,6 +241,24 @@ conformance! {
         assert_eq!(store.insert_message(&ghost, &[]).await.unwrap().message().seq, 2);
     }
 
+    // `message` has no foreign keys on PostgreSQL (V17): the store keeps what they kept.
+    async fn a_gone_senders_messages_stay_without_them_and_new_ones_are_refused(store) {
+        let (a, b, _c, ab, _ac) = contacts_and_a_stranger(store).await;
+        let before = new_message(ab.id, ab.uuid, &a, Uuid::new_v4(), "before");
+        store.insert_message(&before, &[]).await.unwrap();
+        store.delete_account(a.account_id, &[]).await.unwrap();
+        let page = store.list_messages(ab.id, &MessageFilter::default(), &PageRequest::default()).await.unwrap();
+        let kept: Vec<_> = page.items.iter().map(|m| (m.uuid, m.sender_id, m.sender_uuid)).collect();
+        assert_eq!(kept, [(before.uuid, None, a.uuid)], "their message stays, attributed by uuid");
+        // A message of theirs still on its way to the store is refused, alone in its batch.
+        let late = new_message(ab.id, ab.uuid, &a, Uuid::new_v4(), "after");
+        let bobs = new_message(ab.id, ab.uuid, &b, Uuid::new_v4(), "still here");
+        let outcomes = futures_util::future::join_all([&late, &bobs].iter().map(|m| async move { let e = sent(m); store.insert_message(m, std::slice::from_ref(&e)).await })).await;
+        assert_eq!(outcomes[0], Err(StoreError::Refused(Refusal::PersonNotFound)));
+        assert_eq!(outcomes[1].as_ref().unwrap().message().seq, 2);
+        assert_eq!(outbox_len(store).await, 1, "only the stored message's event");
+    }
+
     async fn a_pair_has_one_chat_and_its_participants(store) {
         let a = person(store, "alice").await;
         let b = person(store, "bob").await;

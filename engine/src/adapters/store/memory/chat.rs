@@ -1,7 +1,7 @@
 use super::{MemoryStore, State};
 use crate::domain::chat::{
     Chat, ChatCreated, ChatFilter, ChatSummary, ContactFacts, Message, MessageFilter,
-    MessageInsert, NewChat, NewMessage, is_resend, may_post_contact,
+    MessageInsert, NewChat, NewMessage, is_resend, may_post_contact, may_store_from,
 };
 use crate::domain::people::Person;
 use crate::domain::read_state::ChatReadState;
@@ -430,7 +430,9 @@ impl State {
         events: &[EventEnvelope],
     ) -> StoreResult<MessageInsert> {
         let s = self;
-        // The CONTACT chat's write-time check, under the same lock as the write.
+        // The sender's and the CONTACT chat's write-time checks, under the same lock as
+        // the write (an account's deletion takes it too).
+        may_store_from(s.persons.contains_key(&new.sender_id)).map_err(StoreError::Refused)?;
         if let Some(other) = new.contact_of {
             may_post_contact(ContactFacts {
                 are_contacts: s.are_contacts(new.sender_id, other),

@@ -3,8 +3,10 @@
 //! account. The rest is the migrations' `ON DELETE`: the person goes with the account
 //! (CASCADE), and with the person their connections, experiences (and every reaction
 //! on them), reactions, notifications, devices, ws connections, chat participation,
-//! wallets and listings; their messages in others' chats and the assets they sent stay
-//! (SET NULL; `message.sender_uuid` keeps the attribution).
+//! wallets and listings; the assets they sent stay (SET NULL). Their messages stay too,
+//! with no sender id (`message.sender_uuid` keeps the attribution): `message` has no
+//! foreign keys (V17), so this transaction clears `sender_id` itself, after the lock on
+//! the person has waited out any message batch that holds it.
 
 use super::market::orders::funds_held_statuses;
 use super::social::delete_parent_assets_tx;
@@ -86,6 +88,11 @@ impl AccountDeletionStore for PgStore {
             // Their own assets (on themself, their listings); the blobs go after the
             // commit (AccountService), chat attachments stay, ownerless.
             super::assets::delete_person_assets_tx(&tx, person_id).await?;
+            tx.exec(
+                "UPDATE message SET sender_id = NULL WHERE sender_id = $1",
+                &[&person_id],
+            )
+            .await?;
         }
         tx.exec("DELETE FROM account WHERE id = $1", &[&account_id])
             .await?;

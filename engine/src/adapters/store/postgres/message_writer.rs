@@ -1,9 +1,11 @@
 //! Group commit of chat messages. One transaction per message is bounded by commit
 //! latency (≈2.7k msg/s here); instead, each writer task takes every job (a chat room's
 //! queued messages) queued for it while its previous batch committed, from all of its
-//! chats at once, and stores them in ONE transaction: the CONTACT chats' "still contacts" facts in one query, resends in one
-//! query, the chats' seqs taken with their rows locked in id order, one multi-row INSERT
-//! of the messages, one of their outbox rows, then one commit. Every sender is answered
+//! chats at once, and stores them in ONE transaction: the senders locked in one query,
+//! the CONTACT chats' "still contacts" facts in one, resends in one, the chats' seqs taken
+//! with their rows locked in id order, one multi-row INSERT of the messages, one of their
+//! outbox rows, then one commit. Those locks are also why `message` has no foreign keys
+//! (V17): a foreign key checks its row once per message, the writer once per batch. Every sender is answered
 //! after that commit (an ack means durable; `synchronous_commit` stays on).
 //!
 //! A message refused before the write (not contacts, a uuid taken, no such chat) is
@@ -17,7 +19,7 @@
 use super::chat::{MESSAGE_COLS, message_from};
 use super::{Sql, map_err};
 use crate::domain::chat::{
-    ContactFacts, Message, MessageInsert, NewMessage, is_resend, may_post_contact,
+    ContactFacts, Message, MessageInsert, NewMessage, is_resend, may_post_contact, may_store_from,
 };
 use crate::domain::connections::ConnectionStatus;
 use crate::domain::refusal::Refusal;
@@ -25,7 +27,7 @@ use crate::domain::time::Timestamp;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
 use deadpool_postgres::Pool;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 use tokio_postgres::types::ToSql;
@@ -171,6 +173,10 @@ const CONTACT_FACTS: &str = "SELECT EXISTS (SELECT 1 FROM connection k WHERE k.s
        ((k.person_id = x.a AND k.connection_id = x.b) OR (k.person_id = x.b AND k.connection_id = x.a))), \
      EXISTS (SELECT 1 FROM person p WHERE p.id = x.b) \
      FROM unnest($1::bigint[], $2::bigint[]) WITH ORDINALITY AS x(a, b, i) ORDER BY x.i";
+/// The batch's senders that still exist, each locked `FOR KEY SHARE` (what a foreign key
+/// on `message.sender_id` would do once per message): an account's deletion locks its
+/// person `FOR UPDATE`, so it waits for this batch, and this batch for it (V17).
+const LOCK_SENDERS: &str = "SELECT id FROM person WHERE id = ANY($1) ORDER BY id FOR KEY SHARE";
 const LOCK_CHATS: &str = "SELECT id FROM chat WHERE id = ANY($1) ORDER BY id FOR UPDATE";
 const TAKE_SEQS: &str = "UPDATE chat c SET next_seq = c.next_seq + x.n, updated_at = x.at \
      FROM unnest($1::bigint[], $2::bigint[], $3::timestamptz[]) AS x(id, n, at) \
@@ -197,7 +203,8 @@ async fn rows(
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 /// One transaction for the whole batch, in five round trips whatever its size (BEGIN;
-/// contact facts with resends; chat locks with seqs; messages with outbox rows; COMMIT).
+/// senders, contact facts and resends; chat locks with seqs; messages with outbox rows;
+/// COMMIT).
 /// Per message: `Some(outcome)`, or `None` for a repeat of a uuid met earlier in the
 /// batch (to write in the next round). `Err` when the transaction failed as a whole
 /// (nothing was written).
@@ -213,8 +220,15 @@ async fn write_batch(
     let mut outcomes: Vec<Option<StoreResult<MessageInsert>>> =
         std::iter::repeat_with(|| None).take(items.len()).collect();
 
-    // 1. CONTACT chats' facts (`may_post_contact` decides each message) and resends
-    // (`is_resend` decides), one query each for the whole batch, pipelined.
+    // 1. The senders locked (`may_store_from` decides each message), CONTACT chats'
+    // facts (`may_post_contact`) and resends (`is_resend`), one query each for the
+    // whole batch, pipelined.
+    let sender_ids: Vec<i64> = items
+        .iter()
+        .map(|p| p.new.sender_id)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect();
     let checks: Vec<(usize, i64, i64)> = items
         .iter()
         .enumerate()
@@ -223,6 +237,7 @@ async fn write_batch(
     let senders: Vec<i64> = checks.iter().map(|c| c.1).collect();
     let others: Vec<i64> = checks.iter().map(|c| c.2).collect();
     let uuids: Vec<Uuid> = items.iter().map(|p| p.new.uuid).collect();
+    let senders_stmt = tx.statement(LOCK_SENDERS).await?;
     let facts_stmt = tx.statement(CONTACT_FACTS).await?;
     let stored_stmt = tx
         .statement(&format!(
@@ -230,9 +245,11 @@ async fn write_batch(
         ))
         .await?;
     let accepted = ConnectionStatus::Accepted.as_str();
+    let senders_params: [&(dyn ToSql + Sync); 1] = [&sender_ids];
     let facts_params: [&(dyn ToSql + Sync); 3] = [&senders, &others, &accepted];
     let stored_params: [&(dyn ToSql + Sync); 1] = [&uuids];
-    let (facts, stored) = tokio::try_join!(
+    let (present, facts, stored) = tokio::try_join!(
+        rows(&tx, &senders_stmt, &senders_params),
         async {
             if checks.is_empty() {
                 return Ok(Vec::new());
@@ -241,12 +258,20 @@ async fn write_batch(
         },
         rows(&tx, &stored_stmt, &stored_params),
     )?;
+    let present: HashSet<i64> = present.iter().map(|r| r.get(0)).collect();
+    for (i, p) in items.iter().enumerate() {
+        if let Err(refusal) = may_store_from(present.contains(&p.new.sender_id)) {
+            outcomes[i] = Some(Err(StoreError::Refused(refusal)));
+        }
+    }
     for ((i, _, _), row) in checks.iter().zip(facts) {
         let facts = ContactFacts {
             are_contacts: row.get(0),
             other_exists: row.get(1),
         };
-        if let Err(refusal) = may_post_contact(facts) {
+        if let Err(refusal) = may_post_contact(facts)
+            && outcomes[*i].is_none()
+        {
             outcomes[*i] = Some(Err(StoreError::Refused(refusal)));
         }
     }
