@@ -44,18 +44,20 @@ fn category_from(r: &Row) -> StoreResult<Category> {
 // --- listings ---------------------------------------------------------------------------
 
 /// The columns [`listing_from`] reads, from `l` (a listing row) and [`listing_joins!`].
+/// The category's uuid is the listing's own copy (V18: ids and uuids of categories never
+/// change), so showing a listing joins nothing but its location.
 macro_rules! listing_cols {
     () => {
         "l.id, l.uuid, l.person_uuid, l.listing_type, l.title, l.description, l.price::text, \
-         l.currency_type, l.currency, l.status, c.uuid, l.additional_fields, l.service_delivery, l.created_at, \
+         l.currency_type, l.currency, l.status, l.category_uuid, l.additional_fields, l.service_delivery, l.created_at, \
          l.updated_at, loc.uuid, loc.address, loc.suburb, loc.city, loc.state_region, loc.country, loc.postal_code, \
          loc.latitude, loc.longitude, loc.place_id, loc.created_at, loc.updated_at"
     };
 }
-/// What a listing row `l` is shown with: its category's uuid and its location.
+/// What a listing row `l` is shown with: its location.
 macro_rules! listing_joins {
     () => {
-        "JOIN category c ON c.id = l.category_id LEFT JOIN location loc ON loc.id = l.location_id"
+        "LEFT JOIN location loc ON loc.id = l.location_id"
     };
 }
 const LISTING_SELECT: &str = concat!(
@@ -391,13 +393,14 @@ impl ListingStore for PgStore {
         // keyset cursor and the type as index conditions. The page's ids are chosen from
         // `listing` alone (browsing: an index-only scan; a search sorts narrow `(id)`
         // tuples, not whole rows), then each shown row is read by primary key with its
-        // category and location; one word walks `listing_word` instead (below). `LIMIT 1`
-        // keeps that LATERAL subquery from being
-        // flattened into a join the planner may run as hash joins over whole tables: a
-        // generic plan cannot see the page size and guesses 500 rows, and browsing at
-        // 5,000 listings took 1.3 ms that way against 0.13 ms; a search matching 200
-        // listings 0.37 ms against 1.0–2.2 ms with whole rows in its sort (issue 14,
-        // EXPLAIN ANALYZE).
+        // location (its category's uuid is a column of its own since V18: the join to
+        // `category` cost a sort and a merge join per shown row under a generic plan); one
+        // word walks `listing_word` instead (below). `LIMIT 1` keeps that LATERAL
+        // subquery from being flattened into a join the planner may run as hash joins over
+        // whole tables: a generic plan cannot see the page size and guesses 500 rows, and
+        // browsing at 5,000 listings took 1.3 ms that way against 0.13 ms; a search
+        // matching 200 listings 0.37 ms against 1.0–2.2 ms with whole rows in its sort
+        // (issue 14, EXPLAIN ANALYZE).
         let types: Vec<&str> = query.listing_types.iter().map(|t| t.as_str()).collect();
         let limit = page.fetch() as i64;
         let published = ListingStatus::Published.as_str();
@@ -418,10 +421,10 @@ impl ListingStore for PgStore {
         // One plain word, with no filter that keeps few of its listings (a poster, a time
         // window), is looked up in `listing_word` (V14): its (word, listing_id) key,
         // walked backwards, hands the matches over newest first, each listing read once by
-        // primary key, its own conditions checked and, if kept, shown with its category
-        // and location (`LIMIT 1` keeps that a nested loop: flattened, a generic plan
-        // merge-joined the whole `listing` table), so the walk stops at the page whatever
-        // the word's frequency. (Checking first and reading the shown rows again, as
+        // primary key, its own conditions checked and, if kept, shown with its location
+        // (`LIMIT 1` keeps that a nested loop: flattened, a generic plan merge-joined the
+        // whole `listing` table), so the walk stops at the page whatever the word's
+        // frequency. (Checking first and reading the shown rows again, as
         // before, took 236 buffer reads for a page of 21 against 171, and pgbench ran the
         // statement at 5.8–6.9k/s against 7.2k/s, generic plans, 5,000 listings.)
         let selective = query.person_uuid.is_some()
