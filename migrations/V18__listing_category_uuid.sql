@@ -3,8 +3,8 @@
 -- (categories come from migrations alone; no API writes them), so the uuid is kept on the
 -- listing itself. Under the generic plans the REST reads run on, the join cost a sort and
 -- a merge join per shown row: pgbench on the one-word search statement alone, 5,000
--- listings, 4 clients, ran at 8.0k/s with the join and 9.5–10.4k/s without; a phrase
--- search at 10.7–11.1k/s against 13.1–13.3k/s.
+-- listings, 4 clients, generic plans, ran at 7.1–7.2k/s with the join and 8.5–8.7k/s
+-- without; a phrase search at 10.0–11.4k/s against 12.6–13.2k/s.
 ALTER TABLE listing ADD COLUMN category_uuid UUID;
 
 -- Kept by the database, so no write path can forget it, including a node of the previous
