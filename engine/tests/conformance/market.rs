@@ -747,3 +747,61 @@ async fn postgres_orders_survive_their_offer_and_people() {
         .get(0);
     assert_eq!(count, 1);
 }
+
+/// PostgreSQL only: the copies a listing row carries to be shown without joins (V18, V19)
+/// follow their record whoever writes it: here plain SQL, as an operator or a node of the
+/// previous release would, on the location alone.
+#[tokio::test]
+async fn postgres_a_listing_shows_its_location_as_the_location_row_says() {
+    let subject = Subject::postgres().await;
+    let store = subject.store.as_ref();
+    let poster = person(store, "poster").await;
+    let at = time::now();
+    let new = NewListing {
+        uuid: Uuid::new_v4(),
+        person_uuid: poster.uuid,
+        listing_type: ListingType::ItemSale,
+        title: "Lamp".into(),
+        description: "Brass".into(),
+        price: Wei(5),
+        currency_type: CurrencyType::Crypto,
+        currency: Currency::Eth,
+        category_uuid: category(store, CategoryType::Item).await,
+        additional_fields: AdditionalFields::default(),
+        location: Some(location("Sunnyvale", at)),
+        service_delivery: None,
+        at,
+    };
+    let stored = store.insert_listing(&new, &[]).await.unwrap();
+    let (client, conn) =
+        tokio_postgres::connect(&subject.db_url().expect("postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    let place = stored.location.clone().expect("a location");
+
+    let later = at + chrono::TimeDelta::seconds(5);
+    client
+        .execute(
+            "UPDATE location SET suburb = 'Ryde', latitude = NULL, updated_at = $2 WHERE uuid = $1",
+            &[&place.uuid, &later],
+        )
+        .await
+        .unwrap();
+    let shown = store.listing_by_uuid(new.uuid).await.unwrap().unwrap();
+    let moved = Location {
+        suburb: "Ryde".into(),
+        latitude: None,
+        updated_at: later,
+        ..place
+    };
+    assert_eq!(shown.location, Some(moved), "the location edited alone");
+
+    client
+        .execute("DELETE FROM location WHERE uuid = $1", &[&place.uuid])
+        .await
+        .unwrap();
+    let shown = store.listing_by_uuid(new.uuid).await.unwrap().unwrap();
+    assert_eq!(shown.location, None, "the location deleted alone");
+    assert_eq!(shown.category_uuid, new.category_uuid);
+}

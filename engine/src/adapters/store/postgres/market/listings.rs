@@ -43,29 +43,19 @@ fn category_from(r: &Row) -> StoreResult<Category> {
 
 // --- listings ---------------------------------------------------------------------------
 
-/// The columns [`listing_from`] reads, from `l` (a listing row) and [`listing_joins!`].
-/// The category's uuid is the listing's own copy (V18: ids and uuids of categories never
-/// change), so showing a listing joins nothing but its location.
+/// The columns [`listing_from`] reads, all from `l`, a listing row: showing a listing
+/// joins nothing. Its category's uuid (V18: ids and uuids of categories never change) and
+/// its location (V19) are copies the database keeps on the row.
 macro_rules! listing_cols {
     () => {
         "l.id, l.uuid, l.person_uuid, l.listing_type, l.title, l.description, l.price::text, \
          l.currency_type, l.currency, l.status, l.category_uuid, l.additional_fields, l.service_delivery, l.created_at, \
-         l.updated_at, loc.uuid, loc.address, loc.suburb, loc.city, loc.state_region, loc.country, loc.postal_code, \
-         loc.latitude, loc.longitude, loc.place_id, loc.created_at, loc.updated_at"
+         l.updated_at, l.location_uuid, l.location_address, l.location_suburb, l.location_city, \
+         l.location_state_region, l.location_country, l.location_postal_code, l.location_latitude, \
+         l.location_longitude, l.location_place_id, l.location_created_at, l.location_updated_at"
     };
 }
-/// What a listing row `l` is shown with: its location.
-macro_rules! listing_joins {
-    () => {
-        "LEFT JOIN location loc ON loc.id = l.location_id"
-    };
-}
-const LISTING_SELECT: &str = concat!(
-    "SELECT ",
-    listing_cols!(),
-    " FROM listing l ",
-    listing_joins!()
-);
+const LISTING_SELECT: &str = concat!("SELECT ", listing_cols!(), " FROM listing l");
 
 fn listing_from(r: &Row) -> StoreResult<Listing> {
     let fields: serde_json::Value = r.get(11);
@@ -392,15 +382,15 @@ impl ListingStore for PgStore {
         // Only the filters present are written (see `shape`): a generic plan keeps the
         // keyset cursor and the type as index conditions. The page's ids are chosen from
         // `listing` alone (browsing: an index-only scan; a search sorts narrow `(id)`
-        // tuples, not whole rows), then each shown row is read by primary key with its
-        // location (its category's uuid is a column of its own since V18: the join to
-        // `category` cost a sort and a merge join per shown row under a generic plan); one
-        // word walks `listing_word` instead (below). `LIMIT 1` keeps that LATERAL
-        // subquery from being flattened into a join the planner may run as hash joins over
-        // whole tables: a generic plan cannot see the page size and guesses 500 rows, and
-        // browsing at 5,000 listings took 1.3 ms that way against 0.13 ms; a search
-        // matching 200 listings 0.37 ms against 1.0–2.2 ms with whole rows in its sort
-        // (issue 14, EXPLAIN ANALYZE).
+        // tuples, not whole rows), then each shown row is read by primary key, alone (its
+        // category's uuid and its location are copies on the row since V18 and V19: under
+        // a generic plan each join cost a nested-loop step per shown row, and the one to
+        // `category` a sort too); one word walks `listing_word` instead (below). `LIMIT 1`
+        // keeps that LATERAL subquery from being flattened into a join the planner may run
+        // as hash joins over whole tables: a generic plan cannot see the page size and
+        // guesses 500 rows, and browsing at 5,000 listings took 1.3 ms that way against
+        // 0.13 ms; a search matching 200 listings 0.37 ms against 1.0–2.2 ms with whole
+        // rows in its sort (issue 14, EXPLAIN ANALYZE).
         let types: Vec<&str> = query.listing_types.iter().map(|t| t.as_str()).collect();
         let limit = page.fetch() as i64;
         let published = ListingStatus::Published.as_str();
@@ -421,9 +411,9 @@ impl ListingStore for PgStore {
         // One plain word, with no filter that keeps few of its listings (a poster, a time
         // window), is looked up in `listing_word` (V14): its (word, listing_id) key,
         // walked backwards, hands the matches over newest first, each listing read once by
-        // primary key, its own conditions checked and, if kept, shown with its location
-        // (`LIMIT 1` keeps that a nested loop: flattened, a generic plan merge-joined the
-        // whole `listing` table), so the walk stops at the page whatever the word's
+        // primary key, its own conditions checked and, if kept, shown (`LIMIT 1` keeps
+        // that a nested loop: flattened, a generic plan merge-joined the whole `listing`
+        // table), so the walk stops at the page whatever the word's
         // frequency. (Checking first and reading the shown rows again, as
         // before, took 236 buffer reads for a page of 21 against 171, and pgbench ran the
         // statement at 5.8–6.9k/s against 7.2k/s, generic plans, 5,000 listings.)
@@ -446,11 +436,10 @@ impl ListingStore for PgStore {
             let n_limit = shape.param(&limit);
             format!(
                 "SELECT shown.* FROM listing_word w \
-                 CROSS JOIN LATERAL (SELECT {cols} FROM listing l {joins} \
+                 CROSS JOIN LATERAL (SELECT {cols} FROM listing l \
                  WHERE l.id = w.listing_id AND {listing_conditions} LIMIT 1) shown \
                  WHERE {conditions} ORDER BY w.listing_id DESC LIMIT ${n_limit}",
                 cols = listing_cols!(),
-                joins = listing_joins!(),
                 conditions = shape.conditions(),
             )
         } else {
@@ -472,10 +461,9 @@ impl ListingStore for PgStore {
             format!(
                 "SELECT shown.* FROM (SELECT l.id FROM listing l WHERE {listing_conditions} \
                  AND {conditions} ORDER BY {order} DESC LIMIT ${n_limit}) page \
-                 CROSS JOIN LATERAL (SELECT {cols} FROM listing l {joins} WHERE l.id = page.id LIMIT 1) shown \
+                 CROSS JOIN LATERAL (SELECT {cols} FROM listing l WHERE l.id = page.id LIMIT 1) shown \
                  ORDER BY page.id DESC",
                 cols = listing_cols!(),
-                joins = listing_joins!(),
                 conditions = shape.conditions(),
             )
         };
