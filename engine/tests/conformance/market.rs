@@ -631,6 +631,17 @@ conformance! {
     }
 }
 
+/// A plain connection to a PostgreSQL subject's database, for what the schema itself
+/// guarantees.
+async fn sql(subject: &Subject) -> tokio_postgres::Client {
+    let (client, conn) =
+        tokio_postgres::connect(&subject.db_url().expect("postgres"), tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    tokio::spawn(conn);
+    client
+}
+
 async fn locations(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one("SELECT count(*) FROM location", &[])
@@ -653,11 +664,7 @@ async fn postgres_orders_survive_their_offer_and_people() {
         )
         .await
         .unwrap();
-    let (client, conn) =
-        tokio_postgres::connect(&subject.db_url().expect("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let client = sql(&subject).await;
     let set_status = |s: &'static str| {
         let client = &client;
         async move {
@@ -756,28 +763,17 @@ async fn postgres_a_listing_shows_its_location_as_the_location_row_says() {
     let subject = Subject::postgres().await;
     let store = subject.store.as_ref();
     let poster = person(store, "poster").await;
+    let lamp = listing(store, &poster, ListingType::ItemSale, "Lamp", "Brass").await;
     let at = time::now();
-    let new = NewListing {
-        uuid: Uuid::new_v4(),
-        person_uuid: poster.uuid,
-        listing_type: ListingType::ItemSale,
-        title: "Lamp".into(),
-        description: "Brass".into(),
-        price: Wei(5),
-        currency_type: CurrencyType::Crypto,
-        currency: Currency::Eth,
-        category_uuid: category(store, CategoryType::Item).await,
-        additional_fields: AdditionalFields::default(),
-        location: Some(location("Sunnyvale", at)),
-        service_delivery: None,
-        at,
+    let placed = ListingPatch {
+        location: Some(Some(location("Sunnyvale", at))),
+        ..Default::default()
     };
-    let stored = store.insert_listing(&new, &[]).await.unwrap();
-    let (client, conn) =
-        tokio_postgres::connect(&subject.db_url().expect("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
+    let stored = store
+        .update_listing(lamp.uuid, &placed, at, &[])
+        .await
+        .unwrap();
+    let client = sql(&subject).await;
     let place = stored.location.clone().expect("a location");
 
     let later = at + chrono::TimeDelta::seconds(5);
@@ -788,7 +784,7 @@ async fn postgres_a_listing_shows_its_location_as_the_location_row_says() {
         )
         .await
         .unwrap();
-    let shown = store.listing_by_uuid(new.uuid).await.unwrap().unwrap();
+    let shown = store.listing_by_uuid(lamp.uuid).await.unwrap().unwrap();
     let moved = Location {
         suburb: "Ryde".into(),
         latitude: None,
@@ -801,7 +797,7 @@ async fn postgres_a_listing_shows_its_location_as_the_location_row_says() {
         .execute("DELETE FROM location WHERE uuid = $1", &[&place.uuid])
         .await
         .unwrap();
-    let shown = store.listing_by_uuid(new.uuid).await.unwrap().unwrap();
+    let shown = store.listing_by_uuid(lamp.uuid).await.unwrap().unwrap();
     assert_eq!(shown.location, None, "the location deleted alone");
-    assert_eq!(shown.category_uuid, new.category_uuid);
+    assert_eq!(shown.category_uuid, lamp.category_uuid);
 }
