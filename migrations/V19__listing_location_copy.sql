@@ -41,17 +41,11 @@ $$;
 CREATE TRIGGER listing_location_copy BEFORE INSERT OR UPDATE OF location_id ON listing
     FOR EACH ROW EXECUTE FUNCTION listing_location_copy();
 
--- A location edited in place: its listing's copy follows.
+-- A location edited in place: its listing's copy follows, through the copy above (setting
+-- `location_id` to itself runs it), so the columns are mapped in one place.
 CREATE FUNCTION location_copy_to_listing() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    UPDATE listing SET
-        location_uuid = NEW.uuid, location_address = NEW.address,
-        location_suburb = NEW.suburb, location_city = NEW.city,
-        location_state_region = NEW.state_region, location_country = NEW.country,
-        location_postal_code = NEW.postal_code, location_latitude = NEW.latitude,
-        location_longitude = NEW.longitude, location_place_id = NEW.place_id,
-        location_created_at = NEW.created_at, location_updated_at = NEW.updated_at
-    WHERE location_id = NEW.id;
+    UPDATE listing SET location_id = location_id WHERE location_id = NEW.id;
     RETURN NULL;
 END
 $$;

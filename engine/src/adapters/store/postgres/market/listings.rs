@@ -413,10 +413,10 @@ impl ListingStore for PgStore {
         // walked backwards, hands the matches over newest first, each listing read once by
         // primary key, its own conditions checked and, if kept, shown (`LIMIT 1` keeps
         // that a nested loop: flattened, a generic plan merge-joined the whole `listing`
-        // table), so the walk stops at the page whatever the word's
-        // frequency. (Checking first and reading the shown rows again, as
-        // before, took 236 buffer reads for a page of 21 against 171, and pgbench ran the
-        // statement at 5.8–6.9k/s against 7.2k/s, generic plans, 5,000 listings.)
+        // table), so the walk stops at the page whatever the word's frequency. (Checking
+        // first and reading the shown rows again, as before, took 236 buffer reads for a
+        // page of 21 against 171, and pgbench ran the statement at 5.8–6.9k/s against
+        // 7.2k/s, generic plans, 5,000 listings.)
         let selective = query.person_uuid.is_some()
             || query.updated_at_start.is_some()
             || query.updated_at_end.is_some();
