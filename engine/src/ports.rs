@@ -291,6 +291,11 @@ pub trait OutboxStore: Send + Sync {
     /// publish, so it does not grow with every event ever written (the events
     /// themselves are on the broker, with integrators' queues or `metmos.unrouted`).
     async fn outbox_delete_published(&self, ids: &[i64]) -> StoreResult<()>;
+    /// Frees, now, the space of the rows deleted so far. The relay calls it every
+    /// [`crate::services::outbox::RECLAIM_AFTER`] deletions: each of its rounds reads from
+    /// the oldest id, through every deleted row still in front of the live ones, so
+    /// without it a round costs more the longer the store waits to clean up by itself.
+    async fn outbox_reclaim(&self) -> StoreResult<()>;
     async fn outbox_mark_failed(&self, id: i64, error: &str) -> StoreResult<()>;
     /// Number of rows not yet published (for `/metrics`).
     async fn outbox_backlog(&self) -> StoreResult<i64>;

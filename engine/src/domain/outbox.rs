@@ -1,4 +1,5 @@
-//! Which node's outbox relay drains the outbox that several nodes share.
+//! Which node's outbox relay drains the outbox that several nodes share, and which rows
+//! it may delete.
 
 use crate::domain::time::Timestamp;
 use uuid::Uuid;
@@ -22,6 +23,24 @@ pub fn may_hold_relay(current: Option<&RelayLease>, node: Uuid, at: Timestamp) -
     }
 }
 
+/// The outbox rows that may be deleted after a round: `row_ids` holds, in publishing
+/// order, the row of each event the round published, and the bus confirmed the first
+/// `confirmed` events. A row can hold several events, side by side (a message batch's,
+/// V20); it may go only once all of them were confirmed. Deleting a row half confirmed
+/// would lose the rest; keeping it publishes its confirmed ones again next round, which
+/// consumers absorb (they deduplicate on `eventId`).
+pub fn fully_published(row_ids: &[i64], confirmed: usize) -> Vec<i64> {
+    let unfinished = row_ids.get(confirmed).copied();
+    let mut done: Vec<i64> = row_ids
+        .iter()
+        .take(confirmed)
+        .copied()
+        .filter(|id| Some(*id) != unfinished)
+        .collect();
+    done.dedup();
+    done
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -40,5 +59,26 @@ mod tests {
         assert!(!may_hold_relay(Some(&held), b, at), "another waits");
         let later = at + TimeDelta::seconds(10);
         assert!(may_hold_relay(Some(&held), b, later), "the lease ran out");
+    }
+
+    #[test]
+    fn a_row_is_deleted_only_once_all_its_events_were_confirmed() {
+        // Rows 1 and 3 hold one event each, row 2 three.
+        let rows = [1, 2, 2, 2, 3];
+        assert_eq!(fully_published(&rows, 5), vec![1, 2, 3], "all confirmed");
+        assert_eq!(fully_published(&rows, 4), vec![1, 2], "row 3 not yet");
+        assert_eq!(
+            fully_published(&rows, 3),
+            vec![1],
+            "row 2 half confirmed stays"
+        );
+        assert_eq!(fully_published(&rows, 1), vec![1]);
+        assert!(fully_published(&rows, 0).is_empty(), "nothing confirmed");
+        assert!(fully_published(&[], 0).is_empty());
+        assert_eq!(
+            fully_published(&rows, 9),
+            vec![1, 2, 3],
+            "more than there are"
+        );
     }
 }

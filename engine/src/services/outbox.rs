@@ -8,6 +8,7 @@
 //! instead of sleeping out a backoff, so the backlog starts draining, oldest first, as
 //! soon as the broker is back. Other failures (the store, a broker nack) back off.
 
+use crate::domain::outbox::fully_published;
 use crate::domain::time;
 use crate::events::EventEnvelope;
 use crate::ports::{Bus, BusError, Store};
@@ -31,6 +32,10 @@ const POLL: Duration = Duration::from_millis(200);
 const LEASE: Duration = Duration::from_secs(10);
 /// The holder renews once less than this is left (so about every 3 s).
 const RENEW_WITHIN: Duration = Duration::from_secs(7);
+/// Deleted rows after which the relay has the store free their space
+/// ([`crate::ports::OutboxStore::outbox_reclaim`]). Chat alone deletes 20k rows a second
+/// at its target rate, so this is about twice a second then, and rare otherwise.
+pub const RECLAIM_AFTER: u64 = 10_000;
 /// Wait before retrying after the bus refused, doubling up to the cap.
 const BACKOFF_START: Duration = Duration::from_millis(200);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
@@ -71,6 +76,9 @@ pub struct OutboxRelay {
     bus: Arc<dyn Bus>,
     signal: OutboxSignal,
     stats: Arc<RelayStats>,
+    /// Rows deleted since the store last freed their space, and after how many it does.
+    deleted_since_reclaim: AtomicU64,
+    reclaim_after: u64,
 }
 
 impl OutboxRelay {
@@ -87,6 +95,40 @@ impl OutboxRelay {
             bus,
             signal,
             stats,
+            deleted_since_reclaim: AtomicU64::new(0),
+            reclaim_after: RECLAIM_AFTER,
+        }
+    }
+
+    /// Frees the outbox's space after `rows` deletions instead of [`RECLAIM_AFTER`]
+    /// (tests, to see it happen without that many events).
+    pub fn reclaim_after(mut self, rows: u64) -> Self {
+        self.reclaim_after = rows.max(1);
+        self
+    }
+
+    /// Counts `deleted` rows and, once enough are, has the store free their space. A
+    /// failure is logged and tried again after as many more: the store still cleans up
+    /// by itself, later.
+    async fn reclaim_if_due(&self, deleted: usize) {
+        let since = self
+            .deleted_since_reclaim
+            .fetch_add(deleted as u64, Ordering::Relaxed)
+            + deleted as u64;
+        if since < self.reclaim_after {
+            return;
+        }
+        self.deleted_since_reclaim.store(0, Ordering::Relaxed);
+        let started = Instant::now();
+        match self.store.outbox_reclaim().await {
+            Ok(()) => tracing::debug!(
+                rows = since,
+                took_ms = started.elapsed().as_millis() as u64,
+                "freed the space of published outbox rows"
+            ),
+            Err(e) => {
+                tracing::warn!(error = %e, rows = since, "could not free the space of published outbox rows")
+            }
         }
     }
 
@@ -108,15 +150,13 @@ impl OutboxRelay {
             }
             let envelopes: Vec<&EventEnvelope> = rows.iter().map(|r| &r.envelope).collect();
             let published = self.bus.publish_all(&envelopes).await;
-            let done: Vec<i64> = rows
-                .iter()
-                .take(published.confirmed)
-                .map(|r| r.id)
-                .collect();
+            let row_ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let done = fully_published(&row_ids, published.confirmed);
             let failure = published.stopped;
             if let (Some(e), Some(row)) = (&failure, rows.get(published.confirmed)) {
                 // Order matters to consumers: the next round starts again from this row,
-                // not after it.
+                // not after it (all of it, when it holds several events: the ones already
+                // confirmed go out twice, which consumers' deduplication absorbs).
                 let _ = self.store.outbox_mark_failed(row.id, &e.to_string()).await;
             }
             if !done.is_empty() {
@@ -128,11 +168,14 @@ impl OutboxRelay {
                     .published
                     .fetch_add(done.len() as u64, Ordering::Relaxed);
                 total += done.len();
+                self.reclaim_if_due(done.len()).await;
             }
             if let Some(e) = failure {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);
                 return Err(RelayError::Bus(e));
             }
+            // Whole rows: a round can hold more events than asked, never fewer unless
+            // that is all there is.
             if rows.len() < BATCH {
                 return Ok(total);
             }

@@ -28,6 +28,17 @@ impl Subject {
         self._db.as_ref().map(|d| d.url.clone())
     }
 
+    /// A plain connection to the PostgreSQL database, for tests that write or read it
+    /// by SQL as an operator would.
+    pub async fn sql(&self) -> tokio_postgres::Client {
+        let url = self.db_url().expect("a PostgreSQL subject");
+        let (client, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .expect("connects");
+        tokio::spawn(conn);
+        client
+    }
+
     pub async fn postgres() -> Self {
         let db = ScratchDatabase::create().await.expect("scratch database");
         let store: Arc<dyn Store> = Arc::new(db.store().await.expect("connects"));

@@ -631,17 +631,6 @@ conformance! {
     }
 }
 
-/// A plain connection to a PostgreSQL subject's database, for what the schema itself
-/// guarantees.
-async fn sql(subject: &Subject) -> tokio_postgres::Client {
-    let (client, conn) =
-        tokio_postgres::connect(&subject.db_url().expect("postgres"), tokio_postgres::NoTls)
-            .await
-            .unwrap();
-    tokio::spawn(conn);
-    client
-}
-
 async fn locations(client: &tokio_postgres::Client) -> i64 {
     client
         .query_one("SELECT count(*) FROM location", &[])
@@ -664,7 +653,7 @@ async fn postgres_orders_survive_their_offer_and_people() {
         )
         .await
         .unwrap();
-    let client = sql(&subject).await;
+    let client = subject.sql().await;
     let set_status = |s: &'static str| {
         let client = &client;
         async move {
@@ -773,7 +762,7 @@ async fn postgres_a_listing_shows_its_location_as_the_location_row_says() {
         .update_listing(lamp.uuid, &placed, at, &[])
         .await
         .unwrap();
-    let client = sql(&subject).await;
+    let client = subject.sql().await;
     let place = stored.location.clone().expect("a location");
 
     let later = at + chrono::TimeDelta::seconds(5);

@@ -1,7 +1,13 @@
 use crate::conformance;
+use crate::harness::Subject;
+use metmos_engine::adapters::bus::inprocess::InProcessBus;
 use metmos_engine::domain::people::{AccountStatus, NewAccount};
 use metmos_engine::domain::time;
 use metmos_engine::events::{AccountCreated, Event, EventEnvelope};
+use metmos_engine::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
 use uuid::Uuid;
 
 fn event(sub: &str) -> EventEnvelope {
@@ -57,4 +63,63 @@ conformance! {
         assert!(!store.mark_processed("orders", "evt-1").await.unwrap(), "redelivery spotted");
         assert!(store.mark_processed("other-consumer", "evt-1").await.unwrap());
     }
+}
+
+/// PostgreSQL only: the relay has the store free the space of the rows it deleted, every
+/// so many rows, instead of leaving them to autovacuum (which visits a database once a
+/// minute at best): each round reads from the oldest id, through every dead row in front.
+#[tokio::test]
+async fn postgres_the_relay_frees_the_space_of_what_it_published() {
+    let subject = Subject::postgres().await;
+    let store = subject.store.clone();
+    let client = subject.sql().await;
+    let vacuums = async || -> i64 {
+        client
+            .query_one(
+                "SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'outbox'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0)
+    };
+    let before = vacuums().await;
+    let stats = Arc::new(RelayStats::default());
+    let signal = OutboxSignal::default();
+    let relay = OutboxRelay::new(
+        Uuid::new_v4(),
+        store.clone(),
+        Arc::new(InProcessBus::new()),
+        signal.clone(),
+        stats.clone(),
+    )
+    .reclaim_after(3);
+    let (stop, _) = tokio::sync::broadcast::channel(1);
+    let running = tokio::spawn(relay.run(stop.subscribe()));
+    for n in 0..4 {
+        let sub = format!("reclaim-{n}");
+        let a = NewAccount {
+            uuid: Uuid::new_v4(),
+            cognito_user_id: sub.clone(),
+            account_status: AccountStatus::Active,
+            at: time::now(),
+        };
+        store.insert_account(&a, &[event(&sub)]).await.unwrap();
+        signal.nudge();
+    }
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stats.published.load(Ordering::Relaxed) < 4 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the relay never published all four"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+    assert!(
+        vacuums().await > before,
+        "three deletions and the outbox was vacuumed"
+    );
+    let _ = stop.send(());
+    running.await.unwrap();
 }

@@ -810,7 +810,7 @@ async fn connect(db_url: &str) -> tokio_postgres::Client {
 /// Every event written so far, in outbox id order (see [`audit_outbox`]).
 async fn written_events(client: &tokio_postgres::Client) -> Vec<Uuid> {
     client
-        .query("SELECT event_id FROM outbox_audit ORDER BY id", &[])
+        .query("SELECT event_id FROM outbox_audit ORDER BY id, pos", &[])
         .await
         .unwrap()
         .iter()
@@ -818,18 +818,28 @@ async fn written_events(client: &tokio_postgres::Client) -> Vec<Uuid> {
         .collect()
 }
 
-/// Keeps every outbox row's `(id, event_id)` in `outbox_audit` as it is written: the
+/// Keeps every outbox event's `(id, pos, event_id)` in `outbox_audit` as it is written
+/// (`pos`: its place in an `outbox_batch` row, which holds a message batch's events): the
 /// relay deletes a row once the broker confirmed it, and the test compares what arrived
 /// with everything written. Before the app starts (the database comes migrated).
 async fn audit_outbox(db_url: &str) {
     connect(db_url)
         .await
         .batch_execute(
-            "CREATE TABLE outbox_audit (id BIGINT PRIMARY KEY, event_id UUID NOT NULL);
+            "CREATE TABLE outbox_audit (id BIGINT, pos BIGINT, event_id UUID NOT NULL,
+                PRIMARY KEY (id, pos));
              CREATE FUNCTION outbox_audit() RETURNS trigger LANGUAGE plpgsql AS
-               $$ BEGIN INSERT INTO outbox_audit VALUES (NEW.id, NEW.event_id); RETURN NEW; END $$;
+               $$ BEGIN INSERT INTO outbox_audit VALUES (NEW.id, 1, NEW.event_id); RETURN NEW; END $$;
              CREATE TRIGGER outbox_audit AFTER INSERT ON outbox
-               FOR EACH ROW EXECUTE FUNCTION outbox_audit();",
+               FOR EACH ROW EXECUTE FUNCTION outbox_audit();
+             CREATE FUNCTION outbox_batch_audit() RETURNS trigger LANGUAGE plpgsql AS
+               $$ BEGIN
+                 INSERT INTO outbox_audit SELECT NEW.id, e.pos, (e.envelope->>'eventId')::uuid
+                   FROM jsonb_array_elements(NEW.events::jsonb) WITH ORDINALITY AS e(envelope, pos);
+                 RETURN NEW;
+               END $$;
+             CREATE TRIGGER outbox_batch_audit AFTER INSERT ON outbox_batch
+               FOR EACH ROW EXECUTE FUNCTION outbox_batch_audit();",
         )
         .await
         .unwrap();
@@ -856,7 +866,10 @@ async fn assert_every_event_arrives_in_commit_order(
     // The relay deletes what the broker confirmed: nothing stays behind.
     until("the outbox is empty", async || {
         let left: i64 = client
-            .query_one("SELECT count(*) FROM outbox", &[])
+            .query_one(
+                "SELECT (SELECT count(*) FROM outbox) + (SELECT count(*) FROM outbox_batch)",
+                &[],
+            )
             .await
             .unwrap()
             .get(0);

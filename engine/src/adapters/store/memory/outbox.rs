@@ -28,6 +28,11 @@ impl OutboxStore for MemoryStore {
         Ok(())
     }
 
+    async fn outbox_reclaim(&self) -> StoreResult<()> {
+        // A removed entry leaves nothing behind in a map.
+        Ok(())
+    }
+
     async fn outbox_mark_failed(&self, id: i64, error: &str) -> StoreResult<()> {
         let mut s = self.state.write();
         if let Some(e) = s.outbox.get_mut(&id) {

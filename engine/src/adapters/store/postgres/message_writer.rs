@@ -3,8 +3,8 @@
 //! queued messages) queued for it while its previous batch committed, from all of its
 //! chats at once, and stores them in ONE transaction: the senders locked in one query,
 //! the CONTACT chats' "still contacts" facts in one, resends in one, the chats' seqs taken
-//! with their rows locked in id order, one multi-row INSERT of the messages, one of their
-//! outbox rows, then one commit. Every sender is answered after that commit (an ack
+//! with their rows locked in id order, one multi-row INSERT of the messages, ONE outbox
+//! row holding all their events (V20), then one commit. Every sender is answered after that commit (an ack
 //! means durable; `synchronous_commit` stays on). Those locks are also why `message` has
 //! no foreign keys (V17): a foreign key checks its row once per message, the writer once
 //! per batch.
@@ -187,8 +187,10 @@ const INSERT_MESSAGES: &str = "INSERT INTO message (uuid, chat_id, sender_id, se
      SELECT x.u, x.c, x.s, x.su, x.mc, x.da, x.sq, x.at, x.at FROM unnest($1::uuid[], $2::bigint[], \
      $3::bigint[], $4::uuid[], $5::text[], $6::jsonb[], $7::bigint[], $8::timestamptz[]) \
      AS x(u, c, s, su, mc, da, sq, at) RETURNING uuid, id";
-const INSERT_OUTBOX: &str = "INSERT INTO outbox (event_id, event_type, payload, occurred_at) \
-     SELECT * FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::timestamptz[])";
+/// The batch's events as one row (V20): one JSON array, printed here, read only by
+/// the relay.
+const INSERT_OUTBOX_BATCH: &str =
+    "INSERT INTO outbox_batch (event_count, events, occurred_at) VALUES ($1, $2, $3)";
 
 /// Runs a prepared statement. Two of these joined on one connection are pipelined: sent
 /// back to back in the order they are first polled, run by the server in that order,
@@ -204,8 +206,8 @@ async fn rows(
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
 
 /// One transaction for the whole batch, in five round trips whatever its size (BEGIN;
-/// senders, contact facts and resends; chat locks with seqs; messages with outbox rows;
-/// COMMIT).
+/// senders, contact facts and resends; chat locks with seqs; messages with their events'
+/// outbox row; COMMIT).
 /// Per message: `Some(outcome)`, or `None` for a repeat of a uuid met earlier in the
 /// batch (to write in the next round). `Err` when the transaction failed as a whole
 /// (nothing was written).
@@ -343,7 +345,7 @@ async fn write_batch(
         }
     }
 
-    // 3. The messages in one INSERT and their outbox rows in another, pipelined; the
+    // 3. The messages in one INSERT and their events in one outbox row, pipelined; the
     // assets of messages that name some moved one message at a time (rare).
     let mut ids: HashMap<Uuid, i64> = HashMap::new();
     if !written.is_empty() {
@@ -380,12 +382,12 @@ async fn write_batch(
             .iter()
             .flat_map(|(i, _, _)| items[*i].events.iter())
             .collect();
-        let event_ids: Vec<Uuid> = events.iter().map(|e| e.event_id).collect();
-        let types: Vec<&str> = events.iter().map(|e| e.event_type()).collect();
-        let payloads: Vec<serde_json::Value> = events.iter().map(|e| e.to_json()).collect();
-        let occurred: Vec<Timestamp> = events.iter().map(|e| e.occurred_at).collect();
+        let event_count = events.len() as i32;
+        let events_json = serde_json::to_string(&events)
+            .map_err(|e| StoreError::Internal(format!("events do not print: {e}")))?;
+        let first_occurred = events.first().map(|e| e.occurred_at);
         let insert_stmt = tx.statement(INSERT_MESSAGES).await?;
-        let outbox_stmt = tx.statement(INSERT_OUTBOX).await?;
+        let outbox_stmt = tx.statement(INSERT_OUTBOX_BATCH).await?;
         let insert_params: [&(dyn ToSql + Sync); 8] = [
             &uuid,
             &chat,
@@ -396,7 +398,7 @@ async fn write_batch(
             &seq,
             &at,
         ];
-        let outbox_params: [&(dyn ToSql + Sync); 4] = [&event_ids, &types, &payloads, &occurred];
+        let outbox_params: [&(dyn ToSql + Sync); 3] = [&event_count, &events_json, &first_occurred];
         let (inserted, _) = tokio::try_join!(rows(&tx, &insert_stmt, &insert_params), async {
             if events.is_empty() {
                 return Ok(Vec::new());
