@@ -292,7 +292,7 @@ pub trait OutboxStore: Send + Sync {
     /// themselves are on the broker, with integrators' queues or `metmos.unrouted`).
     async fn outbox_delete_published(&self, ids: &[i64]) -> StoreResult<()>;
     /// Frees, now, the space of the rows deleted so far. The relay calls it every
-    /// [`crate::services::outbox::RECLAIM_AFTER`] deletions: each of its rounds reads from
+    /// [`crate::services::outbox::RECLAIM_AFTER`] events published: each of its rounds reads from
     /// the oldest id, through every deleted row still in front of the live ones, so
     /// without it a round costs more the longer the store waits to clean up by itself.
     async fn outbox_reclaim(&self) -> StoreResult<()>;

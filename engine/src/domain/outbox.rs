@@ -23,22 +23,30 @@ pub fn may_hold_relay(current: Option<&RelayLease>, node: Uuid, at: Timestamp) -
     }
 }
 
+/// What a round may delete: whole rows, and how many events they held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    pub rows: Vec<i64>,
+    pub events: usize,
+}
+
 /// The outbox rows that may be deleted after a round: `row_ids` holds, in publishing
 /// order, the row of each event the round published, and the bus confirmed the first
 /// `confirmed` events. A row can hold several events, side by side (a message batch's,
 /// V20); it may go only once all of them were confirmed. Deleting a row half confirmed
 /// would lose the rest; keeping it publishes its confirmed ones again next round, which
 /// consumers absorb (they deduplicate on `eventId`).
-pub fn fully_published(row_ids: &[i64], confirmed: usize) -> Vec<i64> {
-    let unfinished = row_ids.get(confirmed).copied();
-    let mut done: Vec<i64> = row_ids
+pub fn fully_published(row_ids: &[i64], confirmed: usize) -> Published {
+    let confirmed = &row_ids[..confirmed.min(row_ids.len())];
+    let unfinished = row_ids.get(confirmed.len()).copied();
+    // The unfinished row's confirmed events, if any, close the confirmed ones.
+    let events = confirmed
         .iter()
-        .take(confirmed)
-        .copied()
-        .filter(|id| Some(*id) != unfinished)
-        .collect();
-    done.dedup();
-    done
+        .take_while(|id| Some(**id) != unfinished)
+        .count();
+    let mut rows = confirmed[..events].to_vec();
+    rows.dedup();
+    Published { rows, events }
 }
 
 #[cfg(test)]
@@ -65,19 +73,27 @@ mod tests {
     fn a_row_is_deleted_only_once_all_its_events_were_confirmed() {
         // Rows 1 and 3 hold one event each, row 2 three.
         let rows = [1, 2, 2, 2, 3];
-        assert_eq!(fully_published(&rows, 5), vec![1, 2, 3], "all confirmed");
-        assert_eq!(fully_published(&rows, 4), vec![1, 2], "row 3 not yet");
+        let published = |rows: &[i64], events| Published {
+            rows: rows.to_vec(),
+            events,
+        };
+        assert_eq!(fully_published(&rows, 5), published(&[1, 2, 3], 5), "all");
+        assert_eq!(
+            fully_published(&rows, 4),
+            published(&[1, 2], 4),
+            "not row 3"
+        );
         assert_eq!(
             fully_published(&rows, 3),
-            vec![1],
+            published(&[1], 1),
             "row 2 half confirmed stays"
         );
-        assert_eq!(fully_published(&rows, 1), vec![1]);
-        assert!(fully_published(&rows, 0).is_empty(), "nothing confirmed");
-        assert!(fully_published(&[], 0).is_empty());
+        assert_eq!(fully_published(&rows, 1), published(&[1], 1));
+        assert_eq!(fully_published(&rows, 0), published(&[], 0), "none");
+        assert_eq!(fully_published(&[], 0), published(&[], 0));
         assert_eq!(
             fully_published(&rows, 9),
-            vec![1, 2, 3],
+            published(&[1, 2, 3], 5),
             "more than there are"
         );
     }

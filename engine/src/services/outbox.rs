@@ -32,9 +32,10 @@ const POLL: Duration = Duration::from_millis(200);
 const LEASE: Duration = Duration::from_secs(10);
 /// The holder renews once less than this is left (so about every 3 s).
 const RENEW_WITHIN: Duration = Duration::from_secs(7);
-/// Deleted rows after which the relay has the store free their space
-/// ([`crate::ports::OutboxStore::outbox_reclaim`]). Chat alone deletes 20k rows a second
-/// at its target rate, so this is about twice a second then, and rare otherwise.
+/// Published events after which the relay has the store free the space of their deleted
+/// rows ([`crate::ports::OutboxStore::outbox_reclaim`]). Counted in events, not rows: a
+/// message batch's row holds hundreds (V20), and its size grows with them. At 20k chat
+/// messages/s this is about twice a second, and rare otherwise.
 pub const RECLAIM_AFTER: u64 = 10_000;
 /// Wait before retrying after the bus refused, doubling up to the cap.
 const BACKOFF_START: Duration = Duration::from_millis(200);
@@ -76,7 +77,7 @@ pub struct OutboxRelay {
     bus: Arc<dyn Bus>,
     signal: OutboxSignal,
     stats: Arc<RelayStats>,
-    /// Rows deleted since the store last freed their space, and after how many it does.
+    /// Events deleted since the store last freed their space, and after how many it does.
     deleted_since_reclaim: AtomicU64,
     reclaim_after: u64,
 }
@@ -100,14 +101,14 @@ impl OutboxRelay {
         }
     }
 
-    /// Frees the outbox's space after `rows` deletions instead of [`RECLAIM_AFTER`]
-    /// (tests, to see it happen without that many events).
-    pub fn reclaim_after(mut self, rows: u64) -> Self {
-        self.reclaim_after = rows.max(1);
+    /// Frees the outbox's space after `events` published instead of [`RECLAIM_AFTER`]
+    /// (tests, to see it happen without that many).
+    pub fn reclaim_after(mut self, events: u64) -> Self {
+        self.reclaim_after = events.max(1);
         self
     }
 
-    /// Counts `deleted` rows and, once enough are, has the store free their space. A
+    /// Counts `deleted` events and, once enough are, has the store free their space. A
     /// failure is logged and tried again after as many more: the store still cleans up
     /// by itself, later.
     async fn reclaim_if_due(&self, deleted: usize) {
@@ -122,12 +123,12 @@ impl OutboxRelay {
         let started = Instant::now();
         match self.store.outbox_reclaim().await {
             Ok(()) => tracing::debug!(
-                rows = since,
+                events = since,
                 took_ms = started.elapsed().as_millis() as u64,
                 "freed the space of published outbox rows"
             ),
             Err(e) => {
-                tracing::warn!(error = %e, rows = since, "could not free the space of published outbox rows")
+                tracing::warn!(error = %e, events = since, "could not free the space of published outbox rows")
             }
         }
     }
@@ -159,16 +160,16 @@ impl OutboxRelay {
                 // confirmed go out twice, which consumers' deduplication absorbs).
                 let _ = self.store.outbox_mark_failed(row.id, &e.to_string()).await;
             }
-            if !done.is_empty() {
+            if !done.rows.is_empty() {
                 self.store
-                    .outbox_delete_published(&done)
+                    .outbox_delete_published(&done.rows)
                     .await
                     .map_err(|e| RelayError::Store(e.to_string()))?;
                 self.stats
                     .published
-                    .fetch_add(done.len() as u64, Ordering::Relaxed);
-                total += done.len();
-                self.reclaim_if_due(done.len()).await;
+                    .fetch_add(done.events as u64, Ordering::Relaxed);
+                total += done.events;
+                self.reclaim_if_due(done.events).await;
             }
             if let Some(e) = failure {
                 self.stats.failures.fetch_add(1, Ordering::Relaxed);

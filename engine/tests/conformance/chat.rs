@@ -142,7 +142,7 @@ conformance! {
         // The bus confirmed two of them: nothing unconfirmed may leave, and what stays
         // keeps its order.
         let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
-        store.outbox_delete_published(&fully_published(&ids, 2)).await.unwrap();
+        store.outbox_delete_published(&fully_published(&ids, 2).rows).await.unwrap();
         let left = store.outbox_pending(100).await.unwrap();
         assert!((3..=4).contains(&left.len()), "the first went, the unconfirmed stayed: {}", left.len());
         assert_eq!(envelopes(&left), written[5 - left.len()..]);
@@ -152,7 +152,7 @@ conformance! {
         assert_eq!(retried.last().unwrap().attempts, 0, "only that row");
 
         let ids: Vec<i64> = retried.iter().map(|r| r.id).collect();
-        store.outbox_delete_published(&fully_published(&ids, ids.len())).await.unwrap();
+        store.outbox_delete_published(&fully_published(&ids, ids.len()).rows).await.unwrap();
         assert!(store.outbox_pending(100).await.unwrap().is_empty());
         assert_eq!(store.outbox_backlog().await.unwrap(), 0);
         assert_eq!(store.outbox_oldest_pending().await.unwrap(), None);

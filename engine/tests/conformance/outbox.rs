@@ -1,9 +1,10 @@
 use crate::conformance;
-use crate::harness::Subject;
+use crate::harness::{Subject, person};
 use metmos_engine::adapters::bus::inprocess::InProcessBus;
+use metmos_engine::domain::chat::{NewChat, NewMessage};
 use metmos_engine::domain::people::{AccountStatus, NewAccount};
 use metmos_engine::domain::time;
-use metmos_engine::events::{AccountCreated, Event, EventEnvelope};
+use metmos_engine::events::{AccountCreated, Event, EventEnvelope, MessageSent};
 use metmos_engine::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -96,6 +97,44 @@ async fn postgres_the_relay_frees_the_space_of_what_it_published() {
     .reclaim_after(3);
     let (stop, _) = tokio::sync::broadcast::channel(1);
     let running = tokio::spawn(relay.run(stop.subscribe()));
+    // Three chat messages stored together: one outbox row, three events (V20).
+    let (alice, bob) = (
+        person(store.as_ref(), "alice").await,
+        person(store.as_ref(), "bob").await,
+    );
+    let chat = store
+        .create_chat(&NewChat::contact(&alice, &bob, time::now()), &[])
+        .await
+        .unwrap()
+        .chat;
+    let batch = (0..3)
+        .map(|i| {
+            let m = NewMessage {
+                uuid: Uuid::new_v4(),
+                chat_id: chat.id,
+                chat_uuid: chat.uuid,
+                sender_id: alice.id,
+                sender_uuid: alice.uuid,
+                message_content: format!("m{i}"),
+                asset_uuids: vec![],
+                at: time::now(),
+                contact_of: None,
+            };
+            let sent = EventEnvelope::new(
+                Event::MessageSent(MessageSent {
+                    message_uuid: m.uuid,
+                    chat_uuid: chat.uuid,
+                    sender_person_uuid: alice.uuid,
+                    asset_count: 0,
+                }),
+                m.at,
+            );
+            (m, vec![sent])
+        })
+        .collect();
+    for outcome in store.insert_messages(batch).await {
+        outcome.unwrap();
+    }
     for n in 0..4 {
         let sub = format!("reclaim-{n}");
         let a = NewAccount {
@@ -108,14 +147,19 @@ async fn postgres_the_relay_frees_the_space_of_what_it_published() {
         signal.nudge();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while stats.published.load(Ordering::Relaxed) < 4 {
+    while stats.published.load(Ordering::Relaxed) < 7 {
         assert!(
             tokio::time::Instant::now() < deadline,
-            "the relay never published all four"
+            "the relay never published all seven"
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+    assert_eq!(
+        stats.published.load(Ordering::Relaxed),
+        7,
+        "events, not rows"
+    );
     assert!(
         vacuums().await > before,
         "three deletions and the outbox was vacuumed"

@@ -4,10 +4,10 @@
 //! chats at once, and stores them in ONE transaction: the senders locked in one query,
 //! the CONTACT chats' "still contacts" facts in one, resends in one, the chats' seqs taken
 //! with their rows locked in id order, one multi-row INSERT of the messages, ONE outbox
-//! row holding all their events (V20), then one commit. Every sender is answered after that commit (an ack
-//! means durable; `synchronous_commit` stays on). Those locks are also why `message` has
-//! no foreign keys (V17): a foreign key checks its row once per message, the writer once
-//! per batch.
+//! row holding all their events (V20), then one commit. Every sender is answered after
+//! that commit (an ack means durable; `synchronous_commit` stays on). Those locks are
+//! also why `message` has no foreign keys (V17): a foreign key checks its row once per
+//! message, the writer once per batch.
 //!
 //! A message refused before the write (not contacts, a uuid taken, no such chat) is
 //! answered alone and the others go on. If the batch transaction itself fails, its
