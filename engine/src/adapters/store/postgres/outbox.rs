@@ -12,7 +12,9 @@ impl OutboxStore for PgStore {
     async fn outbox_pending(&self, limit: usize) -> StoreResult<Vec<OutboxRow>> {
         // `outbox` (one event a row) and `outbox_batch` (a message batch's events in one
         // row, V20) are one queue in id order. Whole rows, oldest first, until `limit`
-        // events (at least one row); the payloads of only those are read.
+        // events (at least one row); the payloads of only those are read, each table by
+        // its primary key (`= ANY` of the ids taken: a join could plan a scan of a
+        // backlog that has grown while the broker was away).
         let rows = self
             .fetch_all(
                 "WITH head AS ( \
@@ -24,9 +26,9 @@ impl OutboxStore for PgStore {
                    SELECT id FROM ( \
                      SELECT id, sum(n) OVER (ORDER BY id) - n AS before FROM head) w \
                    WHERE before < $1) \
-                 SELECT id, payload::text, attempts, false FROM outbox WHERE id IN (SELECT id FROM taken) \
+                 SELECT id, payload::text, attempts, false FROM outbox WHERE id = ANY (ARRAY(SELECT id FROM taken)) \
                  UNION ALL \
-                 SELECT id, events, attempts, true FROM outbox_batch WHERE id IN (SELECT id FROM taken) \
+                 SELECT id, events, attempts, true FROM outbox_batch WHERE id = ANY (ARRAY(SELECT id FROM taken)) \
                  ORDER BY 1",
                 &[&(limit.max(1) as i64)],
                 |r| {
