@@ -8,14 +8,12 @@ use metmos_engine::domain::chat::{
     Chat, ChatFilter, ChatType, MessageFilter, MessageInsert, NewChat, NewMessage,
 };
 use metmos_engine::domain::devices::{DeviceType, NewDevice, PlatformType};
-use metmos_engine::domain::outbox::fully_published;
-use metmos_engine::domain::people::{AccountStatus, NewAccount, Person};
+use metmos_engine::domain::people::Person;
 use metmos_engine::domain::read_state::ReadPosition;
 use metmos_engine::domain::refusal::Refusal;
 use metmos_engine::domain::time;
 use metmos_engine::domain::ws_connections::{NewWsConnection, WsConnectionStatus};
 use metmos_engine::error::StoreError;
-use metmos_engine::events::{AccountCreated, Event, EventEnvelope};
 use metmos_engine::ports::Store;
 use uuid::Uuid;
 
@@ -23,7 +21,7 @@ fn new_chat(a: &Person, b: &Person) -> NewChat {
     NewChat::contact(a, b, time::now())
 }
 
-fn new_message(
+pub(crate) fn new_message(
     chat_id: i64,
     chat_uuid: Uuid,
     sender: &Person,
@@ -43,7 +41,7 @@ fn new_message(
     }
 }
 
-fn sent(m: &NewMessage) -> metmos_engine::events::EventEnvelope {
+pub(crate) fn sent(m: &NewMessage) -> metmos_engine::events::EventEnvelope {
     metmos_engine::events::EventEnvelope::new(
         metmos_engine::events::Event::MessageSent(metmos_engine::events::MessageSent {
             message_uuid: m.uuid,
@@ -102,62 +100,6 @@ async fn outbox_len(store: &dyn Store) -> usize {
 }
 
 conformance! {
-    // PostgreSQL writes a message batch's events as one outbox row (V20); the relay
-    // still reads one queue of events, in the order they were written, and deletes a
-    // row only once all of its events went out.
-    async fn a_message_batchs_events_leave_the_outbox_in_order_among_the_others(store) {
-        let (a, b, _, ab, _) = contacts_and_a_stranger(store).await;
-        let account = |n: &str| EventEnvelope::new(
-            Event::AccountCreated(AccountCreated { account_uuid: Uuid::new_v4(), cognito_user_id: n.into(), account_status: "ACTIVE".into() }),
-            time::now(),
-        );
-        let before = account("before");
-        store.insert_account(&NewAccount { uuid: Uuid::new_v4(), cognito_user_id: "before".into(), account_status: AccountStatus::Active, at: time::now() }, std::slice::from_ref(&before)).await.unwrap();
-        let batch: Vec<_> = (0..3)
-            .map(|i| {
-                let m = new_message(ab.id, ab.uuid, if i % 2 == 0 { &a } else { &b }, Uuid::new_v4(), &format!("m{i}"));
-                let e = sent(&m);
-                (m, vec![e])
-            })
-            .collect();
-        let mut written = vec![before];
-        written.extend(batch.iter().map(|(_, e)| e[0].clone()));
-        for outcome in store.insert_messages(batch).await {
-            assert!(outcome.unwrap().is_created());
-        }
-        let after = account("after");
-        store.insert_account(&NewAccount { uuid: Uuid::new_v4(), cognito_user_id: "after".into(), account_status: AccountStatus::Active, at: time::now() }, std::slice::from_ref(&after)).await.unwrap();
-        written.push(after);
-        let envelopes = |rows: &[metmos_engine::events::OutboxRow]| rows.iter().map(|r| r.envelope.clone()).collect::<Vec<_>>();
-
-        let all = store.outbox_pending(100).await.unwrap();
-        assert_eq!(envelopes(&all), written, "every event, exactly, in the order written");
-        assert_eq!(store.outbox_backlog().await.unwrap(), 5);
-        assert_eq!(store.outbox_oldest_pending().await.unwrap(), Some(written[0].occurred_at));
-        // A round asked for two: whole rows, so at least two, in order.
-        let round = store.outbox_pending(2).await.unwrap();
-        assert!(round.len() >= 2);
-        assert_eq!(envelopes(&round), written[..round.len()]);
-
-        // The bus confirmed two of them: nothing unconfirmed may leave, and what stays
-        // keeps its order.
-        let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
-        store.outbox_delete_published(&fully_published(&ids, 2).rows).await.unwrap();
-        let left = store.outbox_pending(100).await.unwrap();
-        assert!((3..=4).contains(&left.len()), "the first went, the unconfirmed stayed: {}", left.len());
-        assert_eq!(envelopes(&left), written[5 - left.len()..]);
-        store.outbox_mark_failed(left[0].id, "broker down").await.unwrap();
-        let retried = store.outbox_pending(100).await.unwrap();
-        assert_eq!(retried[0].attempts, 1);
-        assert_eq!(retried.last().unwrap().attempts, 0, "only that row");
-
-        let ids: Vec<i64> = retried.iter().map(|r| r.id).collect();
-        store.outbox_delete_published(&fully_published(&ids, ids.len()).rows).await.unwrap();
-        assert!(store.outbox_pending(100).await.unwrap().is_empty());
-        assert_eq!(store.outbox_backlog().await.unwrap(), 0);
-        assert_eq!(store.outbox_oldest_pending().await.unwrap(), None);
-    }
-
     // Batches (group commit on PostgreSQL): many messages stored at once, each with its
     // own outcome.
     async fn concurrent_messages_in_many_chats_get_gapless_seqs_per_chat(store) {

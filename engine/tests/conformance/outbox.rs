@@ -1,10 +1,13 @@
+use crate::chat::{new_message, sent};
 use crate::conformance;
 use crate::harness::{Subject, person};
 use metmos_engine::adapters::bus::inprocess::InProcessBus;
-use metmos_engine::domain::chat::{NewChat, NewMessage};
+use metmos_engine::domain::chat::NewChat;
+use metmos_engine::domain::outbox::fully_published;
 use metmos_engine::domain::people::{AccountStatus, NewAccount};
 use metmos_engine::domain::time;
-use metmos_engine::events::{AccountCreated, Event, EventEnvelope, MessageSent};
+use metmos_engine::events::{AccountCreated, Event, EventEnvelope, OutboxRow};
+use metmos_engine::ports::Store;
 use metmos_engine::services::outbox::{OutboxRelay, OutboxSignal, RelayStats};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -20,6 +23,46 @@ fn event(sub: &str) -> EventEnvelope {
         }),
         time::now(),
     )
+}
+
+/// An account created with its event; the event.
+async fn account_with_event(store: &dyn Store, sub: &str) -> EventEnvelope {
+    let a = NewAccount {
+        uuid: Uuid::new_v4(),
+        cognito_user_id: sub.into(),
+        account_status: AccountStatus::Active,
+        at: time::now(),
+    };
+    let e = event(sub);
+    store
+        .insert_account(&a, std::slice::from_ref(&e))
+        .await
+        .unwrap();
+    e
+}
+
+/// `n` chat messages stored together, each with its `message.sent` event (on
+/// PostgreSQL, one batch: one outbox row, V20); their events in order.
+async fn messages_stored_together(store: &dyn Store, n: usize) -> Vec<EventEnvelope> {
+    let (alice, bob) = (person(store, "alice").await, person(store, "bob").await);
+    let chat = store
+        .create_chat(&NewChat::contact(&alice, &bob, time::now()), &[])
+        .await
+        .unwrap()
+        .chat;
+    let batch: Vec<_> = (0..n)
+        .map(|i| {
+            let sender = if i % 2 == 0 { &alice } else { &bob };
+            let m = new_message(chat.id, chat.uuid, sender, Uuid::new_v4(), &format!("m{i}"));
+            let e = sent(&m);
+            (m, vec![e])
+        })
+        .collect();
+    let events = batch.iter().map(|(_, e)| e[0].clone()).collect();
+    for outcome in store.insert_messages(batch).await {
+        assert!(outcome.unwrap().is_created());
+    }
+    events
 }
 
 conformance! {
@@ -57,6 +100,43 @@ conformance! {
         assert!(!store.claim_outbox_relay(a, until, later).await.unwrap(), "only the holder gives it back");
         store.release_outbox_relay(b).await.unwrap();
         assert!(store.claim_outbox_relay(a, until, later).await.unwrap(), "given back: free at once");
+    }
+
+    // PostgreSQL writes a message batch's events as one outbox row (V20); the relay
+    // still reads one queue of events, in the order they were written, and deletes a
+    // row only once all of its events went out.
+    async fn a_message_batchs_events_leave_the_outbox_in_order_among_the_others(store) {
+        let mut written = vec![account_with_event(store, "before").await];
+        written.extend(messages_stored_together(store, 3).await);
+        written.push(account_with_event(store, "after").await);
+        let envelopes = |rows: &[OutboxRow]| rows.iter().map(|r| r.envelope.clone()).collect::<Vec<_>>();
+
+        let all = store.outbox_pending(100).await.unwrap();
+        assert_eq!(envelopes(&all), written, "every event, exactly, in the order written");
+        assert_eq!(store.outbox_backlog().await.unwrap(), 5);
+        assert_eq!(store.outbox_oldest_pending().await.unwrap(), Some(written[0].occurred_at));
+        // A round asked for two: whole rows, so at least two, in order.
+        let round = store.outbox_pending(2).await.unwrap();
+        assert!(round.len() >= 2);
+        assert_eq!(envelopes(&round), written[..round.len()]);
+
+        // The bus confirmed two of them: nothing unconfirmed may leave, and what stays
+        // keeps its order.
+        let ids: Vec<i64> = all.iter().map(|r| r.id).collect();
+        store.outbox_delete_published(&fully_published(&ids, 2).rows).await.unwrap();
+        let left = store.outbox_pending(100).await.unwrap();
+        assert!((3..=4).contains(&left.len()), "the first went, the unconfirmed stayed: {}", left.len());
+        assert_eq!(envelopes(&left), written[5 - left.len()..]);
+        store.outbox_mark_failed(left[0].id, "broker down").await.unwrap();
+        let retried = store.outbox_pending(100).await.unwrap();
+        assert_eq!(retried[0].attempts, 1);
+        assert_eq!(retried.last().unwrap().attempts, 0, "only that row");
+
+        let ids: Vec<i64> = retried.iter().map(|r| r.id).collect();
+        store.outbox_delete_published(&fully_published(&ids, ids.len()).rows).await.unwrap();
+        assert!(store.outbox_pending(100).await.unwrap().is_empty());
+        assert_eq!(store.outbox_backlog().await.unwrap(), 0);
+        assert_eq!(store.outbox_oldest_pending().await.unwrap(), None);
     }
 
     async fn processed_keys_deduplicate(store) {
@@ -98,52 +178,9 @@ async fn postgres_the_relay_frees_the_space_of_what_it_published() {
     let (stop, _) = tokio::sync::broadcast::channel(1);
     let running = tokio::spawn(relay.run(stop.subscribe()));
     // Three chat messages stored together: one outbox row, three events (V20).
-    let (alice, bob) = (
-        person(store.as_ref(), "alice").await,
-        person(store.as_ref(), "bob").await,
-    );
-    let chat = store
-        .create_chat(&NewChat::contact(&alice, &bob, time::now()), &[])
-        .await
-        .unwrap()
-        .chat;
-    let batch = (0..3)
-        .map(|i| {
-            let m = NewMessage {
-                uuid: Uuid::new_v4(),
-                chat_id: chat.id,
-                chat_uuid: chat.uuid,
-                sender_id: alice.id,
-                sender_uuid: alice.uuid,
-                message_content: format!("m{i}"),
-                asset_uuids: vec![],
-                at: time::now(),
-                contact_of: None,
-            };
-            let sent = EventEnvelope::new(
-                Event::MessageSent(MessageSent {
-                    message_uuid: m.uuid,
-                    chat_uuid: chat.uuid,
-                    sender_person_uuid: alice.uuid,
-                    asset_count: 0,
-                }),
-                m.at,
-            );
-            (m, vec![sent])
-        })
-        .collect();
-    for outcome in store.insert_messages(batch).await {
-        outcome.unwrap();
-    }
+    messages_stored_together(store.as_ref(), 3).await;
     for n in 0..4 {
-        let sub = format!("reclaim-{n}");
-        let a = NewAccount {
-            uuid: Uuid::new_v4(),
-            cognito_user_id: sub.clone(),
-            account_status: AccountStatus::Active,
-            at: time::now(),
-        };
-        store.insert_account(&a, &[event(&sub)]).await.unwrap();
+        account_with_event(store.as_ref(), &format!("reclaim-{n}")).await;
         signal.nudge();
     }
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

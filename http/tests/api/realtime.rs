@@ -48,22 +48,24 @@ async fn message_pushes(app: &TestApp, viewer: &TestUser, person: &TestUser) -> 
 
 /// Waits until `person` has `n` pushes recorded (pushes go out after delivery).
 async fn wait_pushes(app: &TestApp, viewer: &TestUser, person: &TestUser, n: usize) -> Vec<Value> {
-    wait_pushes_of(app, viewer, person, None, n).await
+    wait_for(n, async || pushes(app, viewer, person).await).await
 }
 
-/// [`wait_pushes`], counting only the pushes of notifications of `kind` when one is
-/// given (see [`message_pushes`]).
-async fn wait_pushes_of(
+/// [`wait_pushes`], of chat messages only (see [`message_pushes`]).
+async fn wait_message_pushes(
     app: &TestApp,
     viewer: &TestUser,
     person: &TestUser,
-    kind: Option<&str>,
     n: usize,
 ) -> Vec<Value> {
+    wait_for(n, async || message_pushes(app, viewer, person).await).await
+}
+
+/// Waits until `list` returns `n` pushes, and fails unless exactly `n`.
+async fn wait_for(n: usize, mut list: impl AsyncFnMut() -> Vec<Value>) -> Vec<Value> {
     let deadline = tokio::time::Instant::now() + crate::ws_client::WAIT;
     loop {
-        let mut list = pushes(app, viewer, person).await;
-        list.retain(|p| kind.is_none_or(|k| p["notificationType"] == k));
+        let list = list().await;
         if list.len() >= n || tokio::time::Instant::now() > deadline {
             assert_eq!(list.len(), n, "pushes: {list:?}");
             return list;
@@ -441,7 +443,7 @@ on_both_stores! {
         let uuid = new_uuid();
         a.send_message(&chat, &uuid, "Are you there?").await;
         assert_eq!(a.next_json().await["type"], "ack", "stored although bob is offline");
-        let list = wait_pushes_of(&app, &alice, &bob, Some("NEW_CHAT_MESSAGE"), 2).await;
+        let list = wait_message_pushes(&app, &alice, &bob, 2).await;
         let mut devices: Vec<&str> = list.iter().map(|p| p["deviceUuid"].as_str().unwrap()).collect();
         devices.sort();
         let mut expected = vec![phone.as_str(), tablet.as_str()];
@@ -463,7 +465,7 @@ on_both_stores! {
         let long = "é".repeat(150);
         a.send_message(&chat, &new_uuid(), &long).await;
         a.next_json().await;
-        let list = wait_pushes_of(&app, &alice, &bob, Some("NEW_CHAT_MESSAGE"), 4).await;
+        let list = wait_message_pushes(&app, &alice, &bob, 4).await;
         let body = list[3]["body"].as_str().unwrap();
         assert_eq!(body.chars().count(), 100);
         assert!(body.ends_with('…'));
@@ -472,7 +474,7 @@ on_both_stores! {
         let dead = device(&app, &bob, "dead:revoked-token").await;
         a.send_message(&chat, &new_uuid(), "third").await;
         a.next_json().await;
-        wait_pushes_of(&app, &alice, &bob, Some("NEW_CHAT_MESSAGE"), 6).await;
+        wait_message_pushes(&app, &alice, &bob, 6).await;
         let bob_uuid = bob.person_uuid.parse().unwrap();
         let deadline = tokio::time::Instant::now() + crate::ws_client::WAIT;
         loop {
