@@ -66,7 +66,7 @@ pub(crate) async fn delete_person_assets_tx(tx: &Tx<'_>, person_id: i64) -> Stor
 /// message (the service checked them with `check_message_link`; the WHERE re-states it
 /// so a race cannot move someone else's asset).
 pub(crate) async fn link_message_assets_tx(
-    tx: &Tx<'_>,
+    tx: &(impl Sql + Sync),
     sender_id: i64,
     chat: Uuid,
     message: Uuid,

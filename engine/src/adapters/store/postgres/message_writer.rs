@@ -27,7 +27,7 @@ use crate::domain::refusal::Refusal;
 use crate::domain::time::Timestamp;
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
-use deadpool_postgres::Pool;
+use deadpool_postgres::{Client, Pool};
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -196,18 +196,59 @@ const INSERT_OUTBOX_BATCH: &str =
 /// back to back in the order they are first polled, run by the server in that order,
 /// one round trip for both (statements are prepared beforehand, so nothing reorders them).
 async fn rows(
-    tx: &Tx<'_>,
+    client: &Client,
     stmt: &Statement,
     params: &[&(dyn ToSql + Sync)],
 ) -> StoreResult<Vec<Row>> {
-    tx.query(stmt, params).await.map_err(map_err)
+    client.query(stmt, params).await.map_err(map_err)
 }
 
-type Tx<'a> = deadpool_postgres::Transaction<'a>;
+/// BEGIN or COMMIT, pipelined like [`rows`] with the statements joined to it.
+async fn command(client: &Client, sql: &str) -> StoreResult<Vec<Row>> {
+    client.batch_execute(sql).await.map_err(map_err)?;
+    Ok(Vec::new())
+}
 
-/// One transaction for the whole batch, in five round trips whatever its size (BEGIN;
-/// senders, contact facts and resends; chat locks with seqs; messages with their events'
-/// outbox row; COMMIT).
+/// A batch's connection while its transaction may be open. The transaction's BEGIN
+/// rides with the batch's first statements and its COMMIT with the last ones (two round
+/// trips fewer than `Client::transaction`, which waits for each), so nothing here rolls
+/// back by itself: a batch that failed sends ROLLBACK ([`OpenTx::rolled_back`]), and one
+/// dropped halfway (its caller gave up) takes its connection out of the pool, whose
+/// closing ends the transaction on the server.
+struct OpenTx(Option<Client>);
+
+impl OpenTx {
+    fn client(&self) -> &Client {
+        self.0
+            .as_ref()
+            .expect("the connection is held until the transaction ends")
+    }
+
+    /// The transaction committed (or never began): the connection goes back to the pool.
+    fn ended(mut self) {
+        self.0.take();
+    }
+
+    /// The batch failed: its transaction, if still open, is rolled back before the
+    /// connection goes back to the pool (after a failed ROLLBACK it is dropped instead).
+    async fn rolled_back(self) {
+        if self.client().batch_execute("ROLLBACK").await.is_ok() {
+            self.ended();
+        }
+    }
+}
+
+impl Drop for OpenTx {
+    fn drop(&mut self) {
+        if let Some(client) = self.0.take() {
+            drop(Client::take(client));
+        }
+    }
+}
+
+/// One transaction for the whole batch, in three round trips whatever its size (BEGIN
+/// with the senders, contact facts and resends; chat locks with seqs; messages with
+/// their events' outbox row and COMMIT).
 /// Per message: `Some(outcome)`, or `None` for a repeat of a uuid met earlier in the
 /// batch (to write in the next round). `Err` when the transaction failed as a whole
 /// (nothing was written).
@@ -215,11 +256,28 @@ async fn write_batch(
     pool: &Pool,
     items: &[Pending],
 ) -> StoreResult<Vec<Option<StoreResult<MessageInsert>>>> {
-    let mut client = pool
+    let client = pool
         .get()
         .await
         .map_err(|e| StoreError::Unavailable(e.to_string()))?;
-    let tx = client.transaction().await.map_err(map_err)?;
+    let tx = OpenTx(Some(client));
+    match write_batch_in(tx.client(), items).await {
+        Ok(outcomes) => {
+            tx.ended();
+            Ok(outcomes)
+        }
+        Err(e) => {
+            tx.rolled_back().await;
+            Err(e)
+        }
+    }
+}
+
+/// [`write_batch`]'s transaction on `tx`, from BEGIN to COMMIT; `Ok` only once committed.
+async fn write_batch_in(
+    tx: &Client,
+    items: &[Pending],
+) -> StoreResult<Vec<Option<StoreResult<MessageInsert>>>> {
     let mut outcomes: Vec<Option<StoreResult<MessageInsert>>> =
         std::iter::repeat_with(|| None).take(items.len()).collect();
 
@@ -251,15 +309,16 @@ async fn write_batch(
     let senders_params: [&(dyn ToSql + Sync); 1] = [&sender_ids];
     let facts_params: [&(dyn ToSql + Sync); 3] = [&senders, &others, &accepted];
     let stored_params: [&(dyn ToSql + Sync); 1] = [&uuids];
-    let (present, facts, stored) = tokio::try_join!(
-        rows(&tx, &senders_stmt, &senders_params),
+    let (_, present, facts, stored) = tokio::try_join!(
+        command(tx, "BEGIN"),
+        rows(tx, &senders_stmt, &senders_params),
         async {
             if checks.is_empty() {
                 return Ok(Vec::new());
             }
-            rows(&tx, &facts_stmt, &facts_params).await
+            rows(tx, &facts_stmt, &facts_params).await
         },
-        rows(&tx, &stored_stmt, &stored_params),
+        rows(tx, &stored_stmt, &stored_params),
     )?;
     let present: HashSet<i64> = present.iter().map(|r| r.get(0)).collect();
     for (i, p) in items.iter().enumerate() {
@@ -320,8 +379,8 @@ async fn write_batch(
         let lock_params: [&(dyn ToSql + Sync); 1] = [&ids];
         let seqs_params: [&(dyn ToSql + Sync); 3] = [&ids, &counts, &ats];
         let (_, seqs) = tokio::try_join!(
-            rows(&tx, &lock_stmt, &lock_params),
-            rows(&tx, &seqs_stmt, &seqs_params),
+            rows(tx, &lock_stmt, &lock_params),
+            rows(tx, &seqs_stmt, &seqs_params),
         )?;
         first_seq = seqs
             .iter()
@@ -399,27 +458,46 @@ async fn write_batch(
             &at,
         ];
         let outbox_params: [&(dyn ToSql + Sync); 3] = [&event_count, &events_json, &first_occurred];
-        let (inserted, _) = tokio::try_join!(rows(&tx, &insert_stmt, &insert_params), async {
-            if events.is_empty() {
-                return Ok(Vec::new());
-            }
-            rows(&tx, &outbox_stmt, &outbox_params).await
-        },)?;
+        // COMMIT rides with the inserts, unless assets are still to be moved (rare). A
+        // COMMIT after a failed statement only rolls back, so `Ok` from all three means
+        // committed, and any failure is the failed statement's error.
+        let moves_assets = written
+            .iter()
+            .any(|(i, _, _)| !items[*i].new.asset_uuids.is_empty());
+        let (inserted, _, _) = tokio::try_join!(
+            rows(tx, &insert_stmt, &insert_params),
+            async {
+                if events.is_empty() {
+                    return Ok(Vec::new());
+                }
+                rows(tx, &outbox_stmt, &outbox_params).await
+            },
+            async {
+                if moves_assets {
+                    return Ok(Vec::new());
+                }
+                command(tx, "COMMIT").await
+            },
+        )?;
         ids = inserted.iter().map(|r| (r.get(0), r.get(1))).collect();
-        for (i, _, chat_uuid) in &written {
-            let new = &items[*i].new;
-            super::assets::link_message_assets_tx(
-                &tx,
-                new.sender_id,
-                *chat_uuid,
-                new.uuid,
-                &new.asset_uuids,
-                new.at,
-            )
-            .await?;
+        if moves_assets {
+            for (i, _, chat_uuid) in &written {
+                let new = &items[*i].new;
+                super::assets::link_message_assets_tx(
+                    tx,
+                    new.sender_id,
+                    *chat_uuid,
+                    new.uuid,
+                    &new.asset_uuids,
+                    new.at,
+                )
+                .await?;
+            }
+            command(tx, "COMMIT").await?;
         }
+    } else {
+        command(tx, "COMMIT").await?;
     }
-    tx.commit().await.map_err(map_err)?;
 
     for (i, seq, chat_uuid) in written {
         let new = &items[i].new;
