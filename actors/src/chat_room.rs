@@ -1,19 +1,22 @@
 //! ChatRoom: one per active chat. It loads the chat and its participants when it starts
 //! (and again when participants change), and stores the chat's messages in batches: the
-//! posts that queued while the previous batch was being stored go to the store as one
-//! call, in arrival order (on PostgreSQL, one job of the group-commit writer: one commit
-//! for all of them). When a batch is stored, each sender gets its ack and each message
-//! is handed straight to the sessions of everyone else and of the sender's other
-//! connections ([`Delivery`]; the cluster task for those not online here). Because a
-//! batch starts only after the previous one is stored and handed on, every receiver gets
-//! the chat's messages in seq order, and a busy chat is no longer limited to one message
-//! per commit (issue 14).
+//! posts that queued since the previous batch was queued go to the store as one call, in
+//! arrival order (on PostgreSQL, one job of the group-commit writer, which commits the
+//! jobs of many chats at once). A batch is queued while the earlier ones are still being
+//! stored (at most [`BATCHES_IN_FLIGHT`]), so a post catches the writer's next commit
+//! instead of waiting for its room's previous batch first. When a batch is stored, each
+//! sender gets its ack and each message is handed straight to the sessions of everyone
+//! else and of the sender's other connections ([`Delivery`]; the cluster task for those
+//! not online here). Batches are queued one after another, so the store gives seqs in
+//! queue order, and handed on in that same order whatever order their outcomes arrive
+//! in: every receiver gets the chat's messages in seq order (issue 14).
 
 use crate::frames::{ChatSeq, ServerFrame};
 use crate::notifier::Delivery;
 use crate::room_registry::{Post, Rooms};
 use crate::user_session::ConnId;
 use actix::prelude::*;
+use futures_util::FutureExt;
 use metmos_engine::Engine;
 use metmos_engine::domain::chat::{self, Chat, Message, MessageDraft, MessageInsert};
 use metmos_engine::domain::notifications::NotificationType;
@@ -34,6 +37,12 @@ const REFRESH_AT_MOST_EVERY: Duration = Duration::from_secs(1);
 /// at most `ws.max_in_flight` messages awaiting their ack.
 const BATCH_MAX: usize = 256;
 
+/// At most this many batches of one room are queued to the store and not yet answered;
+/// posts beyond them wait in the room, to go as one batch. Two keep a busy chat in
+/// every commit of its writer (one being committed, one waiting for the next); more
+/// would only split the same posts into more jobs.
+const BATCHES_IN_FLIGHT: usize = 2;
+
 enum State {
     Loading,
     Ready {
@@ -53,10 +62,23 @@ pub struct ChatRoom {
     registry: Rooms,
     state: State,
     last_refresh: Option<Instant>,
-    /// Posts that arrived while a batch was being stored: the next batch, in order.
+    /// Posts not yet queued to the store: the next batch, in order.
     queued: VecDeque<Post>,
-    /// A batch is being stored; the next one waits for its outcomes.
-    storing: bool,
+    /// A batch is being queued to the store; the next one waits for that, so batches
+    /// reach the store in order (posts keep arriving in `queued` meanwhile).
+    queueing: bool,
+    /// Batches queued to the store, oldest first, each with its outcomes once known.
+    in_flight: VecDeque<InFlight>,
+    /// The id of the next batch queued.
+    next_batch: u64,
+}
+
+/// A batch queued to the store, and its outcomes once the store answered.
+struct InFlight {
+    id: u64,
+    batch: Vec<Post>,
+    members: Arc<Vec<Person>>,
+    outcomes: Option<Vec<Result<MessageInsert, Error>>>,
 }
 
 impl ChatRoom {
@@ -76,7 +98,9 @@ impl ChatRoom {
             state: State::Loading,
             last_refresh: None,
             queued: VecDeque::new(),
-            storing: false,
+            queueing: false,
+            in_flight: VecDeque::new(),
+            next_batch: 0,
         }
     }
 
@@ -168,18 +192,17 @@ impl Handler<Post> for ChatRoom {
 
     fn handle(&mut self, post: Post, ctx: &mut Self::Context) {
         self.queued.push_back(post);
-        if !self.storing {
-            self.store_next(ctx);
-        }
+        self.store_next(ctx);
     }
 }
 
 impl ChatRoom {
-    /// Stores the queued posts as one batch, unless one is being stored (then this runs
-    /// again when it is done) or the chat is not loaded yet (`load` runs under
-    /// ctx.wait, and calls this when it is done).
+    /// Queues the queued posts to the store as one batch, unless one is being queued or
+    /// [`BATCHES_IN_FLIGHT`] are awaiting their outcomes (then this runs again when
+    /// that changes) or the chat is not loaded yet (`load` runs under ctx.wait, and
+    /// calls this when it is done).
     fn store_next(&mut self, ctx: &mut Context<Self>) {
-        if self.storing || self.queued.is_empty() {
+        if self.queueing || self.in_flight.len() >= BATCHES_IN_FLIGHT || self.queued.is_empty() {
             return;
         }
         let (chat, members) = match &self.state {
@@ -207,7 +230,7 @@ impl ChatRoom {
             self.last_refresh = Some(Instant::now());
         }
         let engine = self.engine.clone();
-        let work = async move {
+        let queue = async move {
             let mut members = members;
             let mut reloaded = None;
             if refresh {
@@ -222,7 +245,7 @@ impl ChatRoom {
                 };
                 if let Some(e) = failed {
                     let outcomes = batch.iter().map(|_| Err(e.clone())).collect();
-                    return (reloaded, batch, outcomes, members);
+                    return (reloaded, batch, Err(outcomes), members);
                 }
             }
             // Non-participants are refused there, with the answer a stranger gets.
@@ -230,27 +253,76 @@ impl ChatRoom {
                 .iter()
                 .map(|post| (post.sender.as_ref(), &post.draft))
                 .collect();
-            let outcomes = engine.chat.store_messages(&chat, &posts, &members).await;
-            (reloaded, batch, outcomes, members)
+            let queued = engine.chat.queue_messages(&chat, &posts, &members).await;
+            (reloaded, batch, Ok(queued), members)
         };
-        self.storing = true;
+        self.queueing = true;
         ctx.spawn(
-            work.into_actor(self)
-                .map(|(reloaded, batch, outcomes, members), room, ctx| {
-                    room.storing = false;
+            queue
+                .into_actor(self)
+                .map(|(reloaded, batch, queued, members), room, ctx| {
+                    room.queueing = false;
                     if let (Some(fresh), State::Ready { members, .. }) = (reloaded, &mut room.state)
                     {
                         *members = fresh;
                     }
-                    for (post, outcome) in batch.into_iter().zip(outcomes) {
-                        if let Ok(MessageInsert::Created(m)) = &outcome {
-                            room.deliver(&post.sender, post.origin, m, &members);
+                    let id = room.next_batch;
+                    room.next_batch += 1;
+                    room.in_flight.push_back(InFlight {
+                        id,
+                        batch,
+                        members,
+                        outcomes: None,
+                    });
+                    match queued {
+                        Err(outcomes) => room.stored(id, outcomes, ctx),
+                        Ok(queued) => {
+                            // The embedded store has answered already: no task for it.
+                            let mut outcomes = Box::pin(queued.outcomes());
+                            match (&mut outcomes).now_or_never() {
+                                Some(outcomes) => room.stored(id, outcomes, ctx),
+                                None => {
+                                    ctx.spawn(outcomes.into_actor(room).map(
+                                        move |outcomes, room, ctx| room.stored(id, outcomes, ctx),
+                                    ));
+                                }
+                            }
                         }
-                        post.reply.send(outcome);
                     }
                     room.store_next(ctx);
                 }),
         );
+    }
+
+    /// Batch `id` was answered: hands on every answered batch at the front, in the order
+    /// they were queued (a later batch answered first waits for the earlier ones).
+    fn stored(
+        &mut self,
+        id: u64,
+        outcomes: Vec<Result<MessageInsert, Error>>,
+        ctx: &mut Context<Self>,
+    ) {
+        if let Some(batch) = self.in_flight.iter_mut().find(|b| b.id == id) {
+            batch.outcomes = Some(outcomes);
+        }
+        while self.in_flight.front().is_some_and(|b| b.outcomes.is_some()) {
+            let Some(InFlight {
+                batch,
+                members,
+                outcomes: Some(outcomes),
+                ..
+            }) = self.in_flight.pop_front()
+            else {
+                break;
+            };
+            for (post, outcome) in batch.into_iter().zip(outcomes) {
+                if let Ok(MessageInsert::Created(m)) = &outcome {
+                    self.deliver(&post.sender, post.origin, m, &members);
+                }
+                post.reply.send(outcome);
+            }
+        }
+        self.store_next(ctx);
     }
 }
 

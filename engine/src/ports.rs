@@ -682,6 +682,18 @@ pub trait ChatStore: Send + Sync {
         &self,
         messages: Vec<(NewMessage, Vec<EventEnvelope>)>,
     ) -> Vec<StoreResult<MessageInsert>>;
+    /// [`ChatStore::insert_messages`] in two steps: returns once the messages are
+    /// queued behind everything queued before for the same chat, with their outcomes
+    /// to await. A chat room queues its next messages while its earlier ones are still
+    /// being stored, so they catch the store's next commit instead of the one after
+    /// (PostgreSQL: a job of the chat's writer; waiting here is that queue's
+    /// backpressure). By default they are stored before this returns.
+    async fn queue_messages(
+        &self,
+        messages: Vec<(NewMessage, Vec<EventEnvelope>)>,
+    ) -> QueuedInserts {
+        QueuedInserts::ready(self.insert_messages(messages).await)
+    }
     /// The message with the highest seq, if any.
     async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>>;
     /// A chat's messages, OLDEST first (the app syncs forward); the cursor is `seq`.
@@ -691,6 +703,30 @@ pub trait ChatStore: Send + Sync {
         filter: &MessageFilter,
         page: &PageRequest,
     ) -> StoreResult<Page<Message>>;
+}
+
+/// The outcomes of messages queued by [`ChatStore::queue_messages`], one per message
+/// in the order given.
+pub struct QueuedInserts(
+    std::pin::Pin<Box<dyn Future<Output = Vec<StoreResult<MessageInsert>>> + Send>>,
+);
+
+impl QueuedInserts {
+    /// Outcomes already known.
+    pub fn ready(outcomes: Vec<StoreResult<MessageInsert>>) -> Self {
+        Self(Box::pin(std::future::ready(outcomes)))
+    }
+
+    /// Outcomes `later` gives.
+    pub fn later(
+        later: impl Future<Output = Vec<StoreResult<MessageInsert>>> + Send + 'static,
+    ) -> Self {
+        Self(Box::pin(later))
+    }
+
+    pub async fn outcomes(self) -> Vec<StoreResult<MessageInsert>> {
+        self.0.await
+    }
 }
 
 #[async_trait]

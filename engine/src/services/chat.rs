@@ -15,7 +15,7 @@ use crate::domain::time;
 use crate::domain::{Page, PageRequest};
 use crate::error::{Error, Problems, Result, StoreError};
 use crate::events::{ChatCreated, Event, EventEnvelope, MessageSent};
-use crate::ports::Store;
+use crate::ports::{QueuedInserts, Store};
 use crate::services::outbox::OutboxSignal;
 use crate::services::people::Caller;
 use crate::services::read_state::ReadStateService;
@@ -284,21 +284,23 @@ impl ChatService {
         Ok(())
     }
 
-    /// Stores messages to one chat, in order, each with the chat's next seq if
-    /// [`chat::may_post`] allows it: `members` are the chat's participants (which never
-    /// change for a CONTACT chat); whether the two are still contacts is read by the
-    /// store in the write itself (`contact_of`; one query per batch on PostgreSQL), never
-    /// from a cache. One outcome per message, in the order given: a refusal answers its
-    /// message alone. The chat room hands over what queued while its previous call was
-    /// being stored, so a busy chat shares commits.
-    pub async fn store_messages(
+    /// Queues messages to one chat to be stored, in order, each with the chat's next seq
+    /// if [`chat::may_post`] allows it: `members` are the chat's participants (which
+    /// never change for a CONTACT chat); whether the two are still contacts is read by
+    /// the store in the write itself (`contact_of`; one query per batch on PostgreSQL),
+    /// never from a cache. Returns once they are queued behind the chat's earlier
+    /// messages ([`ChatStore::queue_messages`](crate::ports::ChatStore::queue_messages)),
+    /// so a chat room can queue its next posts while these are stored; their outcomes,
+    /// one per post in the order given, come from [`QueuedMessages::outcomes`]. A
+    /// refusal answers its message alone.
+    pub async fn queue_messages(
         &self,
         chat: &Chat,
         posts: &[(&Person, &MessageDraft)],
         members: &[Person],
-    ) -> Vec<Result<MessageInsert>> {
+    ) -> QueuedMessages {
         let member_ids: Vec<i64> = members.iter().map(|p| p.id).collect();
-        let mut outcomes: Vec<Option<Result<MessageInsert>>> = Vec::with_capacity(posts.len());
+        let mut refused: Vec<Option<Result<MessageInsert>>> = Vec::with_capacity(posts.len());
         let mut to_store = Vec::with_capacity(posts.len());
         for (sender, draft) in posts {
             let checked = match chat::contact_to_check(chat.chat_type, sender.id, &member_ids) {
@@ -311,43 +313,24 @@ impl ChatService {
             match checked {
                 Ok(contact_of) => {
                     to_store.push(self.new_message(chat, sender, draft, contact_of));
-                    outcomes.push(None);
+                    refused.push(None);
                 }
-                Err(e) => outcomes.push(Some(Err(e))),
+                Err(e) => refused.push(Some(Err(e))),
             }
         }
         let stored = if to_store.is_empty() {
-            Vec::new()
+            None
         } else {
-            self.store.insert_messages(to_store).await
+            Some(self.store.queue_messages(to_store).await)
         };
-        let mut stored = stored.into_iter();
-        let mut created = false;
-        let outcomes = outcomes
-            .into_iter()
-            .zip(posts)
-            .map(|(outcome, (sender, _))| {
-                outcome.unwrap_or_else(|| {
-                    let outcome = stored
-                        .next()
-                        .unwrap_or_else(|| {
-                            Err(StoreError::Internal("a message got no outcome".into()))
-                        })
-                        .map_err(Error::from);
-                    if let Ok(MessageInsert::Created(m)) = &outcome {
-                        created = true;
-                        // Sending reads the chat up to one's own message (coalesced,
-                        // written later).
-                        self.read_state.note_sent(chat.id, sender.id, m.seq);
-                    }
-                    outcome
-                })
-            })
-            .collect();
-        if created {
-            self.outbox.nudge();
+        QueuedMessages {
+            chat_id: chat.id,
+            senders: posts.iter().map(|(sender, _)| sender.id).collect(),
+            refused,
+            stored,
+            outbox: self.outbox.clone(),
+            read_state: self.read_state.clone(),
         }
-        outcomes
     }
 
     /// The row to store for a draft, with its `message.sent` event.
@@ -380,5 +363,56 @@ impl ChatService {
             at,
         );
         (new, vec![event])
+    }
+}
+
+/// Messages queued by [`ChatService::queue_messages`]: the refused ones answered, the
+/// others on their way to the store.
+pub struct QueuedMessages {
+    chat_id: i64,
+    /// Each post's sender, in the order given.
+    senders: Vec<i64>,
+    /// Each post's refusal, or `None` when its outcome comes from `stored` (in order).
+    refused: Vec<Option<Result<MessageInsert>>>,
+    stored: Option<QueuedInserts>,
+    outbox: OutboxSignal,
+    read_state: ReadStateService,
+}
+
+impl QueuedMessages {
+    /// One outcome per post, in the order given, once the store answered.
+    pub async fn outcomes(self) -> Vec<Result<MessageInsert>> {
+        let stored = match self.stored {
+            Some(stored) => stored.outcomes().await,
+            None => Vec::new(),
+        };
+        let mut stored = stored.into_iter();
+        let mut created = false;
+        let outcomes = self
+            .refused
+            .into_iter()
+            .zip(&self.senders)
+            .map(|(refused, sender_id)| {
+                refused.unwrap_or_else(|| {
+                    let outcome = stored
+                        .next()
+                        .unwrap_or_else(|| {
+                            Err(StoreError::Internal("a message got no outcome".into()))
+                        })
+                        .map_err(Error::from);
+                    if let Ok(MessageInsert::Created(m)) = &outcome {
+                        created = true;
+                        // Sending reads the chat up to one's own message (coalesced,
+                        // written later).
+                        self.read_state.note_sent(self.chat_id, *sender_id, m.seq);
+                    }
+                    outcome
+                })
+            })
+            .collect();
+        if created {
+            self.outbox.nudge();
+        }
+        outcomes
     }
 }

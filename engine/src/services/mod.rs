@@ -4,7 +4,7 @@
 //! Commands arrive parsed: the DTOs, their `TryFrom` into the domain's commands and the
 //! views live in `metmos-http` (`routes/<resource>.rs`). Public service methods carry a
 //! `tracing::instrument` span (`skip_all`, ids as fields: never bodies or secrets),
-//! except the per-message chat path (`ChatService::store_messages` and the actors that
+//! except the per-message chat path (`ChatService::queue_messages` and the actors that
 //! call it), where a span per message costs too much at 100k messages/s.
 
 pub mod accounts;

@@ -539,10 +539,20 @@ conformance! {
 /// rejects (a NUL byte in text; the http edge refuses those before they get here) makes
 /// its batch's transaction fail; the writer then stores the batch's messages one by one,
 /// so the others are stored with gapless seqs and only that sender gets the error.
+/// Without assets to move, the batch's COMMIT is pipelined behind the failed INSERT (it
+/// only rolls back): the batch must still count as failed.
 #[tokio::test]
 async fn a_failed_batch_is_written_again_message_by_message() {
-    let subject = crate::harness::Subject::postgres().await;
-    let store: &dyn Store = subject.store.as_ref();
+    failed_batch_is_written_again(true).await;
+}
+
+#[tokio::test]
+async fn a_failed_batch_with_its_commit_pipelined_is_written_again_message_by_message() {
+    failed_batch_is_written_again(false).await;
+}
+
+/// Alice, Bob and their chat.
+async fn alice_and_bob_chat(store: &dyn Store) -> (Person, Person, Chat) {
     let a = person(store, "alice").await;
     let b = person(store, "bob").await;
     let chat = store
@@ -550,6 +560,13 @@ async fn a_failed_batch_is_written_again_message_by_message() {
         .await
         .unwrap()
         .chat;
+    (a, b, chat)
+}
+
+async fn failed_batch_is_written_again(with_assets: bool) {
+    let subject = crate::harness::Subject::postgres().await;
+    let store: &dyn Store = subject.store.as_ref();
+    let (a, b, chat) = alice_and_bob_chat(store).await;
     let mut batch: Vec<NewMessage> = (0..6)
         .map(|i| {
             new_message(
@@ -562,6 +579,11 @@ async fn a_failed_batch_is_written_again_message_by_message() {
         })
         .collect();
     batch[2].message_content = "bad \0 byte".into();
+    if !with_assets {
+        for m in &mut batch {
+            m.asset_uuids.clear();
+        }
+    }
     let outcomes = futures_util::future::join_all(batch.iter().map(|m| async move {
         let e = sent(m);
         store.insert_message(m, std::slice::from_ref(&e)).await
@@ -581,4 +603,93 @@ async fn a_failed_batch_is_written_again_message_by_message() {
         .unwrap();
     assert_eq!(page.items.len(), 5);
     assert_eq!(outbox_len(store).await, 5);
+}
+
+/// Messages queued to the store one call after another, as a chat room queues its
+/// batches, with both queued before either is stored and their outcomes awaited in
+/// the other order.
+async fn queue_two_batches(
+    store: &dyn Store,
+    chat: &Chat,
+    a: &Person,
+    b: &Person,
+) -> (
+    metmos_engine::ports::QueuedInserts,
+    metmos_engine::ports::QueuedInserts,
+    Vec<NewMessage>,
+) {
+    let messages: Vec<NewMessage> = (0..3)
+        .map(|i| {
+            let mut m = new_message(
+                chat.id,
+                chat.uuid,
+                if i % 2 == 0 { a } else { b },
+                Uuid::new_v4(),
+                &format!("m{i}"),
+            );
+            m.asset_uuids.clear();
+            m
+        })
+        .collect();
+    let with_events =
+        |ms: &[NewMessage]| -> Vec<_> { ms.iter().map(|m| (m.clone(), vec![sent(m)])).collect() };
+    let wait = std::time::Duration::from_secs(10);
+    let first = tokio::time::timeout(wait, store.queue_messages(with_events(&messages[..2])))
+        .await
+        .expect("queueing does not wait for the store");
+    let second = tokio::time::timeout(wait, store.queue_messages(with_events(&messages[2..])))
+        .await
+        .expect("queueing does not wait for the store");
+    (first, second, messages)
+}
+
+conformance! {
+    // A chat room queues its next batch while the previous one is stored: the store
+    // gives seqs in queue order whatever order the outcomes are awaited in.
+    async fn batches_queued_one_after_another_get_seqs_in_queue_order(store) {
+        let (a, b, chat) = alice_and_bob_chat(store).await;
+        let (first, second, messages) = queue_two_batches(store, &chat, &a, &b).await;
+        let second = second.outcomes().await;
+        let first = first.outcomes().await;
+        let seqs: Vec<(Uuid, i64)> = first
+            .iter()
+            .chain(&second)
+            .map(|o| {
+                let m = o.as_ref().unwrap().message();
+                (m.uuid, m.seq)
+            })
+            .collect();
+        let want: Vec<(Uuid, i64)> = messages.iter().zip(1..).map(|(m, seq)| (m.uuid, seq)).collect();
+        assert_eq!(seqs, want);
+        assert_eq!(outbox_len(store).await, 3);
+    }
+}
+
+/// PostgreSQL: queueing returns while the writer is still held up (here by an operator's
+/// lock on the chat's row), so a room's next batch is already waiting for the writer's
+/// next commit; nothing is stored, or answered, before the lock goes.
+#[tokio::test]
+async fn postgres_batches_are_queued_while_the_writer_is_held_up() {
+    let subject = crate::harness::Subject::postgres().await;
+    let store: &dyn Store = subject.store.as_ref();
+    let (a, b, chat) = alice_and_bob_chat(store).await;
+    let mut operator = subject.sql().await;
+    let lock = operator.transaction().await.unwrap();
+    lock.execute("SELECT 1 FROM chat WHERE id = $1 FOR UPDATE", &[&chat.id])
+        .await
+        .unwrap();
+    let (first, second, messages) = queue_two_batches(store, &chat, &a, &b).await;
+    let mut first = Box::pin(first.outcomes());
+    let held = tokio::time::timeout(std::time::Duration::from_millis(300), &mut first).await;
+    assert!(held.is_err(), "answered while the chat's row was locked");
+    lock.commit().await.unwrap();
+    let first = first.await;
+    let second = second.outcomes().await;
+    let seqs: Vec<i64> = first
+        .iter()
+        .chain(&second)
+        .map(|o| o.as_ref().unwrap().message().seq)
+        .collect();
+    assert_eq!(seqs, [1, 2, 3]);
+    assert_eq!(messages.len(), 3);
 }

@@ -1042,3 +1042,75 @@ async fn an_oversized_frame_closes_the_connection() {
     assert_eq!(u16::from(close.expect("a close frame").code), 1009);
     wait_for_ws_statuses(&app, &alice, &["DISCONNECTED"]).await;
 }
+
+/// The next ack on `c` (other frames are skipped): its message uuid and seq.
+async fn next_ack(c: &mut WsClient) -> (String, i64) {
+    loop {
+        let frame = c.next_json().await;
+        if frame["type"] == "ack" {
+            return (
+                frame["messageUuid"].as_str().unwrap().to_string(),
+                frame["seq"].as_i64().unwrap(),
+            );
+        }
+    }
+}
+
+/// PostgreSQL, one message writer: a chat room queues its next batch to the writer while
+/// its previous one is still being stored (issue 14). Alice's first message waits in the
+/// writer behind an operator's lock on her chat's row; her second, sent then, is queued
+/// at once, so when the lock goes it is inserted before Carol's message to another chat,
+/// sent after it. A room that waited for its first batch's outcome would queue the second
+/// only after Carol's was queued.
+#[actix_web::test]
+async fn on_postgres_a_room_queues_its_next_batch_while_the_previous_one_is_stored() {
+    let app = TestApp::spawn_with(Backend::Postgres, &[("database.message_writers", "1")]).await;
+    let alice = app.user("alice").await;
+    let bob = app.user("bob").await;
+    let carol = app.user("carol").await;
+    let dave = app.user("dave").await;
+    let alices = contact_chat(&app, &alice, &bob).await;
+    let carols = contact_chat(&app, &carol, &dave).await;
+    let mut a = WsClient::connect(&app, &alice.token).await;
+    let mut c = WsClient::connect(&app, &carol.token).await;
+    let (mut db, conn) =
+        tokio_postgres::connect(&app.db.as_ref().unwrap().url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+    actix_web::rt::spawn(conn);
+    let lock = db.transaction().await.unwrap();
+    let chat_uuid = uuid::Uuid::parse_str(&alices).unwrap();
+    lock.execute(
+        "SELECT 1 FROM chat WHERE uuid = $1 FOR UPDATE",
+        &[&chat_uuid],
+    )
+    .await
+    .unwrap();
+    let (first, second, third) = (new_uuid(), new_uuid(), new_uuid());
+    a.send_message(&alices, &first, "held up").await;
+    tokio::time::sleep(QUIET).await;
+    a.send_message(&alices, &second, "queued behind it").await;
+    tokio::time::sleep(QUIET).await;
+    c.send_message(&carols, &third, "sent after both").await;
+    a.expect_silence(QUIET).await;
+    lock.commit().await.unwrap();
+
+    assert_eq!(next_ack(&mut a).await, (first.clone(), 1));
+    assert_eq!(next_ack(&mut a).await, (second.clone(), 2));
+    assert_eq!(next_ack(&mut c).await, (third.clone(), 1));
+    let uuids: Vec<uuid::Uuid> = [&first, &second, &third]
+        .iter()
+        .map(|u| uuid::Uuid::parse_str(u).unwrap())
+        .collect();
+    let inserted: Vec<String> = db
+        .query(
+            "SELECT uuid FROM message WHERE uuid = ANY($1) ORDER BY id",
+            &[&uuids],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get::<_, uuid::Uuid>(0).to_string())
+        .collect();
+    assert_eq!(inserted, [first, second, third]);
+}

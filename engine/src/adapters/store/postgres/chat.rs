@@ -12,7 +12,7 @@ use crate::domain::refusal::Refusal;
 use crate::domain::{Page, PageRequest};
 use crate::error::{StoreError, StoreResult};
 use crate::events::EventEnvelope;
-use crate::ports::ChatStore;
+use crate::ports::{ChatStore, QueuedInserts};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use tokio::sync::{mpsc, oneshot};
@@ -269,6 +269,13 @@ impl ChatStore for PgStore {
         &self,
         messages: Vec<(NewMessage, Vec<EventEnvelope>)>,
     ) -> Vec<StoreResult<MessageInsert>> {
+        self.queue_messages(messages).await.outcomes().await
+    }
+
+    async fn queue_messages(
+        &self,
+        messages: Vec<(NewMessage, Vec<EventEnvelope>)>,
+    ) -> QueuedInserts {
         let mut pending: Vec<Pending> = messages
             .into_iter()
             .map(|(new, events)| Pending { new, events })
@@ -276,7 +283,7 @@ impl ChatStore for PgStore {
         // Through the writers (group commit) while they run: one job, to the writer of
         // the (first) message's chat, so the messages land in one batch in this order,
         // after the chat's earlier jobs. Without them (a store used outside an
-        // engine, or after shutdown) one transaction per message.
+        // engine, or after shutdown) one transaction per message, now.
         let writers = self.writer.lock().clone();
         let queue = pending
             .first()
@@ -286,16 +293,18 @@ impl ChatStore for PgStore {
             let (reply, outcomes) = oneshot::channel();
             match queue.send(Job { pending, reply }).await {
                 Ok(()) => {
-                    return match outcomes.await {
-                        Ok(outcomes) => outcomes,
-                        Err(_) => std::iter::repeat_with(|| {
-                            Err(StoreError::Unavailable(
-                                "the message writer stopped before answering".into(),
-                            ))
-                        })
-                        .take(n)
-                        .collect(),
-                    };
+                    return QueuedInserts::later(async move {
+                        match outcomes.await {
+                            Ok(outcomes) => outcomes,
+                            Err(_) => std::iter::repeat_with(|| {
+                                Err(StoreError::Unavailable(
+                                    "the message writer stopped before answering".into(),
+                                ))
+                            })
+                            .take(n)
+                            .collect(),
+                        }
+                    });
                 }
                 Err(mpsc::error::SendError(job)) => pending = job.pending,
             }
@@ -304,7 +313,7 @@ impl ChatStore for PgStore {
         for p in &pending {
             outcomes.push(write_one(&self.pool, p).await);
         }
-        outcomes
+        QueuedInserts::ready(outcomes)
     }
 
     async fn last_message(&self, chat_id: i64) -> StoreResult<Option<Message>> {
