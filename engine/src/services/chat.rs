@@ -300,7 +300,8 @@ impl ChatService {
         members: &[Person],
     ) -> QueuedMessages {
         let member_ids: Vec<i64> = members.iter().map(|p| p.id).collect();
-        let mut refused: Vec<Option<Result<MessageInsert>>> = Vec::with_capacity(posts.len());
+        let mut refused: Vec<(i64, Option<Result<MessageInsert>>)> =
+            Vec::with_capacity(posts.len());
         let mut to_store = Vec::with_capacity(posts.len());
         for (sender, draft) in posts {
             let checked = match chat::contact_to_check(chat.chat_type, sender.id, &member_ids) {
@@ -313,9 +314,9 @@ impl ChatService {
             match checked {
                 Ok(contact_of) => {
                     to_store.push(self.new_message(chat, sender, draft, contact_of));
-                    refused.push(None);
+                    refused.push((sender.id, None));
                 }
-                Err(e) => refused.push(Some(Err(e))),
+                Err(e) => refused.push((sender.id, Some(Err(e)))),
             }
         }
         let stored = if to_store.is_empty() {
@@ -325,7 +326,6 @@ impl ChatService {
         };
         QueuedMessages {
             chat_id: chat.id,
-            senders: posts.iter().map(|(sender, _)| sender.id).collect(),
             refused,
             stored,
             outbox: self.outbox.clone(),
@@ -370,10 +370,9 @@ impl ChatService {
 /// others on their way to the store.
 pub struct QueuedMessages {
     chat_id: i64,
-    /// Each post's sender, in the order given.
-    senders: Vec<i64>,
-    /// Each post's refusal, or `None` when its outcome comes from `stored` (in order).
-    refused: Vec<Option<Result<MessageInsert>>>,
+    /// Each post's sender and refusal, in the order given; `None`: its outcome comes
+    /// from `stored` (in order).
+    refused: Vec<(i64, Option<Result<MessageInsert>>)>,
     stored: Option<QueuedInserts>,
     outbox: OutboxSignal,
     read_state: ReadStateService,
@@ -391,8 +390,7 @@ impl QueuedMessages {
         let outcomes = self
             .refused
             .into_iter()
-            .zip(&self.senders)
-            .map(|(refused, sender_id)| {
+            .map(|(sender_id, refused)| {
                 refused.unwrap_or_else(|| {
                     let outcome = stored
                         .next()
@@ -404,7 +402,7 @@ impl QueuedMessages {
                         created = true;
                         // Sending reads the chat up to one's own message (coalesced,
                         // written later).
-                        self.read_state.note_sent(self.chat_id, *sender_id, m.seq);
+                        self.read_state.note_sent(self.chat_id, sender_id, m.seq);
                     }
                     outcome
                 })
