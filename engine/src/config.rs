@@ -82,6 +82,8 @@ impl HttpSettings {
 pub struct DatabaseSettings {
     /// `postgres://user@host:port/db`; unset selects the in-memory store.
     pub url: Option<String>,
+    /// The main pool and the message writers' own connections together (the HTTP
+    /// workers' pools, `worker_connections`, come on top).
     pub max_connections: usize,
     /// Seconds to wait for a pooled connection before answering 503.
     pub acquire_timeout_secs: u64,
@@ -92,8 +94,8 @@ pub struct DatabaseSettings {
     /// while its previous batch committed (no waiting).
     #[serde(default = "default_message_batch_max")]
     pub message_batch_max: usize,
-    /// Writer tasks committing message batches in parallel (each holds one pooled
-    /// connection while it commits); chats are spread over them by id.
+    /// Writer tasks committing message batches in parallel, each on a connection of its
+    /// own (out of `max_connections`); chats are spread over them by id.
     #[serde(default = "default_message_writers")]
     pub message_writers: usize,
     /// Jobs waiting for the writers, shared out among them; a full queue makes chat
@@ -117,7 +119,7 @@ pub struct DatabaseSettings {
     /// send, then to hand back the rows). With a pool per worker a request's queries stay
     /// on its thread; under a REST read load that hop was about 15 % of the engine's CPU
     /// (issue 14). The main pool (`max_connections`) serves everything else: actors, the
-    /// message writers, the relay.
+    /// relay.
     #[serde(default = "default_worker_connections")]
     pub worker_connections: usize,
 }

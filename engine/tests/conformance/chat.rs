@@ -552,7 +552,7 @@ async fn a_failed_batch_with_its_commit_pipelined_is_written_again_message_by_me
 }
 
 /// Alice, Bob and their chat.
-async fn alice_and_bob_chat(store: &dyn Store) -> (Person, Person, Chat) {
+pub(crate) async fn alice_and_bob_chat(store: &dyn Store) -> (Person, Person, Chat) {
     let a = person(store, "alice").await;
     let b = person(store, "bob").await;
     let chat = store

@@ -45,9 +45,15 @@ mod embedded {
 }
 
 pub struct PgStore {
-    /// The main pool: actors, the message writers, the relay, and the HTTP workers when
-    /// they have no pool of their own.
+    /// The main pool: actors, the relay, and the HTTP workers when they have no pool of
+    /// their own. `database.max_connections` less one per message writer.
     pool: Pool,
+    /// What the message writers open their own connections with ([`Store::start_tasks`]):
+    /// no sequential scans (see `connect`).
+    writer_config: tokio_postgres::Config,
+    wait: Duration,
+    /// The message writers' own pools of one connection each, for [`Store::pool_status`].
+    writer_pools: parking_lot::Mutex<Vec<Pool>>,
     /// Builds each HTTP worker's own pool ([`Store::attach_worker_thread`]); `None` when
     /// `database.worker_connections` is 0.
     worker_pools: Option<WorkerPools>,
@@ -63,28 +69,44 @@ impl PgStore {
     /// Builds the pool and checks that the database answers. Migrations are separate
     /// ([`PgStore::migrate`]) so that `metmos migrate` can run them alone.
     pub async fn connect(url: &str, settings: &DatabaseSettings) -> StoreResult<Self> {
-        let mut pg_config: tokio_postgres::Config = url
+        let given: tokio_postgres::Config = url
             .parse()
             .map_err(|e| StoreError::Internal(format!("database.url does not parse: {e}")))?;
-        if settings.generic_plans {
-            // Added to any `options` the URL carries (see `DatabaseSettings::generic_plans`).
-            let options = match pg_config.get_options() {
-                Some(given) => format!("{given} -c plan_cache_mode=force_generic_plan"),
-                None => "-c plan_cache_mode=force_generic_plan".to_string(),
-            };
-            pg_config.options(options);
-        }
+        // See `DatabaseSettings::generic_plans`.
+        let pg_config = if settings.generic_plans {
+            with_setting(&given, "plan_cache_mode", "force_generic_plan")
+        } else {
+            given
+        };
+        // Every statement of a message writer finds its rows by key, in the tables that
+        // grow fastest while a database is young (`message`). A plan PostgreSQL keeps can
+        // be made while they were tiny (in the default `auto` mode a generic plan from a
+        // statement's sixth run on), when scanning a whole table is cheaper than an
+        // index: a resend check planned on a `message` of 300 rows went on scanning all
+        // of it at 300,000, 270 ms a batch, and one writer fell seconds behind in a load
+        // run. Without sequential scans the same plans go through the indexes at any size
+        // (planning each run instead costs more than it saves: p99 2× in a load run).
+        let writer_config = with_setting(&pg_config, "enable_seqscan", "off");
         let wait = Duration::from_secs(settings.acquire_timeout_secs.max(1));
-        let pool = build_pool(pg_config.clone(), settings.max_connections, wait)?;
+        // Each writer holds a connection of its own (see `start_tasks`); configuration
+        // keeps `message_writers` below `max_connections`.
+        let main_size = settings
+            .max_connections
+            .saturating_sub(settings.message_writers)
+            .max(1);
+        let pool = build_pool(pg_config.clone(), main_size, wait)?;
         let worker_pools = (settings.worker_connections > 0).then(|| WorkerPools {
             store_id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
-            pg_config,
+            pg_config: pg_config.clone(),
             size: settings.worker_connections,
             wait,
             live: Arc::default(),
         });
         let store = Self {
             pool,
+            writer_config,
+            wait,
+            writer_pools: parking_lot::Mutex::default(),
             worker_pools,
             writer: parking_lot::Mutex::new(None),
             message_batch_max: settings.message_batch_max.max(1),
@@ -299,20 +321,37 @@ impl Store for PgStore {
     /// queued, and writers never wait on each other's chat rows. Started again (a
     /// restarted engine on the same store), the new queues replace the old ones, whose
     /// writers drain and end on their own cancel.
+    ///
+    /// Each writer has a pool of one connection, which it opens itself when it first
+    /// writes: tokio-postgres runs a connection's I/O on the thread that opened it, so a
+    /// batch's three round trips wake no other thread (a connection of the main pool may
+    /// have been opened by an actor thread busy with rooms), and no burst of reads
+    /// holding the main pool can hold up chat messages.
     fn start_tasks(&self, tasks: &TaskTracker, cancel: &CancellationToken) {
         let per_writer = self.message_queue.div_ceil(self.message_writers).max(1);
         let mut queues = Vec::with_capacity(self.message_writers);
+        let mut pools = Vec::with_capacity(self.message_writers);
         for _ in 0..self.message_writers {
+            let own = match build_pool(self.writer_config.clone(), 1, self.wait) {
+                Ok(pool) => pool,
+                // Only a zero size fails to build.
+                Err(e) => {
+                    tracing::error!(error = %e, "message writer pool; writing through the main pool");
+                    self.pool.clone()
+                }
+            };
             let (tx, rx) = tokio::sync::mpsc::channel(per_writer);
             tasks.spawn(message_writer::run(
-                self.pool.clone(),
+                own.clone(),
                 rx,
                 self.message_batch_max,
                 cancel.clone(),
             ));
             queues.push(tx);
+            pools.push(own);
         }
         *self.writer.lock() = Some(message_writer::Writers::new(queues));
+        *self.writer_pools.lock() = pools;
     }
 
     fn attach_worker_thread(&self) {
@@ -321,9 +360,10 @@ impl Store for PgStore {
         }
     }
 
-    /// The main pool and those of the workers alive, together.
+    /// The main pool, the message writers' and those of the workers alive, together.
     fn pool_status(&self) -> PoolStatus {
         let mut statuses = vec![self.pool.status()];
+        statuses.extend(self.writer_pools.lock().iter().map(Pool::status));
         if let Some(pools) = &self.worker_pools {
             statuses.extend(pools.live.lock().iter().map(|(_, pool)| pool.status()));
         }
@@ -335,6 +375,22 @@ impl Store for PgStore {
                 max_size: sum.max_size + s.max_size,
             })
     }
+}
+
+/// `config` with the server setting `name` set to `value` on its connections, after any
+/// `options` the URL carries.
+fn with_setting(
+    config: &tokio_postgres::Config,
+    name: &str,
+    value: &str,
+) -> tokio_postgres::Config {
+    let mut config = config.clone();
+    let options = match config.get_options() {
+        Some(given) => format!("{given} -c {name}={value}"),
+        None => format!("-c {name}={value}"),
+    };
+    config.options(options);
+    config
 }
 
 fn build_pool(
