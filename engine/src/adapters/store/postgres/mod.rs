@@ -48,12 +48,9 @@ pub struct PgStore {
     /// The main pool: actors, the relay, and the HTTP workers when they have no pool of
     /// their own. `database.max_connections` less one per message writer.
     pool: Pool,
-    /// What the message writers open their own connections with ([`Store::start_tasks`]):
-    /// no sequential scans (see `connect`).
-    writer_config: tokio_postgres::Config,
-    wait: Duration,
-    /// The message writers' own pools of one connection each, for [`Store::pool_status`].
-    writer_pools: parking_lot::Mutex<Vec<Pool>>,
+    /// Each message writer's own pool of one connection, without sequential scans (see
+    /// `connect`), which the writer opens on its own thread ([`Store::start_tasks`]).
+    writer_pools: Vec<Pool>,
     /// Builds each HTTP worker's own pool ([`Store::attach_worker_thread`]); `None` when
     /// `database.worker_connections` is 0.
     worker_pools: Option<WorkerPools>,
@@ -88,11 +85,14 @@ impl PgStore {
         // (planning each run instead costs more than it saves: p99 2× in a load run).
         let writer_config = with_setting(&pg_config, "enable_seqscan", "off");
         let wait = Duration::from_secs(settings.acquire_timeout_secs.max(1));
-        // Each writer holds a connection of its own (see `start_tasks`); configuration
-        // keeps `message_writers` below `max_connections`.
+        let message_writers = settings.message_writers.max(1);
+        let writer_pools = (0..message_writers)
+            .map(|_| build_pool(writer_config.clone(), 1, wait))
+            .collect::<StoreResult<Vec<Pool>>>()?;
+        // Configuration keeps `message_writers` below `max_connections`.
         let main_size = settings
             .max_connections
-            .saturating_sub(settings.message_writers)
+            .saturating_sub(message_writers)
             .max(1);
         let pool = build_pool(pg_config.clone(), main_size, wait)?;
         let worker_pools = (settings.worker_connections > 0).then(|| WorkerPools {
@@ -104,13 +104,11 @@ impl PgStore {
         });
         let store = Self {
             pool,
-            writer_config,
-            wait,
-            writer_pools: parking_lot::Mutex::default(),
+            writer_pools,
             worker_pools,
             writer: parking_lot::Mutex::new(None),
             message_batch_max: settings.message_batch_max.max(1),
-            message_writers: settings.message_writers.max(1),
+            message_writers,
             message_queue: settings.message_queue.max(1),
         };
         store.ping().await?;
@@ -330,16 +328,7 @@ impl Store for PgStore {
     fn start_tasks(&self, tasks: &TaskTracker, cancel: &CancellationToken) {
         let per_writer = self.message_queue.div_ceil(self.message_writers).max(1);
         let mut queues = Vec::with_capacity(self.message_writers);
-        let mut pools = Vec::with_capacity(self.message_writers);
-        for _ in 0..self.message_writers {
-            let own = match build_pool(self.writer_config.clone(), 1, self.wait) {
-                Ok(pool) => pool,
-                // Only a zero size fails to build.
-                Err(e) => {
-                    tracing::error!(error = %e, "message writer pool; writing through the main pool");
-                    self.pool.clone()
-                }
-            };
+        for own in &self.writer_pools {
             let (tx, rx) = tokio::sync::mpsc::channel(per_writer);
             tasks.spawn(message_writer::run(
                 own.clone(),
@@ -348,10 +337,8 @@ impl Store for PgStore {
                 cancel.clone(),
             ));
             queues.push(tx);
-            pools.push(own);
         }
         *self.writer.lock() = Some(message_writer::Writers::new(queues));
-        *self.writer_pools.lock() = pools;
     }
 
     fn attach_worker_thread(&self) {
@@ -363,7 +350,7 @@ impl Store for PgStore {
     /// The main pool, the message writers' and those of the workers alive, together.
     fn pool_status(&self) -> PoolStatus {
         let mut statuses = vec![self.pool.status()];
-        statuses.extend(self.writer_pools.lock().iter().map(Pool::status));
+        statuses.extend(self.writer_pools.iter().map(Pool::status));
         if let Some(pools) = &self.worker_pools {
             statuses.extend(pools.live.lock().iter().map(|(_, pool)| pool.status()));
         }
