@@ -104,13 +104,7 @@ async fn the_message_writers_store_while_the_main_pool_is_held() {
     assert_eq!(store.pool_status().max_size, 4, "main 2, writers 1 + 1");
 
     // An operator's lock on `listing` holds two listing reads, one per main connection.
-    let mut operator = tokio_postgres::connect(&db.url, tokio_postgres::NoTls)
-        .await
-        .map(|(client, conn)| {
-            tokio::spawn(conn);
-            client
-        })
-        .expect("connects");
+    let mut operator = operator(&db).await;
     let lock = operator.transaction().await.unwrap();
     lock.batch_execute("LOCK TABLE listing IN ACCESS EXCLUSIVE MODE")
         .await
