@@ -203,6 +203,19 @@ async fn rows(
     client.query(stmt, params).await.map_err(map_err)
 }
 
+/// [`rows`] when `needed`; otherwise no rows, and nothing sent.
+async fn rows_if(
+    needed: bool,
+    client: &Client,
+    stmt: &Statement,
+    params: &[&(dyn ToSql + Sync)],
+) -> StoreResult<Vec<Row>> {
+    if !needed {
+        return Ok(Vec::new());
+    }
+    rows(client, stmt, params).await
+}
+
 /// BEGIN or COMMIT, pipelined like [`rows`] with the statements joined to it.
 async fn command(client: &Client, sql: &str) -> StoreResult<Vec<Row>> {
     client.batch_execute(sql).await.map_err(map_err)?;
@@ -345,18 +358,8 @@ async fn write_batch_in(
     let (begun, present, facts, stored) = tokio::join!(
         command(tx, "BEGIN"),
         rows(tx, &senders_stmt, &senders_params),
-        async {
-            if checks.is_empty() {
-                return Ok(Vec::new());
-            }
-            rows(tx, &facts_stmt, &facts_params).await
-        },
-        async {
-            if uuids.is_empty() {
-                return Ok(Vec::new());
-            }
-            rows(tx, &stored_stmt, &stored_params).await
-        },
+        rows_if(!checks.is_empty(), tx, &facts_stmt, &facts_params),
+        rows_if(!uuids.is_empty(), tx, &stored_stmt, &stored_params),
     );
     // Joined with `join!`, not `try_join!`, and their errors read in statement order:
     // after a failed statement the server answers each next one of the transaction with
@@ -511,12 +514,7 @@ async fn write_batch_in(
             .any(|(i, _, _)| !items[*i].new.asset_uuids.is_empty());
         let (inserted, outboxed, committed) = tokio::join!(
             rows(tx, &insert_stmt, &insert_params),
-            async {
-                if events.is_empty() {
-                    return Ok(Vec::new());
-                }
-                rows(tx, &outbox_stmt, &outbox_params).await
-            },
+            rows_if(!events.is_empty(), tx, &outbox_stmt, &outbox_params),
             async {
                 if moves_assets {
                     return Ok(Vec::new());
